@@ -1,0 +1,49 @@
+# cmlims: `make demo` runs the app with demo data; `make test` runs the tests. Both set up .venv first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE ?= config.settings.local
+
+.PHONY: demo test seed install migrate lint backup restore bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+demo: seed
+	$(BIN)/python manage.py demo_users
+	$(BIN)/python -m cmlims.demo_runner --host $(HOST) --port $(PORT)
+
+test: install
+	mkdir -p reports
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python -m pytest --junitxml=reports/junit.xml $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+backup: install
+	$(BIN)/python manage.py backup $(if $(TO),--to $(TO),)
+
+restore: install
+	@test -n "$(FROM)" || { echo "usage: make restore FROM=backups/<folder>"; exit 1; }
+	$(BIN)/python manage.py restore --from $(FROM)
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache

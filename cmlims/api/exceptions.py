@@ -1,0 +1,85 @@
+"""The one exception handler: every API error has the body ``{"code", "message", ...}``."""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from cmlims.exceptions import ApplicationError, from_django_validation_error
+
+_DRF_CODES = {
+    drf.NotAuthenticated: "not_authenticated",
+    drf.AuthenticationFailed: "not_authenticated",
+    drf.PermissionDenied: "permission_denied",
+    drf.NotFound: "not_found",
+    drf.MethodNotAllowed: "method_not_allowed",
+    drf.NotAcceptable: "not_acceptable",
+    drf.UnsupportedMediaType: "unsupported_media_type",
+    drf.Throttled: "throttled",
+    drf.ParseError: "parse_error",
+    drf.ValidationError: "invalid",
+}
+
+
+def _flatten(detail) -> list[str]:
+    if isinstance(detail, list):
+        return [str(m) for item in detail for m in _flatten(item)]
+    if isinstance(detail, dict):
+        return [f"{k}: {m}" for k, v in detail.items() for m in _flatten(v)]
+    return [str(detail)]
+
+
+def _validation_body(detail) -> dict:
+    if isinstance(detail, dict):
+        fields = {name: _flatten(value) for name, value in detail.items()}
+    else:
+        fields = {"non_field_errors": _flatten(detail)}
+    message = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in fields.items())
+    return {"code": "invalid", "message": message or "Invalid input.", "fields": fields}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        response = Response(exc.as_body(), status=exc.status_code)
+        if exc.status_code == 401:
+            response["WWW-Authenticate"] = "Token"
+        return response
+    if isinstance(exc, DjangoValidationError):
+        err = from_django_validation_error(exc)
+        return Response(err.as_body(), status=400)
+    if isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let Django log it and answer 500
+    if isinstance(exc, drf.ValidationError):
+        response.data = _validation_body(exc.detail)
+        return response
+    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    body = {"code": code, "message": " ".join(_flatten(exc.detail))}
+    if isinstance(exc, drf.Throttled) and exc.wait is not None:
+        body["retry_after"] = int(exc.wait)
+    response.data = body
+    return response
+
+
+def api_not_found(request, exception=None):
+    """handler404 for unknown routes: JSON under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "message": f"No route for {request.path}."}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def api_server_error(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "server_error", "message": "Internal error; it has been logged."}, status=500)
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -1,0 +1,464 @@
+"""The audit trail: one append-only, HMAC-chained table, written in the same transaction as the change.
+
+Services never call ``Model.save()`` on an audited model: they call ``audited_create``,
+``audited_update``, ``audited_save``, ``audited_void`` or the bulk variants here, each of
+which writes the row(s) and one audit entry per row. Anything else raises ``UnauditedWrite``
+(see ``AuditedModel``), so a forgotten path fails loudly instead of leaving a gap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, NamedTuple, TypeVar
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from cmlims import context
+from cmlims.exceptions import InvalidInput, from_django_validation_error
+
+M = TypeVar("M", bound=models.Model)
+
+# Advisory lock id for chain appends ("cmlims-audit" folded into a bigint).
+AUDIT_LOCK_ID = 0x636D6C696D73
+GENESIS_HASH = "0" * 64
+
+
+class Action:
+    CREATED = "created"
+    CHANGED = "changed"
+    VOIDED = "voided"
+    SIGNED = "signed"
+    SIGNATURE_FAILED = "signature_failed"
+    TRANSITIONED = "transitioned"
+    PRINTED = "printed"
+    GENERATED = "generated"
+    LOGGED_IN = "logged_in"
+    LOGGED_OUT = "logged_out"
+    LOGIN_FAILED = "login_failed"
+    TOKEN_ISSUED = "token_issued"
+    TOKEN_REVOKED = "token_revoked"
+    PERMISSIONS_CHANGED = "permissions_changed"
+    REVIEWED = "reviewed"
+
+    CHOICES = [
+        (v, v.replace("_", " "))
+        for v in (
+            CREATED, CHANGED, VOIDED, SIGNED, SIGNATURE_FAILED, TRANSITIONED, PRINTED, GENERATED,
+            LOGGED_IN, LOGGED_OUT, LOGIN_FAILED, TOKEN_ISSUED, TOKEN_REVOKED, PERMISSIONS_CHANGED, REVIEWED,
+        )
+    ]
+
+
+class UnauditedWrite(RuntimeError):
+    """A write to an audited model that bypassed the audit services."""
+
+
+class ChainHead(NamedTuple):
+    sequence: int
+    hash: str
+
+
+_writing: ContextVar[bool] = ContextVar("cmlims_audited_write", default=False)
+
+
+@contextmanager
+def _audited_write() -> Iterator[None]:
+    token = _writing.set(True)
+    try:
+        yield
+    finally:
+        _writing.reset(token)
+
+
+def write_allowed() -> bool:
+    return _writing.get()
+
+
+# --- canonical form and hashing -----------------------------------------------------------------------
+
+
+def to_jsonable(value: Any) -> Any:
+    """The stored form of a field value: stable, JSON-native, comparable."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, decimal.Decimal):
+        return str(value.normalize()) if value == value.to_integral() else str(value)
+    if isinstance(value, dt.datetime):
+        if timezone.is_aware(value):
+            value = value.astimezone(dt.UTC)
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "name") and hasattr(value, "storage"):  # FieldFile
+        return value.name or None
+    if isinstance(value, models.Model):
+        return value.pk
+    return str(value)
+
+
+def canonical_json(data: Any) -> str:
+    """Sorted keys, no whitespace: the form signatures and the chain hash."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _hmac_key() -> bytes:
+    key = getattr(settings, "AUDIT_HMAC_KEY", "")
+    if not key:
+        raise ImproperlyConfigured("AUDIT_HMAC_KEY (env CMLIMS_AUDIT_KEY) is not set")
+    return key.encode()
+
+
+def entry_hash(prev_hash: str, canonical: str) -> str:
+    return hmac.new(_hmac_key(), (prev_hash + canonical).encode(), hashlib.sha256).hexdigest()
+
+
+def entry_canonical(entry) -> str:
+    """What the chain covers for one entry (everything but the hashes themselves)."""
+    return canonical_json(
+        {
+            "sequence": entry.sequence,
+            "at": to_jsonable(entry.at),
+            "user_id": entry.user_id,
+            "username": entry.username,
+            "action": entry.action,
+            "object_type": entry.object_type,
+            "object_id": entry.object_id,
+            "object_repr": entry.object_repr,
+            "changes": entry.changes,
+            "reason": entry.reason,
+            "request_id": entry.request_id,
+        }
+    )
+
+
+# --- appending ----------------------------------------------------------------------------------------
+
+
+def _lock_chain() -> None:
+    if not connection.in_atomic_block:
+        raise UnauditedWrite("audit entries are written inside the transaction of the change")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_ID])
+    # SQLite: transactions are IMMEDIATE, so the writer already holds the database's write lock.
+
+
+def chain_head() -> ChainHead:
+    """The newest (sequence, hash); stored in signatures and documents as an anchor."""
+    from cmlims.models import AuditEntry
+
+    last = AuditEntry.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    return ChainHead(*last) if last else ChainHead(0, GENESIS_HASH)
+
+
+class PendingEntry(NamedTuple):
+    action: str
+    object_type: str
+    object_id: str
+    object_repr: str
+    changes: dict
+    reason: str
+
+
+def object_type_of(obj_or_model) -> str:
+    return obj_or_model._meta.label_lower
+
+
+def _user_fields(user) -> tuple[int | None, str]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None, (getattr(user, "username", "") or "system")
+    return user.pk, user.get_username()
+
+
+def append_entries(*, actor, pending: Sequence[PendingEntry]) -> list:
+    """Append entries to the chain: one lock, one read of the head, one bulk insert."""
+    from cmlims.models import AuditEntry
+
+    if not pending:
+        return []
+    _lock_chain()
+    head = chain_head()
+    user_id, username = _user_fields(actor)
+    now = timezone.now()
+    request_id = context.current_request_id()
+    entries = []
+    prev = head.hash
+    for offset, item in enumerate(pending, start=1):
+        entry = AuditEntry(
+            sequence=head.sequence + offset,
+            at=now,
+            user_id=user_id,
+            username=username,
+            action=item.action,
+            object_type=item.object_type,
+            object_id=str(item.object_id),
+            object_repr=item.object_repr[:200],
+            changes=to_jsonable(item.changes),
+            reason=item.reason or "",
+            request_id=request_id,
+            prev_hash=prev,
+        )
+        entry.hash = entry_hash(prev, entry_canonical(entry))
+        prev = entry.hash
+        entries.append(entry)
+    with _audited_write():
+        AuditEntry.objects.bulk_create(entries, batch_size=2000)
+    return entries
+
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    object_repr: str = "",
+    changes: dict | None = None,
+    reason: str = "",
+):
+    """Append one entry. ``obj`` or (``object_type``, ``object_id``) names what it is about."""
+    if obj is not None:
+        object_type = object_type or object_type_of(obj)
+        object_id = object_id or obj.pk
+        object_repr = object_repr or str(obj)
+    (entry,) = append_entries(
+        actor=actor,
+        pending=[PendingEntry(action, object_type, str(object_id), object_repr, changes or {}, reason)],
+    )
+    return entry
+
+
+# --- audited writes -----------------------------------------------------------------------------------
+
+
+def audited_fields(obj_or_model) -> list[models.Field]:
+    excluded = set(getattr(obj_or_model, "audit_exclude", ()))
+    return [f for f in obj_or_model._meta.concrete_fields if f.name not in excluded]
+
+
+def snapshot(obj: models.Model) -> dict[str, Any]:
+    return {f.attname: to_jsonable(getattr(obj, f.attname)) for f in audited_fields(obj)}
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list]:
+    """{field: [old, new]} for every field whose stored form changed."""
+    return {k: [old.get(k), v] for k, v in new.items() if old.get(k) != v}
+
+
+def _clean(obj: models.Model, exclude: Iterable[str] | None = None) -> None:
+    try:
+        obj.full_clean(exclude=list(exclude) if exclude else None)
+    except ValidationError as exc:
+        raise from_django_validation_error(exc) from exc
+
+
+def _require_reason(obj: models.Model, reason: str) -> None:
+    needs = getattr(obj, "change_requires_reason", None)
+    if needs and needs() and not (reason or "").strip():
+        raise InvalidInput(
+            "reason: a reason is required to change a record that has been released or signed",
+            fields={"reason": ["required to change a record that has been released or signed"]},
+        )
+
+
+@transaction.atomic
+def audited_create(model: type[M], *, actor, reason: str = "", clean: bool = True, **values: Any) -> M:
+    obj = model(**values)
+    return audited_save(obj, actor=actor, reason=reason, clean=clean)
+
+
+@transaction.atomic
+def audited_save(
+    obj: M, *, actor, reason: str = "", action: str | None = None, clean: bool = True, original: dict | None = None
+) -> M:
+    """Insert or update ``obj`` and write one entry with every changed field (old and new).
+
+    For an update the stored row is re-read under a row lock unless ``original`` (a snapshot
+    taken before the caller changed the instance) is given.
+    """
+    creating = obj._state.adding
+    if not creating:
+        if original is None:
+            stored = type(obj)._base_manager.select_for_update().get(pk=obj.pk)
+            original = snapshot(stored)
+            _require_reason(stored, reason)
+        else:
+            _require_reason(obj, reason)
+    if clean:
+        _clean(obj)
+    with _audited_write():
+        obj.save()
+    new = snapshot(obj)
+    changes = {k: [None, v] for k, v in new.items()} if creating else diff(original, new)
+    if not creating and not changes:
+        return obj
+    audit_record(
+        actor=actor,
+        action=action or (Action.CREATED if creating else Action.CHANGED),
+        obj=obj,
+        changes=changes,
+        reason=reason,
+    )
+    return obj
+
+
+@transaction.atomic
+def audited_update(
+    obj: M, *, actor, reason: str = "", action: str | None = None, clean: bool = True, **values: Any
+) -> M:
+    """Set ``values`` on ``obj`` (already fetched, ideally locked by the caller) and save with audit."""
+    original = snapshot(obj)
+    _require_reason(obj, reason)
+    for name, value in values.items():
+        setattr(obj, name, value)
+    return audited_save(obj, actor=actor, reason=reason, action=action, clean=clean, original=original)
+
+
+@transaction.atomic
+def audited_void(obj: M, *, actor, reason: str) -> M:
+    """GMP records are never deleted: they are voided with a reason."""
+    if not (reason or "").strip():
+        raise InvalidInput("reason: a reason is required to void a record", fields={"reason": ["required"]})
+    if getattr(obj, "voided_at", None):
+        raise InvalidInput(f"{obj} is already voided", fields={"non_field_errors": ["already voided"]})
+    return audited_update(
+        obj, actor=actor, reason=reason, action=Action.VOIDED, clean=False,
+        voided_at=timezone.now(), voided_by=actor, void_reason=reason,
+    )
+
+
+@transaction.atomic
+def audited_bulk_create(model: type[M], objs: Sequence[M], *, actor, reason: str = "", clean: bool = True) -> list[M]:
+    """Insert many rows and one 'created' entry per row (the pk must be known: PostgreSQL and SQLite return it)."""
+    if clean:
+        for obj in objs:
+            _clean(obj, exclude=[f.name for f in model._meta.fields if f.many_to_one or f.one_to_one])
+    with _audited_write():
+        created = model._default_manager.bulk_create(objs, batch_size=2000)
+    append_entries(
+        actor=actor,
+        pending=[
+            PendingEntry(Action.CREATED, object_type_of(model), str(o.pk), str(o),
+                         {k: [None, v] for k, v in snapshot(o).items()}, reason)
+            for o in created
+        ],
+    )
+    return created
+
+
+@transaction.atomic
+def audited_bulk_update(objs: Sequence[M], fields: Sequence[str], *, actor, reason: str = "") -> int:
+    """Update ``fields`` of many rows; the stored values are read in one locked query for the old side."""
+    if not objs:
+        return 0
+    model = type(objs[0])
+    stored = {o.pk: o for o in model._base_manager.select_for_update().filter(pk__in=[o.pk for o in objs])}
+    pending = []
+    for obj in objs:
+        before = stored[obj.pk]
+        _require_reason(before, reason)
+        changes = diff(snapshot(before), snapshot(obj))
+        if changes:
+            pending.append(PendingEntry(Action.CHANGED, object_type_of(model), str(obj.pk), str(obj), changes, reason))
+    with _audited_write():
+        model._default_manager.bulk_update(objs, fields, batch_size=2000)
+    append_entries(actor=actor, pending=pending)
+    return len(pending)
+
+
+@transaction.atomic
+def audited_queryset_update(queryset: models.QuerySet, *, actor, reason: str = "", **values: Any) -> int:
+    """``queryset.update(**values)`` with one entry per row that actually changed."""
+    rows = list(queryset.select_for_update())
+    for row in rows:
+        for name, value in values.items():
+            setattr(row, name, value)
+    return audited_bulk_update(rows, list(values), actor=actor, reason=reason)
+
+
+# --- guarded base model -------------------------------------------------------------------------------
+
+
+class AuditedQuerySet(models.QuerySet):
+    """Unsafe paths raise: writes go through the audit services, and nothing is deleted."""
+
+    def update(self, **kwargs):
+        if not write_allowed():
+            raise UnauditedWrite(f"{self.model.__name__}: use cmlims.audit.audited_queryset_update")
+        return super().update(**kwargs)
+
+    def bulk_create(self, objs, *args, **kwargs):
+        if not write_allowed():
+            raise UnauditedWrite(f"{self.model.__name__}: use cmlims.audit.audited_bulk_create")
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        if not write_allowed():
+            raise UnauditedWrite(f"{self.model.__name__}: use cmlims.audit.audited_bulk_update")
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+    def update_or_create(self, *args, **kwargs):
+        raise UnauditedWrite(f"{self.model.__name__}: use the audit services")
+
+    def delete(self):
+        raise UnauditedWrite(f"{self.model.__name__}: GMP records are voided, never deleted")
+
+    delete.queryset_only = True
+
+
+class AuditedModel(models.Model):
+    """Base for every GMP record: saving or deleting outside the audit services raises."""
+
+    objects = AuditedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not write_allowed():
+            raise UnauditedWrite(f"{type(self).__name__}.save(): use cmlims.audit.audited_save (or a service)")
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise UnauditedWrite(f"{type(self).__name__}: GMP records are voided, never deleted")
+
+    def change_requires_reason(self) -> bool:
+        """Override: True once the record is released or signed (Annex 11 §9)."""
+        return False
+
+
+class VoidableModel(AuditedModel):
+    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.PROTECT, related_name="+"
+    )
+    void_reason = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None

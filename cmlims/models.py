@@ -1,0 +1,112 @@
+"""Core records shared by every app: the audit trail and API tokens.
+
+Signatures, investigations and document jobs arrive with their issues (``cmlims/models`` grows
+into a package when it passes one screenful).
+"""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from cmlims.audit import Action, AuditedModel, AuditedQuerySet, UnauditedWrite, write_allowed
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise UnauditedWrite("the audit trail is append-only")
+
+    def delete(self):
+        raise UnauditedWrite("the audit trail is append-only")
+
+    def bulk_update(self, *args, **kwargs):
+        raise UnauditedWrite("the audit trail is append-only")
+
+    def bulk_create(self, objs, *args, **kwargs):
+        if not write_allowed():
+            raise UnauditedWrite("audit entries are appended by cmlims.audit only")
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class AuditEntry(models.Model):
+    """One append-only, HMAC-chained entry of the audit trail: the record of truth."""
+
+    sequence = models.BigIntegerField(unique=True, editable=False)
+    at = models.DateTimeField(db_index=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    username = models.CharField(max_length=150, editable=False)
+    action = models.CharField(max_length=32, choices=Action.CHOICES, db_index=True, editable=False)
+    object_type = models.CharField(max_length=100, editable=False)
+    object_id = models.CharField(max_length=64, editable=False)
+    object_repr = models.CharField(max_length=200, blank=True, editable=False)
+    changes = models.JSONField(default=dict, blank=True, editable=False)
+    reason = models.TextField(blank=True, editable=False)
+    request_id = models.CharField(max_length=64, blank=True, editable=False)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sequence"]
+        indexes = [models.Index(fields=["object_type", "object_id", "sequence"], name="audit_object_idx")]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action} {self.object_type}:{self.object_id} by {self.username}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise UnauditedWrite("the audit trail is append-only")
+        if not write_allowed():
+            raise UnauditedWrite("audit entries are appended by cmlims.audit only")
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise UnauditedWrite("the audit trail is append-only")
+
+
+def _token_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(AuditedQuerySet):
+    def live(self):
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class ApiToken(AuditedModel):
+    """An expiring API token. Only its SHA-256 is stored; the raw key is shown once at issue."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_tokens")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=8, editable=False, help_text="first characters, to tell tokens apart")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    audit_exclude = ("digest",)
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"token {self.prefix}… for {self.user}"
+
+    @staticmethod
+    def new_key() -> tuple[str, str]:
+        raw = secrets.token_hex(24)
+        return raw, _token_digest(raw)
+
+    @staticmethod
+    def digest_of(raw: str) -> str:
+        return _token_digest(raw)
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()

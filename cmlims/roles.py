@@ -1,0 +1,65 @@
+"""Roles: Django groups with model permissions. THE place that says which role may do what.
+
+Each app lists its permissions per role in its AppConfig (``role_permissions``); the groups are
+created by a data migration and their permissions are synced after every ``migrate`` from
+those lists, so adding a model means adding its codenames in its app's ``apps.py``.
+Services check membership with ``require_role``; the admin and the API therefore agree.
+"""
+
+from collections.abc import Iterable
+
+from django.apps import apps as global_apps
+
+from cmlims.exceptions import PermissionDenied
+
+LAB_STAFF = "Lab staff"
+QC_OFFICER = "QC officer"
+SHIPPING_COORDINATOR = "Shipping coordinator"
+INTEGRATION = "Integration"
+ROLES = (LAB_STAFF, QC_OFFICER, SHIPPING_COORDINATOR, INTEGRATION)
+
+
+def role_permissions(app_registry=global_apps) -> dict[str, set[str]]:
+    """{role: {"app_label.codename", ...}} gathered from every app's ``role_permissions``."""
+    merged: dict[str, set[str]] = {role: set() for role in ROLES}
+    for config in app_registry.get_app_configs():
+        for role, perms in getattr(config, "role_permissions", {}).items():
+            merged[role].update(perms)
+    return merged
+
+
+def sync_role_permissions(*, using: str = "default", **kwargs) -> None:
+    """Make each role group hold exactly the permissions the apps declare (post_migrate)."""
+    from django.contrib.auth.models import Group, Permission
+
+    for role, perms in role_permissions().items():
+        group, _ = Group.objects.using(using).get_or_create(name=role)
+        wanted = []
+        for label in sorted(perms):
+            app_label, codename = label.split(".", 1)
+            perm = Permission.objects.using(using).filter(content_type__app_label=app_label, codename=codename).first()
+            if perm is not None:
+                wanted.append(perm)
+        group.permissions.set(wanted)
+
+
+def user_roles(user) -> set[str]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return set()
+    cached = getattr(user, "_cmlims_roles", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._cmlims_roles = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    return bool(user_roles(user) & set(roles))
+
+
+def require_role(user, roles: str | Iterable[str], action: str) -> None:
+    """Raise 403 unless ``user`` holds one of ``roles``. The superuser takes no GMP action."""
+    wanted = {roles} if isinstance(roles, str) else set(roles)
+    if not has_role(user, *wanted):
+        names = " or ".join(sorted(wanted))
+        raise PermissionDenied(f"{action} needs the role {names}.", code="permission_denied")

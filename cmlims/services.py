@@ -1,0 +1,41 @@
+"""Core services: API tokens. (Audit writes live in cmlims.audit; signatures arrive with QC.)"""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django.utils import timezone
+
+from cmlims.audit import Action, audited_save, audited_update
+from cmlims.exceptions import ApplicationError, InvalidInput
+from cmlims.models import ApiToken
+
+
+class LoginFailed(ApplicationError):
+    status_code = 401
+    code = "not_authenticated"
+
+
+@transaction.atomic
+def api_token_issue(*, username: str, password: str, request=None) -> tuple[str, datetime]:
+    """Check the credentials and issue a token that expires after CMLIMS_TOKEN_TTL; returns (key, expires)."""
+    missing = {name: ["This field is required."] for name, value in
+               (("username", username), ("password", password)) if not value}
+    if missing:
+        raise InvalidInput("; ".join(f"{k}: required" for k in missing), fields=missing)
+    user = authenticate(request, username=username, password=password)  # failures are audited by a signal
+    if user is None or not user.is_active:
+        raise LoginFailed("Unable to log in with the user name and password given.")
+    raw, digest = ApiToken.new_key()
+    expires = timezone.now() + settings.CMLIMS_TOKEN_TTL
+    token = ApiToken(user=user, digest=digest, prefix=raw[:8], expires_at=expires)
+    audited_save(token, actor=user, action=Action.TOKEN_ISSUED)
+    return raw, expires
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, actor, reason: str = "") -> ApiToken:
+    if token.revoked_at is not None:
+        return token
+    return audited_update(token, actor=actor, reason=reason, action=Action.TOKEN_REVOKED, revoked_at=timezone.now())

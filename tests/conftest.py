@@ -1,0 +1,112 @@
+"""Shared fixtures. Real parts only: PostgreSQL/SQLite, Redis or the embedded broker, a real worker.
+
+With CMLIMS_REQUIRE_SERVICES=1 (CI), a test that needs PostgreSQL or Redis fails when it is
+missing instead of being skipped.
+"""
+
+import os
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from cmlims import roles
+from tests.support.worker import WorkerProcess, purge_broker
+
+PASSWORD = "correct-horse-battery"
+
+
+def pytest_configure(config):
+    if os.environ.get("CMLIMS_REQUIRE_SERVICES") == "1":
+        url = os.environ.get("DATABASE_URL", "")
+        if not url.startswith(("postgres://", "postgresql://")):
+            raise pytest.UsageError("CMLIMS_REQUIRE_SERVICES=1 needs DATABASE_URL=postgres://…")
+        if not os.environ.get("REDIS_URL", "").startswith("redis://"):
+            raise pytest.UsageError("CMLIMS_REQUIRE_SERVICES=1 needs REDIS_URL=redis://…")
+
+
+def _need(kind: str) -> None:
+    if settings.CMLIMS_REQUIRE_SERVICES:
+        pytest.fail(f"{kind} is required (CMLIMS_REQUIRE_SERVICES=1) but not configured")
+    pytest.skip(f"needs {kind}; set DATABASE_URL/REDIS_URL (CI does)")
+
+
+@pytest.fixture
+def require_postgres(db):
+    if connection.vendor != "postgresql":
+        _need("PostgreSQL")
+
+
+@pytest.fixture
+def require_redis():
+    if not os.environ.get("REDIS_URL"):
+        _need("Redis")
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user("lab1", roles.LAB_STAFF) -> a user in that role (groups survive transactional flushes)."""
+
+    def make(username: str, *role_names: str, password: str = PASSWORD, **extra):
+        roles.sync_role_permissions()
+        user = get_user_model().objects.create_user(
+            username=username, password=password,
+            first_name=extra.pop("first_name", username.capitalize()), last_name=extra.pop("last_name", "Tester"),
+            **extra,
+        )
+        from django.contrib.auth.models import Group
+
+        user.groups.add(*Group.objects.filter(name__in=role_names))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def auth_client(make_user, api_client):
+    """auth_client(user) -> an APIClient authenticated with a real token obtained over the API."""
+
+    def client_for(user, password: str = PASSWORD):
+        from rest_framework.test import APIClient
+
+        client = APIClient()
+        response = client.post("/api/v1/auth/token/", {"username": user.username, "password": password}, format="json")
+        assert response.status_code == 200, response.content
+        client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+        client.user = user
+        return client
+
+    return client_for
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """One real worker process for the session (tests using it need django_db(transaction=True))."""
+    with django_db_blocker.unblock():
+        purge_broker()
+        worker = WorkerProcess(name="session").start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def worker_factory(django_db_setup):
+    """Start extra workers inside a test (kill/restart scenarios); all are stopped afterwards."""
+    started: list[WorkerProcess] = []
+
+    def start(name: str, **kwargs) -> WorkerProcess:
+        worker = WorkerProcess(name=name, **kwargs).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
