@@ -1,0 +1,60 @@
+"""Part 11 electronic signatures: who signed what, meaning, when, and a hash of what was signed."""
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+from cmlims.audit import AuditedModel
+
+
+class Meaning(models.TextChoices):
+    RESULT_APPROVED = "result approved"
+    SPECIFICATION_APPROVED = "specification approved"
+    RELEASED = "released"
+    REJECTED = "rejected"
+    RECALLED = "recalled"
+    SHIPPED = "shipped"
+    RECEIVED = "received"
+
+
+class Signature(AuditedModel):
+    """One electronic signature, permanently linked to its record (11.70) by content hash and chain anchor.
+
+    ``signed_fields`` is the versioned list of field names covered; ``content_sha256`` is the SHA-256 of the
+    canonical JSON of those fields' values at signing time; recomputing it later shows "changed after signing".
+    """
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    object_id = models.CharField(max_length=64)
+    subject = GenericForeignKey("content_type", "object_id")
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signatures")
+    printed_name = models.CharField(max_length=300)
+    meaning = models.CharField(max_length=40, choices=Meaning.choices)
+    reason = models.TextField(blank=True)
+    signed_at = models.DateTimeField()
+    field_list_version = models.CharField(max_length=40)
+    signed_fields = models.JSONField(default=list)
+    content = models.JSONField(default=dict, help_text="the canonical content that was signed")
+    content_sha256 = models.CharField(max_length=64)
+    chain_sequence = models.BigIntegerField(help_text="audit chain head at signing (anchor)")
+    chain_hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["signed_at", "id"]
+        indexes = [models.Index(fields=["content_type", "object_id", "meaning"], name="esign_subject_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.printed_name} — {self.meaning} — {self.signed_at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+class SigningFailure(models.Model):
+    """Consecutive wrong-password count per user for the signing lockout (11.300). Not a GMP record:
+    every failure is also an audit entry, which is the record."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    consecutive = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.consecutive} failures"
