@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "cmlims.investigations.apps.InvestigationsConfig",
     "cmlims.documents.apps.DocumentsConfig",
     "batches.apps.BatchesConfig",
+    "batches.shipping.apps.ShippingConfig",
     "qc.apps.QcConfig",
 ]
 
@@ -131,6 +132,9 @@ CMLIMS_SITE_PREFIX = os.environ.get("CMLIMS_SITE_PREFIX", "CM")
 CMLIMS_MANUFACTURER = os.environ.get("CMLIMS_MANUFACTURER", "cmlims demo manufacturing site")
 CMLIMS_SIGNING_MAX_FAILURES = 5
 CMLIMS_SIGNING_LOCK = timedelta(minutes=15)
+# SSCC (00) on shipping labels: extension digit + GS1 company prefix + serial reference + check digit.
+CMLIMS_GS1_COMPANY_PREFIX = os.environ.get("CMLIMS_GS1_COMPANY_PREFIX", "9506000")
+CMLIMS_SSCC_EXTENSION_DIGIT = os.environ.get("CMLIMS_SSCC_EXTENSION_DIGIT", "0")
 
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
