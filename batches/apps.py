@@ -1,9 +1,24 @@
 from django.apps import AppConfig
 
+from cmlims import roles
+
+# Manufacturing records lab staff write (through the admin, which calls the services).
+_LAB_WRITES = (
+    "product", "storagelocation", "cellsource", "cellbank", "culture", "passage", "harvest", "cmlot",
+    "harvestcontribution", "lyophilisationrun", "lyophilisationphase", "packagingrun", "vial",
+)
+_ALL_VIEW = {f"batches.view_{name}" for name in _LAB_WRITES}
+
 
 class BatchesConfig(AppConfig):
     name = "batches"
     verbose_name = "Manufacturing record"
     default_auto_field = "django.db.models.BigAutoField"
 
-    role_permissions: dict[str, set[str]] = {}
+    # Lab staff record manufacturing (add/change, never delete: records are voided); everyone reads.
+    role_permissions: dict[str, set[str]] = {
+        roles.LAB_STAFF: _ALL_VIEW | {f"batches.{verb}_{name}" for name in _LAB_WRITES for verb in ("add", "change")},
+        roles.QC_OFFICER: set(_ALL_VIEW),
+        roles.SHIPPING_COORDINATOR: set(_ALL_VIEW),
+        roles.INTEGRATION: {"batches.view_cmlot", "batches.view_product", "batches.view_vial"},
+    }
