@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from cmlims import roles
+
 
 class EsignConfig(AppConfig):
     """Part 11 electronic signatures and the signing lockout."""
@@ -8,4 +10,10 @@ class EsignConfig(AppConfig):
     label = "esign"
     verbose_name = "Electronic signatures"
     default_auto_field = "django.db.models.BigAutoField"
-    role_permissions: dict[str, set[str]] = {}
+    # Signatures are created by the signing services only; everyone may read them.
+    role_permissions = {
+        roles.LAB_STAFF: {"esign.view_signature"},
+        roles.QC_OFFICER: {"esign.view_signature", "esign.view_signingfailure"},
+        roles.SHIPPING_COORDINATOR: {"esign.view_signature"},
+        roles.INTEGRATION: {"esign.view_signature"},
+    }

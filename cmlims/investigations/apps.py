@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from cmlims import roles
+
 
 class InvestigationsConfig(AppConfig):
     """Deviations and out-of-specification investigations, on any subject (result, lot, shipment)."""
@@ -8,4 +10,10 @@ class InvestigationsConfig(AppConfig):
     label = "investigations"
     verbose_name = "Investigations"
     default_auto_field = "django.db.models.BigAutoField"
-    role_permissions: dict[str, set[str]] = {}
+    # Opened by rules (failing result, excursion); progressed and closed by QC officers.
+    role_permissions = {
+        roles.LAB_STAFF: {"investigations.view_investigation"},
+        roles.QC_OFFICER: {"investigations.view_investigation", "investigations.change_investigation"},
+        roles.SHIPPING_COORDINATOR: {"investigations.view_investigation"},
+        roles.INTEGRATION: {"investigations.view_investigation"},
+    }

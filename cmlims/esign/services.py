@@ -1,0 +1,180 @@
+"""Signing: both components every time (11.200(a)), a lockout after repeated failures (11.300), every
+failure audited, and a content hash anchored to the audit chain (11.70).
+
+Signing is two steps because a failure must be recorded even though the caller's change is refused:
+``signing_credentials_verify`` runs in its own committed transaction (so the failure count and its audit
+entry survive the refusal), then the caller opens its transaction, locks its record, checks its rules and
+calls ``signature_record``. ``signature_sign`` does both for callers with nothing to lock in between.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.utils import timezone
+
+from cmlims.audit import Action, audit_record, audited_create, canonical_json, chain_head, to_jsonable
+from cmlims.esign.models import Meaning, Signature, SigningFailure
+from cmlims.exceptions import InvalidInput, SigningLocked, field_error
+
+# Meanings that need a reason (a refusal or a withdrawal must say why).
+REASON_REQUIRED = {Meaning.REJECTED, Meaning.RECALLED}
+
+
+def _printed_name(user) -> str:
+    return user.get_full_name().strip() or user.get_username()
+
+
+def _seconds_left(until) -> int:
+    return max(1, math.ceil((until - timezone.now()).total_seconds()))
+
+
+def _locked(user, until) -> SigningLocked:
+    retry = _seconds_left(until)
+    return SigningLocked(
+        f"Signing is locked for {user.get_username()} after repeated wrong passwords; try again in {retry} s.",
+        retry_after=retry,
+    )
+
+
+def signing_credentials_verify(*, signer, username: str, password: str, meaning: str, reason: str = "") -> None:
+    """Check both signature components for ``signer`` (the caller). Raises InvalidInput (400) or
+    SigningLocked (423). Failures are committed at once, so call this OUTSIDE any open transaction."""
+    if meaning not in Meaning.values:
+        raise field_error("meaning", f"must be one of: {', '.join(Meaning.values)}")
+    if meaning in REASON_REQUIRED and not (reason or "").strip():
+        raise field_error("reason", f"a reason is required to sign '{meaning}'")
+    missing = {name: ["This field is required."] for name, value in (("username", username), ("password", password))
+               if not value}
+    if missing:
+        raise InvalidInput("; ".join(f"{k}: required" for k in missing), fields=missing)
+
+    error: Exception | None = None
+    # durable: the failure count and its audit entry must be committed whatever the caller does next.
+    with transaction.atomic(durable=True):
+        state, _ = SigningFailure.objects.select_for_update().get_or_create(user=signer)
+        now = timezone.now()
+        if state.locked_until and state.locked_until > now:
+            audit_record(actor=signer, action=Action.SIGNATURE_FAILED, obj=signer,
+                         changes={"meaning": meaning, "failure": "signing locked"})
+            error = _locked(signer, state.locked_until)
+        elif username != signer.get_username():
+            # The user name must be the caller's own: nobody signs for someone else.
+            audit_record(actor=signer, action=Action.SIGNATURE_FAILED, obj=signer,
+                         changes={"meaning": meaning, "failure": "user name is not the caller's", "given": username})
+            error = field_error("username", "must be your own user name")
+        elif not signer.check_password(password):
+            state.consecutive += 1
+            limit = settings.CMLIMS_SIGNING_MAX_FAILURES
+            changes: dict[str, Any] = {"meaning": meaning, "failure": "wrong password",
+                                       "consecutive": state.consecutive}
+            if state.consecutive >= limit:
+                state.locked_until = now + settings.CMLIMS_SIGNING_LOCK
+                state.consecutive = 0
+                changes["locked_until"] = state.locked_until
+            state.save()
+            audit_record(actor=signer, action=Action.SIGNATURE_FAILED, obj=signer, changes=changes)
+            if "locked_until" in changes:
+                error = _locked(signer, state.locked_until)
+                error.extra["fields"] = {"password": ["wrong password"]}
+            else:
+                error = field_error("password", f"wrong password ({limit - state.consecutive} attempt(s) left "
+                                                "before signing is locked)")
+        elif state.consecutive or state.locked_until:
+            state.consecutive = 0
+            state.locked_until = None
+            state.save()
+    if error is not None:
+        raise error
+
+
+def signature_digest(*, content: dict, field_list_version: str, chain_sequence: int, chain_hash: str) -> str:
+    """SHA-256 over the canonical JSON of the signed fields, their list version and the chain anchor."""
+    payload = {
+        "field_list_version": field_list_version,
+        "fields": to_jsonable(content),
+        "chain_head": {"sequence": chain_sequence, "hash": chain_hash},
+    }
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+@transaction.atomic
+def signature_record(
+    *, subject: models.Model, signer, meaning: str, reason: str, content: dict, field_list_version: str
+) -> Signature:
+    """Write the signature (credentials already verified) in the caller's transaction, with its audit entry."""
+    head = chain_head()
+    content = to_jsonable(content)
+    signature = audited_create(
+        Signature,
+        actor=signer,
+        action=Action.SIGNED,
+        reason=reason or "",
+        content_type=ContentType.objects.get_for_model(type(subject)),
+        object_id=str(subject.pk),
+        signer=signer,
+        printed_name=_printed_name(signer),
+        meaning=meaning,
+        signed_at=timezone.now(),
+        field_list_version=field_list_version,
+        signed_fields=sorted(content),
+        content=content,
+        content_sha256=signature_digest(content=content, field_list_version=field_list_version,
+                                        chain_sequence=head.sequence, chain_hash=head.hash),
+        chain_sequence=head.sequence,
+        chain_hash=head.hash,
+    )
+    return signature
+
+
+def signature_sign(
+    *, subject: models.Model, signer, username: str, password: str, meaning: str, reason: str = "",
+    content: dict, field_list_version: str,
+) -> Signature:
+    """Verify both components (failures committed and audited), then record the signature."""
+    signing_credentials_verify(signer=signer, username=username, password=password, meaning=meaning, reason=reason)
+    return signature_record(subject=subject, signer=signer, meaning=meaning, reason=reason, content=content,
+                            field_list_version=field_list_version)
+
+
+@dataclass(frozen=True)
+class SignatureStatus:
+    changed_after_signing: bool
+    changed_fields: list[str]
+
+
+def signature_status(signature: Signature, current_content: dict) -> SignatureStatus:
+    """Compare what was signed with the record now (built by the same field list version)."""
+    digest = signature_digest(content=current_content, field_list_version=signature.field_list_version,
+                              chain_sequence=signature.chain_sequence, chain_hash=signature.chain_hash)
+    if digest == signature.content_sha256:
+        return SignatureStatus(False, [])
+    now = to_jsonable(current_content)
+    signed = signature.content
+    changed = sorted(k for k in set(now) | set(signed) if now.get(k) != signed.get(k))
+    return SignatureStatus(True, changed or ["(content)"])
+
+
+def signature_manifest(signature: Signature, status: SignatureStatus | None = None) -> dict:
+    """How a signature shows in the API and on printouts (11.50): printed name, UTC time, meaning."""
+    body = {
+        "id": signature.pk,
+        "printed_name": signature.printed_name,
+        "username": signature.signer.get_username() if signature.signer_id else "",
+        "meaning": signature.meaning,
+        "reason": signature.reason,
+        "signed_at": to_jsonable(signature.signed_at),
+        "content_sha256": signature.content_sha256,
+        "field_list_version": signature.field_list_version,
+        "chain_head": {"sequence": signature.chain_sequence, "hash": signature.chain_hash},
+    }
+    if status is not None:
+        body["changed_after_signing"] = status.changed_after_signing
+        body["changed_fields"] = status.changed_fields
+    return body

@@ -1,0 +1,84 @@
+"""Investigations over the API: list, detail, progress, close."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cmlims.audit import to_jsonable
+from cmlims.investigations.models import Investigation, Phase
+from cmlims.investigations.selectors import investigation_list
+from cmlims.investigations.services import investigation_close, investigation_update
+
+
+def investigation_body(inv: Investigation) -> dict:
+    return {
+        "id": inv.pk,
+        "number": inv.number,
+        "kind": inv.kind,
+        "title": inv.title,
+        "details": inv.details,
+        "subject": {"type": inv.content_type.model_class()._meta.label_lower if inv.content_type_id else "",
+                    "id": inv.object_id, "repr": inv.subject_repr},
+        "phase": inv.phase,
+        "status": inv.status,
+        "root_cause": inv.root_cause,
+        "related_lots_checked": inv.related_lots_checked,
+        "conclusion": inv.conclusion,
+        "opened_by": inv.opened_by.get_username() if inv.opened_by_id else None,
+        "opened_at": to_jsonable(inv.opened_at),
+        "closed_by": inv.closed_by.get_username() if inv.closed_by_id else None,
+        "closed_at": to_jsonable(inv.closed_at),
+    }
+
+
+class InvestigationSerializer(serializers.BaseSerializer):
+    def to_representation(self, instance):
+        return investigation_body(instance)
+
+
+class InvestigationListView(ListAPIView):
+    serializer_class = InvestigationSerializer
+
+    def get_queryset(self):
+        qs = investigation_list()
+        status = self.request.query_params.get("status")
+        return qs.filter(status=status) if status else qs
+
+
+class InvestigationDetailView(APIView):
+    class UpdateInput(serializers.Serializer):
+        phase = serializers.ChoiceField(choices=Phase.choices, required=False)
+        root_cause = serializers.CharField(required=False, allow_blank=True)
+        related_lots_checked = serializers.CharField(required=False, allow_blank=True)
+        details = serializers.CharField(required=False, allow_blank=True)
+        reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, pk: int):
+        return Response(investigation_body(get_object_or_404(investigation_list(), pk=pk)))
+
+    @extend_schema(request=UpdateInput, responses={200: dict})
+    def patch(self, request, pk: int):
+        data = self.UpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        inv = investigation_update(investigation=get_object_or_404(Investigation, pk=pk), actor=request.user,
+                                   **data.validated_data)
+        return Response(investigation_body(inv))
+
+
+class InvestigationCloseView(APIView):
+    class Input(serializers.Serializer):
+        conclusion = serializers.CharField(allow_blank=True)
+        root_cause = serializers.CharField(required=False, allow_blank=True)
+        related_lots_checked = serializers.CharField(required=False, allow_blank=True)
+
+    @extend_schema(request=Input, responses={200: dict})
+    def post(self, request, pk: int):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        inv = investigation_close(investigation=get_object_or_404(Investigation, pk=pk), actor=request.user,
+                                  **data.validated_data)
+        return Response(investigation_body(inv))

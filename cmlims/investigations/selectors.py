@@ -1,0 +1,26 @@
+"""Reads of investigations."""
+
+from collections.abc import Iterable
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+
+from cmlims.investigations.models import Investigation, Status
+
+
+def investigations_on(subjects: Iterable[tuple[type[models.Model], Iterable]], *, open_only: bool = False):
+    """Investigations whose subject is any of the given records: [(Model, [pks]), ...] in one query."""
+    condition = Q(pk__in=[])
+    for model, ids in subjects:
+        ids = [str(i) for i in ids]
+        if ids:
+            condition |= Q(content_type=ContentType.objects.get_for_model(model), object_id__in=ids)
+    qs = Investigation.objects.filter(condition).select_related("opened_by", "closed_by")
+    if open_only:
+        qs = qs.filter(status=Status.OPEN)
+    return qs.order_by("opened_at", "id")
+
+
+def investigation_list():
+    return Investigation.objects.select_related("content_type", "opened_by", "closed_by")

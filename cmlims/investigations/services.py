@@ -1,0 +1,86 @@
+"""Opening, progressing and closing investigations. Any app opens one with ``investigation_open``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.utils import timezone
+
+from cmlims import roles
+from cmlims.audit import audited_bulk_create, audited_save, audited_update
+from cmlims.exceptions import Conflict, InvalidInput
+from cmlims.investigations.models import Investigation, Kind, Phase, Status
+
+
+def _new(*, subject: models.Model, kind: str, title: str, actor, details: str) -> Investigation:
+    if kind not in Kind.values:
+        raise InvalidInput(f"kind: must be one of {', '.join(Kind.values)}", fields={"kind": ["unknown kind"]})
+    return Investigation(
+        kind=kind, title=title[:300], details=details,
+        content_type=ContentType.objects.get_for_model(type(subject)), object_id=str(subject.pk),
+        subject_repr=str(subject)[:200], opened_by=actor if getattr(actor, "pk", None) else None,
+        opened_at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def investigation_open(*, subject: models.Model, kind: str, title: str, actor, details: str = "") -> Investigation:
+    """Open an investigation on ``subject``. No role check: it is opened by the rule that found the problem
+    (a failing result, a temperature excursion), acting for ``actor``; callers check their own roles."""
+    return audited_save(_new(subject=subject, kind=kind, title=title, actor=actor, details=details), actor=actor)
+
+
+@transaction.atomic
+def investigations_open_bulk(*, items: Sequence[tuple[models.Model, str, str, str]], actor) -> list[Investigation]:
+    """Open many at once (bulk import): items are (subject, kind, title, details); one audit entry per row."""
+    objs = [_new(subject=s, kind=k, title=t, actor=actor, details=d) for s, k, t, d in items]
+    return audited_bulk_create(Investigation, objs, actor=actor) if objs else []
+
+
+def _lock(investigation: Investigation) -> Investigation:
+    return Investigation.objects.select_for_update().get(pk=investigation.pk)
+
+
+@transaction.atomic
+def investigation_update(
+    *, investigation: Investigation, actor, phase: str | None = None, root_cause: str | None = None,
+    related_lots_checked: str | None = None, details: str | None = None, reason: str = "",
+) -> Investigation:
+    """Record progress (phase, root cause, related lots checked) on an open investigation."""
+    roles.require_role(actor, roles.QC_OFFICER, "Updating an investigation")
+    inv = _lock(investigation)
+    if inv.status != Status.OPEN:
+        raise Conflict(f"{inv.number} is closed.", conditions=[{"code": "investigation_closed",
+                                                                "detail": f"{inv.number} is closed"}])
+    if phase is not None and phase not in Phase.values:
+        raise InvalidInput(f"phase: must be one of {', '.join(Phase.values)}", fields={"phase": ["unknown phase"]})
+    values = {k: v for k, v in (("phase", phase), ("root_cause", root_cause),
+                                ("related_lots_checked", related_lots_checked), ("details", details)) if v is not None}
+    return audited_update(inv, actor=actor, reason=reason, **values)
+
+
+@transaction.atomic
+def investigation_close(
+    *, investigation: Investigation, actor, conclusion: str, root_cause: str | None = None,
+    related_lots_checked: str | None = None,
+) -> Investigation:
+    """A QC officer closes an investigation with a written conclusion (211.192: concluded in writing; an OOS
+    is extended to related lots, so what was checked there must be written too)."""
+    roles.require_role(actor, roles.QC_OFFICER, "Closing an investigation")
+    inv = _lock(investigation)
+    if inv.status != Status.OPEN:
+        raise Conflict(f"{inv.number} is already closed.",
+                       conditions=[{"code": "investigation_closed", "detail": f"{inv.number} is already closed"}])
+    errors: dict[str, list[str]] = {}
+    if not (conclusion or "").strip():
+        errors["conclusion"] = ["a written conclusion is required to close an investigation"]
+    root = root_cause if root_cause is not None else inv.root_cause
+    related = related_lots_checked if related_lots_checked is not None else inv.related_lots_checked
+    if inv.kind == Kind.OOS and not (related or "").strip():
+        errors["related_lots_checked"] = ["an OOS investigation records which related lots were checked"]
+    if errors:
+        raise InvalidInput("; ".join(f"{k}: {v[0]}" for k, v in errors.items()), fields=errors)
+    return audited_update(inv, actor=actor, reason=conclusion, status=Status.CLOSED, conclusion=conclusion,
+                          root_cause=root, related_lots_checked=related, closed_by=actor, closed_at=timezone.now())
