@@ -141,7 +141,10 @@ def _validated(pairs: list[tuple[str, str]]) -> ScannedVial:
     if gtin is not None and not ean.is_valid(gtin):
         raise ScanError(f"(01) GTIN {gtin} has a wrong check digit")
     if "21" not in data:
-        raise ScanError("the barcode has no (21) serial: scan the vial's DataMatrix, not a carton or shipping label")
+        raise ScanError(
+            "the barcode has no (21) serial: scan the vial's DataMatrix, not a carton or shipping label "
+            "(and check that the scanner transmits the GS separators)"
+        )
     expiry = _expiry_from_yymmdd(data["17"]) if "17" in data else None
     return ScannedVial(serial=data["21"], lot=data.get("10"), gtin=gtin, expiry=expiry, source="gs1")
 

@@ -1,0 +1,37 @@
+"""CSV exports that are safe to open in a spreadsheet.
+
+A cell starting with ``=``, ``+``, ``-`` or ``@`` (or tab / carriage return) is run as a formula by
+Excel and LibreOffice ("CSV injection"): a consignee named ``=HYPERLINK(...)`` could exfiltrate data
+from the recall sheet. Such text cells get a leading apostrophe, which spreadsheets show as text.
+Numbers are written as they are (``-2.5`` stays a number).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def csv_render(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([csv_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([csv_cell(v) for v in row])
+    return buffer.getvalue()
