@@ -8,6 +8,7 @@ from cmlims.views import healthz
 
 api_v1 = [
     path("", include("cmlims.api.urls")),
+    path("", include("cmlims.documents.api.urls")),
 ]
 
 urlpatterns = [

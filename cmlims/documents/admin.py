@@ -1,0 +1,78 @@
+"""Admin: document jobs (read-only, live progress bar by polling, download) and label prints (read-only)."""
+
+from django.contrib import admin, messages
+from django.http import FileResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
+from cmlims.documents.selectors import document_job_get_for_user
+from cmlims.exceptions import ApplicationError
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(DocumentJob)
+class DocumentJobAdmin(ReadOnlyAdmin):
+    list_display = ("id", "kind", "subject_repr", "status", "progress_display", "requested_by", "created_at",
+                    "download_link")
+    list_filter = ("status", "kind")
+    search_fields = ("subject_repr", "kind", "sha256")
+    list_select_related = ("requested_by",)
+    fields = ("kind", "subject_repr", "status", "progress_display", "download_link", "requested_by", "params",
+              "created_at", "started_at", "finished_at", "attempts", "send_count", "last_sent_at", "send_error",
+              "sha256", "chain_sequence", "chain_hash", "error")
+    readonly_fields = fields
+
+    @admin.display(description="progress")
+    def progress_display(self, job: DocumentJob):
+        return format_html(
+            '<progress max="100" value="{}" style="width:12em" aria-label="progress">{}%</progress> {}%',
+            job.progress, job.progress, job.progress,
+        )
+
+    @admin.display(description="download")
+    def download_link(self, job: DocumentJob):
+        if job.status != JobStatus.DONE:
+            return "—"
+        url = reverse("admin:documents_documentjob_download", args=[job.pk])
+        return format_html('<a href="{}">{}</a>', url, job.output_name or "download")
+
+    def get_urls(self):
+        download = self.admin_site.admin_view(self.download_view)
+        return [path("<int:pk>/download/", download, name="documents_documentjob_download"), *super().get_urls()]
+
+    def download_view(self, request, pk: int):
+        try:
+            job = document_job_get_for_user(job_id=pk, user=request.user)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:documents_documentjob_changelist"))
+        if job.status != JobStatus.DONE:
+            self.message_user(request, f"Job {job.pk} is {job.status}.", level=messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:documents_documentjob_change", args=[job.pk]))
+        return FileResponse(job.output.open("rb"), as_attachment=True, filename=job.output_name,
+                            content_type=job.content_type)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self.get_object(request, object_id)
+        extra = {"job_polling": job is not None and not job.finished, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra)
+
+
+@admin.register(LabelPrint)
+class LabelPrintAdmin(ReadOnlyAdmin):
+    list_display = ("printed_at", "template", "template_version", "kind", "output_format", "subject_id", "item_key",
+                    "copies", "printed_by", "reprint_reason", "job")
+    list_filter = ("template", "kind", "output_format")
+    search_fields = ("item_key", "subject_id")
+    list_select_related = ("printed_by", "job")

@@ -1,0 +1,64 @@
+"""Document job status and download; apps' endpoints that request documents answer with ``job_accepted``."""
+
+from django.http import FileResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cmlims.documents.models import DocumentJob, JobStatus
+from cmlims.documents.selectors import document_job_get_for_user, document_job_payload
+from cmlims.exceptions import Conflict
+
+JobAcceptedSerializer = inline_serializer(
+    "DocumentJobAccepted", {"job": serializers.IntegerField(), "url": serializers.CharField()}
+)
+JobStatusSerializer = inline_serializer(
+    "DocumentJobStatus",
+    {
+        "id": serializers.IntegerField(),
+        "kind": serializers.CharField(),
+        "status": serializers.ChoiceField(choices=JobStatus.choices),
+        "progress": serializers.IntegerField(min_value=0, max_value=100),
+        "attempts": serializers.IntegerField(),
+        "subject": serializers.CharField(),
+        "requested_by": serializers.CharField(),
+        "created_at": serializers.DateTimeField(),
+        "finished_at": serializers.DateTimeField(allow_null=True),
+        "download": serializers.CharField(allow_null=True),
+        "filename": serializers.CharField(allow_null=True),
+        "sha256": serializers.CharField(allow_null=True),
+        "chain_head": serializers.DictField(allow_null=True),
+        "error": serializers.CharField(allow_null=True),
+    },
+)
+
+
+def job_accepted(job: DocumentJob) -> Response:
+    """202 {"job": id, "url": status URL}: the answer of every endpoint that requests a document."""
+    return Response({"job": job.pk, "url": reverse("api-document-job", args=[job.pk])}, status=202)
+
+
+class DocumentJobView(APIView):
+    """Status of a document job: queued | running | done | failed, progress 0-100, download when done."""
+
+    @extend_schema(responses={200: JobStatusSerializer})
+    def get(self, request, pk: int):
+        job = document_job_get_for_user(job_id=pk, user=request.user)
+        return Response(document_job_payload(job, download_url=reverse("api-document-job-download", args=[job.pk])))
+
+
+class DocumentJobDownloadView(APIView):
+    """The generated file (same permission as requesting it); ``X-Content-SHA256`` carries its hash."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request, pk: int):
+        job = document_job_get_for_user(job_id=pk, user=request.user)
+        if job.status != JobStatus.DONE:
+            raise Conflict(f"Document job {job.pk} is {job.status}, not done.", code="job_not_done")
+        response = FileResponse(job.output.open("rb"), as_attachment=True, filename=job.output_name,
+                                content_type=job.content_type)
+        response["X-Content-SHA256"] = job.sha256
+        return response

@@ -1,0 +1,92 @@
+"""DocumentJob (the outbox row of one requested document) and LabelPrint (one issued label)."""
+
+from django.conf import settings
+from django.db import models
+
+from cmlims.audit import AuditedModel
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class DocumentJob(models.Model):
+    """One requested document, created in the request's transaction and sent to Celery on commit.
+
+    Not an AuditedModel: progress and heartbeats change every second while a job runs, which is
+    operational state, not a GMP record. What is GMP-relevant (requested, generated with its SHA-256,
+    failed) is written to the audit trail by the services, and LabelPrint rows are audited records.
+    """
+
+    kind = models.CharField(max_length=40, db_index=True)
+    params = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="document_jobs")
+    subject_type = models.CharField(max_length=100, blank=True, help_text="app_label.model of what it is about")
+    subject_id = models.CharField(max_length=64, blank=True)
+    subject_repr = models.CharField(max_length=200, blank=True)
+    queue = models.CharField(max_length=20, default="default")
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0, help_text="executions started")
+    send_count = models.PositiveIntegerField(default=0, help_text="times handed to the broker")
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    send_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="last sign of life of a running execution")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    output = models.FileField(upload_to="documents/%Y/%m/", blank=True)
+    output_name = models.CharField(max_length=200, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    chain_sequence = models.BigIntegerField(null=True, blank=True, help_text="audit chain head printed in the document")
+    chain_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "last_sent_at"], name="documents_job_sweep_idx"),
+            models.Index(fields=["subject_type", "subject_id"], name="documents_job_subject_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} {self.kind} {self.subject_repr}".strip()
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (JobStatus.DONE, JobStatus.FAILED)
+
+
+class LabelKind(models.TextChoices):
+    QUARANTINE = "quarantine"
+    FINAL = "final"
+    SHIPPING = "shipping"
+
+
+class LabelPrint(AuditedModel):
+    """One label issued (an item in a job's output), written in the transaction that marks the job done."""
+
+    job = models.ForeignKey(DocumentJob, on_delete=models.PROTECT, related_name="label_prints")
+    template = models.CharField(max_length=40)
+    template_version = models.CharField(max_length=20)
+    kind = models.CharField(max_length=20, choices=LabelKind.choices)
+    output_format = models.CharField(max_length=10)
+    subject_type = models.CharField(max_length=100, help_text="what the label belongs to, e.g. batches.cmlot")
+    subject_id = models.CharField(max_length=64)
+    item_key = models.CharField(max_length=64, help_text="vial serial, carton key or SSCC")
+    payload = models.JSONField(default=dict, help_text="the data printed, as rendered")
+    copies = models.PositiveIntegerField(default=1)
+    printed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    printed_at = models.DateTimeField()
+    reprint_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["printed_at", "id"]
+        indexes = [models.Index(fields=["subject_type", "subject_id", "template"], name="documents_print_subject_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.template} {self.kind} label {self.item_key} ×{self.copies}"

@@ -1,0 +1,249 @@
+"""Document jobs: request (outbox row + send on commit), run (idempotent, exactly-once completion), sweep.
+
+Guarantees:
+- The job row is written in the request's transaction; the task is sent only after commit, so a
+  worker never sees a job that was rolled back, and a broker that is down only delays the job:
+  the row stays ``queued`` and ``document_jobs_sweep`` sends it once the broker answers.
+- A finished job (done/failed) is never redone: every execution first locks the row and checks.
+- Completion is one transaction: output file reference, SHA-256, LabelPrint rows and ``done``.
+  Two executions of one job (a redelivered message, a sweep re-send after a worker was killed)
+  may both render, but only the first to commit counts; the other finds ``done`` and discards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import InterfaceError, OperationalError, models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from cmlims.audit import Action, audit_record, audited_bulk_create, chain_head, object_type_of
+from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
+from cmlims.documents.registry import BuildContext, BuiltDocument, builder_get
+from cmlims.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+class TransientJobError(Exception):
+    """A failure worth retrying (database busy/unreachable, storage hiccup): the job stays unfinished."""
+
+
+def _setting(name: str, default: timedelta) -> timedelta:
+    return getattr(settings, name, default)
+
+
+# --- request and send ---------------------------------------------------------------------------------
+
+
+def document_job_request(
+    *, kind: str, params: dict[str, Any], actor, subject: models.Model | None = None
+) -> DocumentJob:
+    """Create a job (in the caller's transaction, if any) and send it to its queue after commit.
+
+    Domain rules (e.g. rule 4 for final labels) are checked by the calling app's service before
+    this; here only the builder's permission check runs. Returns the job (status ``queued``).
+    """
+    builder = builder_get(kind)
+    builder.permission_check(actor, params)
+    with transaction.atomic():
+        job = DocumentJob.objects.create(
+            kind=kind,
+            params=params,
+            requested_by=actor,
+            subject_type=object_type_of(subject) if subject is not None else "",
+            subject_id=str(subject.pk) if subject is not None else "",
+            subject_repr=str(subject)[:200] if subject is not None else "",
+            queue=builder.queue,
+        )
+        audit_record(
+            actor=actor, action=Action.CREATED, obj=job,
+            changes={"kind": [None, kind], "params": [None, params], "subject": [None, job.subject_repr]},
+        )
+        job_id = job.pk
+        transaction.on_commit(lambda: document_job_send(job_id=job_id), robust=True)
+    return job
+
+
+def document_job_send(*, job_id: int) -> bool:
+    """Hand the job to the broker; False (and the error noted on the job) when the broker is down."""
+    from cmlims.documents.tasks import document_job_run_task
+
+    job = DocumentJob.objects.only("queue", "status").get(pk=job_id)
+    if job.finished:
+        return False
+    try:
+        # No publish retries: a request must answer at once; the sweep retries later.
+        document_job_run_task.apply_async(args=[job_id], queue=job.queue, retry=False)
+    except Exception as exc:  # noqa: BLE001 - any broker failure leaves the job queued for the sweep
+        logger.warning("document job %s not sent (broker unavailable?): %s", job_id, exc)
+        DocumentJob.objects.filter(pk=job_id).update(send_error=f"{type(exc).__name__}: {exc}"[:2000])
+        return False
+    DocumentJob.objects.filter(pk=job_id).update(
+        send_count=F("send_count") + 1, last_sent_at=timezone.now(), send_error=""
+    )
+    return True
+
+
+def document_jobs_sweep(*, now=None) -> list[int]:
+    """Re-send jobs the broker never delivered or whose worker died; give up on poison jobs.
+
+    - queued, never sent, older than the send grace (the broker was down at request time);
+    - queued, sent long ago, still not started (message lost);
+    - running without a heartbeat for longer than the lease (worker killed mid-job).
+    """
+    now = now or timezone.now()
+    grace = _setting("CMLIMS_DOCUMENT_SEND_GRACE", timedelta(seconds=30))
+    resend = _setting("CMLIMS_DOCUMENT_RESEND_AFTER", timedelta(minutes=10))
+    lease = _setting("CMLIMS_DOCUMENT_LEASE", timedelta(minutes=2))
+    stale = DocumentJob.objects.filter(
+        Q(status=JobStatus.QUEUED, last_sent_at__isnull=True, created_at__lt=now - grace)
+        | Q(status=JobStatus.QUEUED, last_sent_at__lt=now - resend)
+        | Q(status=JobStatus.RUNNING, heartbeat_at__lt=now - lease)
+    ).order_by("id").values_list("id", "attempts")
+    sent = []
+    for job_id, attempts in stale:
+        if attempts >= MAX_ATTEMPTS:
+            document_job_fail(job_id=job_id, error=f"gave up after {attempts} attempts (worker lost each time)")
+            continue
+        # Claim the re-send so two sweeps (two beat hosts by mistake) do not both send.
+        claimed = DocumentJob.objects.filter(pk=job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).filter(
+            Q(last_sent_at__isnull=True) | Q(last_sent_at__lt=now - min(grace, lease, resend))
+        ).update(last_sent_at=now)
+        if claimed and document_job_send(job_id=job_id):
+            sent.append(job_id)
+    return sent
+
+
+# --- run -------------------------------------------------------------------------------------------
+
+
+def _progress_updater(job_id: int):
+    state = {"last": -1}
+
+    def update(percent: int) -> None:
+        percent = max(0, min(99, int(percent)))  # 100 only together with "done"
+        if percent == state["last"]:
+            return
+        state["last"] = percent
+        DocumentJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+            progress=percent, heartbeat_at=timezone.now()
+        )
+
+    return update
+
+
+def _job_start(job_id: int) -> DocumentJob | None:
+    with transaction.atomic():
+        job = DocumentJob.objects.select_for_update().select_related("requested_by").get(pk=job_id)
+        if job.finished:
+            return None
+        now = timezone.now()
+        job.status = JobStatus.RUNNING
+        job.attempts += 1
+        job.started_at = now
+        job.heartbeat_at = now
+        job.progress = 0
+        job.save(update_fields=["status", "attempts", "started_at", "heartbeat_at", "progress"])
+        return job
+
+
+def document_job_run(*, job_id: int) -> str:
+    """Execute one job; returns its final status, or "skipped" when it was already finished.
+
+    Raises ``TransientJobError`` for failures worth a retry; anything else fails the job.
+    """
+    try:
+        job = _job_start(job_id)
+    except (OperationalError, InterfaceError) as exc:
+        raise TransientJobError(str(exc)) from exc
+    if job is None:
+        return "skipped"
+    builder = builder_get(job.kind)
+    head = chain_head()
+    ctx = BuildContext(
+        job_id=job.pk, kind=job.kind, params=job.params, requested_by=job.requested_by,
+        subject_type=job.subject_type, subject_id=job.subject_id, chain_head=head,
+        progress=_progress_updater(job.pk),
+    )
+    try:
+        built = builder.build(ctx)
+    except (OperationalError, InterfaceError, TransientJobError) as exc:
+        raise TransientJobError(str(exc)) from exc
+    except ApplicationError as exc:  # the record changed since the request (e.g. lot put on hold)
+        document_job_fail(job_id=job.pk, error=exc.message)
+        return JobStatus.FAILED
+    except Exception as exc:  # a rendering bug or the soft time limit: fail visibly, never loop
+        logger.exception("document job %s failed", job.pk)
+        document_job_fail(job_id=job.pk, error=f"{type(exc).__name__}: {exc}")
+        return JobStatus.FAILED
+    try:
+        return _job_complete(job.pk, built, head, attempt=job.attempts)
+    except (OperationalError, InterfaceError) as exc:
+        raise TransientJobError(str(exc)) from exc
+
+
+def _job_complete(job_id: int, built: BuiltDocument, head, *, attempt: int) -> str:
+    digest = hashlib.sha256(built.content).hexdigest()
+    with transaction.atomic():
+        job = DocumentJob.objects.select_for_update().select_related("requested_by").get(pk=job_id)
+        if job.finished:
+            # Another execution finished first: its output and LabelPrint rows are the record.
+            logger.info("document job %s already %s; discarding duplicate output", job_id, job.status)
+            return "skipped"
+        now = timezone.now()
+        job.output.save(f"job-{job.pk}-a{attempt}-{built.filename}", ContentFile(built.content), save=False)
+        prints = [
+            LabelPrint(
+                job=job, printed_by=job.requested_by, printed_at=now,
+                **asdict(spec),
+            )
+            for spec in built.label_prints
+        ]
+        if prints:
+            audited_bulk_create(LabelPrint, prints, actor=job.requested_by, reason=job.params.get("reason", ""))
+        job.output_name = built.filename
+        job.content_type = built.content_type
+        job.sha256 = digest
+        job.chain_sequence = head.sequence
+        job.chain_hash = head.hash
+        job.status = JobStatus.DONE
+        job.progress = 100
+        job.finished_at = now
+        job.error = ""
+        job.save()
+        audit_record(
+            actor=job.requested_by, action=Action.PRINTED if prints else Action.GENERATED, obj=job,
+            changes={
+                "status": [JobStatus.RUNNING, JobStatus.DONE], "sha256": [None, digest],
+                "file": [None, job.output.name], "labels": [None, sum(p.copies for p in prints)],
+                "chain_head": [None, f"{head.sequence}:{head.hash}"],
+            },
+        )
+    return JobStatus.DONE
+
+
+def document_job_fail(*, job_id: int, error: str) -> None:
+    """Mark an unfinished job failed with its error (audited); a finished job is left alone."""
+    with transaction.atomic():
+        job = DocumentJob.objects.select_for_update().select_related("requested_by").get(pk=job_id)
+        if job.finished:
+            return
+        previous = job.status
+        job.status = JobStatus.FAILED
+        job.error = error[:4000]
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "error", "finished_at"])
+        audit_record(
+            actor=job.requested_by, action=Action.CHANGED, obj=job,
+            changes={"status": [previous, JobStatus.FAILED], "error": [None, job.error]},
+        )

@@ -1,0 +1,137 @@
+"""GS1 barcode symbols from zint (a real GS1 encoder), with every zint warning treated as an error.
+
+ReportLab's own DataMatrix cannot encode FNC1/GS1, so symbols come from zint as vector rectangles
+(in modules) that the PDF renderers draw; ZPL output instead lets the printer encode the same data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import zint
+from stdnum import ean
+
+from cmlims.exceptions import InvalidInput
+
+# AIs this system writes, with their fixed lengths (None = variable, up to 20 characters).
+AI_LENGTHS: dict[str, int | None] = {"00": 18, "01": 14, "02": 14, "10": None, "17": 6, "21": None, "37": None}
+# GS1 "CSET 82" — the characters allowed in (10) and (21); ^ and ~ are not among them.
+_CSET82 = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}$")
+
+
+class SymbolError(InvalidInput):
+    """The data cannot be encoded as a valid GS1 symbol (bad check digit, character, length)."""
+
+
+@dataclass(frozen=True)
+class Rect:
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """An encoded symbol as dark rectangles in module units, origin top-left (as zint draws it)."""
+
+    symbology: str
+    element_string: str  # bracket syntax, e.g. [01]09506000134352[17]281231
+    width: float
+    height: float
+    rectangles: tuple[Rect, ...]
+
+
+def gs1_check_digit(digits: str) -> str:
+    """GS1 mod-10 check digit (weights 3,1,3,… from the right) for GTIN/SSCC data digits."""
+    if not digits.isdigit():
+        raise SymbolError("GS1 keys are digits only.", fields={"gs1": [f"{digits!r} is not all digits"]})
+    return ean.calc_check_digit(digits)
+
+
+def sscc_compose(*, extension_digit: int, company_prefix: str, serial_reference: int) -> str:
+    """An 18-digit SSCC: extension digit + GS1 company prefix + serial reference + check digit."""
+    width = 16 - len(company_prefix)
+    if width < 1 or not company_prefix.isdigit() or not 0 <= extension_digit <= 9:
+        raise SymbolError("Invalid SSCC parts.", fields={"company_prefix": ["must be 6-12 digits"]})
+    if serial_reference >= 10**width or serial_reference < 0:
+        raise SymbolError(
+            "SSCC serial reference out of range.", fields={"serial_reference": [f"must fit {width} digits"]}
+        )
+    body = f"{extension_digit}{company_prefix}{serial_reference:0{width}d}"
+    return body + gs1_check_digit(body)
+
+
+def gs1_date(value: dt.date) -> str:
+    """YYMMDD for (17)."""
+    return value.strftime("%y%m%d")
+
+
+def element_string(ais: Sequence[tuple[str, str]]) -> str:
+    """Bracket syntax for zint: [(ai, value), ...] -> "[01]…[17]…". Values are checked before zint sees them."""
+    parts = []
+    for ai, value in ais:
+        if ai not in AI_LENGTHS:
+            raise SymbolError(f"AI ({ai}) is not used by cmlims.", fields={"ai": [f"unsupported AI {ai}"]})
+        length = AI_LENGTHS[ai]
+        if ai in {"10", "21"}:
+            if not _CSET82.match(value):
+                raise SymbolError(
+                    f"AI ({ai}) value {value!r} must be 1-20 GS1 characters (letters, digits, - . / _ etc.).",
+                    fields={f"ai_{ai}": [f"{value!r} is not valid GS1 data"]},
+                )
+        elif ai == "37":
+            if not value.isdigit() or len(value) > 8:
+                raise SymbolError("AI (37) count must be up to 8 digits.", fields={"ai_37": [f"{value!r}"]})
+        elif length is not None and (len(value) != length or not value.isdigit()):
+            raise SymbolError(f"AI ({ai}) needs exactly {length} digits.", fields={f"ai_{ai}": [f"{value!r}"]})
+        parts.append(f"[{ai}]{value}")
+    return "".join(parts)
+
+
+def _encode(symbology: zint.Symbology, text: str, *, gs1_mode: bool) -> Symbol:
+    symbol = zint.Symbol()
+    symbol.symbology = symbology
+    if gs1_mode:
+        symbol.input_mode = zint.InputMode.GS1
+    symbol.warn_level = zint.WarningLevel.FAIL_ALL  # e.g. a bad check digit is an error, not a printed warning
+    symbol.show_text = False  # human-readable text is drawn by the template, from the same data
+    try:
+        symbol.encode(text)
+    except RuntimeError as exc:
+        raise SymbolError(f"Cannot encode {text}: {exc}", fields={"symbol": [str(exc)]}) from exc
+    symbol.buffer_vector()
+    vector = symbol.vector
+    rects = tuple(Rect(r.x, r.y, r.width, r.height) for r in vector.rectangles)
+    return Symbol(symbology.name, text, float(vector.width), float(vector.height), rects)
+
+
+def gs1_datamatrix(ais: Sequence[tuple[str, str]]) -> Symbol:
+    """GS1 DataMatrix (FNC1 first; decoders report ]d2)."""
+    return _encode(zint.Symbology.DATAMATRIX, element_string(ais), gs1_mode=True)
+
+
+def gs1_128(ais: Sequence[tuple[str, str]]) -> Symbol:
+    """GS1-128 (Code 128 with FNC1; decoders report ]C1)."""
+    return _encode(zint.Symbology.GS1_128, element_string(ais), gs1_mode=False)
+
+
+def human_readable(ais: Sequence[tuple[str, str]]) -> str:
+    """The HRI line printed under a symbol: (01)09506000134352(17)281231…"""
+    return "".join(f"({ai}){value}" for ai, value in ais)
+
+
+def draw_symbol(canvas, symbol: Symbol, *, x: float, y: float, module: float) -> tuple[float, float]:
+    """Draw ``symbol`` with its bottom-left corner at (x, y) in points; returns its (width, height) in points.
+
+    zint's origin is top-left with y growing downwards; ReportLab's is bottom-left.
+    """
+    top = y + symbol.height * module
+    path = canvas.beginPath()
+    for r in symbol.rectangles:
+        path.rect(x + r.x * module, top - (r.y + r.height) * module, r.width * module, r.height * module)
+    canvas.drawPath(path, stroke=0, fill=1)
+    return symbol.width * module, symbol.height * module

@@ -1,0 +1,91 @@
+"""ZPL II building blocks with field data that cannot inject commands.
+
+Text fields use ``^FH`` (hex indicator ``_``) and every byte outside printable ASCII, plus ``^``, ``~``
+and ``_`` themselves, is written as ``_XX``: a lot number like ``X^XZ^XA`` prints as text.
+Labels select UTF-8 (``^CI28``), so non-ASCII names print correctly from their escaped bytes.
+Barcode data comes from element strings that zint already validated (GS1 CSET 82 has no ``^``/``~``);
+they are escaped for the barcode's own syntax and checked once more before being written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cmlims.exceptions import InvalidInput
+
+_SAFE = {chr(c) for c in range(0x20, 0x7F)} - {"^", "~", "_"}
+DOTS_PER_MM = 8  # 203 dpi printers, the common Zebra default
+
+
+def mm(value: float) -> int:
+    return round(value * DOTS_PER_MM)
+
+
+def escape_field(text: str) -> str:
+    """Hex-escape ``text`` for a ``^FH`` field (indicator ``_``)."""
+    out = []
+    for char in text:
+        if char in _SAFE:
+            out.append(char)
+        else:
+            out.extend(f"_{byte:02X}" for byte in char.encode("utf-8"))
+    return "".join(out)
+
+
+def text(x: int, y: int, value: str, *, height: int = 24, width: int | None = None, block: int | None = None) -> str:
+    """A text field at (x, y) dots; ``block`` wraps it in a one-line ^FB of that width."""
+    font = f"^A0N,{height},{width or height}"
+    fb = f"^FB{block},1,0,L,0" if block else ""
+    return f"^FO{x},{y}{font}{fb}^FH^FD{escape_field(value)}^FS"
+
+
+def _check_barcode_data(data: str) -> None:
+    if "^" in data or "~" in data:
+        raise InvalidInput("Barcode data contains ZPL command characters.", fields={"barcode": ["^ or ~ in data"]})
+
+
+def _gs1_parts(ais: Sequence[tuple[str, str]], fixed: dict[str, int | None]) -> list[tuple[str, str, bool]]:
+    """(ai, value, needs_fnc1_after) — FNC1 separates a variable-length field from the next one."""
+    parts = []
+    for index, (ai, value) in enumerate(ais):
+        last = index == len(ais) - 1
+        parts.append((ai, value, fixed.get(ai) is None and not last))
+    return parts
+
+
+def gs1_datamatrix(x: int, y: int, ais: Sequence[tuple[str, str]], *, module: int = 4) -> str:
+    """``^BX`` ECC 200 with ``_`` as escape character: ``_1`` is FNC1 (leading = GS1 mode); a literal
+    underscore is written ``_d095``."""
+    from cmlims.documents.symbols import AI_LENGTHS
+
+    data = ["_1"]
+    for ai, value, fnc1 in _gs1_parts(ais, AI_LENGTHS):
+        data.append(ai + value.replace("_", "_d095") + ("_1" if fnc1 else ""))
+    joined = "".join(data)
+    _check_barcode_data(joined)
+    return f"^FO{x},{y}^BXN,{module},200,,,,_^FD{joined}^FS"
+
+
+def gs1_128(x: int, y: int, ais: Sequence[tuple[str, str]], *, height: int = 200, module: int = 3) -> str:
+    """``^BC`` Code 128 in GS1 mode: ``>;`` starts subset C (``>:`` subset B when the data is not all
+    digits), ``>8`` is FNC1; a ``>`` in data is written ``><``."""
+    from cmlims.documents.symbols import AI_LENGTHS
+
+    digits = "".join(ai + value for ai, value in ais)
+    data = [">;>8" if digits.isdigit() and len(digits) % 2 == 0 else ">:>8"]
+    for ai, value, fnc1 in _gs1_parts(ais, AI_LENGTHS):
+        data.append(ai + value.replace(">", "><") + (">8" if fnc1 else ""))
+    joined = "".join(data)
+    _check_barcode_data(joined)
+    return f"^FO{x},{y}^BY{module}^BCN,{height},N,N,N^FD{joined}^FS"
+
+
+def box(x: int, y: int, width: int, height: int, thickness: int = 3) -> str:
+    return f"^FO{x},{y}^GB{width},{height},{thickness}^FS"
+
+
+def label(commands: Sequence[str], *, width_mm: float, height_mm: float, copies: int = 1) -> str:
+    """One ``^XA…^XZ`` label: UTF-8, size, quantity."""
+    head = f"^XA^CI28^PW{mm(width_mm)}^LL{mm(height_mm)}^LH0,0"
+    quantity = f"^PQ{copies},0,1,N" if copies > 1 else ""
+    return head + "".join(commands) + quantity + "^XZ\n"
