@@ -1,40 +1,87 @@
-"""Health of the parts cmlims needs: the database, the broker and at least one live worker."""
+"""Health of the parts cmlims needs: the database, the broker and at least one live worker.
 
+The broker is read from the Django settings at call time (``CELERY_BROKER_URL`` and
+``CELERY_BROKER_TRANSPORT_OPTIONS``), through a fresh connection with a short timeout and no
+retries: a load balancer polls /healthz every few seconds, so a dead broker must answer "down"
+quickly instead of holding a web worker in kombu's reconnect loop.
+"""
+
+import time
+from typing import Any
+
+from django.conf import settings
 from django.db import connection
+from kombu import Connection
 
 from config.celery import app
 
+BROKER_TIMEOUT = 2.0  # seconds for connecting to the broker
+PING_TIMEOUT = 1.5  # seconds to wait for workers' ping replies
 
-def database_state() -> dict:
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def database_state() -> dict[str, Any]:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
+            cursor.fetchone()
         return {"ok": True, "vendor": connection.vendor}
     except Exception as exc:  # noqa: BLE001 - any failure means "down", reported as text
-        return {"ok": False, "error": str(exc)[:200]}
+        return {"ok": False, "vendor": connection.vendor, "error": _error(exc)}
 
 
-def broker_state() -> dict:
+def broker_connection() -> Connection:
+    """A new connection to the configured broker that gives up after BROKER_TIMEOUT."""
+    options = dict(getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {})
+    # redis-py retries refused connections on its own; one attempt is the answer we want.
+    options.update(max_retries=0, socket_connect_timeout=BROKER_TIMEOUT, socket_timeout=BROKER_TIMEOUT)
+    return app.connection_for_write(
+        url=settings.CELERY_BROKER_URL, connect_timeout=BROKER_TIMEOUT, transport_options=options
+    )
+
+
+def _transport_name(conn: Connection) -> str:
+    return conn.transport.driver_name if hasattr(conn.transport, "driver_name") else conn.transport_cls
+
+
+def broker_state(conn: Connection) -> dict[str, Any]:
     try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
-            transport = conn.transport_cls
-        return {"ok": True, "transport": str(transport)}
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT)
+        # Opening a channel proves the broker answers (for Redis it is a real round trip).
+        conn.default_channel  # noqa: B018
+        return {"ok": True, "transport": str(_transport_name(conn))}
     except Exception as exc:  # noqa: BLE001
-        return {"ok": False, "error": str(exc)[:200]}
+        return {"ok": False, "error": _error(exc)}
 
 
-def workers_state(timeout: float = 1.5) -> dict:
+def workers_state(conn: Connection, timeout: float = PING_TIMEOUT) -> dict[str, Any]:
+    """Workers that answer a broadcast ping through the broker within ``timeout``."""
     try:
-        replies = app.control.ping(timeout=timeout) or []
+        replies = app.control.ping(timeout=timeout, connection=conn) or []
     except Exception as exc:  # noqa: BLE001
-        return {"ok": False, "workers": [], "error": str(exc)[:200]}
+        return {"ok": False, "workers": [], "error": _error(exc)}
     names = sorted(name for reply in replies for name in reply)
-    return {"ok": bool(names), "workers": names}
+    state: dict[str, Any] = {"ok": bool(names), "workers": names}
+    if not names:
+        state["error"] = f"no worker answered a ping within {timeout}s"
+    return state
 
 
-def health() -> dict:
+def health() -> dict[str, Any]:
+    """{"ok", "database", "broker", "workers", "checked_in_ms"}; ok only when all three are up."""
+    started = time.monotonic()
     db = database_state()
-    broker = broker_state()
-    workers = workers_state() if broker["ok"] else {"ok": False, "workers": [], "error": "broker down"}
-    return {"ok": db["ok"] and broker["ok"] and workers["ok"], "database": db, "broker": broker, "workers": workers}
+    with broker_connection() as conn:
+        broker = broker_state(conn)
+        unreachable = {"ok": False, "workers": [], "error": "broker unreachable"}
+        workers = workers_state(conn) if broker["ok"] else unreachable
+    return {
+        "ok": db["ok"] and broker["ok"] and workers["ok"],
+        "database": db,
+        "broker": broker,
+        "workers": workers,
+        "checked_in_ms": round((time.monotonic() - started) * 1000),
+    }

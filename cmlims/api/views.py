@@ -1,10 +1,15 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+"""Core API: tokens (issue, list, revoke) and "who am I"."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cmlims.services import api_token_issue
+from cmlims.exceptions import NotFound
+from cmlims.models import ApiToken
+from cmlims.selectors import api_token_list, user_profile
+from cmlims.services import api_token_issue, api_token_revoke
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -28,3 +33,59 @@ class TokenObtainView(APIView):
         data.is_valid(raise_exception=True)
         key, expires = api_token_issue(**data.validated_data, request=request)
         return Response({"token": key, "expires": expires})
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    live = serializers.BooleanField(source="is_live", read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "prefix", "created_at", "expires_at", "revoked_at", "live"]
+        read_only_fields = fields
+
+
+class TokenListView(generics.ListAPIView):
+    """The caller's own tokens (the key itself is never shown again). ``?all=1`` adds expired and revoked ones."""
+
+    serializer_class = TokenSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("all", bool, description="include expired and revoked tokens")])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        include_inactive = self.request.query_params.get("all") in {"1", "true", "yes"}
+        return api_token_list(user=self.request.user, include_inactive=include_inactive)
+
+
+class TokenRevokeRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class TokenRevokeView(APIView):
+    """Revoke a token now (log an integration out). The owner or the administrator may."""
+
+    @extend_schema(request=TokenRevokeRequestSerializer, responses={200: TokenSerializer})
+    def post(self, request, pk: int):
+        data = TokenRevokeRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token = ApiToken.objects.select_related("user").filter(pk=pk).first()
+        if token is None:
+            raise NotFound(f"No token with id {pk}.")
+        token = api_token_revoke(token=token, actor=request.user, reason=data.validated_data["reason"])
+        return Response(TokenSerializer(token).data)
+
+
+class MeView(APIView):
+    """Who the caller is: user name, printed name (as on signatures) and roles."""
+
+    @extend_schema(
+        responses={200: inline_serializer("Me", {
+            "username": serializers.CharField(), "first_name": serializers.CharField(),
+            "last_name": serializers.CharField(), "printed_name": serializers.CharField(),
+            "email": serializers.CharField(), "roles": serializers.ListField(child=serializers.CharField()),
+            "is_superuser": serializers.BooleanField(),
+        })}
+    )
+    def get(self, request):
+        return Response(user_profile(user=request.user))

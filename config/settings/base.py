@@ -127,6 +127,8 @@ CMLIMS_MAX_UPLOAD_BYTES = int(os.environ.get("CMLIMS_MAX_UPLOAD_BYTES", str(20 *
 LOGIN_URL = "admin:login"
 
 # --- cmlims ---------------------------------------------------------------------------------------
+# Which settings module is in force; demo users and data are refused unless it is "local" or "test".
+CMLIMS_ENVIRONMENT = "production"
 CMLIMS_TOKEN_TTL = timedelta(hours=float(os.environ.get("CMLIMS_TOKEN_TTL_HOURS", "8")))
 CMLIMS_SITE_PREFIX = os.environ.get("CMLIMS_SITE_PREFIX", "CM")
 CMLIMS_MANUFACTURER = os.environ.get("CMLIMS_MANUFACTURER", "cmlims demo manufacturing site")

@@ -20,6 +20,7 @@ def _kept_secret(filename: str) -> str:
     return path.read_text().strip()
 
 
+CMLIMS_ENVIRONMENT = "local"
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = os.environ.get("SECRET_KEY") or _kept_secret("secret_key")
 AUDIT_HMAC_KEY = os.environ.get("CMLIMS_AUDIT_KEY") or _kept_secret("audit_key")

@@ -16,6 +16,7 @@ def _required(name: str) -> str:
 
 
 DEBUG = False
+CMLIMS_ENVIRONMENT = "production"
 SECRET_KEY = _required("SECRET_KEY")
 AUDIT_HMAC_KEY = _required("CMLIMS_AUDIT_KEY")
 if len(AUDIT_HMAC_KEY) < 32:

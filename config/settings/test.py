@@ -9,11 +9,12 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import DATABASES
+from .base import DATABASES, INSTALLED_APPS
 
 SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
 AUDIT_HMAC_KEY = os.environ.get("CMLIMS_AUDIT_KEY", "test-audit-hmac-key-0123456789abcdef")
 DEBUG = False
+CMLIMS_ENVIRONMENT = "test"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CMLIMS_REQUIRE_SERVICES = os.environ.get("CMLIMS_REQUIRE_SERVICES") == "1"
 CMLIMS_TEST_RUN_DIR = Path(os.environ.setdefault("CMLIMS_TEST_RUN_DIR", tempfile.mkdtemp(prefix="cmlims-test-")))
@@ -33,3 +34,6 @@ if not os.environ.get("REDIS_URL"):
         "control_folder": str(_broker / "control"),
         "store_processed": False,
     }
+
+# Test-only models that exercise the audit core generically (parent/child, reason rules).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.auditfixture.apps.AuditFixtureConfig"]
