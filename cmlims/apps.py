@@ -18,6 +18,6 @@ class CmlimsConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from cmlims import signals  # noqa: F401  (auth events into the audit trail)
+        from cmlims import anchors, signals  # noqa: F401  (auth events into the audit trail; anchor registry)
 
         post_migrate.connect(roles.sync_role_permissions, dispatch_uid="cmlims_sync_roles")

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from cmlims import context
@@ -50,12 +50,14 @@ class Action:
     TOKEN_REVOKED = "token_revoked"
     PERMISSIONS_CHANGED = "permissions_changed"
     REVIEWED = "reviewed"
+    DELETED = "deleted"  # only Django's own auth records (groups); GMP records are voided
 
     CHOICES = [
         (v, v.replace("_", " "))
         for v in (
             CREATED, CHANGED, VOIDED, SIGNED, SIGNATURE_FAILED, TRANSITIONED, PRINTED, GENERATED,
             LOGGED_IN, LOGGED_OUT, LOGIN_FAILED, TOKEN_ISSUED, TOKEN_REVOKED, PERMISSIONS_CHANGED, REVIEWED,
+            DELETED,
         )
     ]
 
@@ -185,23 +187,28 @@ def object_type_of(obj_or_model) -> str:
     return obj_or_model._meta.label_lower
 
 
-def _user_fields(user) -> tuple[int | None, str]:
+def _user_fields(user, actor_name: str = "") -> tuple[int | None, str]:
     if user is None or not getattr(user, "is_authenticated", False):
-        return None, (getattr(user, "username", "") or "system")
+        # No authenticated actor: a named pseudo-actor ("anonymous" for a failed login) or the system itself.
+        return None, (actor_name or getattr(user, "username", "") or "system")
     return user.pk, user.get_username()
 
 
-def append_entries(*, actor, pending: Sequence[PendingEntry]) -> list:
-    """Append entries to the chain: one lock, one read of the head, one bulk insert."""
+def append_entries(*, actor, pending: Sequence[PendingEntry], actor_name: str = "") -> list:
+    """Append entries to the chain: one lock, one read of the head, one bulk insert.
+
+    ``actor_name`` names who acted when there is no authenticated ``actor`` (e.g. "anonymous").
+    """
     from cmlims.models import AuditEntry
 
     if not pending:
         return []
     _lock_chain()
     head = chain_head()
-    user_id, username = _user_fields(actor)
+    user_id, username = _user_fields(actor, actor_name)
     now = timezone.now()
     request_id = context.current_request_id()
+    key = _hmac_key()
     entries = []
     prev = head.hash
     for offset, item in enumerate(pending, start=1):
@@ -209,17 +216,18 @@ def append_entries(*, actor, pending: Sequence[PendingEntry]) -> list:
             sequence=head.sequence + offset,
             at=now,
             user_id=user_id,
-            username=username,
+            username=username[:150],
             action=item.action,
             object_type=item.object_type,
-            object_id=str(item.object_id),
+            object_id=str(item.object_id)[:64],
             object_repr=item.object_repr[:200],
             changes=to_jsonable(item.changes),
             reason=item.reason or "",
             request_id=request_id,
             prev_hash=prev,
         )
-        entry.hash = entry_hash(prev, entry_canonical(entry))
+        # hmac.new per entry with the key fetched once: the hot loop of a 10,000-row bulk change.
+        entry.hash = hmac.new(key, (prev + entry_canonical(entry)).encode(), hashlib.sha256).hexdigest()
         prev = entry.hash
         entries.append(entry)
     with _audited_write():
@@ -237,6 +245,7 @@ def audit_record(
     object_repr: str = "",
     changes: dict | None = None,
     reason: str = "",
+    actor_name: str = "",
 ):
     """Append one entry. ``obj`` or (``object_type``, ``object_id``) names what it is about."""
     if obj is not None:
@@ -245,6 +254,7 @@ def audit_record(
         object_repr = object_repr or str(obj)
     (entry,) = append_entries(
         actor=actor,
+        actor_name=actor_name,
         pending=[PendingEntry(action, object_type, str(object_id), object_repr, changes or {}, reason)],
     )
     return entry
@@ -258,8 +268,14 @@ def audited_fields(obj_or_model) -> list[models.Field]:
     return [f for f in obj_or_model._meta.concrete_fields if f.name not in excluded]
 
 
-def snapshot(obj: models.Model) -> dict[str, Any]:
-    return {f.attname: to_jsonable(getattr(obj, f.attname)) for f in audited_fields(obj)}
+def snapshot(obj: models.Model, only: Iterable[str] | None = None) -> dict[str, Any]:
+    """{attname: stored form} of the audited fields (``only``: a subset of attnames)."""
+    wanted = set(only) if only is not None else None
+    return {
+        f.attname: to_jsonable(getattr(obj, f.attname))
+        for f in audited_fields(obj)
+        if wanted is None or f.attname in wanted
+    }
 
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list]:
@@ -274,6 +290,28 @@ def _clean(obj: models.Model, exclude: Iterable[str] | None = None) -> None:
         raise from_django_validation_error(exc) from exc
 
 
+def _clean_fields_only(obj: models.Model, exclude: Iterable[str]) -> None:
+    """Field and model validation without the per-row uniqueness queries (bulk paths: the database's
+    constraints catch duplicates, reported by ``_bulk_integrity``)."""
+    try:
+        obj.clean_fields(exclude=list(exclude))
+        obj.clean()
+    except ValidationError as exc:
+        raise from_django_validation_error(exc) from exc
+
+
+@contextmanager
+def _bulk_integrity(model) -> Iterator[None]:
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        raise InvalidInput(
+            f"{model._meta.verbose_name}: the rows break a uniqueness or integrity rule ({exc})".strip(),
+            fields={"non_field_errors": [str(exc).splitlines()[0] if str(exc) else "integrity error"]},
+        ) from exc
+
+
 def _require_reason(obj: models.Model, reason: str) -> None:
     needs = getattr(obj, "change_requires_reason", None)
     if needs and needs() and not (reason or "").strip():
@@ -283,29 +321,25 @@ def _require_reason(obj: models.Model, reason: str) -> None:
         )
 
 
+def _attnames(model, names: Iterable[str]) -> list[str]:
+    return [model._meta.get_field(name).attname for name in names]
+
+
+def _chunks(items: Sequence, size: int = 5000) -> Iterator[Sequence]:
+    # SQLite caps bound parameters per statement; pk__in lists are split.
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 @transaction.atomic
 def audited_create(model: type[M], *, actor, reason: str = "", clean: bool = True, **values: Any) -> M:
     obj = model(**values)
     return audited_save(obj, actor=actor, reason=reason, clean=clean)
 
 
-@transaction.atomic
-def audited_save(
-    obj: M, *, actor, reason: str = "", action: str | None = None, clean: bool = True, original: dict | None = None
-) -> M:
-    """Insert or update ``obj`` and write one entry with every changed field (old and new).
-
-    For an update the stored row is re-read under a row lock unless ``original`` (a snapshot
-    taken before the caller changed the instance) is given.
-    """
-    creating = obj._state.adding
-    if not creating:
-        if original is None:
-            stored = type(obj)._base_manager.select_for_update().get(pk=obj.pk)
-            original = snapshot(stored)
-            _require_reason(stored, reason)
-        else:
-            _require_reason(obj, reason)
+def _persist(obj: M, *, actor, reason: str, action: str | None, clean: bool, original: dict | None) -> M:
+    """Write ``obj`` and its entry; ``original`` is the stored snapshot (None when inserting)."""
+    creating = original is None
     if clean:
         _clean(obj)
     with _audited_write():
@@ -325,6 +359,27 @@ def audited_save(
 
 
 @transaction.atomic
+def audited_save(
+    obj: M, *, actor, reason: str = "", action: str | None = None, clean: bool = True, original: dict | None = None
+) -> M:
+    """Insert or update ``obj`` and write one entry with every changed field (old and new).
+
+    For an update the stored row is re-read under a row lock: it gives the old side of the diff
+    (unless ``original``, a snapshot taken before the caller changed the instance, is given) and
+    decides whether a reason is required (the state *before* the change counts: releasing a record
+    needs no reason, changing it once released does).
+    """
+    if obj._state.adding:
+        return _persist(obj, actor=actor, reason=reason, action=action, clean=clean, original=None)
+    stored = type(obj)._base_manager.select_for_update().get(pk=obj.pk)
+    _require_reason(stored, reason)
+    return _persist(
+        obj, actor=actor, reason=reason, action=action, clean=clean,
+        original=original if original is not None else snapshot(stored),
+    )
+
+
+@transaction.atomic
 def audited_update(
     obj: M, *, actor, reason: str = "", action: str | None = None, clean: bool = True, **values: Any
 ) -> M:
@@ -333,7 +388,7 @@ def audited_update(
     _require_reason(obj, reason)
     for name, value in values.items():
         setattr(obj, name, value)
-    return audited_save(obj, actor=actor, reason=reason, action=action, clean=clean, original=original)
+    return _persist(obj, actor=actor, reason=reason, action=action, clean=clean, original=original)
 
 
 @transaction.atomic
@@ -341,7 +396,11 @@ def audited_void(obj: M, *, actor, reason: str) -> M:
     """GMP records are never deleted: they are voided with a reason."""
     if not (reason or "").strip():
         raise InvalidInput("reason: a reason is required to void a record", fields={"reason": ["required"]})
-    if getattr(obj, "voided_at", None):
+    if not hasattr(obj, "voided_at"):
+        raise InvalidInput(
+            f"{type(obj).__name__} records cannot be voided", fields={"non_field_errors": ["not voidable"]}
+        )
+    if obj.voided_at:
         raise InvalidInput(f"{obj} is already voided", fields={"non_field_errors": ["already voided"]})
     return audited_update(
         obj, actor=actor, reason=reason, action=Action.VOIDED, clean=False,
@@ -352,10 +411,12 @@ def audited_void(obj: M, *, actor, reason: str) -> M:
 @transaction.atomic
 def audited_bulk_create(model: type[M], objs: Sequence[M], *, actor, reason: str = "", clean: bool = True) -> list[M]:
     """Insert many rows and one 'created' entry per row (the pk must be known: PostgreSQL and SQLite return it)."""
+    objs = list(objs)
     if clean:
+        relations = [f.name for f in model._meta.fields if f.many_to_one or f.one_to_one]
         for obj in objs:
-            _clean(obj, exclude=[f.name for f in model._meta.fields if f.many_to_one or f.one_to_one])
-    with _audited_write():
+            _clean_fields_only(obj, exclude=relations)
+    with _audited_write(), _bulk_integrity(model):
         created = model._default_manager.bulk_create(objs, batch_size=2000)
     append_entries(
         actor=actor,
@@ -368,34 +429,79 @@ def audited_bulk_create(model: type[M], objs: Sequence[M], *, actor, reason: str
     return created
 
 
+def _locked_rows(model, pks: Sequence) -> dict:
+    rows: dict = {}
+    for chunk in _chunks(list(pks)):
+        rows.update((o.pk, o) for o in model._base_manager.select_for_update().filter(pk__in=chunk))
+    return rows
+
+
 @transaction.atomic
-def audited_bulk_update(objs: Sequence[M], fields: Sequence[str], *, actor, reason: str = "") -> int:
-    """Update ``fields`` of many rows; the stored values are read in one locked query for the old side."""
+def audited_bulk_update(
+    objs: Sequence[M], fields: Sequence[str], *, actor, reason: str = "", action: str | None = None
+) -> int:
+    """Update ``fields`` of many rows; the stored values are read in one locked query for the old side.
+
+    Only ``fields`` are written, so only they are compared. Returns the number of rows that changed.
+    """
+    objs = list(objs)
     if not objs:
         return 0
     model = type(objs[0])
-    stored = {o.pk: o for o in model._base_manager.select_for_update().filter(pk__in=[o.pk for o in objs])}
+    attnames = _attnames(model, fields)
+    stored = _locked_rows(model, [o.pk for o in objs])
+    missing = [o.pk for o in objs if o.pk not in stored]
+    if missing:
+        raise InvalidInput(
+            f"{model._meta.verbose_name}: no stored row with id {missing[0]}",
+            fields={"non_field_errors": [f"unknown ids: {missing[:10]}"]},
+        )
+    object_type = object_type_of(model)
     pending = []
+    changed = []
     for obj in objs:
         before = stored[obj.pk]
-        _require_reason(before, reason)
-        changes = diff(snapshot(before), snapshot(obj))
+        changes = diff(snapshot(before, attnames), snapshot(obj, attnames))
         if changes:
-            pending.append(PendingEntry(Action.CHANGED, object_type_of(model), str(obj.pk), str(obj), changes, reason))
-    with _audited_write():
-        model._default_manager.bulk_update(objs, fields, batch_size=2000)
+            _require_reason(before, reason)
+            pending.append(PendingEntry(action or Action.CHANGED, object_type, str(obj.pk), str(obj), changes, reason))
+            changed.append(obj)
+    if changed:
+        with _audited_write(), _bulk_integrity(model):
+            model._default_manager.bulk_update(changed, fields, batch_size=1000)
     append_entries(actor=actor, pending=pending)
     return len(pending)
 
 
 @transaction.atomic
-def audited_queryset_update(queryset: models.QuerySet, *, actor, reason: str = "", **values: Any) -> int:
-    """``queryset.update(**values)`` with one entry per row that actually changed."""
-    rows = list(queryset.select_for_update())
-    for row in rows:
-        for name, value in values.items():
-            setattr(row, name, value)
-    return audited_bulk_update(rows, list(values), actor=actor, reason=reason)
+def audited_queryset_update(
+    queryset: models.QuerySet, *, actor, reason: str = "", action: str | None = None, **values: Any
+) -> int:
+    """``queryset.update(**values)`` with one entry per row that actually changed.
+
+    Values may be expressions (``F("count") + 1``): the rows are locked and read before, the update runs
+    in the database, and the rows are read again for the new side of each entry.
+    """
+    model = queryset.model
+    attnames = _attnames(model, values)
+    before = {o.pk: o for o in queryset.select_for_update()}
+    pks = list(before)
+    for row in before.values():
+        _require_reason(row, reason)
+    with _audited_write(), _bulk_integrity(model):
+        for chunk in _chunks(pks):
+            model._base_manager.filter(pk__in=chunk).update(**values)
+    after = _locked_rows(model, pks)
+    object_type = object_type_of(model)
+    pending = []
+    for pk in pks:
+        changes = diff(snapshot(before[pk], attnames), snapshot(after[pk], attnames))
+        if changes:
+            pending.append(
+                PendingEntry(action or Action.CHANGED, object_type, str(pk), str(after[pk]), changes, reason)
+            )
+    append_entries(actor=actor, pending=pending)
+    return len(pending)
 
 
 # --- guarded base model -------------------------------------------------------------------------------
@@ -462,3 +568,30 @@ class VoidableModel(AuditedModel):
     @property
     def is_voided(self) -> bool:
         return self.voided_at is not None
+
+
+def audited_models() -> list[type[models.Model]]:
+    """Every concrete audited model in the app registry (the enforcement test walks these)."""
+    from django.apps import apps
+
+    return [m for m in apps.get_models() if issubclass(m, AuditedModel)]
+
+
+def _refuse_cascade_delete(sender, instance, **kwargs) -> None:
+    raise UnauditedWrite(f"{sender.__name__}: GMP records are voided, never deleted (not even by a cascade)")
+
+
+def _guard_audited_model(sender, **kwargs) -> None:
+    """For every concrete audited model: its base manager is the guarded one too (``_base_manager``
+    would otherwise be a plain Manager whose ``update()`` skips the trail), and a cascade delete
+    from another model's row raises through ``pre_delete``."""
+    if not issubclass(sender, AuditedModel) or sender._meta.abstract:
+        return
+    if sender._meta.base_manager_name is None:
+        sender._meta.base_manager_name = sender._meta.default_manager.name
+    models.signals.pre_delete.connect(
+        _refuse_cascade_delete, sender=sender, weak=False, dispatch_uid=f"cmlims_no_delete_{sender._meta.label}"
+    )
+
+
+models.signals.class_prepared.connect(_guard_audited_model, dispatch_uid="cmlims_guard_audited_model")

@@ -70,6 +70,37 @@ class AuditEntry(models.Model):
         raise UnauditedWrite("the audit trail is append-only")
 
 
+class AuditCheckpoint(models.Model):
+    """The chain head, copied every few minutes by a beat task (``cmlims.audit_checkpoint``).
+
+    Signatures and documents anchor the chain whenever they are made; a checkpoint anchors it when
+    nothing is signed for a while, so cutting off the newest entries is caught too. ``mac`` is an
+    HMAC over the checkpoint itself, so a forged checkpoint cannot bless a forged chain.
+    """
+
+    sequence = models.BigIntegerField(editable=False)
+    hash = models.CharField(max_length=64, editable=False)
+    at = models.DateTimeField(default=timezone.now, editable=False)
+    mac = models.CharField(max_length=64, editable=False)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sequence"]
+        get_latest_by = "sequence"
+
+    def __str__(self) -> str:
+        return f"checkpoint at #{self.sequence} ({self.at:%Y-%m-%d %H:%M} UTC)"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding or not write_allowed():
+            raise UnauditedWrite("audit checkpoints are appended by cmlims.anchors only")
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise UnauditedWrite("audit checkpoints are append-only")
+
+
 def _token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 

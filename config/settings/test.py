@@ -37,3 +37,6 @@ if not os.environ.get("REDIS_URL"):
 
 # Test-only models that exercise the audit core generically (parent/child, reason rules).
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.auditfixture.apps.AuditFixtureConfig"]
+
+# Test-only models that exercise the audit core generically (parent/child, reason rules).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.auditfixture.apps.AuditFixtureConfig"]
