@@ -1,9 +1,27 @@
 from django.apps import AppConfig
 
+from cmlims import roles
+
+_MODELS = ("specification", "specitem", "qcresult", "lotauditreview")
+
 
 class QcConfig(AppConfig):
     name = "qc"
     verbose_name = "Quality control"
     default_auto_field = "django.db.models.BigAutoField"
 
-    role_permissions: dict[str, set[str]] = {}
+    # Lab staff enter results (add) and read specs; QC officers draft specifications and enter, approve and
+    # review results (approval and review go through signing services, never a plain change form).
+    role_permissions: dict[str, set[str]] = {
+        roles.LAB_STAFF: {f"qc.view_{m}" for m in _MODELS} | {"qc.add_qcresult"},
+        roles.QC_OFFICER: {f"qc.view_{m}" for m in _MODELS}
+        | {"qc.add_qcresult", "qc.add_specification", "qc.change_specification", "qc.add_specitem",
+           "qc.change_specitem", "qc.add_lotauditreview"},
+        roles.SHIPPING_COORDINATOR: {"qc.view_specification", "qc.view_specitem", "qc.view_qcresult"},
+        roles.INTEGRATION: {"qc.view_specification", "qc.view_specitem", "qc.view_qcresult", "qc.add_qcresult"},
+    }
+
+    def ready(self) -> None:
+        from qc import guards
+
+        guards.register()

@@ -1,0 +1,223 @@
+"""Reads for QC: the specification a lot is tested against, the results that count, what blocks sign-off,
+and the lot's audit trail since its last review."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from batches.models import CMLot
+from cmlims.esign.selectors import signatures_of
+from cmlims.investigations.selectors import investigations_on
+from cmlims.models import AuditEntry
+from qc.models import LotAuditReview, QCResult, ResultStatus, Specification, SpecItem, SpecStatus
+
+Condition = dict[str, str]
+
+
+def specification_in_force(product, at) -> Specification | None:
+    """The approved version with the latest effective date not after ``at``."""
+    return (
+        Specification.objects.filter(product=product, status__in=[SpecStatus.IN_FORCE, SpecStatus.SUPERSEDED],
+                                     effective_from__lte=at)
+        .order_by("-effective_from", "-version").first()
+    )
+
+
+def lot_specification(lot: CMLot) -> Specification | None:
+    """A lot is tested against the version in force when it was pooled."""
+    cached = getattr(lot, "_qc_specification", False)
+    if cached is False:
+        cached = specification_in_force(lot.product_id, lot.pooled_at)
+        lot._qc_specification = cached
+    return cached
+
+
+def spec_items(specification: Specification | None) -> list[SpecItem]:
+    return list(specification.items.order_by("order", "id")) if specification else []
+
+
+def lot_results(lot: CMLot):
+    """Every result of the lot, superseded ones included (nothing is hidden), oldest first."""
+    return (
+        QCResult.objects.filter(lot=lot)
+        .select_related("spec_item", "analyst", "entered_by", "approved_by", "approval", "lot")
+        .order_by("spec_item__order", "spec_item_id", "tested_at", "id")
+    )
+
+
+def counting_results(lot: CMLot, results: list[QCResult] | None = None) -> dict[int, QCResult]:
+    """{spec_item_id: the latest valid result} — the one that counts for each item."""
+    rows = results if results is not None else list(lot_results(lot))
+    latest: dict[int, QCResult] = {}
+    for result in rows:
+        if result.status != ResultStatus.VALID:
+            continue
+        current = latest.get(result.spec_item_id)
+        if current is None or (result.tested_at, result.id) > (current.tested_at, current.id):
+            latest[result.spec_item_id] = result
+    return latest
+
+
+def results_conditions(lot: CMLot, *, need_pass: bool) -> list[Condition]:
+    """Mandatory items without an approved counting result (and, for release, one that passes)."""
+    specification = lot_specification(lot)
+    if specification is None:
+        return [{"code": "no_specification",
+                 "detail": f"no specification of {lot.product} was in force when lot {lot.lot_number} was pooled"}]
+    counting = counting_results(lot)
+    out: list[Condition] = []
+    for item in spec_items(specification):
+        if not item.mandatory:
+            continue
+        result = counting.get(item.pk)
+        if result is None:
+            out.append({"code": "result_missing", "detail": f"{item.test}: no valid result"})
+        elif result.approved_at is None:
+            out.append({"code": "result_not_approved", "detail": f"{item.test}: the latest result is not approved"})
+        elif need_pass and not result.passed:
+            out.append({"code": "result_failed",
+                        "detail": f"{item.test}: the latest result ({result.value_entered} {result.unit_entered}"
+                                  f") fails {item.criterion}".replace(" )", ")")})
+    return out
+
+
+def lot_investigations(lot: CMLot, *, open_only: bool = False):
+    result_ids = list(QCResult.objects.filter(lot=lot).values_list("id", flat=True))
+    return investigations_on([(CMLot, [lot.pk]), (QCResult, result_ids)], open_only=open_only)
+
+
+def investigation_conditions(lot: CMLot) -> list[Condition]:
+    return [{"code": "investigation_open", "detail": f"{inv.number} ({inv.title}) is open"}
+            for inv in lot_investigations(lot, open_only=True)]
+
+
+def donor_conditions(lot: CMLot) -> list[Condition]:
+    from batches.selectors import lot_donors
+
+    return [{"code": "donor_not_eligible",
+             "detail": f"donor {donor.code}: eligibility {donor.eligibility_status}, consent {donor.consent_status}"}
+            for donor in lot_donors(lot) if not donor.is_eligible_with_consent()]
+
+
+def four_eyes_conditions(lot: CMLot, signer) -> list[Condition]:
+    """Rule 2: the signer performed or verified no step of the lot and entered none of its results."""
+    from batches.selectors import lot_participant_ids
+
+    out: list[Condition] = []
+    if signer.pk in set(lot_participant_ids(lot)):
+        out.append({"code": "signer_participated",
+                    "detail": f"{signer.get_username()} performed or verified a manufacturing step of this lot"})
+    entered = QCResult.objects.filter(lot=lot).filter(Q(entered_by=signer) | Q(analyst=signer)).exists()
+    if entered:
+        out.append({"code": "signer_entered_results",
+                    "detail": f"{signer.get_username()} entered or performed a QC result of this lot"})
+    return out
+
+
+def release_conditions(lot: CMLot, signer) -> list[Condition]:
+    """Rule 3 (results, investigations, donors) and rule 2 for the release signer; state and hold come from
+    the lifecycle's own checks."""
+    return (results_conditions(lot, need_pass=True) + investigation_conditions(lot) + donor_conditions(lot)
+            + four_eyes_conditions(lot, signer))
+
+
+# --- the lot's audit trail ---------------------------------------------------------------------------------
+
+
+def _lot_object_filter(lot: CMLot) -> Q:
+    """Audit entries about the lot: the lot row, its manufacturing children, results, investigations,
+    reviews and signatures."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from cmlims.esign.models import Signature
+
+    pairs: list[tuple[str, list]] = [("batches.cmlot", [lot.pk])]
+    children = {
+        "batches.harvestcontribution": ("batches", "HarvestContribution", "lot"),
+        "batches.lyophilisationrun": ("batches", "LyophilisationRun", "lot"),
+        "batches.packagingrun": ("batches", "PackagingRun", "lot"),
+    }
+    from django.apps import apps
+
+    for label, (app, model_name, fk) in children.items():
+        model = apps.get_model(app, model_name)
+        pairs.append((label, list(model.objects.filter(**{fk: lot}).values_list("pk", flat=True))))
+    result_ids = list(QCResult.objects.filter(lot=lot).values_list("pk", flat=True))
+    pairs.append(("qc.qcresult", result_ids))
+    pairs.append(("qc.lotauditreview", list(LotAuditReview.objects.filter(lot=lot).values_list("pk", flat=True))))
+    pairs.append(("investigations.investigation", list(lot_investigations(lot).values_list("pk", flat=True))))
+    signature_ids = list(Signature.objects.filter(
+        Q(content_type=ContentType.objects.get_for_model(CMLot), object_id=str(lot.pk))
+        | Q(content_type=ContentType.objects.get_for_model(QCResult), object_id__in=[str(i) for i in result_ids])
+    ).values_list("pk", flat=True))
+    pairs.append(("esign.signature", signature_ids))
+    condition = Q(pk__in=[])
+    for label, ids in pairs:
+        if ids:
+            condition |= Q(object_type=label, object_id__in=[str(i) for i in ids])
+    return condition
+
+
+def last_audit_review(lot: CMLot) -> LotAuditReview | None:
+    return LotAuditReview.objects.filter(lot=lot).order_by("-reviewed_through").first()
+
+
+def lot_audit_entries(lot: CMLot, *, after: int = 0, through: int | None = None):
+    qs = AuditEntry.objects.filter(_lot_object_filter(lot), sequence__gt=after)
+    if through is not None:
+        qs = qs.filter(sequence__lte=through)
+    return qs.order_by("sequence")
+
+
+def lot_review_latest_sequence(lot: CMLot) -> int:
+    """The newest audit entry of the lot a review must cover (reviews themselves are not reviewed)."""
+    latest = (lot_audit_entries(lot).exclude(object_type="qc.lotauditreview")
+              .order_by("-sequence").values_list("sequence", flat=True).first())
+    return latest or 0
+
+
+def audit_review_conditions(lot: CMLot, signer, through: int | None, *, required: bool):
+    """(conditions, review to sign): the signer confirms now (``through``) or by an earlier review of theirs
+    that still covers every entry of the lot."""
+    from cmlims.audit import chain_head
+
+    latest = lot_review_latest_sequence(lot)
+    if through is not None:
+        if through > chain_head().sequence:
+            return [{"code": "audit_review_invalid", "detail": f"#{through} is beyond the newest audit entry"}], None
+        if through < latest:
+            return [{"code": "audit_review_stale",
+                     "detail": f"the lot's audit trail has entries after #{through} (newest #{latest}); "
+                               "review them before signing"}], None
+        return [], None
+    review = LotAuditReview.objects.filter(lot=lot, reviewer=signer).order_by("-reviewed_through").first()
+    if review is not None and review.reviewed_through >= latest:
+        return [], review
+    if not required:
+        return [], None
+    if review is None:
+        return [{"code": "audit_review_missing",
+                 "detail": "the audit trail review is not confirmed: review the lot's audit trail "
+                           f"(through #{latest}) and confirm it"}], None
+    return [{"code": "audit_review_stale",
+             "detail": f"the audit trail changed after your review through #{review.reviewed_through} "
+                       f"(newest #{latest}); review the new entries"}], None
+
+
+def lot_audit_since_review(lot: CMLot) -> dict:
+    """What the officer must review before signing: the entries since the last review."""
+    review = last_audit_review(lot)
+    after = review.reviewed_through if review else 0
+    entries = list(lot_audit_entries(lot, after=after))
+    return {
+        "previous_review": review,
+        "after": after,
+        "entries": entries,
+        "latest_sequence": entries[-1].sequence if entries else after,
+    }
+
+
+def lot_signoff_signatures(lot: CMLot):
+    from cmlims.esign.models import Meaning
+
+    return signatures_of(lot, meanings=[Meaning.RELEASED, Meaning.REJECTED, Meaning.RECALLED])

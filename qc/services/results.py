@@ -1,0 +1,221 @@
+"""QC results: entry (with unit conversion and computed pass/fail), correction, retest, approval.
+
+A result is never overwritten: a correction is a new result that supersedes the original (reason kept);
+a retest is a new result linked to the original, which stays valid and visible. A failing result opens
+an OOS investigation in the same transaction (rule 5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from batches.models import CMLot, LotStatus
+from cmlims import roles
+from cmlims.audit import audited_save, audited_update
+from cmlims.esign.models import Meaning
+from cmlims.esign.services import signature_record, signing_credentials_verify
+from cmlims.exceptions import Conflict, InvalidInput, NotFound, field_error
+from cmlims.investigations.models import Kind
+from cmlims.investigations.services import investigation_open
+from qc.evaluation import ValueProblem, evaluate
+from qc.models import QCResult, ResultSource, ResultStatus, SpecItem
+from qc.selectors import lot_specification
+from qc.signed_content import RESULT_APPROVAL_V1, result_content
+
+ENTRY_ROLES = (roles.LAB_STAFF, roles.QC_OFFICER, roles.INTEGRATION)
+ANALYST_ROLES = (roles.LAB_STAFF, roles.QC_OFFICER)
+# Results are recorded while the lot is made and tested; after sign-off the record is closed.
+OPEN_STATUSES = (LotStatus.POOLED, LotStatus.FREEZE_DRYING, LotStatus.PACKAGED, LotStatus.QC_COMPLETE)
+FUTURE_TOLERANCE_S = 300
+
+
+def lot_open_problem(lot: CMLot) -> str | None:
+    if lot.voided_at is not None:
+        return f"lot {lot.lot_number} is voided"
+    if lot.status not in OPEN_STATUSES:
+        return f"lot {lot.lot_number} is {lot.status}; results are recorded up to qc_complete"
+    return None
+
+
+def tested_at_problem(tested_at: datetime | None) -> str | None:
+    if tested_at is None:
+        return "required"
+    if timezone.is_naive(tested_at):
+        return "needs a UTC offset (ISO 8601, e.g. 2026-05-04T10:30:00+02:00)"
+    if (tested_at - timezone.now()).total_seconds() > FUTURE_TOLERANCE_S:
+        return "cannot be in the future"
+    return None
+
+
+def analyst_problem(analyst) -> str | None:
+    if analyst is None:
+        return "required"
+    if not analyst.is_active:
+        return f"{analyst.get_username()} is not an active user"
+    if not roles.has_role(analyst, *ANALYST_ROLES):
+        return f"{analyst.get_username()} is not lab staff or a QC officer"
+    return None
+
+
+def spec_item_for(lot: CMLot, *, spec_item: SpecItem | None = None, test: str = "") -> SpecItem:
+    """The item of the lot's specification (in force when pooled), by instance or by test name."""
+    specification = lot_specification(lot)
+    if specification is None:
+        raise field_error("lot", f"no specification of {lot.product} was in force when {lot.lot_number} was pooled")
+    items = {i.test.casefold(): i for i in specification.items.all()}
+    if spec_item is not None:
+        if spec_item.specification_id != specification.pk:
+            raise field_error("spec_item", f"not an item of {specification}, the specification of {lot.lot_number}")
+        return spec_item
+    found = items.get((test or "").strip().casefold())
+    if found is None:
+        raise field_error("test", f"'{test}' is not a test of {specification}")
+    return found
+
+
+def _attachment_digest(attachment: UploadedFile | None) -> str:
+    if not attachment:
+        return ""
+    digest = hashlib.sha256()
+    for chunk in attachment.chunks():
+        digest.update(chunk)
+    attachment.seek(0)
+    return digest.hexdigest()
+
+
+def build_result(*, lot: CMLot, item: SpecItem, value: str, unit: str, analyst, instrument: str,
+                 tested_at: datetime, actor, source: str = ResultSource.ENTRY) -> QCResult:
+    """An unsaved, fully evaluated result. Raises ValueProblem naming the bad field."""
+    evaluated = evaluate(item, value, unit)
+    return QCResult(
+        lot=lot, spec_item=item, value_entered=str(value).strip(), unit_entered=(unit or "").strip(),
+        value=evaluated.value, qualitative_value=evaluated.qualitative_value, passed=evaluated.passed,
+        analyst=analyst, instrument=(instrument or "").strip(), tested_at=tested_at, source=source,
+        entered_by=actor, entered_at=timezone.now(), status=ResultStatus.VALID,
+    )
+
+
+def oos_title(result: QCResult) -> str:
+    unit = f" {result.unit_entered}" if result.unit_entered else ""
+    return (f"OOS: {result.spec_item.test} = {result.value_entered}{unit} on lot {result.lot.lot_number} "
+            f"(limit {result.spec_item.criterion})")
+
+
+def _locked_open_lot(lot: CMLot) -> CMLot:
+    lot = CMLot.objects.select_for_update(of=("self",)).select_related("product").get(pk=lot.pk)
+    problem = lot_open_problem(lot)
+    if problem:
+        raise Conflict(problem, code="lot_closed", conditions=[{"code": "lot_closed", "detail": problem}])
+    return lot
+
+
+@transaction.atomic
+def result_enter(
+    *, lot: CMLot, actor, value: str, unit: str = "", analyst=None, tested_at: datetime | None = None,
+    instrument: str = "", spec_item: SpecItem | None = None, test: str = "",
+    attachment: UploadedFile | None = None, retest_of: QCResult | None = None,
+    supersedes: QCResult | None = None, correction_reason: str = "",
+) -> QCResult:
+    """Record one result. ``retest_of`` links a retest; ``supersedes`` (with a reason) makes it a correction."""
+    roles.require_role(actor, ENTRY_ROLES, "Entering a QC result")
+    lot = _locked_open_lot(lot)
+    item = spec_item_for(lot, spec_item=spec_item, test=test)
+    errors: dict[str, list[str]] = {}
+    for name, problem in (("analyst", analyst_problem(analyst)), ("tested_at", tested_at_problem(tested_at))):
+        if problem:
+            errors[name] = [problem]
+    for name, linked in (("retest_of", retest_of), ("supersedes", supersedes)):
+        if linked is not None and (linked.lot_id != lot.pk or linked.spec_item_id != item.pk):
+            errors[name] = ["must be a result of the same lot and test"]
+        elif linked is not None and linked.status != ResultStatus.VALID:
+            errors[name] = [f"result {linked.pk} is already superseded"]
+    if supersedes is not None and not correction_reason.strip():
+        errors["reason"] = ["a correction needs a reason"]
+    try:
+        result = build_result(lot=lot, item=item, value=value, unit=unit, analyst=analyst, instrument=instrument,
+                              tested_at=tested_at, actor=actor) if not errors.get("tested_at") else None
+    except ValueProblem as exc:
+        errors.setdefault(exc.field, []).append(exc.problem)
+        result = None
+    if errors or result is None:
+        raise InvalidInput("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()), fields=errors)
+    result.retest_of = retest_of
+    result.attachment_sha256 = _attachment_digest(attachment)
+    if attachment:
+        result.attachment = attachment
+    if supersedes is not None:
+        original = QCResult.objects.select_for_update().get(pk=supersedes.pk)
+        if original.status != ResultStatus.VALID:
+            raise Conflict(f"result {original.pk} is already superseded", code="result_superseded")
+        audited_update(original, actor=actor, reason=correction_reason, status=ResultStatus.SUPERSEDED)
+        result.supersedes = original
+        result.correction_reason = correction_reason
+    audited_save(result, actor=actor, reason=correction_reason)
+    if not result.passed:
+        investigation_open(subject=result, kind=Kind.OOS, title=oos_title(result), actor=actor,
+                           details="opened automatically: the result fails its specification")
+    return result
+
+
+def result_correct(*, result: QCResult, actor, value: str, unit: str = "", reason: str, analyst=None,
+                   tested_at: datetime | None = None, instrument: str | None = None) -> QCResult:
+    """A correction of a wrongly recorded result: a new result supersedes it; the original stays visible."""
+    return result_enter(
+        lot=result.lot, actor=actor, value=value, unit=unit, spec_item=result.spec_item,
+        analyst=analyst or result.analyst, tested_at=tested_at or result.tested_at,
+        instrument=result.instrument if instrument is None else instrument,
+        supersedes=result, correction_reason=reason,
+    )
+
+
+def result_retest(*, result: QCResult, actor, value: str, unit: str = "", analyst, tested_at: datetime,
+                  instrument: str = "") -> QCResult:
+    """A retest: a new measurement linked to the original, which stays valid and visible."""
+    return result_enter(lot=result.lot, actor=actor, value=value, unit=unit, spec_item=result.spec_item,
+                        analyst=analyst, tested_at=tested_at, instrument=instrument, retest_of=result)
+
+
+def result_get(result_id: int) -> QCResult:
+    try:
+        return QCResult.objects.select_related("lot", "spec_item", "analyst", "entered_by").get(pk=result_id)
+    except (QCResult.DoesNotExist, ValueError, TypeError) as exc:
+        raise NotFound(f"result {result_id} does not exist") from exc
+
+
+def result_approve(*, result: QCResult, actor, username: str, password: str, reason: str = "") -> QCResult:
+    """A QC officer approves a result with a signature ("result approved"); never one they entered (rule 2)."""
+    roles.require_role(actor, roles.QC_OFFICER, "Approving a QC result")
+    signing_credentials_verify(signer=actor, username=username, password=password,
+                               meaning=Meaning.RESULT_APPROVED, reason=reason)
+    with transaction.atomic():
+        locked = QCResult.objects.select_for_update(of=("self",)).select_related("lot", "spec_item").get(pk=result.pk)
+        conditions = []
+        if locked.status != ResultStatus.VALID:
+            conditions.append({"code": "result_superseded", "detail": f"result {locked.pk} has been superseded"})
+        if locked.approved_at is not None:
+            conditions.append({"code": "already_approved", "detail": f"result {locked.pk} is already approved"})
+        if actor.pk in (locked.entered_by_id, locked.analyst_id):
+            conditions.append({"code": "own_result", "detail": "nobody approves a result they entered or performed"})
+        problem = lot_open_problem(locked.lot)
+        if problem:
+            conditions.append({"code": "lot_closed", "detail": problem})
+        if conditions:
+            raise Conflict(f"result {locked.pk} cannot be approved: " + "; ".join(c["detail"] for c in conditions),
+                           code="approval_refused", conditions=conditions)
+        signature = signature_record(subject=locked, signer=actor, meaning=Meaning.RESULT_APPROVED, reason=reason,
+                                     content=result_content(locked), field_list_version=RESULT_APPROVAL_V1)
+        return audited_update(locked, actor=actor, reason=reason, approved_by=actor,
+                              approved_at=signature.signed_at, approval=signature)
+
+
+def analyst_by_username(username: str):
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise field_error("analyst", f"no user '{username}'")
+    return user
