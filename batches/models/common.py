@@ -4,7 +4,7 @@ Units are part of every quantity's field name (``volume_ml``, ``temperature_c``,
 number is never read in the wrong unit, in code, in the admin or in the API.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -24,7 +24,13 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 def not_in_future(value) -> None:
-    if value is not None and value > timezone.now() + FUTURE_TOLERANCE:
+    if value is None:
+        return
+    if isinstance(value, datetime):
+        future = value > timezone.now() + FUTURE_TOLERANCE
+    else:  # a date: today is fine
+        future = value > timezone.localdate()
+    if future:
         raise ValidationError("cannot be in the future (a completed step is recorded after it happened)")
 
 

@@ -66,6 +66,3 @@ class Vial(VoidableModel):
 
     def __str__(self) -> str:
         return self.serial
-
-    def change_requires_reason(self) -> bool:
-        return self.status != VialStatus.AVAILABLE

@@ -1,0 +1,5 @@
+"""Writes of the manufacturing record. Keyword-only, typed, role-checked, audited, one transaction each.
+
+Modules: products (product, storage), sources (donor, banks), cultures (culture, passage, harvest),
+lots (pooling, processing, transitions), drying (freeze-drying), packaging (vials), records (verify, void).
+"""

@@ -1,0 +1,127 @@
+"""Freeze-drying: load the dryer (lot → freeze_drying), record phases in order, complete the run."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+
+from cmlims.audit import audited_create, audited_update
+from cmlims.exceptions import Conflict, field_error
+
+from ..models import CMLot, LotStatus, LyophilisationPhase, LyophilisationRun
+from .common import locked, refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
+from .lots import _locked_lot, lot_transition
+
+RUN_FIELDS = {"run_number", "dryer", "recipe", "recipe_version", "vials_loaded", "fill_volume_ml", "started_at",
+              "performed_at"}
+PHASE_FIELDS = {"shelf_temperature_setpoint_c", "shelf_temperature_actual_c", "chamber_pressure_setpoint_mbar",
+                "chamber_pressure_actual_mbar", "started_at", "ended_at"}
+PHASE_ORDER = [LyophilisationPhase.Phase.FREEZING, LyophilisationPhase.Phase.PRIMARY,
+               LyophilisationPhase.Phase.SECONDARY]
+
+
+@transaction.atomic
+def lyophilisation_run_start(*, lot: CMLot, actor, reason: str = "", **values) -> LyophilisationRun:
+    """Load the processed lot into the dryer and move the lot to ``freeze_drying`` (one transaction).
+
+    The vials loaded × fill volume must fit in the lot's bulk volume.
+    """
+    require_lab_staff(actor, "Loading the freeze-dryer")
+    refuse_unknown(values, RUN_FIELDS)
+    lot = _locked_lot(lot)
+    vials, fill = values.get("vials_loaded"), values.get("fill_volume_ml")
+    if vials is None or vials < 1:
+        raise field_error("vials_loaded", "must be at least 1 vial")
+    if fill is None or fill <= 0:
+        raise field_error("fill_volume_ml", "must be greater than zero")
+    if lot.volume_out_ml is not None and vials * fill > lot.volume_out_ml:
+        raise field_error("vials_loaded", f"{vials} vials × {fill} mL = {vials * fill} mL, more than the lot's "
+                                          f"{lot.volume_out_ml} mL bulk")
+    values["performed_at"] = step_time(values.get("performed_at"), "performed_at")
+    if lot.concentrated_at and values["performed_at"] < lot.concentrated_at:
+        raise field_error("performed_at", "the dryer is loaded after concentration")
+    if hasattr(lot, "lyophilisation_run"):
+        raise Conflict(f"lot {lot} already has a freeze-drying run", code="wrong_status",
+                       conditions=[{"code": "already_loaded", "detail": f"lot {lot} already has a run"}])
+    run = audited_create(LyophilisationRun, actor=actor, reason=reason, lot=lot, performed_by=actor, **values)
+    lot_transition(lot_number_or_lot=lot, to=LotStatus.FREEZE_DRYING, actor=actor, reason=reason)
+    return run
+
+
+def _open_run(run: LyophilisationRun) -> LyophilisationRun:
+    run = locked(LyophilisationRun, run.pk)
+    refuse_if_voided(run)
+    if run.is_complete:
+        raise Conflict(f"run {run} is completed", code="wrong_status",
+                       conditions=[{"code": "run_completed", "detail": f"run {run} is completed"}])
+    return run
+
+
+@transaction.atomic
+def lyophilisation_phase_record(*, run: LyophilisationRun, phase: str, actor, reason: str = "",
+                                **values) -> LyophilisationPhase:
+    """Record one phase; phases follow freezing → primary drying → secondary drying, without overlap."""
+    require_lab_staff(actor, "Recording a freeze-drying phase")
+    refuse_unknown(values, PHASE_FIELDS)
+    run = _open_run(run)
+    if phase not in PHASE_ORDER:
+        raise field_error("phase", f"must be one of: {', '.join(PHASE_ORDER)}")
+    recorded = {p.phase: p for p in run.phases.filter(voided_at__isnull=True)}
+    if phase in recorded:
+        raise field_error("phase", f"{phase} is already recorded for run {run}")
+    index = PHASE_ORDER.index(phase)
+    if index > 0:
+        before = recorded.get(PHASE_ORDER[index - 1])
+        if before is None:
+            raise Conflict(f"record {PHASE_ORDER[index - 1]} before {phase}", code="wrong_order",
+                           conditions=[{"code": "wrong_order", "detail": f"{PHASE_ORDER[index - 1]} is not recorded"}])
+        if values.get("started_at") and values["started_at"] < before.ended_at:
+            raise field_error("started_at", f"is before {before.phase} ended")
+    if run.started_at and values.get("started_at") and values["started_at"] < run.started_at:
+        raise field_error("started_at", "is before the run started")
+    return audited_create(LyophilisationPhase, actor=actor, reason=reason, run=run, phase=phase, **values)
+
+
+@transaction.atomic
+def lyophilisation_run_complete(
+    *, run: LyophilisationRun, actor, ended_at: datetime, end_of_primary_drying_method: str,
+    end_of_primary_drying_at: datetime, end_of_primary_drying_evidence: str, stoppering_method: str,
+    stoppered_at: datetime, stoppering_pressure_mbar: Decimal | None = None, alarms: str = "", alarm_count: int = 0,
+    reason: str = "",
+) -> LyophilisationRun:
+    """Close the run: all three phases, end-of-primary-drying evidence, stoppering and alarms recorded."""
+    require_lab_staff(actor, "Completing a freeze-drying run")
+    run = _open_run(run)
+    recorded = set(run.phases.filter(voided_at__isnull=True).values_list("phase", flat=True))
+    missing = [p for p in PHASE_ORDER if p not in recorded]
+    if missing:
+        raise Conflict(f"phases not recorded: {', '.join(missing)}", code="wrong_order",
+                       conditions=[{"code": "phase_missing", "detail": f"{p} is not recorded"} for p in missing])
+    if not (end_of_primary_drying_evidence or "").strip():
+        raise field_error("end_of_primary_drying_evidence", "describe the readings that show primary drying ended")
+    if alarm_count and not (alarms or "").strip():
+        raise field_error("alarms", "list the alarms counted, with their times and responses")
+    if alarm_count is None or alarm_count < 0:
+        raise field_error("alarm_count", "must not be negative")
+    return audited_update(
+        run, actor=actor, reason=reason,
+        ended_at=step_time(ended_at, "ended_at"), end_of_primary_drying_method=end_of_primary_drying_method,
+        end_of_primary_drying_at=end_of_primary_drying_at,
+        end_of_primary_drying_evidence=end_of_primary_drying_evidence, stoppering_method=stoppering_method,
+        stoppering_pressure_mbar=stoppering_pressure_mbar, stoppered_at=stoppered_at, alarms=alarms,
+        alarm_count=alarm_count, completed_by=actor, completed_at=step_time(None, "completed_at"),
+    )
+
+
+@transaction.atomic
+def lyophilisation_run_update(*, run: LyophilisationRun, actor, reason: str = "", **values) -> LyophilisationRun:
+    """Correct descriptive fields of a run (the vial count is fixed once loaded: it feeds reconciliation)."""
+    require_lab_staff(actor, "Changing a freeze-drying run")
+    run = locked(LyophilisationRun, run.pk)
+    refuse_if_voided(run)
+    allowed = {"dryer", "recipe", "recipe_version", "started_at", "alarms", "end_of_primary_drying_evidence"}
+    if run.lot.status in (LotStatus.FREEZE_DRYING,) and not hasattr(run, "packaging_run"):
+        allowed |= {"fill_volume_ml"}
+    return update_fields(run, allowed=allowed, values=values, actor=actor, reason=reason)

@@ -1,0 +1,46 @@
+"""Product master data and storage locations (created and changed by lab staff, audited)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from cmlims.audit import audited_create
+
+from ..models import Product, StorageLocation
+from .common import locked, refuse_unknown, require_lab_staff, update_fields
+
+PRODUCT_FIELDS = {
+    "name", "gtin", "description", "shelf_life_days", "storage_temperature_min_c", "storage_temperature_max_c",
+    "transport_temperature_min_c", "transport_temperature_max_c", "transport_excursion_allowed_minutes",
+    "max_passage", "max_population_doublings", "min_viability_percent", "conditioning_min_hours",
+    "conditioning_max_hours", "nominal_fill_volume_ml", "requires_second_person_verification",
+}
+LOCATION_FIELDS = {"code", "name", "kind", "parent", "temperature_min_c", "temperature_max_c"}
+
+
+@transaction.atomic
+def product_create(*, actor, reason: str = "", **values) -> Product:
+    require_lab_staff(actor, "Creating a product")
+    refuse_unknown(values, PRODUCT_FIELDS)
+    return audited_create(Product, actor=actor, reason=reason, **values)
+
+
+@transaction.atomic
+def product_update(*, product: Product, actor, reason: str = "", **values) -> Product:
+    require_lab_staff(actor, "Changing a product")
+    return update_fields(locked(Product, product.pk), allowed=PRODUCT_FIELDS, values=values, actor=actor,
+                         reason=reason)
+
+
+@transaction.atomic
+def storage_location_create(*, actor, reason: str = "", **values) -> StorageLocation:
+    require_lab_staff(actor, "Creating a storage location")
+    refuse_unknown(values, LOCATION_FIELDS)
+    return audited_create(StorageLocation, actor=actor, reason=reason, **values)
+
+
+@transaction.atomic
+def storage_location_update(*, location: StorageLocation, actor, reason: str = "", **values) -> StorageLocation:
+    require_lab_staff(actor, "Changing a storage location")
+    return update_fields(locked(StorageLocation, location.pk), allowed=LOCATION_FIELDS, values=values, actor=actor,
+                         reason=reason)
