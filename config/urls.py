@@ -9,6 +9,8 @@ from cmlims.views import healthz
 api_v1 = [
     path("", include("cmlims.api.urls")),
     path("", include("cmlims.documents.api.urls")),
+    path("", include("cmlims.investigations.urls")),
+    path("", include("qc.api.urls")),
 ]
 
 urlpatterns = [

@@ -40,7 +40,7 @@ def lot_results(lot: CMLot):
     """Every result of the lot, superseded ones included (nothing is hidden), oldest first."""
     return (
         QCResult.objects.filter(lot=lot)
-        .select_related("spec_item", "analyst", "entered_by", "approved_by", "approval", "lot")
+        .select_related("spec_item", "analyst", "entered_by", "approved_by", "approval__signer", "lot")
         .order_by("spec_item__order", "spec_item_id", "tested_at", "id")
     )
 
@@ -125,36 +125,34 @@ def release_conditions(lot: CMLot, signer) -> list[Condition]:
 
 
 def _lot_object_filter(lot: CMLot) -> Q:
-    """Audit entries about the lot: the lot row, its manufacturing children, results, investigations,
-    reviews and signatures."""
+    """Audit entries about the lot: the lot and what batches registers under it (cmlims.timeline), plus its
+    results, their investigations, the lot's reviews and every signature on the lot or its results."""
+    from collections import defaultdict
+
     from django.contrib.contenttypes.models import ContentType
 
     from cmlims.esign.models import Signature
+    from cmlims.timeline import timeline_for, timeline_registered
 
-    pairs: list[tuple[str, list]] = [("batches.cmlot", [lot.pk])]
-    children = {
-        "batches.harvestcontribution": ("batches", "HarvestContribution", "lot"),
-        "batches.lyophilisationrun": ("batches", "LyophilisationRun", "lot"),
-        "batches.packagingrun": ("batches", "PackagingRun", "lot"),
-    }
-    from django.apps import apps
-
-    for label, (app, model_name, fk) in children.items():
-        model = apps.get_model(app, model_name)
-        pairs.append((label, list(model.objects.filter(**{fk: lot}).values_list("pk", flat=True))))
-    result_ids = list(QCResult.objects.filter(lot=lot).values_list("pk", flat=True))
-    pairs.append(("qc.qcresult", result_ids))
-    pairs.append(("qc.lotauditreview", list(LotAuditReview.objects.filter(lot=lot).values_list("pk", flat=True))))
-    pairs.append(("investigations.investigation", list(lot_investigations(lot).values_list("pk", flat=True))))
-    signature_ids = list(Signature.objects.filter(
+    objects: dict[str, set[str]] = defaultdict(set)
+    if timeline_registered(lot):
+        for object_type, ids in timeline_for(lot).objects.items():
+            objects[object_type].update(ids)
+    objects["batches.cmlot"].add(str(lot.pk))
+    result_ids = [str(i) for i in QCResult.objects.filter(lot=lot).values_list("pk", flat=True)]
+    objects["qc.qcresult"].update(result_ids)
+    objects["qc.lotauditreview"].update(str(i) for i in LotAuditReview.objects.filter(lot=lot)
+                                        .values_list("pk", flat=True))
+    objects["investigations.investigation"].update(str(i) for i in lot_investigations(lot)
+                                                   .values_list("pk", flat=True))
+    objects["esign.signature"].update(str(i) for i in Signature.objects.filter(
         Q(content_type=ContentType.objects.get_for_model(CMLot), object_id=str(lot.pk))
-        | Q(content_type=ContentType.objects.get_for_model(QCResult), object_id__in=[str(i) for i in result_ids])
+        | Q(content_type=ContentType.objects.get_for_model(QCResult), object_id__in=result_ids)
     ).values_list("pk", flat=True))
-    pairs.append(("esign.signature", signature_ids))
     condition = Q(pk__in=[])
-    for label, ids in pairs:
+    for object_type, ids in objects.items():
         if ids:
-            condition |= Q(object_type=label, object_id__in=[str(i) for i in ids])
+            condition |= Q(object_type=object_type, object_id__in=sorted(ids))
     return condition
 
 

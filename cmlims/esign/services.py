@@ -45,7 +45,9 @@ def _locked(user, until) -> SigningLocked:
 
 def signing_credentials_verify(*, signer, username: str, password: str, meaning: str, reason: str = "") -> None:
     """Check both signature components for ``signer`` (the caller). Raises InvalidInput (400) or
-    SigningLocked (423). Failures are committed at once, so call this OUTSIDE any open transaction."""
+    SigningLocked (423). Call it BEFORE opening the transaction of the signed change: the failure count and
+    its audit entry are written in their own transaction, which the refusal does not roll back. (Inside an
+    outer transaction — the demo seeder — they share that transaction's fate.)"""
     if meaning not in Meaning.values:
         raise field_error("meaning", f"must be one of: {', '.join(Meaning.values)}")
     if meaning in REASON_REQUIRED and not (reason or "").strip():
@@ -56,8 +58,7 @@ def signing_credentials_verify(*, signer, username: str, password: str, meaning:
         raise InvalidInput("; ".join(f"{k}: required" for k in missing), fields=missing)
 
     error: Exception | None = None
-    # durable: the failure count and its audit entry must be committed whatever the caller does next.
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         state, _ = SigningFailure.objects.select_for_update().get_or_create(user=signer)
         now = timezone.now()
         if state.locked_until and state.locked_until > now:

@@ -1,0 +1,226 @@
+"""QC API: thin views that parse input, call one service or selector, and render."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from batches.models import CMLot
+from cmlims.audit import to_jsonable
+from cmlims.esign.services import signature_manifest
+from cmlims.exceptions import NotFound, PayloadTooLarge, field_error
+from cmlims.investigations.api import investigation_body
+from qc import selectors
+from qc.api.serializers import (
+    AuditReviewInput,
+    ImportInput,
+    ReasonInput,
+    ResultInput,
+    SignatureInput,
+    SignOffInput,
+    result_body,
+    spec_item_body,
+)
+from qc.models import QCResult
+from qc.services.hold import lot_hold, lot_unhold
+from qc.services.imports import results_import
+from qc.services.results import result_approve, result_enter, result_get
+from qc.services.signoff import lot_audit_review_confirm, lot_for_signoff, lot_sign_off
+from qc.signed_content import lot_signature_status, result_signature_status
+
+
+def _lot(lot_number: str) -> CMLot:
+    lot = CMLot.objects.select_related("product").filter(lot_number=lot_number).first()
+    if lot is None:
+        raise NotFound(f"lot {lot_number} does not exist")
+    return lot
+
+
+def _linked_result(result_id: int | None, field: str) -> QCResult | None:
+    if result_id is None:
+        return None
+    found = QCResult.objects.filter(pk=result_id).first()
+    if found is None:
+        raise field_error(field, f"result {result_id} does not exist")
+    return found
+
+
+class ResultCreateView(APIView):
+    """Record one QC result (JSON, or multipart with a raw-data ``attachment``)."""
+
+    @extend_schema(request=ResultInput, responses={201: dict})
+    def post(self, request):
+        data = ResultInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        lot = CMLot.objects.filter(lot_number=d["lot_number"]).first()
+        if lot is None:
+            raise field_error("lot_number", f"no lot '{d['lot_number']}'")
+        analyst = request.user
+        if d["analyst"]:
+            analyst = get_user_model().objects.filter(username=d["analyst"]).first()
+            if analyst is None:
+                raise field_error("analyst", f"no user '{d['analyst']}'")
+        result = result_enter(
+            lot=lot, actor=request.user, test=d["test"], value=d["value"], unit=d["unit"], analyst=analyst,
+            tested_at=d["tested_at"], instrument=d["instrument"], attachment=d.get("attachment"),
+            retest_of=_linked_result(d.get("retest_of"), "retest_of"),
+            supersedes=_linked_result(d.get("supersedes"), "supersedes"), correction_reason=d["reason"],
+        )
+        return Response(result_body(result_get(result.pk)), status=status.HTTP_201_CREATED)
+
+
+class ResultDetailView(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, pk: int):
+        result = QCResult.objects.select_related(
+            "lot", "spec_item", "analyst", "entered_by", "approved_by", "approval__signer").filter(pk=pk).first()
+        if result is None:
+            raise NotFound(f"result {pk} does not exist")
+        approval_status = result_signature_status(result, result.approval) if result.approval_id else None
+        return Response(result_body(result, approval_status=approval_status))
+
+
+class ResultApproveView(APIView):
+    """Approve a result with an electronic signature ("result approved")."""
+
+    @extend_schema(request=SignatureInput, responses={200: dict})
+    def post(self, request, pk: int):
+        data = SignatureInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        if d.get("meaning") and d["meaning"] != "result approved":
+            raise field_error("meaning", "must be 'result approved'")
+        result = result_approve(result=result_get(pk), actor=request.user, username=d["username"],
+                                password=d["password"], reason=d["reason"])
+        result = QCResult.objects.select_related(
+            "lot", "spec_item", "analyst", "entered_by", "approved_by", "approval__signer").get(pk=result.pk)
+        return Response(result_body(result, approval_status=result_signature_status(result, result.approval)))
+
+
+class ResultImportView(APIView):
+    """All-or-nothing CSV import: 201 {"imported": n}, or 400 with every problem in ``rows``."""
+
+    @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: dict})
+    def post(self, request):
+        data = ImportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        if upload.size > settings.CMLIMS_MAX_UPLOAD_BYTES:
+            raise PayloadTooLarge(f"file: larger than {settings.CMLIMS_MAX_UPLOAD_BYTES} bytes")
+        imported = results_import(data=upload.read(), actor=request.user)
+        return Response({"imported": imported}, status=status.HTTP_201_CREATED)
+
+
+class LotResultsView(APIView):
+    """The lot's specification (version in force when pooled) and every result, the counting ones marked."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, lot_number: str):
+        lot = _lot(lot_number)
+        specification = selectors.lot_specification(lot)
+        results = list(selectors.lot_results(lot))
+        counting = {r.pk for r in selectors.counting_results(lot, results).values()}
+        return Response({
+            "lot_number": lot.lot_number,
+            "specification": None if specification is None else {
+                "id": specification.pk, "title": specification.title, "version": specification.version,
+                "effective_from": to_jsonable(specification.effective_from),
+                "items": [spec_item_body(i) for i in selectors.spec_items(specification)],
+            },
+            "results": [result_body(r, counts=r.pk in counting) for r in results],
+        })
+
+
+class LotHoldView(APIView):
+    hold = True
+
+    @extend_schema(request=ReasonInput, responses={200: dict})
+    def post(self, request, lot_number: str):
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        service = lot_hold if self.hold else lot_unhold
+        lot = service(lot_number=lot_number, actor=request.user, reason=data.validated_data["reason"])
+        return Response({"lot_number": lot.lot_number, "on_hold": lot.on_hold, "hold_reason": lot.hold_reason,
+                         "held_at": to_jsonable(lot.held_at)})
+
+
+def signoff_body(lot: CMLot, actor) -> dict:
+    """The sign-off checklist: every unmet release condition for ``actor``, the audit trail since the last
+    review, and the signatures on the lot with their "changed after signing" state."""
+    from batches.lifecycle import unmet_conditions
+    from batches.models import LotStatus
+
+    since = selectors.lot_audit_since_review(lot)
+    review_conditions, _ = selectors.audit_review_conditions(lot, actor, None, required=True)
+    signatures = []
+    for signature in selectors.lot_signoff_signatures(lot):
+        signatures.append(signature_manifest(signature, lot_signature_status(lot, signature)))
+    return {
+        "lot_number": lot.lot_number,
+        "status": lot.status,
+        "on_hold": lot.on_hold,
+        "release_conditions": unmet_conditions(lot, LotStatus.RELEASED, actor) + review_conditions,
+        "audit_review": {
+            "previous_review": None if since["previous_review"] is None else {
+                "reviewer": since["previous_review"].reviewer.get_username(),
+                "reviewed_through": since["previous_review"].reviewed_through,
+                "reviewed_at": to_jsonable(since["previous_review"].reviewed_at),
+            },
+            "entries_since": [
+                {"sequence": e.sequence, "at": to_jsonable(e.at), "user": e.username, "action": e.action,
+                 "object": f"{e.object_type}:{e.object_id}", "repr": e.object_repr, "changes": e.changes,
+                 "reason": e.reason}
+                for e in since["entries"]
+            ],
+            "confirm_through": since["latest_sequence"],
+        },
+        "investigations": [investigation_body(i) for i in selectors.lot_investigations(lot)],
+        "signatures": signatures,
+    }
+
+
+class LotSignOffChecklistView(APIView):
+    """What the officer sees before signing: conditions, audit trail since the last review, signatures."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, lot_number: str):
+        return Response(signoff_body(lot_for_signoff(lot_number), request.user))
+
+
+class LotSignOffView(APIView):
+    """Release, reject or recall with an electronic signature."""
+
+    to: str = ""
+
+    @extend_schema(request=SignOffInput, responses={200: dict})
+    def post(self, request, lot_number: str):
+        data = SignOffInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        signature = lot_sign_off(
+            lot_number=lot_number, to=self.to, actor=request.user, username=d["username"], password=d["password"],
+            reason=d["reason"], meaning=d.get("meaning") or None,
+            audit_reviewed_through=d.get("audit_reviewed_through"),
+        )
+        lot = _lot(lot_number)
+        return Response({"lot_number": lot.lot_number, "status": lot.status,
+                         "signature": signature_manifest(signature, lot_signature_status(lot, signature))})
+
+
+class LotAuditReviewView(APIView):
+    """Confirm the review of the lot's audit trail up to an entry (Annex 11 §9)."""
+
+    @extend_schema(request=AuditReviewInput, responses={201: dict})
+    def post(self, request, lot_number: str):
+        data = AuditReviewInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        review = lot_audit_review_confirm(lot_number=lot_number, actor=request.user,
+                                          reviewed_through=data.validated_data["reviewed_through"])
+        return Response({"lot_number": lot_number, "reviewed_through": review.reviewed_through,
+                         "entries_reviewed": review.entries_reviewed, "reviewer": request.user.get_username(),
+                         "reviewed_at": to_jsonable(review.reviewed_at)}, status=status.HTTP_201_CREATED)
