@@ -26,11 +26,9 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 def not_in_future(value) -> None:
     if value is None:
         return
-    if isinstance(value, datetime):
-        future = value > timezone.now() + FUTURE_TOLERANCE
-    else:  # a date: today is fine
-        future = value > timezone.localdate()
-    if future:
+    # A date may be today; a time may run a few minutes ahead of the server's clock.
+    limit = timezone.now() + FUTURE_TOLERANCE if isinstance(value, datetime) else timezone.localdate()
+    if value > limit:
         raise ValidationError("cannot be in the future (a completed step is recorded after it happened)")
 
 

@@ -1,0 +1,306 @@
+"""Reads of the manufacturing record: lot list/detail with constant query counts, genealogy, traceability.
+
+Contracts other apps rely on:
+
+- ``lot_get(lot_number) -> CMLot`` (raises NotFound, 404)
+- ``lot_participant_ids(lot) -> set[int]``: every user who performed or verified a step of the lot, its
+  harvests, their cultures and passages, its freeze-drying and packaging runs (rule 2, four eyes).
+- ``lot_donors(lot) -> list[CellSource]``: the donors in the lot's genealogy (rule 3).
+- ``lot_list_queryset()`` / ``lot_detail_queryset()``: annotated querysets; ``lot_releases(lots)`` adds the
+  release signature of a page of lots in ONE query.
+- ``vial_trace(serial)`` / ``donor_trace(code)``: rule 9, both directions.
+- ``register_vial_destinations(fn)``: ``fn(vial_ids) -> {vial_id: [destination dict]}``; shipping registers
+  where vials went so the donor trace reaches every consignee.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from cmlims.exceptions import NotFound
+
+from .models import (
+    CellSource,
+    CMLot,
+    Culture,
+    Harvest,
+    HarvestContribution,
+    LyophilisationPhase,
+    Passage,
+    Vial,
+    VialStatus,
+)
+
+_destinations: list[Callable[[list[int]], dict[int, list[dict]]]] = []
+
+
+def register_vial_destinations(fn: Callable[[list[int]], dict[int, list[dict]]]) -> None:
+    if fn not in _destinations:
+        _destinations.append(fn)
+
+
+def vial_destinations(vial_ids: list[int]) -> dict[int, list[dict]]:
+    merged: dict[int, list[dict]] = defaultdict(list)
+    for fn in _destinations:
+        for vial_id, rows in fn(vial_ids).items():
+            merged[vial_id].extend(rows)
+    return merged
+
+
+# --- lots ------------------------------------------------------------------------------------------------
+
+
+def _vial_count(status: str) -> Coalesce:
+    # Correlated subqueries: evaluated only for the rows of the page, served by the (lot, status) index.
+    counted = (
+        Vial.objects.filter(lot=OuterRef("pk"), status=status, voided_at__isnull=True)
+        .order_by().values("lot").annotate(n=Count("pk")).values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def lot_list_queryset() -> QuerySet[CMLot]:
+    """Lots with product and vial counts by status (``vials_<status>``) in the same query."""
+    return (
+        CMLot.objects.filter(voided_at__isnull=True)
+        .select_related("product")
+        .annotate(**{f"vials_{status}": _vial_count(status) for status in VialStatus.values})
+    )
+
+
+def lot_detail_queryset() -> QuerySet[CMLot]:
+    """Everything the lot detail and genealogy show, in a fixed number of queries."""
+    return lot_list_queryset().select_related(
+        "pooled_by", "pool_verified_by", "filtration_performed_by", "filtration_verified_by",
+        "concentration_performed_by", "concentration_verified_by", "lyophilisation_run",
+        "lyophilisation_run__performed_by", "lyophilisation_run__verified_by", "lyophilisation_run__completed_by",
+        "packaging_run", "packaging_run__performed_by", "packaging_run__verified_by",
+        "packaging_run__storage_location",
+    ).prefetch_related(
+        Prefetch(
+            "contributions",
+            queryset=HarvestContribution.objects.select_related(
+                "harvest", "harvest__culture", "harvest__culture__bank", "harvest__culture__bank__source",
+                "harvest__culture__bank__parent_bank", "harvest__performed_by", "harvest__verified_by",
+            ).order_by("harvest__culture__code", "harvest__sequence"),
+        ),
+        Prefetch("lyophilisation_run__phases",
+                 queryset=LyophilisationPhase.objects.filter(voided_at__isnull=True).order_by("started_at")),
+    )
+
+
+def lot_get(lot_number: str, queryset: QuerySet[CMLot] | None = None) -> CMLot:
+    try:
+        return (queryset if queryset is not None else CMLot.objects.select_related("product")).get(
+            lot_number=lot_number)
+    except CMLot.DoesNotExist as exc:
+        raise NotFound(f"lot {lot_number} does not exist") from exc
+
+
+def vial_counts(lot: CMLot) -> dict[str, int]:
+    """Counts by vial status from the annotations of ``lot_list_queryset`` (or one query otherwise)."""
+    if hasattr(lot, "vials_available"):
+        return {status: getattr(lot, f"vials_{status}") for status in VialStatus.values}
+    counts = dict(lot.vials.filter(voided_at__isnull=True).values_list("status").annotate(n=Count("pk")))
+    return {status: counts.get(status, 0) for status in VialStatus.values}
+
+
+def lot_releases(lots: Iterable[CMLot]) -> dict[int, object]:
+    """{lot pk: the 'released' Signature} for a page of lots, in one query (the newest if several)."""
+    from cmlims.esign.models import Meaning, Signature
+
+    ids = [str(lot.pk) for lot in lots]
+    if not ids:
+        return {}
+    content_type = ContentType.objects.get_for_model(CMLot)  # cached after the first call
+    signatures = (
+        Signature.objects.filter(content_type=content_type, object_id__in=ids, meaning=Meaning.RELEASED)
+        .order_by("signed_at", "id")
+    )
+    return {int(s.object_id): s for s in signatures}
+
+
+def lot_participant_ids(lot: CMLot) -> set[int]:
+    """Every user who performed or verified a step of ``lot`` (rule 2: they may not release it)."""
+    people: set[int] = set()
+    lot_row = CMLot.objects.filter(pk=lot.pk).values(
+        "pooled_by", "pool_verified_by", "filtration_performed_by", "filtration_verified_by",
+        "concentration_performed_by", "concentration_verified_by",
+        "lyophilisation_run__performed_by", "lyophilisation_run__verified_by", "lyophilisation_run__completed_by",
+        "packaging_run__performed_by", "packaging_run__verified_by",
+    ).first() or {}
+    people.update(v for v in lot_row.values() if v)
+    harvest_ids = list(HarvestContribution.objects.filter(lot=lot).values_list("harvest_id", flat=True))
+    people.update(HarvestContribution.objects.filter(lot=lot).values_list("added_by", flat=True))
+    harvests = Harvest.objects.filter(pk__in=harvest_ids)
+    culture_ids = set(harvests.values_list("culture_id", flat=True))
+    for rows in (
+        harvests.values_list("performed_by", "verified_by"),
+        Culture.objects.filter(pk__in=culture_ids).values_list("performed_by", "verified_by"),
+        Passage.objects.filter(culture_id__in=culture_ids).values_list("performed_by", "verified_by"),
+    ):
+        for performed, verified in rows:
+            people.update(uid for uid in (performed, verified) if uid)
+    return people
+
+
+def lot_donors(lot: CMLot) -> list[CellSource]:
+    """The donors in ``lot``'s genealogy (through harvests → cultures → banks)."""
+    return list(CellSource.objects.filter(banks__cultures__harvests__contributions__lot=lot).distinct()
+                .order_by("code"))
+
+
+def _person(user) -> str | None:
+    return (user.get_full_name() or user.get_username()) if user else None
+
+
+def lot_genealogy(lot: CMLot) -> dict:
+    """donor → bank → cultures → harvests (volumes) → lot (volumes, yield) → runs → vials, from a lot of
+    ``lot_detail_queryset`` (no further queries but the vial counts it already carries)."""
+    donors: dict[str, dict] = {}
+    banks: dict[str, dict] = {}
+    cultures: dict[str, dict] = {}
+    harvests = []
+    for c in lot.contributions.all():
+        h = c.harvest
+        culture, bank = h.culture, h.culture.bank
+        source = bank.source
+        donors.setdefault(source.code, {
+            "code": source.code, "tissue": source.tissue, "eligibility": source.eligibility_status,
+            "consent": source.consent_status, "eligible_with_consent": source.is_eligible_with_consent,
+        })
+        banks.setdefault(bank.code, {
+            "code": bank.code, "kind": bank.kind, "donor": source.code, "passage_at_freeze": bank.passage_at_freeze,
+            "parent_bank": bank.parent_bank.code if bank.parent_bank else None,
+            "identity_conforms": bank.identity_conforms,
+        })
+        cultures.setdefault(culture.code, {
+            "code": culture.code, "bank": bank.code, "status": culture.status,
+            "started_at": culture.started_at, "conditioning_started_at": culture.conditioning_started_at,
+        })
+        harvests.append({
+            "harvest": str(h), "culture": culture.code, "collected_at": h.conditioning_ended_at,
+            "harvest_volume_ml": h.volume_ml, "volume_taken_ml": c.volume_ml,
+            "conditioning_hours": h.conditioning_hours, "performed_by": _person(h.performed_by),
+            "verified_by": _person(h.verified_by),
+        })
+    run = getattr(lot, "lyophilisation_run", None)
+    pack = getattr(lot, "packaging_run", None)
+    return {
+        "donors": list(donors.values()),
+        "banks": list(banks.values()),
+        "cultures": list(cultures.values()),
+        "harvests": harvests,
+        "processing": {
+            "volume_in_ml": lot.volume_in_ml, "pooled_by": _person(lot.pooled_by),
+            "pool_verified_by": _person(lot.pool_verified_by),
+            "filter_pore_size_um": lot.filter_pore_size_um, "integrity_test_method": lot.integrity_test_method,
+            "integrity_test_passed": lot.integrity_test_passed, "volume_filtered_ml": lot.volume_filtered_ml,
+            "filtration_performed_by": _person(lot.filtration_performed_by),
+            "filtration_verified_by": _person(lot.filtration_verified_by),
+            "concentration_cutoff_kda": lot.concentration_cutoff_kda,
+            "concentration_factor": lot.concentration_factor, "volume_out_ml": lot.volume_out_ml,
+            "yield_percent": lot.yield_percent,
+            "concentration_performed_by": _person(lot.concentration_performed_by),
+            "concentration_verified_by": _person(lot.concentration_verified_by),
+        },
+        "freeze_drying": None if run is None else {
+            "run_number": run.run_number, "dryer": run.dryer, "recipe": f"{run.recipe} v{run.recipe_version}",
+            "vials_loaded": run.vials_loaded, "fill_volume_ml": run.fill_volume_ml,
+            "completed": run.is_complete, "started_at": run.started_at, "ended_at": run.ended_at,
+            "end_of_primary_drying": run.get_end_of_primary_drying_method_display() or None,
+            "stoppering": run.get_stoppering_method_display() or None, "alarm_count": run.alarm_count,
+            "performed_by": _person(run.performed_by), "verified_by": _person(run.verified_by),
+            "phases": [
+                {"phase": p.phase, "shelf_temperature_setpoint_c": p.shelf_temperature_setpoint_c,
+                 "shelf_temperature_actual_c": p.shelf_temperature_actual_c,
+                 "chamber_pressure_setpoint_mbar": p.chamber_pressure_setpoint_mbar,
+                 "chamber_pressure_actual_mbar": p.chamber_pressure_actual_mbar,
+                 "duration_minutes": p.duration_minutes}
+                for p in run.phases.all()
+            ],
+        },
+        "packaging": None if pack is None else {
+            "run_number": pack.run_number, "vials_loaded": run.vials_loaded if run else None,
+            "vials_packaged": pack.vials_packaged, "vials_rejected": pack.vials_rejected,
+            "vials_unaccounted": (run.vials_loaded - pack.vials_packaged - pack.vials_rejected) if run else None,
+            "ended_at": pack.ended_at, "storage_location": pack.storage_location.code,
+            "performed_by": _person(pack.performed_by), "verified_by": _person(pack.verified_by),
+        },
+        "vials": vial_counts(lot),
+    }
+
+
+# --- traceability (rule 9) -------------------------------------------------------------------------------
+
+
+def vial_trace(serial: str) -> dict:
+    """vial → lot → harvests → cultures → bank → donor (and where the vial went, if shipping registered)."""
+    try:
+        vial = Vial.objects.select_related("lot", "lot__product", "storage_location").get(serial=serial)
+    except Vial.DoesNotExist as exc:
+        raise NotFound(f"vial {serial} does not exist") from exc
+    lot = lot_detail_queryset().get(pk=vial.lot_id)
+    genealogy = lot_genealogy(lot)
+    return {
+        "vial": {"serial": vial.serial, "status": vial.status,
+                 "storage_location": vial.storage_location.code if vial.storage_location else None,
+                 "destinations": vial_destinations([vial.pk]).get(vial.pk, [])},
+        "lot": {"lot_number": lot.lot_number, "product": lot.product.name, "gtin": lot.product.gtin,
+                "status": lot.status, "expiry": lot.expiry},
+        "harvests": genealogy["harvests"],
+        "cultures": genealogy["cultures"],
+        "banks": genealogy["banks"],
+        "donors": genealogy["donors"],
+    }
+
+
+def donor_trace(code: str) -> dict:
+    """donor → banks → cultures → lots (volume from this donor) → vials by status and their destinations."""
+    try:
+        source = CellSource.objects.get(code=code)
+    except CellSource.DoesNotExist as exc:
+        raise NotFound(f"donor {code} does not exist") from exc
+    contributions = (
+        HarvestContribution.objects.filter(harvest__culture__bank__source=source, lot__voided_at__isnull=True)
+        .select_related("lot", "lot__product", "harvest__culture__bank").order_by("lot_id", "harvest_id")
+    )
+    lots: dict[int, dict] = {}
+    for c in contributions:
+        entry = lots.setdefault(c.lot_id, {
+            "lot_number": c.lot.lot_number, "product": c.lot.product.name, "status": c.lot.status,
+            "on_hold": c.lot.on_hold, "expiry": c.lot.expiry, "volume_from_donor_ml": Decimal("0"),
+            "cultures": set(), "vials": [],
+        })
+        entry["volume_from_donor_ml"] += c.volume_ml
+        entry["cultures"].add(c.harvest.culture.code)
+    vials = list(Vial.objects.filter(lot_id__in=lots, voided_at__isnull=True).order_by("lot_id", "sequence")
+                 .values("pk", "lot_id", "serial", "status"))
+    destinations = vial_destinations([v["pk"] for v in vials])
+    for v in vials:
+        lots[v["lot_id"]]["vials"].append({"serial": v["serial"], "status": v["status"],
+                                           "destinations": destinations.get(v["pk"], [])})
+    banks = list(source.banks.order_by("code").values("code", "kind", "passage_at_freeze"))
+    return {
+        "donor": {"code": source.code, "tissue": source.tissue, "eligibility": source.eligibility_status,
+                  "consent": source.consent_status},
+        "banks": banks,
+        "lots": [{**entry, "cultures": sorted(entry["cultures"])} for entry in lots.values()],
+        "vial_count": len(vials),
+        "consignees": sorted({d.get("consignee") for v in vials for d in destinations.get(v["pk"], [])
+                              if d.get("consignee")}),
+    }
+
+
+def lot_search_q(term: str) -> Q:
+    """Lot number, vial serial or donor code (the admin's and the API's search)."""
+    term = term.strip()
+    return (Q(lot_number__icontains=term) | Q(pk__in=Vial.objects.filter(serial=term).values("lot_id"))
+            | Q(pk__in=HarvestContribution.objects.filter(harvest__culture__bank__source__code=term)
+                .values("lot_id")))
