@@ -19,7 +19,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
 
-from cmlims.audit import Action, audit_record, audited_create, canonical_json, chain_head, to_jsonable
+from cmlims.audit import Action, audit_record, audited_save, canonical_json, chain_head, to_jsonable
 from cmlims.esign.models import Meaning, Signature, SigningFailure
 from cmlims.exceptions import InvalidInput, SigningLocked, field_error
 
@@ -112,16 +112,13 @@ def signature_record(
     """Write the signature (credentials already verified) in the caller's transaction, with its audit entry."""
     head = chain_head()
     content = to_jsonable(content)
-    signature = audited_create(
-        Signature,
-        actor=signer,
-        action=Action.SIGNED,
-        reason=reason or "",
+    signature = Signature(
         content_type=ContentType.objects.get_for_model(type(subject)),
         object_id=str(subject.pk),
         signer=signer,
         printed_name=_printed_name(signer),
         meaning=meaning,
+        reason=reason or "",
         signed_at=timezone.now(),
         field_list_version=field_list_version,
         signed_fields=sorted(content),
@@ -131,7 +128,7 @@ def signature_record(
         chain_sequence=head.sequence,
         chain_hash=head.hash,
     )
-    return signature
+    return audited_save(signature, actor=signer, action=Action.SIGNED, reason=reason or "")
 
 
 def signature_sign(

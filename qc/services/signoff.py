@@ -16,7 +16,7 @@ from batches.lifecycle import unmet_conditions
 from batches.models import CMLot, LotStatus
 from batches.services.lots import lot_set_status_signed
 from cmlims import roles
-from cmlims.audit import Action, audited_create, chain_head
+from cmlims.audit import Action, audited_save, chain_head
 from cmlims.esign.models import Meaning, Signature
 from cmlims.esign.services import signature_record, signing_credentials_verify
 from cmlims.exceptions import Conflict, NotFound, field_error
@@ -38,11 +38,11 @@ def lot_for_signoff(lot_number: str) -> CMLot:
 def _record_review(lot: CMLot, actor, through: int) -> LotAuditReview:
     previous = LotAuditReview.objects.filter(lot=lot).order_by("-reviewed_through").first()
     after = previous.reviewed_through if previous else 0
-    return audited_create(
-        LotAuditReview, actor=actor, action=Action.REVIEWED,
+    review = LotAuditReview(
         lot=lot, reviewer=actor, reviewed_at=timezone.now(), reviewed_from=after + 1, reviewed_through=through,
         entries_reviewed=lot_audit_entries(lot, after=after, through=through).count(),
     )
+    return audited_save(review, actor=actor, action=Action.REVIEWED)
 
 
 @transaction.atomic
