@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from stdnum import ean
 
+from cmlims.documents.symbols import gs1_check_digit, sscc_compose
+
 GS = "\x1d"
 SYMBOLOGY_IDS = ("]d2", "]C1", "]Q3", "]e0")
 
@@ -37,13 +39,6 @@ class ScanError(ValueError):
 # --- SSCC ------------------------------------------------------------------------------------------
 
 
-def gs1_check_digit(digits: str) -> str:
-    """GS1 mod-10 check digit (weights 3,1,3,… from the rightmost data digit), as python-stdnum computes it."""
-    if not digits.isdigit():
-        raise ValueError("GS1 check digits are computed over digits only")
-    return ean.calc_check_digit(digits)
-
-
 def sscc_is_valid(sscc: str) -> bool:
     return len(sscc) == 18 and sscc.isdigit() and gs1_check_digit(sscc[:-1]) == sscc[-1]
 
@@ -51,8 +46,9 @@ def sscc_is_valid(sscc: str) -> bool:
 def sscc_build(serial_reference: int, *, extension_digit: str | None = None, company_prefix: str | None = None) -> str:
     """18 digits: extension digit + GS1 company prefix + serial reference (zero-padded) + check digit.
 
-    The prefix and extension come from settings (CMLIMS_GS1_COMPANY_PREFIX, CMLIMS_SSCC_EXTENSION_DIGIT).
-    The serial reference must fit the digits the prefix leaves (16 − prefix length): an SSCC is never reused.
+    The prefix and extension come from settings (CMLIMS_GS1_COMPANY_PREFIX, CMLIMS_SSCC_EXTENSION_DIGIT);
+    the digits are composed by the label core (``cmlims.documents.symbols.sscc_compose``, python-stdnum's
+    GS1 mod 10). The serial reference must fit the 16 − prefix-length digits left: an SSCC is never reused.
     """
     extension = extension_digit if extension_digit is not None else settings.CMLIMS_SSCC_EXTENSION_DIGIT
     prefix = company_prefix if company_prefix is not None else settings.CMLIMS_GS1_COMPANY_PREFIX
@@ -63,8 +59,7 @@ def sscc_build(serial_reference: int, *, extension_digit: str | None = None, com
     room = 16 - len(prefix)
     if serial_reference < 0 or serial_reference >= 10**room:
         raise ValueError(f"serial reference {serial_reference} does not fit the {room} digits left by the prefix")
-    body = f"{extension}{prefix}{serial_reference:0{room}d}"
-    return body + gs1_check_digit(body)
+    return sscc_compose(extension_digit=int(extension), company_prefix=prefix, serial_reference=serial_reference)
 
 
 # --- scanner input ---------------------------------------------------------------------------------

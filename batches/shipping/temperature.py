@@ -27,6 +27,7 @@ from cmlims.exceptions import InvalidInput
 HEADER = ["timestamp", "temperature_c"]
 ABSOLUTE_ZERO_C = Decimal("-273.15")
 HIGHEST_PLAUSIBLE_C = Decimal("150")
+MAX_DECIMALS = 3  # what a reading stores; a logger reports 1-2
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,8 @@ def _parse_temperature(text: str) -> tuple[Decimal | None, str]:
         return None, f"{text!r} is not a number"
     if not value.is_finite():
         return None, f"{text!r} is not a finite number"
+    if -value.as_tuple().exponent > MAX_DECIMALS:
+        return None, f"{text!r} has more than {MAX_DECIMALS} decimal places"
     if value < ABSOLUTE_ZERO_C or value > HIGHEST_PLAUSIBLE_C:
         return None, f"{text} °C is not a plausible temperature ({ABSOLUTE_ZERO_C} to {HIGHEST_PLAUSIBLE_C} °C)"
     return value, ""

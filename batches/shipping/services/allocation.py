@@ -1,0 +1,214 @@
+"""Putting released vials into a draft shipment (rule 4) and taking them back out.
+
+Concurrency (rule 10): the shipment row is locked first, then the vial rows (by id, the same order
+everywhere), and the vial's status is checked only after its lock is held. Two coordinators sending
+the same vial therefore take turns: the second sees it allocated and is refused. The partial unique
+index ``shipping_one_live_allocation_per_vial`` backs this at the database level.
+By count, vials already locked by another allocation are skipped (PostgreSQL SKIP LOCKED), so two
+coordinators picking from the same lot both succeed with different vials.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.utils import timezone
+
+from batches.models import CMLot, LotStatus, Vial, VialStatus
+from batches.shipping.gs1 import ScanError, scan_parse
+from batches.shipping.models import Shipment, ShipmentStatus, ShipmentVial
+from batches.shipping.services.common import (
+    require_coordinator,
+    require_status,
+    rule4_refusal,
+    shipment_locked,
+    vials_refused,
+)
+from cmlims.audit import audited_bulk_create, audited_bulk_update
+from cmlims.exceptions import Conflict, InvalidInput, field_error
+
+MAX_VIALS_PER_REQUEST = 5000
+
+
+def _allocate(shipment: Shipment, vials: Sequence[Vial], *, actor, scanned_as: dict[int, str]) -> list[ShipmentVial]:
+    now = timezone.now()
+    rows = audited_bulk_create(
+        ShipmentVial,
+        [ShipmentVial(shipment=shipment, vial=v, allocated_at=now, allocated_by=actor,
+                      scanned_as=scanned_as.get(v.pk, "")[:200]) for v in vials],
+        actor=actor,
+        reason=f"allocated to {shipment}",
+    )
+    for vial in vials:
+        vial.status = VialStatus.ALLOCATED
+    audited_bulk_update(sorted(vials, key=lambda v: v.pk), ["status"], actor=actor, reason=f"allocated to {shipment}")
+    return rows
+
+
+def _live_shipment_of(vial_ids: Sequence[int]) -> dict[int, str]:
+    live = ShipmentVial.objects.filter(vial_id__in=vial_ids, released_at__isnull=True).select_related("shipment")
+    return {a.vial_id: str(a.shipment) for a in live}
+
+
+@transaction.atomic
+def shipment_allocate_scans(*, shipment: Shipment | int, scans: Sequence[str], actor) -> list[ShipmentVial]:
+    """Allocate vials given as typed serials or scanner input (GS1 element strings accepted).
+
+    All or nothing: if any entry is refused, nothing is allocated and the 409 lists every refusal as
+    ``{serial, reason}`` (serial = what was sent when it could not be read).
+    """
+    require_coordinator(actor, "Allocating vials")
+    if not isinstance(scans, list | tuple) or not scans:
+        raise field_error("vials", "give a non-empty list of vial serials or scans")
+    if len(scans) > MAX_VIALS_PER_REQUEST:
+        raise field_error("vials", f"at most {MAX_VIALS_PER_REQUEST} per request")
+    refusals: list[dict] = []
+    parsed = []
+    for raw in scans:
+        if not isinstance(raw, str):
+            raise field_error("vials", "each entry must be a string (a serial or a scan)")
+        try:
+            parsed.append((raw, scan_parse(raw)))
+        except ScanError as exc:
+            refusals.append({"serial": raw, "reason": str(exc)})
+    counts = Counter(scanned.serial for _, scanned in parsed)
+    refusals += [{"serial": serial, "reason": f"listed {n} times"} for serial, n in counts.items() if n > 1]
+
+    locked = shipment_locked(shipment)
+    require_status(locked, ShipmentStatus.DRAFT, action="allocating vials")
+    serials = sorted(counts)
+    vials = {
+        v.serial: v
+        for v in Vial.objects.select_for_update(of=("self",)).select_related("lot").filter(serial__in=serials)
+        .order_by("pk")
+    }
+    elsewhere = _live_shipment_of([v.pk for v in vials.values() if v.status == VialStatus.ALLOCATED])
+    today = timezone.localdate()
+    chosen: list[Vial] = []
+    scanned_as: dict[int, str] = {}
+    for raw, scanned in parsed:
+        if counts[scanned.serial] > 1:
+            continue
+        vial = vials.get(scanned.serial)
+        reason = None
+        if vial is None:
+            reason = "no vial with this serial"
+        elif vial.status != VialStatus.AVAILABLE:
+            where = elsewhere.get(vial.pk)
+            reason = f"vial is {vial.status}" + (f" (in {where})" if where else "")
+        else:
+            reason = rule4_refusal(vial, product_id=locked.product_id, today=today)
+        if reason is None and scanned.lot and scanned.lot != vial.lot.lot_number:
+            reason = f"scanned lot {scanned.lot} does not match the vial's lot {vial.lot.lot_number}"
+        if reason is None and scanned.gtin and scanned.gtin != locked.product.gtin:
+            reason = f"scanned GTIN {scanned.gtin} is not the product's GTIN {locked.product.gtin}"
+        if reason:
+            refusals.append({"serial": scanned.serial, "reason": reason})
+        else:
+            chosen.append(vial)
+            scanned_as[vial.pk] = raw
+    if refusals:
+        raise vials_refused(refusals, action="allocated")
+    return _allocate(locked, chosen, actor=actor, scanned_as=scanned_as)
+
+
+def _lot_conditions(lot: CMLot, *, product_id: int, today) -> list[dict]:
+    conditions = []
+    if lot.product_id != product_id:
+        conditions.append({"code": "other_product", "detail": f"lot {lot} is of another product than the shipment"})
+    if lot.status != LotStatus.RELEASED:
+        conditions.append({"code": "lot_not_released", "detail": f"lot {lot} is {lot.status}"})
+    if lot.on_hold:
+        conditions.append({"code": "lot_on_hold", "detail": f"lot {lot} is on hold: {lot.hold_reason}"})
+    if lot.expiry is None or lot.expiry < today:
+        conditions.append({"code": "lot_expired", "detail": f"lot {lot} expired ({lot.expiry})"})
+    if lot.voided_at is not None:
+        conditions.append({"code": "voided", "detail": f"lot {lot} is voided"})
+    return conditions
+
+
+@transaction.atomic
+def shipment_allocate_count(
+    *, shipment: Shipment | int, count: int, actor, lot_number: str | None = None
+) -> list[ShipmentVial]:
+    """Allocate ``count`` eligible vials first-expiry-first-out: the lots of the shipment's product that
+    expire first give their vials first (lowest vial sequence first); ``lot_number`` limits it to one lot."""
+    require_coordinator(actor, "Allocating vials")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_VIALS_PER_REQUEST:
+        raise field_error("count", f"must be a whole number from 1 to {MAX_VIALS_PER_REQUEST}")
+    locked = shipment_locked(shipment)
+    require_status(locked, ShipmentStatus.DRAFT, action="allocating vials")
+    today = timezone.localdate()
+    candidates = Vial.objects.filter(
+        status=VialStatus.AVAILABLE, voided_at__isnull=True,
+        lot__product_id=locked.product_id, lot__status=LotStatus.RELEASED, lot__on_hold=False,
+        lot__expiry__gte=today, lot__voided_at__isnull=True,
+    )
+    if lot_number is not None:
+        if not isinstance(lot_number, str) or not lot_number.strip():
+            raise field_error("lot", "give a lot number")
+        lot = CMLot.objects.filter(lot_number=lot_number.strip()).first()
+        if lot is None:
+            raise InvalidInput(f"lot: no lot {lot_number}", fields={"lot": [f"no lot with number {lot_number}"]})
+        conditions = _lot_conditions(lot, product_id=locked.product_id, today=today)
+        if conditions:
+            raise Conflict(f"Vials of lot {lot} cannot be allocated.", code="lot_not_allocatable",
+                           conditions=conditions)
+        candidates = candidates.filter(lot=lot)
+    picked = list(
+        candidates.select_for_update(of=("self",), skip_locked=True)
+        .order_by("lot__expiry", "lot_id", "sequence", "pk")[:count]
+    )
+    if len(picked) < count:
+        where = f"lot {lot_number}" if lot_number else f"released lots of {locked.product}"
+        raise Conflict(
+            f"Only {len(picked)} eligible vial(s) of {where} are available; {count} asked. Nothing was allocated.",
+            code="not_enough_vials",
+            conditions=[{"code": "not_enough_vials", "detail": f"{len(picked)} available, {count} asked"}],
+        )
+    return _allocate(locked, picked, actor=actor, scanned_as={})
+
+
+@transaction.atomic
+def shipment_release_vials(
+    *, shipment: Shipment | int, actor, scans: Sequence[str] | None = None, reason: str = ""
+) -> list[ShipmentVial]:
+    """Take vials (all when ``scans`` is None) out of a draft shipment; they become available again."""
+    require_coordinator(actor, "Releasing vials from a shipment")
+    locked = shipment_locked(shipment)
+    require_status(locked, ShipmentStatus.DRAFT, action="releasing vials")
+    live = {a.vial.serial: a for a in locked.allocations.filter(released_at__isnull=True)
+            .select_related("vial").order_by("vial_id")}
+    if scans is None:
+        chosen = list(live.values())
+    else:
+        if not isinstance(scans, list | tuple) or not scans:
+            raise field_error("vials", "give a non-empty list of vial serials or scans")
+        refusals, chosen = [], []
+        for raw in scans:
+            try:
+                serial = scan_parse(str(raw)).serial
+            except ScanError as exc:
+                refusals.append({"serial": str(raw), "reason": str(exc)})
+                continue
+            if serial not in live:
+                refusals.append({"serial": serial, "reason": f"not in {locked}"})
+            elif live[serial] not in chosen:
+                chosen.append(live[serial])
+        if refusals:
+            raise vials_refused(refusals, action="released")
+    if not chosen:
+        return []
+    why = (reason or "").strip() or f"taken out of draft {locked}"
+    now = timezone.now()
+    chosen.sort(key=lambda a: a.vial_id)
+    vials = list(Vial.objects.select_for_update(of=("self",)).filter(pk__in=[a.vial_id for a in chosen]).order_by("pk"))
+    for allocation in chosen:
+        allocation.released_at, allocation.released_by, allocation.release_reason = now, actor, why
+    audited_bulk_update(chosen, ["released_at", "released_by", "release_reason"], actor=actor, reason=why)
+    for vial in vials:
+        vial.status = VialStatus.AVAILABLE
+    audited_bulk_update(vials, ["status"], actor=actor, reason=why)
+    return chosen

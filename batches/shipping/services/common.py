@@ -1,0 +1,81 @@
+"""What the shipping services share: the role check, the shipment row lock, status and rule-4 checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from django.utils import timezone
+
+from batches.models import LotStatus, Vial
+from batches.shipping.models import Shipment, ShipmentStatus
+from cmlims import roles
+from cmlims.exceptions import Conflict, NotFound, field_error
+
+
+def require_coordinator(actor, action: str) -> None:
+    roles.require_role(actor, roles.SHIPPING_COORDINATOR, action)
+
+
+def shipment_locked(shipment: Shipment | int) -> Shipment:
+    """Re-read the shipment under a row lock: every change to a shipment starts here (lock order:
+    shipment first, then its vials by id), so two coordinators working one shipment take turns."""
+    pk = shipment.pk if isinstance(shipment, Shipment) else shipment
+    try:
+        return Shipment.objects.select_for_update(of=("self",)).select_related("product", "consignee").get(pk=pk)
+    except Shipment.DoesNotExist:
+        raise NotFound(f"shipment {pk} does not exist") from None
+
+
+def require_status(shipment: Shipment, *allowed: str, action: str) -> None:
+    if shipment.status not in allowed:
+        names = " or ".join(ShipmentStatus(s).label for s in allowed)
+        raise Conflict(
+            f"{shipment} is {shipment.get_status_display()}: {action} needs it {names}.",
+            code="invalid_state",
+            conditions=[{"code": "shipment_status",
+                         "detail": f"status is {shipment.status}; {action} needs {' or '.join(allowed)}"}],
+        )
+
+
+def when(value: dt.datetime | None, field: str, *, not_before: dt.datetime | None = None) -> dt.datetime:
+    """When a hand-off happened: now by default; aware, not in the future, not before the previous step."""
+    now = timezone.now()
+    if value is None:
+        return now
+    if timezone.is_naive(value):
+        raise field_error(field, "must include a UTC offset (times are stored in UTC)")
+    if value > now + dt.timedelta(minutes=5):
+        raise field_error(field, "cannot be in the future (a hand-off is recorded after it happened)")
+    if not_before is not None and value < not_before:
+        raise field_error(field, f"cannot be before the previous step ({not_before:%Y-%m-%d %H:%M} UTC)")
+    return value
+
+
+def rule4_refusal(vial: Vial, *, product_id: int, today: dt.date) -> str | None:
+    """Why ``vial`` (with its lot loaded) may not go into a shipment of ``product_id`` (rule 4), or None."""
+    lot = vial.lot
+    if vial.voided_at is not None:
+        return "vial record is voided"
+    if lot.voided_at is not None:
+        return f"lot {lot.lot_number} is voided"
+    if lot.product_id != product_id:
+        return f"vial is of another product than the shipment ({lot.product_id} ≠ {product_id})"
+    if lot.status != LotStatus.RELEASED:
+        return f"lot {lot.lot_number} is not released (status {lot.status})"
+    if lot.on_hold:
+        return f"lot {lot.lot_number} is on hold: {lot.hold_reason}"
+    if lot.expiry is None:
+        return f"lot {lot.lot_number} has no expiry date"
+    if lot.expiry < today:
+        return f"lot {lot.lot_number} expired on {lot.expiry:%Y-%m-%d}"
+    return None
+
+
+def vials_refused(refusals: Iterable[dict], *, action: str) -> Conflict:
+    refusals = list(refusals)
+    return Conflict(
+        f"{len(refusals)} vial(s) cannot be {action}; nothing was changed.",
+        code="vials_refused",
+        vials=refusals,
+    )

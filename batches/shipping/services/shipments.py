@@ -1,0 +1,305 @@
+"""The shipment's life: draft → packed → shipped → delivered → (receipt_on_hold →) received, or cancelled.
+
+Each step is one transaction: the shipment row is locked, the status rule checked, the change and its
+custody event written with their audit entries. Shipping and receipt are electronic signatures
+(meanings "shipped" and "received"): the password is checked first in its own committed transaction
+(so failures count toward the lockout even when the step is refused), then the step runs.
+Rule 4 is checked again when packing and shipping: a lot put on hold, recalled or expired after its
+vials were allocated stops the shipment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from batches.models import Product, Vial, VialStatus
+from batches.shipping.gs1 import sscc_build
+from batches.shipping.models import (
+    Consignee,
+    CustodyEvent,
+    CustodyKind,
+    Shipment,
+    ShipmentStatus,
+    ShipmentVial,
+    TemperatureLog,
+)
+from batches.shipping.services.common import (
+    require_coordinator,
+    require_status,
+    rule4_refusal,
+    shipment_locked,
+    vials_refused,
+    when,
+)
+from cmlims.audit import Action, audited_bulk_update, audited_create, audited_update
+from cmlims.esign.models import Meaning, Signature
+from cmlims.esign.services import signature_record, signing_credentials_verify
+from cmlims.exceptions import Conflict, InvalidInput, field_error
+from cmlims.investigations.models import Investigation
+from cmlims.investigations.models import Status as InvestigationStatus
+
+DRAFT_EDITABLE = ("consignee", "courier", "tracking_number", "shipper_type", "coolant", "logger_serial", "notes")
+SIGNED_FIELDS_VERSION = "shipment-v1"
+
+
+def _consignee_usable(consignee: Any) -> Consignee:
+    if not isinstance(consignee, Consignee):
+        consignee = Consignee.objects.filter(pk=consignee).first()
+        if consignee is None:
+            raise field_error("consignee", "no such consignee")
+    if consignee.voided_at is not None:
+        raise field_error("consignee", f"{consignee} is voided and no longer supplied")
+    return consignee
+
+
+@transaction.atomic
+def shipment_create(*, consignee: Consignee | int, product: Product | int, actor, **values: Any) -> Shipment:
+    """A draft shipment with its SSCC; the product's transport range and allowed minutes are copied onto it."""
+    require_coordinator(actor, "Creating a shipment")
+    unknown = sorted(set(values) - set(DRAFT_EDITABLE) - {"consignee"})
+    if unknown:
+        raise InvalidInput("; ".join(f"{n}: cannot be set here" for n in unknown),
+                           fields={n: ["cannot be set here"] for n in unknown})
+    consignee = _consignee_usable(consignee)
+    if not isinstance(product, Product):
+        product = Product.objects.filter(pk=product).first()
+        if product is None:
+            raise field_error("product", "no such product")
+    if product.voided_at is not None:
+        raise field_error("product", f"{product} is voided")
+    shipment = audited_create(
+        Shipment, actor=actor, consignee=consignee, product=product, created_by=actor,
+        transport_temperature_min_c=product.transport_temperature_min_c,
+        transport_temperature_max_c=product.transport_temperature_max_c,
+        transport_excursion_allowed_minutes=product.transport_excursion_allowed_minutes,
+        **values,
+    )
+    # The id is the SSCC's serial reference: unique by construction, never reused.
+    return audited_update(shipment, actor=actor, reason="reference and SSCC assigned",
+                          reference=f"SHP-{shipment.pk:06d}", sscc=sscc_build(shipment.pk))
+
+
+@transaction.atomic
+def shipment_update(*, shipment: Shipment | int, actor, reason: str = "", **values: Any) -> Shipment:
+    """Change a draft shipment's consignee, courier, pack-out or notes (other fields are refused by name)."""
+    require_coordinator(actor, "Changing a shipment")
+    unknown = sorted(set(values) - set(DRAFT_EDITABLE))
+    if unknown:
+        raise InvalidInput("; ".join(f"{n}: cannot be changed here" for n in unknown),
+                           fields={n: ["cannot be changed here"] for n in unknown})
+    locked = shipment_locked(shipment)
+    require_status(locked, ShipmentStatus.DRAFT, action="changing the shipment")
+    if "consignee" in values:
+        values["consignee"] = _consignee_usable(values["consignee"])
+    return audited_update(locked, actor=actor, reason=reason, **values)
+
+
+def _live_vials(shipment: Shipment) -> list[Vial]:
+    return list(
+        Vial.objects.select_for_update(of=("self",)).select_related("lot")
+        .filter(shipment_allocations__shipment=shipment, shipment_allocations__released_at__isnull=True)
+        .order_by("pk")
+    )
+
+
+def _check_rule4(shipment: Shipment, vials: list[Vial], *, expected: str, action: str) -> None:
+    today = timezone.localdate()
+    refusals = []
+    for vial in vials:
+        reason = None
+        if vial.status != expected:
+            reason = f"vial is {vial.status}, expected {expected}"
+        else:
+            reason = rule4_refusal(vial, product_id=shipment.product_id, today=today)
+        if reason:
+            refusals.append({"serial": vial.serial, "reason": reason})
+    if refusals:
+        raise vials_refused(refusals, action=action)
+
+
+def _custody(shipment: Shipment, *, kind: str, occurred_at: dt.datetime, actor, party: str = "", notes: str = "",
+             signature: Signature | None = None) -> CustodyEvent:
+    return audited_create(
+        CustodyEvent, actor=actor, shipment=shipment, kind=kind, occurred_at=occurred_at, recorded_by=actor,
+        recorded_at=timezone.now(), party=party or "", notes=notes or "", signature=signature,
+    )
+
+
+def _last_step_at(shipment: Shipment) -> dt.datetime | None:
+    return max((t for t in (shipment.packed_at, shipment.shipped_at, shipment.delivered_at) if t), default=None)
+
+
+@transaction.atomic
+def shipment_pack(
+    *, shipment: Shipment | int, actor, occurred_at: dt.datetime | None = None, notes: str = "",
+    shipper_type: str | None = None, coolant: str | None = None, logger_serial: str | None = None,
+) -> Shipment:
+    """Draft → packed: vials in the shipper with its coolant (and logger). Custody event "packed by"."""
+    require_coordinator(actor, "Packing a shipment")
+    locked = shipment_locked(shipment)
+    require_status(locked, ShipmentStatus.DRAFT, action="packing")
+    at = when(occurred_at, "occurred_at", not_before=locked.created_at)
+    pack_out = {k: v for k, v in (("shipper_type", shipper_type), ("coolant", coolant),
+                                  ("logger_serial", logger_serial)) if v is not None}
+    vials = _live_vials(locked)
+    missing = [f for f in ("shipper_type", "coolant") if not (pack_out.get(f) or getattr(locked, f))]
+    conditions = [{"code": "pack_out_missing", "detail": f"{f.replace('_', ' ')} is not recorded"} for f in missing]
+    if not vials:
+        conditions.append({"code": "no_vials", "detail": "the shipment holds no vials"})
+    if conditions:
+        raise Conflict(f"{locked} cannot be packed yet.", code="not_ready", conditions=conditions)
+    _check_rule4(locked, vials, expected=VialStatus.ALLOCATED, action="packed")
+    audited_update(locked, actor=actor, action=Action.TRANSITIONED, status=ShipmentStatus.PACKED, packed_at=at,
+                   **pack_out)
+    _custody(locked, kind=CustodyKind.PACKED, occurred_at=at, actor=actor, notes=notes,
+             party=f"{len(vials)} vial(s)")
+    return locked
+
+
+def signed_content(shipment: Shipment, *, serials: list[str]) -> dict[str, Any]:
+    """The fields a shipping or receipt signature covers (field list ``SIGNED_FIELDS_VERSION``)."""
+    return {
+        "reference": shipment.reference,
+        "sscc": shipment.sscc,
+        "consignee": shipment.consignee.name,
+        "consignee_id": shipment.consignee_id,
+        "product_gtin": shipment.product.gtin,
+        "vials": sorted(serials),
+        "courier": shipment.courier,
+        "tracking_number": shipment.tracking_number,
+        "transport_range_c": [shipment.transport_temperature_min_c, shipment.transport_temperature_max_c],
+        "received_by_name": shipment.received_by_name,
+    }
+
+
+def _check_meaning(meaning: str, expected: str) -> None:
+    if meaning != expected:
+        raise field_error("meaning", f"must be '{expected}' for this step")
+
+
+def _vials_to(vials: list[Vial], status: str, *, actor, reason: str) -> None:
+    for vial in vials:
+        vial.status = status
+    audited_bulk_update(vials, ["status"], actor=actor, reason=reason)
+
+
+def shipment_ship(
+    *, shipment: Shipment | int, actor, username: str, password: str, meaning: str, reason: str = "",
+    courier: str | None = None, tracking_number: str | None = None, party: str = "",
+    occurred_at: dt.datetime | None = None,
+) -> Shipment:
+    """Packed → shipped, signed "shipped": handed to the courier (custody event); vials become shipped."""
+    require_coordinator(actor, "Shipping")
+    _check_meaning(meaning, Meaning.SHIPPED)
+    signing_credentials_verify(signer=actor, username=username, password=password, meaning=meaning, reason=reason)
+    with transaction.atomic():
+        locked = shipment_locked(shipment)
+        require_status(locked, ShipmentStatus.PACKED, action="shipping")
+        at = when(occurred_at, "occurred_at", not_before=_last_step_at(locked))
+        carrier = {k: v.strip() for k, v in (("courier", courier), ("tracking_number", tracking_number))
+                   if v is not None}
+        missing = {f: ["required to hand the shipment to a courier"] for f in ("courier", "tracking_number")
+                   if not (carrier.get(f) if f in carrier else getattr(locked, f))}
+        if missing:
+            raise InvalidInput("; ".join(f"{f}: required" for f in missing), fields=missing)
+        vials = _live_vials(locked)
+        _check_rule4(locked, vials, expected=VialStatus.ALLOCATED, action="shipped")
+        audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason=reason, status=ShipmentStatus.SHIPPED,
+                       shipped_at=at, **carrier)
+        signature = signature_record(subject=locked, signer=actor, meaning=meaning, reason=reason,
+                                     content=signed_content(locked, serials=[v.serial for v in vials]),
+                                     field_list_version=SIGNED_FIELDS_VERSION)
+        _custody(locked, kind=CustodyKind.HANDED_TO_COURIER, occurred_at=at, actor=actor,
+                 party=party or locked.courier, notes=f"tracking {locked.tracking_number}", signature=signature)
+        _vials_to(vials, VialStatus.SHIPPED, actor=actor, reason=f"shipped in {locked}")
+        return locked
+
+
+@transaction.atomic
+def shipment_deliver(
+    *, shipment: Shipment | int, actor, occurred_at: dt.datetime | None = None, party: str = "", notes: str = ""
+) -> Shipment:
+    """Shipped → delivered: the courier's proof of delivery (when, and who signed for it at the consignee)."""
+    require_coordinator(actor, "Recording a delivery")
+    locked = shipment_locked(shipment)
+    require_status(locked, ShipmentStatus.SHIPPED, action="recording the delivery")
+    at = when(occurred_at, "occurred_at", not_before=locked.shipped_at)
+    audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason="delivered by the courier",
+                   status=ShipmentStatus.DELIVERED, delivered_at=at)
+    _custody(locked, kind=CustodyKind.DELIVERED, occurred_at=at, actor=actor, party=party, notes=notes)
+    return locked
+
+
+def receipt_conditions(shipment: Shipment) -> list[dict]:
+    """What stops receipt: no logger data yet, or an excursion investigation still open (rule 6)."""
+    logs = list(TemperatureLog.objects.filter(shipment=shipment, voided_at__isnull=True))
+    conditions = []
+    if not logs:
+        conditions.append({"code": "temperature_log_missing",
+                           "detail": "upload the temperature logger file before confirming receipt"})
+    investigation_ids = [log.investigation_id for log in logs if log.investigation_id]
+    still_open = Investigation.objects.filter(pk__in=investigation_ids, status=InvestigationStatus.OPEN)
+    conditions += [{"code": "excursion_investigation_open", "detail": f"{inv} is open"} for inv in still_open]
+    return conditions
+
+
+def shipment_receive(
+    *, shipment: Shipment | int, actor, username: str, password: str, meaning: str, received_by_name: str,
+    reason: str = "", occurred_at: dt.datetime | None = None, notes: str = "",
+) -> Shipment:
+    """Delivered (or receipt on hold, once its excursion investigation is closed) → received, signed "received"."""
+    require_coordinator(actor, "Confirming receipt")
+    _check_meaning(meaning, Meaning.RECEIVED)
+    if not (received_by_name or "").strip():
+        raise field_error("received_by_name", "name the consignee's person who received the shipment")
+    signing_credentials_verify(signer=actor, username=username, password=password, meaning=meaning, reason=reason)
+    with transaction.atomic():
+        locked = shipment_locked(shipment)
+        require_status(locked, ShipmentStatus.DELIVERED, ShipmentStatus.RECEIPT_ON_HOLD, action="confirming receipt")
+        at = when(occurred_at, "occurred_at", not_before=locked.delivered_at)
+        conditions = receipt_conditions(locked)
+        if conditions:
+            raise Conflict(f"Receipt of {locked} cannot be confirmed yet.", code="receipt_blocked",
+                           conditions=conditions)
+        vials = _live_vials(locked)
+        audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason=reason or "receipt confirmed",
+                       status=ShipmentStatus.RECEIVED,
+                       received_at=at, received_by_name=received_by_name.strip())
+        signature = signature_record(subject=locked, signer=actor, meaning=meaning, reason=reason,
+                                     content=signed_content(locked, serials=[v.serial for v in vials]),
+                                     field_list_version=SIGNED_FIELDS_VERSION)
+        _custody(locked, kind=CustodyKind.RECEIVED, occurred_at=at, actor=actor, party=received_by_name.strip(),
+                 notes=notes, signature=signature)
+        _vials_to(vials, VialStatus.RECEIVED, actor=actor, reason=f"received from {locked}")
+        return locked
+
+
+@transaction.atomic
+def shipment_cancel(*, shipment: Shipment | int, actor, reason: str) -> Shipment:
+    """Draft or packed → cancelled with a reason; its vials go back to available. Never deleted."""
+    require_coordinator(actor, "Cancelling a shipment")
+    if not (reason or "").strip():
+        raise field_error("reason", "a reason is required to cancel a shipment")
+    locked = shipment_locked(shipment)
+    if locked.status in (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED, ShipmentStatus.RECEIPT_ON_HOLD,
+                         ShipmentStatus.RECEIVED):
+        raise Conflict(
+            f"{locked} is {locked.get_status_display()}: it left the site and cannot be cancelled.",
+            code="invalid_state",
+            conditions=[{"code": "shipment_status",
+                         "detail": f"status is {locked.status}; only draft or packed shipments can be cancelled"}],
+        )
+    require_status(locked, ShipmentStatus.DRAFT, ShipmentStatus.PACKED, action="cancelling")
+    allocations = list(ShipmentVial.objects.filter(shipment=locked, released_at__isnull=True).order_by("vial_id"))
+    vials = _live_vials(locked)
+    now = timezone.now()
+    for allocation in allocations:
+        allocation.released_at, allocation.released_by, allocation.release_reason = now, actor, reason
+    audited_bulk_update(allocations, ["released_at", "released_by", "release_reason"], actor=actor, reason=reason)
+    _vials_to(vials, VialStatus.AVAILABLE, actor=actor, reason=f"{locked} cancelled: {reason}")
+    return audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason=reason,
+                          status=ShipmentStatus.CANCELLED, cancelled_at=now, cancelled_by=actor, cancel_reason=reason)
