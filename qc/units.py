@@ -11,12 +11,11 @@ from functools import lru_cache
 
 import pint
 
-# Lab units pint lacks. Dimensions of their own keep them from converting into anything else.
+# Lab units pint lacks ("particle" is pint's own: 1/N_A mol, so particles/mL converts to particles/L). Dimensions of their own keep them from converting into anything else.
 _DEFINITIONS = [
     "endotoxin_unit = [endotoxin] = EU",
     "pH_unit = [acidity] = pH",
     "osmole = [osmolality_amount] = Osm = osmol",
-    "particle = count = particles",
     "percent_mass = 0.01 = percent_w_w",
     "cell = count = cells",
 ]
@@ -88,3 +87,11 @@ def is_known(unit: str) -> bool:
     except Exception:  # noqa: BLE001 - any parse failure means "unknown"
         return False
     return True
+
+
+def display(value) -> str:
+    """A limit or value as people write it: 120, 7.4, 1e+9 (no trailing zeros from the database)."""
+    if value is None:
+        return ""
+    value = Decimal(value).normalize()
+    return format(value, "e") if abs(value) >= 1_000_000 else format(value, "f")

@@ -76,16 +76,19 @@ class SpecItem(AuditedModel):
 
     @property
     def criterion(self) -> str:
+        from qc.units import display
+
+        lower, upper = display(self.lower), display(self.upper)
         unit = f" {self.unit}" if self.unit else ""
         lo = "≥" if self.lower_inclusive else ">"
         hi = "≤" if self.upper_inclusive else "<"
         demo = " [demo limit]" if self.demo_limit else ""
         if self.limit_kind == LimitKind.RANGE:
-            return f"{self.lower}–{self.upper}{unit}{demo}"
+            return f"{lower}–{upper}{unit}{demo}"
         if self.limit_kind == LimitKind.MAX:
-            return f"{hi} {self.upper}{unit}{demo}"
+            return f"{hi} {upper}{unit}{demo}"
         if self.limit_kind == LimitKind.MIN:
-            return f"{lo} {self.lower}{unit}{demo}"
+            return f"{lo} {lower}{unit}{demo}"
         return " / ".join(self.passing_values) + demo
 
     def clean(self) -> None:
