@@ -48,7 +48,8 @@ def panel_items(path: Path = PANEL_CSV) -> list[dict]:
             if limits is None:
                 raise ValueError(f"{path.name}: no limits defined for test '{test}'")
             kind = _KINDS[row["limit"].strip()]
-            source = "; ".join(x for x in (row.get("example_criterion", "").strip(), row.get("source", "").strip()) if x)
+            parts = (row.get("example_criterion", "").strip(), row.get("source", "").strip())
+            source = "; ".join(x for x in parts if x)
             items.append({
                 "order": order, "test": test, "method": row["method"].strip(),
                 "unit": "" if kind == LimitKind.QUALITATIVE else row["unit"].strip(),

@@ -11,7 +11,8 @@ from functools import lru_cache
 
 import pint
 
-# Lab units pint lacks ("particle" is pint's own: 1/N_A mol, so particles/mL converts to particles/L). Dimensions of their own keep them from converting into anything else.
+# Lab units pint lacks; dimensions of their own keep them from converting into anything else.
+# ("particle" is pint's own, 1/N_A mol, so particles/mL converts to particles/L.)
 _DEFINITIONS = [
     "endotoxin_unit = [endotoxin] = EU",
     "pH_unit = [acidity] = pH",

@@ -12,8 +12,12 @@ from cmlims import roles
 from qc.models import SpecItem
 from qc.services.results import result_approve, result_enter
 from qc.services.specs import specification_approve, specification_create
-from tests.batches.conftest import chain, lab1, lab2, lot_at, make_donor, qc1, t  # noqa: F401  (fixtures)
+from tests.batches import conftest as manufacturing
 from tests.conftest import PASSWORD
+
+# The manufacturing builders' fixtures, shared here (a conftest's fixtures only reach its own folder).
+chain, lab1, lab2, qc1 = manufacturing.chain, manufacturing.lab1, manufacturing.lab2, manufacturing.qc1
+lot_at, make_donor, t = manufacturing.lot_at, manufacturing.make_donor, manufacturing.t
 
 D = Decimal
 
