@@ -19,7 +19,7 @@ class DocumentsConfig(AppConfig):
     def ready(self) -> None:
         from django.utils.module_loading import autodiscover_modules
 
-        from cmlims.documents import tasks  # noqa: F401 - registers the periodic sweep
+        from cmlims.documents import builtin, tasks  # noqa: F401 - the core's builder; the periodic sweep
 
         # Each app's ``documents`` module registers its builders (cmlims.documents.registry).
         autodiscover_modules("documents")

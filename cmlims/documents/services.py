@@ -86,7 +86,10 @@ def document_job_send(*, job_id: int) -> bool:
         document_job_run_task.apply_async(args=[job_id], queue=job.queue, retry=False)
     except Exception as exc:  # noqa: BLE001 - any broker failure leaves the job queued for the sweep
         logger.warning("document job %s not sent (broker unavailable?): %s", job_id, exc)
-        DocumentJob.objects.filter(pk=job_id).update(send_error=f"{type(exc).__name__}: {exc}"[:2000])
+        # Not in the broker: last_sent_at cleared so the sweep treats it as never sent.
+        DocumentJob.objects.filter(pk=job_id).update(
+            send_error=f"{type(exc).__name__}: {exc}"[:2000], last_sent_at=None
+        )
         return False
     DocumentJob.objects.filter(pk=job_id).update(
         send_count=F("send_count") + 1, last_sent_at=timezone.now(), send_error=""

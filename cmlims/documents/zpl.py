@@ -57,7 +57,9 @@ def gs1_datamatrix(x: int, y: int, ais: Sequence[tuple[str, str]], *, module: in
     """``^BX`` ECC 200 with ``_`` as escape character: ``_1`` is FNC1 (leading = GS1 mode); a literal
     underscore is written ``_d095``."""
     from cmlims.documents.symbols import AI_LENGTHS
+    from cmlims.documents.symbols import gs1_datamatrix as encode
 
+    encode(ais)  # the same validation as the PDF symbol: check digits, CSET 82, lengths (SymbolError)
     data = ["_1"]
     for ai, value, fnc1 in _gs1_parts(ais, AI_LENGTHS):
         data.append(ai + value.replace("_", "_d095") + ("_1" if fnc1 else ""))
@@ -70,7 +72,9 @@ def gs1_128(x: int, y: int, ais: Sequence[tuple[str, str]], *, height: int = 200
     """``^BC`` Code 128 in GS1 mode: ``>;`` starts subset C (``>:`` subset B when the data is not all
     digits), ``>8`` is FNC1; a ``>`` in data is written ``><``."""
     from cmlims.documents.symbols import AI_LENGTHS
+    from cmlims.documents.symbols import gs1_128 as encode
 
+    encode(ais)  # validated by zint like the PDF symbol
     digits = "".join(ai + value for ai, value in ais)
     data = [">;>8" if digits.isdigit() and len(digits) % 2 == 0 else ">:>8"]
     for ai, value, fnc1 in _gs1_parts(ais, AI_LENGTHS):

@@ -1,0 +1,197 @@
+"""Every symbol read back by a real decoder; ZPL parsed like a printer would; injection refused."""
+
+import datetime as dt
+
+import pytest
+from stdnum import ean
+
+from cmlims.documents import labels, symbols
+from cmlims.documents.labels import CartonLabel, ShippingLabel, VialLabel
+from tests.documents.support import (
+    GS,
+    barcode_fields,
+    parse_gs1_raw,
+    parse_hri,
+    pdf_page_texts,
+    read_pdf_symbols,
+    split_labels,
+    text_fields,
+    zpl_code128_to_gs1,
+    zpl_datamatrix_to_gs1,
+)
+
+GTIN = "09506000134352"
+SSCC = "095060001343528884"
+EXPIRY = dt.date(2028, 12, 31)
+
+
+def vial(serial: str, **overrides) -> VialLabel:
+    values = {
+        "product_name": "Secretome CM 50 mg",
+        "gtin": GTIN,
+        "lot": "CM26-0042",
+        "expiry": EXPIRY,
+        "serial": serial,
+        "storage": "Store at 2-8 °C",
+        "content": "50 mg lyophilised",
+        "manufacturer": "cmlims demo site",
+        "status": "QUARANTINE",
+    }
+    values.update(overrides)
+    return VialLabel(**values)
+
+
+def carton(**overrides) -> CartonLabel:
+    values = {
+        "product_name": "Secretome CM",
+        "gtin": GTIN,
+        "lot": "CM26-0042",
+        "expiry": EXPIRY,
+        "count": 24,
+        "storage": "2-8 °C",
+        "content": "24 × 50 mg",
+        "manufacturer": "cmlims demo site",
+        "carton": "3",
+    }
+    values.update(overrides)
+    return CartonLabel(**values)
+
+
+def shipping(**overrides) -> ShippingLabel:
+    values = {
+        "sscc": SSCC,
+        "ship_from": ["cmlims demo site", "1 Lab Road"],
+        "ship_to": ["Clinic A", "2 Ward St"],
+        "contents": "Secretome CM vials",
+        "count": 24,
+        "lot": "CM26-0042",
+        "expiry": EXPIRY,
+        "handling": "Keep upright",
+        "temperature": "2-8 °C",
+        "reference": "SH-1",
+    }
+    values.update(overrides)
+    return ShippingLabel(**values)
+
+
+def test_check_digits_match_stdnum():
+    assert symbols.gs1_check_digit(GTIN[:-1]) == GTIN[-1]
+    assert ean.is_valid(GTIN)
+    sscc = symbols.sscc_compose(extension_digit=0, company_prefix="9506000", serial_reference=134352888)
+    assert sscc == SSCC
+
+
+@pytest.mark.parametrize(
+    ("ais", "field"),
+    [
+        ([("01", "09506000134353")], "symbol"),  # wrong check digit: a zint warning made an error
+        ([("01", GTIN), ("10", "CM^XA")], "ai_10"),  # ^ is not GS1 CSET 82
+        ([("01", GTIN), ("21", "x" * 21)], "ai_21"),  # too long
+        ([("17", "28123")], "ai_17"),
+    ],
+)
+def test_invalid_gs1_data_is_refused_with_the_field(ais, field):
+    with pytest.raises(symbols.SymbolError) as caught:
+        symbols.gs1_datamatrix(ais)
+    assert field in caught.value.extra["fields"]
+
+
+@pytest.mark.parametrize("layout", ["page", "a4"])
+def test_vial_labels_read_back_as_gs1_datamatrix(layout):
+    items = [vial(f"{n:06d}") for n in range(1, 13)]
+    pdf = labels.render_pdf(labels.TEMPLATES["vial"], items, layout=layout)
+    reads = read_pdf_symbols(pdf, dpi=400 if layout == "a4" else 300, tiles=4 if layout == "a4" else 0)
+    assert len(reads) == len(items)
+    by_serial = {}
+    for read in reads:
+        assert read.format == "DataMatrix"
+        assert read.symbology == "]d2"  # GS1 DataMatrix (FNC1 first)
+        ais = parse_gs1_raw(read.raw.decode())
+        assert parse_hri(read.text) == ais
+        by_serial[dict(ais)["21"]] = ais
+    for item in items:
+        ais = by_serial[item.serial]
+        assert ais == [("01", GTIN), ("17", "281231"), ("10", "CM26-0042"), ("21", item.serial)]
+        assert ean.is_valid(dict(ais)["01"])
+    texts = "".join(pdf_page_texts(pdf))
+    assert texts.count("QUARANTINE") == len(items)
+    assert "(01)09506000134352(17)281231(10)CM26-0042(21)000001" in texts
+
+
+def test_vial_raw_data_separates_variable_fields_with_fnc1():
+    (read,) = read_pdf_symbols(labels.render_pdf(labels.TEMPLATES["vial"], [vial("SN-7")]))
+    assert read.raw.decode() == f"01{GTIN}17281231" + f"10CM26-0042{GS}21SN-7"
+
+
+def test_copies_give_one_page_each_and_final_labels_have_no_quarantine_text():
+    pdf = labels.render_pdf(labels.TEMPLATES["vial"], [vial("000009", status="", copies=3)])
+    pages = pdf_page_texts(pdf)
+    assert len(pages) == 3 and not any("QUARANTINE" in p for p in pages)
+    assert len(read_pdf_symbols(pdf)) == 3
+
+
+def test_carton_label_reads_back_with_contained_gtin_and_count():
+    (read,) = read_pdf_symbols(labels.render_pdf(labels.TEMPLATES["carton"], [carton()]))
+    assert read.symbology == "]d2"
+    assert parse_gs1_raw(read.raw.decode()) == [("02", GTIN), ("37", "24"), ("17", "281231"), ("10", "CM26-0042")]
+
+
+def test_shipping_label_reads_back_as_gs1_128_sscc():
+    pdf = labels.render_pdf(labels.TEMPLATES["shipping"], [shipping()])
+    (read,) = read_pdf_symbols(pdf)
+    assert read.format == "Code128"
+    assert read.symbology == "]C1"  # GS1-128
+    assert parse_gs1_raw(read.raw.decode()) == [("00", SSCC)]
+    assert ean.calc_check_digit(SSCC[:-1]) == SSCC[-1]
+    text = pdf_page_texts(pdf)[0]
+    assert "Clinic A" in text and "SHIP FROM" in text and "2-8 °C" in text
+
+
+def test_zpl_one_label_per_item_with_datamatrix_data_and_fnc1_escapes():
+    items = [vial("000001"), vial("000002", lot="CM_26")]
+    zpl = labels.render_zpl(labels.TEMPLATES["vial"], items)
+    parsed = split_labels(zpl)
+    assert len(parsed) == 2 and zpl.count("^XA") == 2 and zpl.count("^XZ") == 2
+    for label, item in zip(parsed, items, strict=True):
+        assert any(c.name == "^BX" and c.args.endswith(",_") for c in label)
+        (data,) = barcode_fields(label, "^BX")
+        element = zpl_datamatrix_to_gs1(data)
+        assert parse_gs1_raw(element) == [("01", GTIN), ("17", "281231"), ("10", item.lot), ("21", item.serial)]
+        assert "QUARANTINE" in text_fields(label)
+    (data,) = barcode_fields(parsed[1], "^BX")
+    assert "CM_d09526" in data  # a literal underscore is not read as the escape character
+
+
+def test_zpl_shipping_label_is_gs1_128():
+    (label,) = split_labels(labels.render_zpl(labels.TEMPLATES["shipping"], [shipping()]))
+    (data,) = barcode_fields(label, "^BC")
+    assert data.startswith(">;>8")
+    assert parse_gs1_raw(zpl_code128_to_gs1(data)) == [("00", SSCC)]
+
+
+@pytest.mark.parametrize("evil", ["X^XZ^XA^FO0,0^FDPWNED^FS", "~JR~PS", "A_5E_7E", "Ünïcödé ^~ 50 µl"])
+def test_zpl_field_data_cannot_inject_commands(evil):
+    benign = split_labels(labels.render_zpl(labels.TEMPLATES["shipping"], [shipping()]))[0]
+    item = shipping(ship_to=[evil, "2 Ward St"], contents=evil, handling=evil)
+    zpl = labels.render_zpl(labels.TEMPLATES["shipping"], [item])
+    assert zpl.count("^XA") == 1 and zpl.count("^XZ") == 1 and "~" not in zpl
+    (label,) = split_labels(zpl)
+    assert [c.name for c in label] == [c.name for c in benign]  # same command structure
+    assert sum(evil in field for field in text_fields(label)) == 3  # printed verbatim as text
+
+
+def test_zpl_refuses_barcode_data_a_printer_would_execute():
+    with pytest.raises(symbols.SymbolError):
+        labels.render_zpl(labels.TEMPLATES["vial"], [vial("1^XZ")])
+    with pytest.raises(symbols.SymbolError):
+        labels.render_pdf(labels.TEMPLATES["vial"], [vial("1~JR")])
+
+
+def test_unknown_template_and_empty_list_are_input_errors():
+    from cmlims.exceptions import InvalidInput
+
+    with pytest.raises(InvalidInput) as caught:
+        labels.template_get("pallet")
+    assert "template" in caught.value.extra["fields"]
+    with pytest.raises(InvalidInput):
+        labels.render_pdf(labels.TEMPLATES["vial"], [])
