@@ -1,12 +1,120 @@
-"""Admin base for GMP records: saves go through the audit services, nothing is deleted,
-domain errors show as messages, and a change to a signed/released record asks for a reason."""
+"""Admin base for GMP records and the audit trail's own pages.
+
+- ``AuditedModelAdmin``: saves go through the audit services, nothing is deleted (void with a reason
+  instead), domain errors show as messages, a change to a released/signed record asks for a reason,
+  and "History" shows the chained audit entries of the object with old → new values.
+- ``AuditEntryAdmin``: the trail, read-only, filterable by object type, user, action and time, searchable
+  by object id/repr; plus the timeline of any object and everything registered under it
+  (``/admin/cmlims/auditentry/timeline/<object_type>/<id>/``, URL name ``admin:cmlims_timeline``).
+- Users and groups: no deletion of users (deactivate; Part 11 user ids are never reused), history from the trail.
+"""
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import transaction
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html
 
-from cmlims.audit import audited_save
+from cmlims.audit import audited_save, audited_void, object_type_of
 from cmlims.exceptions import ApplicationError
+from cmlims.models import ApiToken, AuditCheckpoint, AuditEntry
+from cmlims.timeline import object_history, timeline_for, timeline_registered
+
+TIMELINE_PAGE = 200
+
+
+# --- presentation helpers ----------------------------------------------------------------------------
+
+
+def change_rows(entry: AuditEntry, model=None) -> list[tuple[str, object, object]]:
+    """(field label, old, new) for display; non-diff payloads (logins, memberships) as (key, "", value)."""
+    labels = {}
+    if model is not None:
+        for field in model._meta.concrete_fields:
+            labels[field.attname] = str(field.verbose_name)
+    rows = []
+    for key, value in sorted((entry.changes or {}).items()):
+        label = labels.get(key, key.replace("_", " "))
+        if isinstance(value, list) and len(value) == 2:
+            rows.append((label, value[0], value[1]))
+        else:
+            rows.append((label, "", value))
+    return rows
+
+
+def model_for(object_type: str):
+    try:
+        return apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return None
+
+
+def admin_change_url(object_type: str, object_id: str) -> str:
+    model = model_for(object_type)
+    if model is None or not object_id:
+        return ""
+    try:
+        return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[object_id])
+    except NoReverseMatch:
+        return ""
+
+
+def timeline_url(obj) -> str:
+    return reverse("admin:cmlims_timeline", args=[object_type_of(obj), obj.pk])
+
+
+def _entry_rows(entries, *, first_seen: bool = False) -> list[dict]:
+    """Entries prepared for the history/timeline tables (no queries: everything is on the entry)."""
+    seen: set[tuple[str, str]] = set()
+    rows = []
+    for entry in entries:
+        key = (entry.object_type, entry.object_id)
+        rows.append({
+            "entry": entry,
+            "changes": change_rows(entry, model_for(entry.object_type)),
+            "object_url": admin_change_url(entry.object_type, entry.object_id),
+            # Marks entries that change an object after its first entry (the batch record prints them).
+            "later_change": first_seen and key in seen and entry.action not in {"created"},
+        })
+        seen.add(key)
+    return rows
+
+
+class AuditHistoryMixin:
+    """"History" shows the chained audit entries of the object (field diffs), not Django's LogEntry."""
+
+    object_history_template = "admin/cmlims/audit_history.html"
+
+    def history_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with id {object_id}")
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        entries = object_history(obj)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Audit trail: {obj}",
+            "subtitle": None,
+            "opts": self.opts,
+            "object": obj,
+            "rows": _entry_rows(entries),
+            "timeline_url": timeline_url(obj) if timeline_registered(obj) else "",
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.object_history_template, context)
+
+
+# --- the base for GMP records ------------------------------------------------------------------------
 
 
 class ReasonForm(forms.ModelForm):
@@ -16,12 +124,27 @@ class ReasonForm(forms.ModelForm):
         help_text="Why this change is made (required once the record is released or signed).",
     )
 
+    def clean(self):
+        cleaned = super().clean()
+        # self.instance still holds the stored values here (the form's values are applied after clean()).
+        instance = self.instance
+        needs = getattr(instance, "change_requires_reason", None)
+        if instance.pk and needs and needs() and not (cleaned.get("change_reason") or "").strip():
+            self.add_error("change_reason", "A reason is required to change a record that has been released or signed.")
+        return cleaned
 
-class AuditedModelAdmin(admin.ModelAdmin):
+
+class VoidForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Why this record is voided.")
+
+
+class AuditedModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
     """Use for every AuditedModel. Subclasses with real workflows override ``save_model`` to call
-    their service (which audits); this default is the plain audited save."""
+    their service (which audits); this default is the plain audited save. ``void_object`` is the hook
+    the "Void" page calls (default: ``audited_void``)."""
 
     form = ReasonForm
+    change_form_template = "admin/cmlims/audited_change_form.html"
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # GMP records are voided, never deleted
@@ -47,6 +170,195 @@ class AuditedModelAdmin(admin.ModelAdmin):
         except ApplicationError as exc:
             # The service refused (rule, role, reason missing): show why, keep the user on the page.
             self.message_user(request, exc.message, level=messages.ERROR)
-            from django.http import HttpResponseRedirect
-
             return HttpResponseRedirect(request.get_full_path())
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["can_void"] = self.can_void(request, obj)
+            context["timeline_url"] = timeline_url(obj) if timeline_registered(obj) else ""
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # --- voiding
+
+    def can_void(self, request, obj) -> bool:
+        return hasattr(obj, "voided_at") and obj.voided_at is None and self.has_change_permission(request, obj)
+
+    def void_object(self, request, obj, reason: str):
+        return audited_void(obj, actor=request.user, reason=reason)
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_void"
+        return [
+            path("<path:object_id>/void/", self.admin_site.admin_view(self.void_view), name=name),
+            *super().get_urls(),
+        ]
+
+    def void_view(self, request, object_id):
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with id {object_id}")
+        if not self.can_void(request, obj):
+            raise PermissionDenied
+        form = VoidForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                self.void_object(request, obj, form.cleaned_data["reason"])
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, f"{obj} was voided.", level=messages.SUCCESS)
+                change_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Void {obj}",
+            "opts": self.opts,
+            "object": obj,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/cmlims/void.html", context)
+
+
+class AuditedTabularInline(admin.TabularInline):
+    can_delete = False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class AuditedStackedInline(admin.StackedInline):
+    can_delete = False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# --- the audit trail ---------------------------------------------------------------------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request):
+        return {}
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("sequence", "at", "username", "action", "object_type", "object_link", "changed_fields",
+                    "short_reason", "request_id")
+    list_filter = ("action", ("object_type", admin.AllValuesFieldListFilter),
+                   ("username", admin.AllValuesFieldListFilter), ("at", admin.DateFieldListFilter))
+    search_fields = ("=object_id", "object_repr", "=username", "=request_id")
+    ordering = ("-sequence",)
+    list_per_page = 100
+    show_full_result_count = False  # one COUNT less on a table that only grows
+    fields = ("sequence", "at", "user", "username", "action", "object_type", "object_id", "object_repr",
+              "changes", "reason", "request_id", "prev_hash", "hash")
+
+    @admin.display(description="object", ordering="object_repr")
+    def object_link(self, entry):
+        url = admin_change_url(entry.object_type, entry.object_id)
+        label = entry.object_repr or entry.object_id or "—"
+        return format_html('<a href="{}">{}</a>', url, label) if url else label
+
+    @admin.display(description="fields")
+    def changed_fields(self, entry):
+        changes = entry.changes or {}
+        names = sorted(changes)
+        return ", ".join(names[:6]) + (f" (+{len(names) - 6})" if len(names) > 6 else "")
+
+    @admin.display(description="reason")
+    def short_reason(self, entry):
+        return entry.reason if len(entry.reason) <= 60 else entry.reason[:57] + "…"
+
+    def get_urls(self):
+        return [
+            path("timeline/<str:object_type>/<str:object_id>/", self.admin_site.admin_view(self.timeline_view),
+                 name="cmlims_timeline"),
+            *super().get_urls(),
+        ]
+
+    def timeline_view(self, request, object_type: str, object_id: str):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        model = model_for(object_type)
+        obj = model._base_manager.filter(pk=object_id).first() if model is not None else None
+        if obj is None:
+            raise Http404(f"No {object_type} with id {object_id}")
+        timeline = timeline_for(obj)
+        page = Paginator(timeline.entries, TIMELINE_PAGE).get_page(request.GET.get("page"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Timeline: {obj}",
+            "opts": self.opts,
+            "object": obj,
+            "object_url": admin_change_url(object_type, object_id),
+            "timeline": timeline,
+            "page": page,
+            "rows": _entry_rows(page.object_list, first_seen=True),
+        }
+        return TemplateResponse(request, "admin/cmlims/timeline.html", context)
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ("sequence", "at", "hash")
+    ordering = ("-sequence",)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(AuditHistoryMixin, ReadOnlyAdmin):
+    list_display = ("prefix", "user", "created_at", "expires_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "expires_at")
+    list_select_related = ("user",)
+    search_fields = ("=prefix", "user__username")
+    fields = ("prefix", "user", "created_at", "expires_at", "revoked_at")
+    actions = ["revoke_selected"]
+
+    def get_actions(self, request):
+        return admin.ModelAdmin.get_actions(self, request)
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    @admin.action(description="Revoke the selected tokens now", permissions=["revoke"])
+    def revoke_selected(self, request, queryset):
+        from cmlims.services import api_token_revoke
+
+        with transaction.atomic():
+            tokens = [api_token_revoke(token=t, actor=request.user, reason="revoked in the admin")
+                      for t in queryset.select_related("user")]
+        self.message_user(request, f"{len(tokens)} token(s) revoked.", level=messages.SUCCESS)
+
+
+# --- users and groups: history from the trail, users never deleted --------------------------------------
+
+User = get_user_model()
+
+
+class AuditedUserAdmin(AuditHistoryMixin, UserAdmin):
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # deactivate instead: a user id is never reused (Part 11 §11.300(a))
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+class AuditedGroupAdmin(AuditHistoryMixin, GroupAdmin):
+    pass
+
+
+for _model, _admin in ((User, AuditedUserAdmin), (Group, AuditedGroupAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin)

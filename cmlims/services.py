@@ -17,20 +17,22 @@ class LoginFailed(ApplicationError):
     code = "not_authenticated"
 
 
-@transaction.atomic
 def api_token_issue(*, username: str, password: str, request=None) -> tuple[str, datetime]:
     """Check the credentials and issue a token that expires after CMLIMS_TOKEN_TTL; returns (key, expires)."""
     missing = {name: ["This field is required."] for name, value in
                (("username", username), ("password", password)) if not value}
     if missing:
         raise InvalidInput("; ".join(f"{k}: required" for k in missing), fields=missing)
-    user = authenticate(request, username=username, password=password)  # failures are audited by a signal
+    # Outside any transaction: a failed attempt is audited (by the user_login_failed signal) and that
+    # entry must survive the error raised below, which would roll an enclosing transaction back.
+    user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
         raise LoginFailed("Unable to log in with the user name and password given.")
     raw, digest = ApiToken.new_key()
     expires = timezone.now() + settings.CMLIMS_TOKEN_TTL
     token = ApiToken(user=user, digest=digest, prefix=raw[:8], expires_at=expires)
-    audited_save(token, actor=user, action=Action.TOKEN_ISSUED)
+    with transaction.atomic():
+        audited_save(token, actor=user, action=Action.TOKEN_ISSUED)
     return raw, expires
 
 
