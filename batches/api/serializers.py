@@ -1,0 +1,175 @@
+"""API payloads of the manufacturing record: input parsers (types and field rules only; the services decide)
+and output shapes. No serializer saves anything."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from .. import models as m
+from ..lifecycle import RULES
+from ..selectors import lot_genealogy, vial_counts
+from ..services import cultures, drying, products, sources
+
+
+def decimals_as_text(value):
+    """Decimals as their stored text ("400.00"), like the serializer fields render them — never floats."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: decimals_as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [decimals_as_text(v) for v in value]
+    return value
+
+
+def _input(model, fields, name: str) -> type[serializers.ModelSerializer]:
+    """A ModelSerializer that only parses ``fields`` of ``model`` (model validators run; no unique checks,
+    which the database and the services own)."""
+    meta = type("Meta", (), {"model": model, "fields": sorted(fields), "validators": []})
+    return type(name, (serializers.ModelSerializer,), {"Meta": meta})
+
+
+ProductInput = _input(m.Product, products.PRODUCT_FIELDS, "ProductInput")
+StorageLocationInput = _input(m.StorageLocation, products.LOCATION_FIELDS, "StorageLocationInput")
+CellSourceInput = _input(m.CellSource, sources.CELL_SOURCE_FIELDS, "CellSourceInput")
+CellBankInput = _input(m.CellBank, sources.CELL_BANK_FIELDS, "CellBankInput")
+CultureInput = _input(m.Culture, cultures.CULTURE_FIELDS, "CultureInput")
+PassageInput = _input(m.Passage, cultures.PASSAGE_FIELDS, "PassageInput")
+HarvestInput = _input(m.Harvest, cultures.HARVEST_FIELDS, "HarvestInput")
+LyophilisationRunInput = _input(m.LyophilisationRun, drying.RUN_FIELDS, "LyophilisationRunInput")
+LyophilisationPhaseInput = _input(m.LyophilisationPhase, drying.PHASE_FIELDS | {"phase"}, "LyophilisationPhaseInput")
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class VoidInput(serializers.Serializer):
+    reason = serializers.CharField()
+
+
+class ContributionInput(serializers.Serializer):
+    harvest = serializers.IntegerField(min_value=1)
+    volume_ml = serializers.DecimalField(max_digits=10, decimal_places=2)
+
+
+class PoolInput(serializers.Serializer):
+    product = serializers.PrimaryKeyRelatedField(queryset=m.Product.objects.filter(voided_at__isnull=True))
+    pooled_at = serializers.DateTimeField(required=False)
+    contributions = ContributionInput(many=True, allow_empty=False)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class FiltrationInput(serializers.Serializer):
+    filter_pore_size_um = serializers.DecimalField(max_digits=4, decimal_places=2)
+    filter_lot = serializers.CharField(max_length=60)
+    integrity_test_method = serializers.ChoiceField(choices=m.CMLot.IntegrityTest.choices)
+    integrity_test_limit_bar = serializers.DecimalField(max_digits=6, decimal_places=3, min_value=0)
+    integrity_test_measured_bar = serializers.DecimalField(max_digits=6, decimal_places=3, min_value=0)
+    volume_filtered_ml = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
+    filtered_at = serializers.DateTimeField(required=False)
+
+
+class ConcentrationInput(serializers.Serializer):
+    concentration_cutoff_kda = serializers.DecimalField(max_digits=6, decimal_places=1, min_value=0)
+    concentration_factor = serializers.DecimalField(max_digits=6, decimal_places=2)
+    volume_out_ml = serializers.DecimalField(max_digits=10, decimal_places=2)
+    concentrated_at = serializers.DateTimeField(required=False)
+
+
+class LotStepVerifyInput(serializers.Serializer):
+    step = serializers.ChoiceField(choices=["pooling", "filtration", "concentration"])
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RunCompleteInput(serializers.Serializer):
+    ended_at = serializers.DateTimeField()
+    end_of_primary_drying_method = serializers.ChoiceField(choices=m.LyophilisationRun.EndOfPrimaryDrying.choices)
+    end_of_primary_drying_at = serializers.DateTimeField()
+    end_of_primary_drying_evidence = serializers.CharField()
+    stoppering_method = serializers.ChoiceField(choices=m.LyophilisationRun.Stoppering.choices)
+    stoppering_pressure_mbar = serializers.DecimalField(max_digits=8, decimal_places=4, min_value=0, required=False,
+                                                        allow_null=True)
+    stoppered_at = serializers.DateTimeField()
+    alarms = serializers.CharField(required=False, allow_blank=True, default="")
+    alarm_count = serializers.IntegerField(min_value=0, required=False, default=0)
+
+
+class PackagingInput(serializers.Serializer):
+    run_number = serializers.CharField(max_length=30)
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField()
+    vials_packaged = serializers.IntegerField(min_value=1)
+    vials_rejected = serializers.IntegerField(min_value=0, required=False, default=0)
+    storage_location = serializers.SlugRelatedField(slug_field="code", queryset=m.StorageLocation.objects.all())
+
+
+class ConditioningInput(serializers.Serializer):
+    confluence_percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100)
+    started_at = serializers.DateTimeField(required=False)
+
+
+class TransitionInput(serializers.Serializer):
+    to = serializers.ChoiceField(choices=list(RULES))
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+# --- output ----------------------------------------------------------------------------------------------
+
+
+_plain_cache: dict[type, type] = {}
+
+
+def _plain_serializer(model):
+    if model not in _plain_cache:
+        meta = type("Meta", (), {"model": model, "fields": "__all__"})
+        _plain_cache[model] = type(f"{model.__name__}Output", (serializers.ModelSerializer,), {"Meta": meta})
+    return _plain_cache[model]
+
+
+def record_out(obj) -> dict:
+    """Every field of a manufacturing record as stored (relations as ids)."""
+    return _plain_serializer(type(obj))(obj).data
+
+
+class ProductBriefSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    gtin = serializers.CharField()
+
+
+def release_body(signature) -> dict | None:
+    if signature is None:
+        return None
+    return {"signed_by": signature.printed_name, "signed_at": signature.signed_at, "meaning": signature.meaning}
+
+
+class LotSerializer(serializers.Serializer):
+    """The lot list item (also what the performance suite measures). ``context["releases"]`` maps lot pk to
+    its release Signature (from ``selectors.lot_releases`` for the whole page)."""
+
+    lot_number = serializers.CharField()
+    product = ProductBriefSerializer()
+    status = serializers.CharField()
+    on_hold = serializers.BooleanField()
+    hold_reason = serializers.CharField()
+    expiry = serializers.DateField()
+    volume_in_ml = serializers.DecimalField(max_digits=10, decimal_places=2)
+    volume_out_ml = serializers.DecimalField(max_digits=10, decimal_places=2)
+    yield_percent = serializers.DecimalField(max_digits=6, decimal_places=2)
+    created_at = serializers.DateTimeField()
+    vials = serializers.SerializerMethodField()
+    release = serializers.SerializerMethodField()
+
+    def get_vials(self, lot) -> dict[str, int]:
+        return vial_counts(lot)
+
+    def get_release(self, lot) -> dict | None:
+        return release_body(self.context.get("releases", {}).get(lot.pk))
+
+
+class LotDetailSerializer(LotSerializer):
+    genealogy = serializers.SerializerMethodField()
+
+    def get_genealogy(self, lot) -> dict:
+        return decimals_as_text(lot_genealogy(lot))

@@ -1,0 +1,316 @@
+"""Manufacturing API: thin views. Each parses input, calls one service or selector and renders."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cmlims.exceptions import NotFound
+
+from .. import models as m
+from .. import selectors
+from ..services import cultures, drying, lots, packaging, products, records, sources
+from . import serializers as s
+
+
+def _get(model, **lookup):
+    found = model.objects.filter(**lookup).first()
+    if found is None:
+        label = ", ".join(f"{k}={v}" for k, v in lookup.items())
+        raise NotFound(f"{model._meta.verbose_name} {label} does not exist")
+    return found
+
+
+def _parse(serializer_class, request, instance=None, partial=False) -> dict:
+    data = serializer_class(instance, data=request.data, partial=partial) if instance is not None else \
+        serializer_class(data=request.data, partial=partial)
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
+
+
+def _reason(request) -> str:
+    return str(request.data.get("reason", "") or "") if hasattr(request.data, "get") else ""
+
+
+def _created(obj) -> Response:
+    return Response(s.record_out(obj), status=status.HTTP_201_CREATED)
+
+
+def _ok(obj) -> Response:
+    return Response(s.record_out(obj))
+
+
+# --- lots: list, detail, transitions --------------------------------------------------------------------
+
+
+class LotFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=m.LotStatus.choices)
+    product = django_filters.NumberFilter(field_name="product_id")
+    gtin = django_filters.CharFilter(field_name="product__gtin")
+    on_hold = django_filters.BooleanFilter()
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    search = django_filters.CharFilter(method="filter_search", label="lot number, vial serial or donor code")
+
+    class Meta:
+        model = m.CMLot
+        fields = ["status", "product", "gtin", "on_hold", "created_after", "created_before", "search"]
+
+    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(selectors.lot_search_q(value)) if value.strip() else queryset
+
+
+class LotListView(generics.ListAPIView):
+    """CM lots (cursor pagination, newest first) with vial counts by status and the release signature.
+
+    POST pools harvests into a new lot (lab staff)."""
+
+    serializer_class = s.LotSerializer
+    filterset_class = LotFilter
+
+    def get_queryset(self):
+        return selectors.lot_list_queryset()
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        context = {**self.get_serializer_context(), "releases": selectors.lot_releases(page)}
+        return self.get_paginated_response(s.LotSerializer(page, many=True, context=context).data)
+
+    @extend_schema(request=s.PoolInput, responses={201: s.LotDetailSerializer})
+    def post(self, request):
+        data = _parse(s.PoolInput, request)
+        lot = lots.lot_pool(
+            product=data["product"], actor=request.user, pooled_at=data.get("pooled_at"), reason=data["reason"],
+            contributions=[lots.Contribution(harvest_id=c["harvest"], volume_ml=c["volume_ml"])
+                           for c in data["contributions"]],
+        )
+        return Response(_lot_detail(lot.lot_number), status=status.HTTP_201_CREATED)
+
+
+def _lot_detail(lot_number: str) -> dict:
+    lot = selectors.lot_get(lot_number, selectors.lot_detail_queryset())
+    return s.LotDetailSerializer(lot, context={"releases": selectors.lot_releases([lot])}).data
+
+
+class LotDetailView(APIView):
+    """One lot with its genealogy (donors, banks, cultures, harvests with volumes), processing, freeze-drying
+    and packaging summary."""
+
+    @extend_schema(responses=s.LotDetailSerializer)
+    def get(self, request, lot_number: str):
+        return Response(_lot_detail(lot_number))
+
+
+class LotTransitionView(APIView):
+    """Move a lot along the rule table: 409 with ``code`` and ``conditions`` when the move is not allowed."""
+
+    @extend_schema(request=s.TransitionInput, responses=s.LotDetailSerializer)
+    def post(self, request, lot_number: str):
+        data = _parse(s.TransitionInput, request)
+        lots.lot_transition(lot_number_or_lot=lot_number, to=data["to"], actor=request.user, reason=data["reason"])
+        return Response(_lot_detail(lot_number))
+
+
+class LotStepView(APIView):
+    """POST a processing step of a lot: ``contributions``, ``filtration``, ``concentration``, ``verifications``,
+    ``freeze-drying`` (load the dryer), ``packaging`` or ``void``."""
+
+    step = ""
+
+    def post(self, request, lot_number: str):
+        lot = selectors.lot_get(lot_number)
+        actor, reason = request.user, _reason(request)
+        if self.step == "contributions":
+            data = _parse(s.ContributionInput, request)
+            lots.lot_contribution_add(lot=lot, harvest_id=data["harvest"], volume_ml=data["volume_ml"], actor=actor,
+                                      reason=reason)
+        elif self.step == "filtration":
+            lots.lot_record_filtration(lot=lot, actor=actor, reason=reason, **_parse(s.FiltrationInput, request))
+        elif self.step == "concentration":
+            lots.lot_record_concentration(lot=lot, actor=actor, reason=reason,
+                                          **_parse(s.ConcentrationInput, request))
+        elif self.step == "verifications":
+            data = _parse(s.LotStepVerifyInput, request)
+            lots.lot_step_verify(lot=lot, step=data["step"], actor=actor, reason=data["reason"])
+        elif self.step == "freeze-drying":
+            run = drying.lyophilisation_run_start(lot=lot, actor=actor, reason=reason,
+                                                  **_parse(s.LyophilisationRunInput, request))
+            return _created(run)
+        elif self.step == "packaging":
+            run = packaging.packaging_record(lot=lot, actor=actor, reason=reason, **_parse(s.PackagingInput, request))
+            return _created(run)
+        elif self.step == "void":
+            lots.lot_void(lot=lot, actor=actor, reason=_parse(s.VoidInput, request)["reason"])
+        return Response(_lot_detail(lot_number))
+
+
+# --- traceability ----------------------------------------------------------------------------------------
+
+
+class VialTraceView(APIView):
+    """vial → lot → harvests → cultures → bank → donor."""
+
+    @extend_schema(responses=dict)
+    def get(self, request, serial: str):
+        return Response(s.decimals_as_text(selectors.vial_trace(serial)))
+
+
+class DonorTraceView(APIView):
+    """donor → lots → vials, and where the vials went."""
+
+    @extend_schema(responses=dict)
+    def get(self, request, code: str):
+        return Response(s.decimals_as_text(selectors.donor_trace(code)))
+
+
+# --- create/update of each manufacturing step ------------------------------------------------------------
+
+
+class CreateUpdateView(APIView):
+    """POST creates (``create``), PATCH corrects (``update``) — both the same services the admin calls."""
+
+    model: type = None
+    input: type = None
+    lookup: str = "pk"
+    create = None  # service(actor=, reason=, **fields)
+    update = None  # service(<record kwarg>=obj, actor=, reason=, **fields)
+    record_kwarg = ""
+
+    def post(self, request, **kwargs):
+        data = _parse(self.input, request)
+        return _created(type(self).create(actor=request.user, reason=_reason(request), **data))
+
+    def patch(self, request, **kwargs):
+        obj = _get(self.model, **{self.lookup: kwargs["key"]})
+        data = _parse(self.input, request, instance=obj, partial=True)
+        return _ok(type(self).update(**{self.record_kwarg: obj}, actor=request.user, reason=_reason(request), **data))
+
+
+class ProductView(CreateUpdateView):
+    model, input, create, update, record_kwarg = (m.Product, s.ProductInput, products.product_create,
+                                                  products.product_update, "product")
+
+
+class StorageLocationView(CreateUpdateView):
+    model, input, lookup, create, update, record_kwarg = (
+        m.StorageLocation, s.StorageLocationInput, "code", products.storage_location_create,
+        products.storage_location_update, "location")
+
+
+class DonorView(CreateUpdateView):
+    model, input, lookup, create, update, record_kwarg = (
+        m.CellSource, s.CellSourceInput, "code", sources.cell_source_create, sources.cell_source_update, "source")
+
+
+class CellBankView(CreateUpdateView):
+    model, input, lookup, create, update, record_kwarg = (
+        m.CellBank, s.CellBankInput, "code", sources.cell_bank_create, sources.cell_bank_update, "bank")
+
+
+class CultureView(CreateUpdateView):
+    model, input, lookup, update, record_kwarg = (
+        m.Culture, s.CultureInput, "code", cultures.culture_update, "culture")
+
+    def post(self, request, **kwargs):
+        data = _parse(self.input, request)
+        return _created(cultures.culture_create(actor=request.user, reason=_reason(request), **data))
+
+
+class PassageView(CreateUpdateView):
+    model, input, update, record_kwarg = (m.Passage, s.PassageInput, cultures.passage_update, "passage")
+
+    def post(self, request, **kwargs):
+        culture = _get(m.Culture, code=kwargs["key"])
+        data = _parse(self.input, request)
+        return _created(cultures.passage_record(culture=culture, actor=request.user, reason=_reason(request), **data))
+
+
+class HarvestView(CreateUpdateView):
+    model, input, update, record_kwarg = (m.Harvest, s.HarvestInput, cultures.harvest_update, "harvest")
+
+    def post(self, request, **kwargs):
+        culture = _get(m.Culture, code=kwargs["key"])
+        data = _parse(self.input, request)
+        return _created(cultures.harvest_record(culture=culture, actor=request.user, reason=_reason(request), **data))
+
+
+class CultureStepView(APIView):
+    """``conditioning`` (active → conditioning) or ``close`` (with a reason)."""
+
+    step = ""
+
+    def post(self, request, key: str):
+        culture = _get(m.Culture, code=key)
+        if self.step == "conditioning":
+            data = _parse(s.ConditioningInput, request)
+            culture = cultures.culture_start_conditioning(culture=culture, actor=request.user,
+                                                          reason=_reason(request), **data)
+        else:
+            culture = cultures.culture_close(culture=culture, actor=request.user,
+                                             reason=_parse(s.VoidInput, request)["reason"])
+        return _ok(culture)
+
+
+class RunView(CreateUpdateView):
+    model, input, lookup, update, record_kwarg = (
+        m.LyophilisationRun, s.LyophilisationRunInput, "run_number", drying.lyophilisation_run_update, "run")
+
+
+class RunStepView(APIView):
+    """``phases`` (record one phase) or ``complete`` (close the run)."""
+
+    step = ""
+
+    def post(self, request, key: str):
+        run = _get(m.LyophilisationRun, run_number=key)
+        if self.step == "phases":
+            data = _parse(s.LyophilisationPhaseInput, request)
+            return _created(drying.lyophilisation_phase_record(run=run, actor=request.user, reason=_reason(request),
+                                                               **data))
+        data = _parse(s.RunCompleteInput, request)
+        return _ok(drying.lyophilisation_run_complete(run=run, actor=request.user, reason=_reason(request), **data))
+
+
+VERIFIABLE = {
+    "cell-banks": (m.CellBank, "code"), "cultures": (m.Culture, "code"), "passages": (m.Passage, "pk"),
+    "harvests": (m.Harvest, "pk"), "freeze-drying-runs": (m.LyophilisationRun, "run_number"),
+    "packaging-runs": (m.PackagingRun, "run_number"),
+}
+VOIDABLE = {
+    **VERIFIABLE, "products": (m.Product, "pk"), "storage-locations": (m.StorageLocation, "code"),
+    "donors": (m.CellSource, "code"), "freeze-drying-phases": (m.LyophilisationPhase, "pk"),
+}
+
+
+class VerifyView(APIView):
+    """Second-person verification of a performed step (never by who performed it)."""
+
+    @extend_schema(request=s.ReasonInput)
+    def post(self, request, kind: str, key: str):
+        model, lookup = VERIFIABLE[kind]
+        record = records.step_verify(record=_get(model, **{lookup: key}), actor=request.user,
+                                     reason=_parse(s.ReasonInput, request)["reason"])
+        return _ok(record)
+
+
+class VoidView(APIView):
+    """Void a record entered in error (with a reason); nothing is deleted."""
+
+    @extend_schema(request=s.VoidInput)
+    def post(self, request, kind: str, key: str):
+        model, lookup = VOIDABLE[kind]
+        record = records.record_void(record=_get(model, **{lookup: key}), actor=request.user,
+                                     reason=_parse(s.VoidInput, request)["reason"])
+        return _ok(record)
+
+
+class VialDestroyView(APIView):
+    @extend_schema(request=s.VoidInput)
+    def post(self, request, serial: str):
+        vial = packaging.vial_destroy(vial=_get(m.Vial, serial=serial), actor=request.user,
+                                      reason=_parse(s.VoidInput, request)["reason"])
+        return _ok(vial)

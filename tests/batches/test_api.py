@@ -1,0 +1,153 @@
+"""The lot API: payload, filters, transitions (409 with conditions), traceability, constant query counts."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from batches.models import LotStatus
+
+from .conftest import lot_at, make_harvest, pool, t
+
+pytestmark = pytest.mark.django_db
+
+
+def _queries(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200, response.content
+    return len(ctx.captured_queries), response.json()
+
+
+def test_lot_list_payload(chain, auth_client):
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    client = auth_client(chain.qc)
+    body = client.get("/api/v1/lots/").json()
+    item = next(i for i in body["results"] if i["lot_number"] == lot.lot_number)
+    assert item["product"] == {"name": chain.product.name, "gtin": chain.product.gtin}
+    assert item["status"] == "packaged" and item["on_hold"] is False
+    assert item["volume_in_ml"] == "400.00" and item["volume_out_ml"] == "39.00" and item["yield_percent"] == "97.50"
+    assert item["vials"] == {"available": 38, "allocated": 0, "shipped": 0, "received": 0, "destroyed": 0}
+    assert item["release"] is None
+    assert item["expiry"] == lot.expiry.isoformat()
+
+
+def test_lot_list_query_count_is_constant(chain, auth_client, django_assert_num_queries):
+    client = auth_client(chain.qc)
+    lot_at(chain, LotStatus.PACKAGED)
+    few, body = _queries(client, "/api/v1/lots/")
+    assert len(body["results"]) == 1
+    for _ in range(4):
+        harvest = make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("50"))
+        pool(chain, [(harvest, Decimal("50"))])
+    lot_at(chain, LotStatus.PACKAGED)
+    many, body = _queries(client, "/api/v1/lots/")
+    assert len(body["results"]) == 6
+    assert many == few
+    with django_assert_num_queries(few):
+        client.get("/api/v1/lots/?status=packaged&on_hold=false")
+
+
+def test_lot_detail_query_count_is_constant_as_harvests_grow(chain, auth_client):
+    client = auth_client(chain.qc)
+    one = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("80")), Decimal("80"))])
+    few, body = _queries(client, f"/api/v1/lots/{one.lot_number}/")
+    assert len(body["genealogy"]["harvests"]) == 1
+    harvests = [make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("80"), days_ago=d)
+                for d in (1.5, 2, 2.5, 2.7)]
+    four = pool(chain, [(h, Decimal("20")) for h in harvests])
+    many, body = _queries(client, f"/api/v1/lots/{four.lot_number}/")
+    assert len(body["genealogy"]["harvests"]) == 4
+    assert body["genealogy"]["donors"][0]["code"] == chain.source.code
+    assert many == few
+
+
+def test_filters(chain, auth_client):
+    lot_at(chain, LotStatus.PACKAGED)
+    pooled = lot_at(chain, LotStatus.POOLED)
+    client = auth_client(chain.lab1)
+    body = client.get("/api/v1/lots/?status=pooled").json()
+    assert [i["lot_number"] for i in body["results"]] == [pooled.lot_number]
+    assert client.get(f"/api/v1/lots/?product={chain.product.pk}").json()["results"]
+    assert client.get("/api/v1/lots/?on_hold=true").json()["results"] == []
+    assert client.get("/api/v1/lots/?created_after=2000-01-01T00:00:00Z").json()["results"]
+    assert client.get("/api/v1/lots/?created_before=2000-01-01T00:00:00Z").json()["results"] == []
+    assert client.get(f"/api/v1/lots/?search={chain.source.code}").json()["results"]
+    response = client.get("/api/v1/lots/?status=nonsense")
+    assert response.status_code == 400 and "status" in response.json()["fields"]
+
+
+def test_transition_endpoint_answers_409_with_conditions(chain, auth_client):
+    lot = lot_at(chain, LotStatus.POOLED)
+    client = auth_client(chain.lab1)
+    response = client.post(f"/api/v1/lots/{lot.lot_number}/transitions/", {"to": "freeze_drying"}, format="json")
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "transition_not_allowed"
+    assert {"filtration_missing", "dryer_not_loaded"} <= {c["code"] for c in body["conditions"]}
+    response = client.post(f"/api/v1/lots/{lot.lot_number}/transitions/", {"to": "released"}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "signature_required"
+    response = client.post(f"/api/v1/lots/{lot.lot_number}/transitions/", {"to": "qc_complete"}, format="json")
+    assert response.status_code == 403
+    response = client.post(f"/api/v1/lots/{lot.lot_number}/transitions/", {"to": "bogus"}, format="json")
+    assert response.status_code == 400 and "to" in response.json()["fields"]
+    assert client.post("/api/v1/lots/CM00-9999/transitions/", {"to": "packaged"}, format="json").status_code == 404
+
+
+def test_manufacturing_steps_over_the_api(chain, auth_client):
+    client = auth_client(chain.lab1)
+    harvest = client.post(f"/api/v1/cultures/{chain.culture.code}/harvests/", {
+        "conditioning_started_at": t(3).isoformat(), "conditioning_ended_at": t(1).isoformat(),
+        "volume_ml": "250.00", "hold_temperature_c": "4.0",
+    }, format="json")
+    assert harvest.status_code == 201, harvest.content
+    harvest_id = harvest.json()["id"]
+    negative = client.post(f"/api/v1/cultures/{chain.culture.code}/harvests/", {
+        "conditioning_started_at": t(3).isoformat(), "conditioning_ended_at": t(1).isoformat(),
+        "volume_ml": "-5", "hold_temperature_c": "4.0",
+    }, format="json")
+    assert negative.status_code == 400 and "volume_ml" in negative.json()["fields"]
+    created = client.post("/api/v1/lots/", {
+        "product": chain.product.pk, "pooled_at": t(0, -1).isoformat(),
+        "contributions": [{"harvest": harvest_id, "volume_ml": "200"}],
+    }, format="json")
+    assert created.status_code == 201, created.content
+    lot_number = created.json()["lot_number"]
+    too_much = client.post("/api/v1/lots/", {
+        "product": chain.product.pk, "contributions": [{"harvest": harvest_id, "volume_ml": "60"}],
+    }, format="json")
+    assert too_much.status_code == 400
+    assert "contributions[0].volume_ml" in too_much.json()["fields"]
+    filtration = client.post(f"/api/v1/lots/{lot_number}/filtration/", {
+        "filter_pore_size_um": "0.22", "filter_lot": "F-1", "integrity_test_method": "bubble_point",
+        "integrity_test_limit_bar": "3.2", "integrity_test_measured_bar": "3.5", "volume_filtered_ml": "199",
+    }, format="json")
+    assert filtration.status_code == 200, filtration.content
+    assert filtration.json()["genealogy"]["processing"]["integrity_test_passed"] is True
+    verify = auth_client(chain.lab2).post(f"/api/v1/lots/{lot_number}/verifications/", {"step": "pooling"},
+                                          format="json")
+    assert verify.status_code == 200
+    same = client.post(f"/api/v1/lots/{lot_number}/verifications/", {"step": "filtration"}, format="json")
+    assert same.status_code == 409 and same.json()["code"] == "same_person"
+    patch = client.patch(f"/api/v1/harvests/{harvest_id}/", {"volume_ml": "150", "reason": "re-measured"},
+                         format="json")
+    assert patch.status_code == 400 and "volume_ml" in patch.json()["fields"]
+
+
+def test_traceability_both_ways(chain, auth_client):
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    client = auth_client(chain.qc)
+    serial = lot.vials.order_by("sequence").first().serial
+    trace = client.get(f"/api/v1/vials/{serial}/trace/").json()
+    assert trace["lot"]["lot_number"] == lot.lot_number
+    assert trace["donors"][0]["code"] == chain.source.code
+    assert trace["banks"][0]["code"] == chain.bank.code
+    assert trace["cultures"][0]["code"] == chain.culture.code
+    assert trace["harvests"][0]["volume_taken_ml"] == "400.00"
+    forward = client.get(f"/api/v1/donors/{chain.source.code}/trace/").json()
+    assert [entry["lot_number"] for entry in forward["lots"]] == [lot.lot_number]
+    assert serial in {v["serial"] for v in forward["lots"][0]["vials"]}
+    assert forward["vial_count"] == 38
+    assert client.get("/api/v1/vials/NOPE/trace/").status_code == 404
+    assert client.get("/api/v1/donors/NOPE/trace/").status_code == 404
