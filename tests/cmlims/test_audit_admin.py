@@ -1,0 +1,151 @@
+"""The trail in the admin: read-only list with filters (query count fixed), per-object history with old → new,
+timelines, voiding instead of deleting, and a reason asked for once a record is released."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from cmlims import roles
+from cmlims.audit import Action, audited_bulk_create, audited_create, audited_update
+from cmlims.models import AuditEntry
+from tests.auditfixture.models import FixtureRecord, FixtureSample
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def qc(make_user):
+    return make_user("qc1", roles.QC_OFFICER, is_staff=True)
+
+
+@pytest.fixture
+def qc_client(qc):
+    client = Client()
+    assert client.login(username="qc1", password=PASSWORD)
+    return client
+
+
+@pytest.fixture
+def admin_client(make_user):
+    make_user("root", is_superuser=True, is_staff=True)
+    client = Client()
+    assert client.login(username="root", password=PASSWORD)
+    return client
+
+
+def make_records(actor, count: int, prefix: str = "R"):
+    return [audited_create(FixtureRecord, actor=actor, name=f"{prefix}{i}", quantity=i) for i in range(count)]
+
+
+def test_the_trail_list_runs_a_fixed_number_of_queries(qc_client, qc, django_assert_num_queries):
+    make_records(qc, 5, "A")
+    qc_client.get("/admin/cmlims/auditentry/")  # warm caches (content types, permissions in the session)
+    with django_assert_num_queries(8) as small:
+        assert qc_client.get("/admin/cmlims/auditentry/").status_code == 200
+    make_records(qc, 60, "B")
+    with django_assert_num_queries(len(small.captured_queries)):
+        response = qc_client.get("/admin/cmlims/auditentry/")
+    assert response.status_code == 200 and "B59" in response.content.decode()
+
+
+def test_the_trail_filters_by_object_type_user_action_and_time_and_searches_ids(qc_client, qc, make_user):
+    other = make_user("lab1", roles.LAB_STAFF)
+    (mine,) = make_records(qc, 1, "Mine")
+    audited_create(FixtureRecord, actor=other, name="Theirs")
+    audited_update(mine, actor=qc, quantity=42)
+
+    def listed(query: str) -> str:
+        response = qc_client.get(f"/admin/cmlims/auditentry/?{query}")
+        assert response.status_code == 200, query
+        return response.content.decode()
+
+    page = listed("object_type=auditfixture.fixturerecord&action=changed")
+    assert "Mine" in page and "Theirs" not in page
+    page = listed("object_type=auditfixture.fixturerecord&username=lab1")
+    assert "Theirs" in page and "Mine" not in page
+    utc = "+00:00:00%2B00:00"
+    page = listed(f"object_type=auditfixture.fixturerecord&at__gte=2000-01-01{utc}&at__lt=2999-01-01{utc}")
+    assert "Theirs" in page and "Mine" in page
+    assert "Theirs" not in listed("object_type=auditfixture.fixturerecord&at__gte=2999-01-01+00:00:00%2B00:00")
+    page = listed(f"q={mine.pk}&object_type=auditfixture.fixturerecord")
+    assert "Mine" in page and "Theirs" not in page
+    assert "Theirs" in listed("q=Theirs")
+
+
+def test_the_trail_is_read_only_even_for_the_superuser(admin_client, qc):
+    (record,) = make_records(qc, 1)
+    entry = AuditEntry.objects.filter(object_type="auditfixture.fixturerecord").last()
+    assert admin_client.get("/admin/cmlims/auditentry/add/").status_code == 403
+    assert admin_client.get(f"/admin/cmlims/auditentry/{entry.pk}/delete/").status_code == 403
+    admin_client.post(f"/admin/cmlims/auditentry/{entry.pk}/change/", {"reason": "forged"})
+    entry.refresh_from_db()
+    assert entry.reason == ""
+    page = admin_client.get(f"/admin/cmlims/auditentry/{entry.pk}/change/").content.decode()
+    assert entry.hash in page  # viewable, with its chain hash
+
+
+def test_history_shows_each_change_with_old_and_new_values(admin_client, qc):
+    (record,) = make_records(qc, 1)
+    audited_update(record, actor=qc, quantity=17, reason="recount")
+    page = admin_client.get(f"/admin/auditfixture/fixturerecord/{record.pk}/history/").content.decode()
+    assert "Audit trail: R0" in page
+    assert "quantity" in page and ">0<" in page and ">17<" in page and "recount" in page
+    assert reverse("admin:cmlims_timeline", args=["auditfixture.fixturerecord", record.pk]) in page
+
+
+def test_the_timeline_covers_the_object_and_everything_registered_under_it(admin_client, qc):
+    record, other = make_records(qc, 2)
+    samples = audited_bulk_create(FixtureSample, [FixtureSample(record=record, label=f"S{i}") for i in range(3)],
+                                  actor=qc)
+    audited_bulk_create(FixtureSample, [FixtureSample(record=other, label="elsewhere")], actor=qc)
+    audited_update(record, actor=qc, quantity=5)
+
+    from cmlims.timeline import timeline_for
+
+    timeline = timeline_for(record)
+    entries = list(timeline.entries)
+    assert [e.sequence for e in entries] == sorted(e.sequence for e in entries)
+    assert {(e.object_type, e.object_id) for e in entries} == {
+        ("auditfixture.fixturerecord", str(record.pk)),
+        *(("auditfixture.fixturesample", str(s.pk)) for s in samples),
+    }
+    page = admin_client.get(f"/admin/cmlims/auditentry/timeline/auditfixture.fixturerecord/{record.pk}/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "S2" in html and "elsewhere" not in html
+    assert "(later change)" in html  # the quantity change after the record's creation
+    assert admin_client.get("/admin/cmlims/auditentry/timeline/auditfixture.fixturerecord/999999/").status_code == 404
+    assert admin_client.get("/admin/cmlims/auditentry/timeline/nosuch.model/1/").status_code == 404
+
+
+def test_audited_admin_offers_no_delete_but_void_with_a_reason(admin_client, qc):
+    (record,) = make_records(qc, 1)
+    assert admin_client.get(f"/admin/auditfixture/fixturerecord/{record.pk}/delete/").status_code == 403
+    change = admin_client.get(f"/admin/auditfixture/fixturerecord/{record.pk}/change/").content.decode()
+    void_url = f"/admin/auditfixture/fixturerecord/{record.pk}/void/"
+    assert void_url in change
+    response = admin_client.post(void_url, {"reason": ""})
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    response = admin_client.post(void_url, {"reason": "duplicate entry"})
+    assert response.status_code == 302
+    record.refresh_from_db()
+    assert record.is_voided and record.void_reason == "duplicate entry"
+    entry = AuditEntry.objects.filter(action=Action.VOIDED).last()
+    assert entry.username == "root" and entry.reason == "duplicate entry"
+    assert admin_client.get(void_url).status_code == 403  # already voided
+
+
+def test_a_released_record_needs_a_reason_to_change_in_the_admin(admin_client, qc):
+    (record,) = make_records(qc, 1)
+    audited_update(record, actor=qc, released=True)
+    url = f"/admin/auditfixture/fixturerecord/{record.pk}/change/"
+    form = {"name": "R0", "quantity": "3", "released": "on", "change_reason": "",
+            "samples-TOTAL_FORMS": "0", "samples-INITIAL_FORMS": "0"}
+    response = admin_client.post(url, form)
+    assert response.status_code == 200 and "A reason is required" in response.content.decode()
+    record.refresh_from_db()
+    assert record.quantity == 0
+    response = admin_client.post(url, {**form, "change_reason": "transcription error"})
+    assert response.status_code == 302
+    entry = AuditEntry.objects.filter(object_type="auditfixture.fixturerecord", object_id=str(record.pk)).last()
+    assert entry.changes == {"quantity": [0, 3]} and entry.reason == "transcription error"
