@@ -176,3 +176,23 @@ def signature_manifest(signature: Signature, status: SignatureStatus | None = No
         body["changed_after_signing"] = status.changed_after_signing
         body["changed_fields"] = status.changed_fields
     return body
+
+
+# --- "changed after signing" for any app: the app that signs registers how to rebuild its content ---------
+
+_CONTENT_CHECKERS: dict[str, Any] = {}
+
+
+def register_content_checker(field_list_prefix: str, fn) -> None:
+    """``fn(subject, signature) -> SignatureStatus`` for signatures whose field list version starts with
+    ``field_list_prefix`` (e.g. "lot-signoff/"). Registered from the signing app's ready(), so other apps (the
+    lot API in batches) can show "changed after signing" without importing the signing app."""
+    _CONTENT_CHECKERS[field_list_prefix] = fn
+
+
+def signature_current_status(signature: Signature, subject: models.Model) -> SignatureStatus | None:
+    """Whether ``subject`` changed since ``signature`` was made; None if no app registered a checker."""
+    for prefix, fn in _CONTENT_CHECKERS.items():
+        if signature.field_list_version.startswith(prefix):
+            return fn(subject, signature)
+    return None
