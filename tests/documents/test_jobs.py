@@ -83,7 +83,8 @@ def test_job_runs_once_and_the_api_serves_status_and_download(celery_worker_proc
 
 def test_job_status_and_download_need_the_requesting_permission(make_user, auth_client):
     owner = make_user("ship2", roles.SHIPPING_COORDINATOR)
-    job = request_test_labels(owner)
+    with broker_at(CLOSED_PORT_BROKER):  # stays queued whatever workers run in this session
+        job = request_test_labels(owner)
     qc = auth_client(make_user("qc2", roles.QC_OFFICER))
     assert qc.get(f"/api/v1/jobs/{job.pk}/").status_code == 403
     assert qc.get(f"/api/v1/jobs/{job.pk}/download/").status_code == 403

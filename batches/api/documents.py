@@ -1,0 +1,42 @@
+"""Document endpoints of a lot: labels (and, with qc, the certificate and batch record) -> 202 + job URL."""
+
+from django.urls import path
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.views import APIView
+
+from batches.documents import lot_labels_request
+from cmlims.documents.api.views import JobAcceptedSerializer, job_accepted
+
+LabelRequestSerializer = inline_serializer(
+    "LotLabelRequest",
+    {
+        "template": serializers.ChoiceField(choices=["vial", "carton"]),
+        "kind": serializers.ChoiceField(choices=["quarantine", "final"]),
+        "format": serializers.ChoiceField(choices=["pdf", "zpl"]),
+        "vials": serializers.ListField(child=serializers.CharField(), required=False),
+        "reason": serializers.CharField(required=False, help_text="required to reprint a label"),
+        "copies": serializers.IntegerField(required=False, min_value=1, max_value=10),
+        "carton_size": serializers.IntegerField(required=False, min_value=1),
+        "layout": serializers.ChoiceField(choices=["page", "a4"], required=False),
+    },
+)
+
+
+class LotLabelsView(APIView):
+    """Print vial or carton labels of a lot: quarantine (lab staff) or final (shipping coordinator, rule 4)."""
+
+    @extend_schema(request=LabelRequestSerializer, responses={202: JobAcceptedSerializer})
+    def post(self, request, lot_number: str):
+        data = request.data
+        job = lot_labels_request(
+            lot_number=lot_number, actor=request.user, template=data.get("template"), kind=data.get("kind"),
+            output_format=data.get("format"), vials=data.get("vials"), reason=data.get("reason", ""),
+            copies=data.get("copies", 1), carton_size=data.get("carton_size"), layout=data.get("layout", "page"),
+        )
+        return job_accepted(job)
+
+
+urlpatterns = [
+    path("lots/<str:lot_number>/labels/", LotLabelsView.as_view(), name="lot-labels"),
+]

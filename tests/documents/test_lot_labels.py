@@ -1,0 +1,129 @@
+"""Lot labels end to end: API request -> 202 -> real worker -> labels read back and compared with the database."""
+
+import time
+
+import pytest
+from stdnum import ean
+
+from batches.models import CMLot, Vial
+from cmlims.audit import object_type_of
+from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
+from cmlims.documents.services import document_job_run
+from tests.documents.support import barcode_fields, parse_gs1_raw, pdf_page_texts, read_pdf_symbols, split_labels
+from tests.documents.support import zpl_datamatrix_to_gs1
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_done(job_id: int, timeout: float = 120) -> DocumentJob:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = DocumentJob.objects.get(pk=job_id)
+        if job.status in (JobStatus.DONE, JobStatus.FAILED):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} not finished")
+
+
+def post_labels(client, lot, **body):
+    return client.post(f"/api/v1/lots/{lot.lot_number}/labels/", body, format="json")
+
+
+def expected_ais(lot: CMLot, serial: str) -> list[tuple[str, str]]:
+    return [("01", lot.product.gtin), ("17", lot.expiry.strftime("%y%m%d")), ("10", lot.lot_number), ("21", serial)]
+
+
+def test_quarantine_vial_labels_read_back_match_the_database(celery_worker_process, chain, packaged_lot, auth_client):
+    client = auth_client(chain.lab1)
+    response = post_labels(client, packaged_lot, template="vial", kind="quarantine", format="pdf")
+    assert response.status_code == 202, response.json()
+    job_id = response.json()["job"]
+    assert response.json()["url"] == f"/api/v1/jobs/{job_id}/"
+    job = wait_done(job_id)
+    assert job.status == JobStatus.DONE, job.error
+    pdf = b"".join(client.get(f"/api/v1/jobs/{job_id}/download/").streaming_content)
+    reads = read_pdf_symbols(pdf)
+    vials = list(Vial.objects.filter(lot=packaged_lot).order_by("sequence"))
+    assert len(reads) == len(vials) == 10
+    lot = CMLot.objects.select_related("product").get(pk=packaged_lot.pk)
+    for read, vial in zip(reads, vials, strict=True):
+        assert read.symbology == "]d2"
+        ais = parse_gs1_raw(read.raw.decode())
+        assert ais == expected_ais(lot, vial.serial)
+        assert ean.is_valid(dict(ais)["01"])
+    assert all("QUARANTINE" in text for text in pdf_page_texts(pdf))
+    prints = LabelPrint.objects.filter(job_id=job_id)
+    assert sorted(prints.values_list("item_key", flat=True)) == sorted(v.serial for v in vials)
+    assert set(prints.values_list("kind", "template", "printed_by_id")) == {("quarantine", "vial", chain.lab1.pk)}
+
+
+def test_reprint_needs_a_reason_and_reconciliation_counts_each_label_once(chain, packaged_lot, auth_client):
+    from batches.documents import lot_label_reconciliation
+
+    client = auth_client(chain.lab1)
+    serial = Vial.objects.filter(lot=packaged_lot).order_by("sequence").values_list("serial", flat=True)[0]
+    first = post_labels(client, packaged_lot, template="vial", kind="quarantine", format="zpl", vials=[serial])
+    assert first.status_code == 202
+    job_id = first.json()["job"]
+    # Run the job twice in this process (a retried/redelivered job): it counts once.
+    assert document_job_run(job_id=job_id) == JobStatus.DONE
+    assert document_job_run(job_id=job_id) == "skipped"
+    assert LabelPrint.objects.filter(item_key=serial).count() == 1
+
+    again = post_labels(client, packaged_lot, template="vial", kind="quarantine", format="zpl", vials=[serial])
+    assert again.status_code == 400
+    assert "reason" in again.json()["fields"]
+    reprint = post_labels(client, packaged_lot, template="vial", kind="quarantine", format="zpl", vials=[serial],
+                          reason="label smudged")
+    assert reprint.status_code == 202
+    document_job_run(job_id=reprint.json()["job"])
+    zpl = DocumentJob.objects.get(pk=reprint.json()["job"]).output.read().decode()
+    (label,) = split_labels(zpl)
+    (data,) = barcode_fields(label, "^BX")
+    lot = CMLot.objects.select_related("product").get(pk=packaged_lot.pk)
+    assert parse_gs1_raw(zpl_datamatrix_to_gs1(data)) == expected_ais(lot, serial)
+
+    reconciliation = lot_label_reconciliation(lot)
+    (row,) = reconciliation.rows
+    assert (row.kind, row.items_labelled, row.labels_issued, row.reprints) == ("quarantine", 1, 2, 1)
+    assert reconciliation.expected_items == 10 and reconciliation.balanced
+    assert LabelPrint.objects.filter(item_key=serial).exclude(reprint_reason="").get().reprint_reason == "label smudged"
+
+
+def test_final_labels_are_refused_unless_rule_4_holds(chain, packaged_lot, shipper, auth_client):
+    client = auth_client(shipper)
+    response = post_labels(client, packaged_lot, template="vial", kind="final", format="pdf")
+    assert response.status_code == 409
+    assert {c["code"] for c in response.json()["conditions"]} == {"lot_not_released"}
+    # Lab staff may not print final labels, a shipping coordinator no quarantine labels.
+    assert post_labels(auth_client(chain.lab1), packaged_lot, template="vial", kind="final",
+                       format="pdf").status_code == 403
+    assert post_labels(client, packaged_lot, template="vial", kind="quarantine", format="pdf").status_code == 403
+    assert not DocumentJob.objects.exists()
+
+
+def test_final_labels_for_a_released_lot(chain, released_lot, shipper, auth_client):
+    client = auth_client(shipper)
+    response = post_labels(client, released_lot, template="carton", kind="final", format="pdf", carton_size=4)
+    assert response.status_code == 202, response.json()
+    job_id = response.json()["job"]
+    document_job_run(job_id=job_id)
+    job = DocumentJob.objects.get(pk=job_id)
+    assert job.status == JobStatus.DONE, job.error
+    reads = read_pdf_symbols(job.output.read())
+    counts = sorted(int(dict(parse_gs1_raw(r.raw.decode()))["37"]) for r in reads)
+    available = Vial.objects.filter(lot=released_lot, status="available").count()
+    assert sum(counts) == available and max(counts) == 4
+    assert all(dict(parse_gs1_raw(r.raw.decode()))["02"] == released_lot.product.gtin for r in reads)
+    assert LabelPrint.objects.filter(job_id=job_id, kind="final", template="carton").count() == len(reads)
+
+
+def test_bad_input_names_the_field(chain, packaged_lot, auth_client):
+    client = auth_client(chain.lab1)
+    response = post_labels(client, packaged_lot, template="pallet", kind="draft", format="svg", copies=0)
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"template", "kind", "format", "copies"}
+    unknown = post_labels(client, packaged_lot, template="vial", kind="quarantine", format="pdf", vials=["NOPE"])
+    assert unknown.status_code == 400 and "NOPE" in unknown.json()["fields"]["vials"][0]
+    assert client.post("/api/v1/lots/XX99-9999/labels/", {}, format="json").status_code in (400, 404)
+    assert object_type_of(CMLot) == "batches.cmlot"
