@@ -9,8 +9,14 @@ from batches.models import CMLot, Vial
 from cmlims.audit import object_type_of
 from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
 from cmlims.documents.services import document_job_run
-from tests.documents.support import barcode_fields, parse_gs1_raw, pdf_page_texts, read_pdf_symbols, split_labels
-from tests.documents.support import zpl_datamatrix_to_gs1
+from tests.documents.support import (
+    barcode_fields,
+    parse_gs1_raw,
+    pdf_page_texts,
+    read_pdf_symbols,
+    split_labels,
+    zpl_datamatrix_to_gs1,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
