@@ -4,9 +4,21 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from batches.models import LotStatus
+from batches.shipping.api.views import LotRecallView
 from cmlims.views import healthz
+from qc.api.views import LotSignOffView
+
+
+class LotRecallEndpoint(LotRecallView, LotSignOffView):
+    """One path, two apps: GET is shipping's recall answer (every vial, shipment and consignee of the lot,
+    rule 9); POST is QC's signed recall of the lot. Django routes by path only, so they meet here."""
+
+    to = LotStatus.RECALLED
 
 api_v1 = [
+    path("lots/<str:lot_number>/recall/", LotRecallEndpoint.as_view(), name="lot-recall"),
+    path("", include("batches.shipping.api.urls")),
     path("", include("cmlims.api.urls")),
     path("", include("cmlims.documents.api.urls")),
     path("", include("batches.api.documents")),

@@ -35,3 +35,10 @@ class ShippingConfig(AppConfig):
         roles.LAB_STAFF: set(_read),
         roles.INTEGRATION: set(),
     }
+
+    def ready(self) -> None:
+        from batches.selectors import register_vial_destinations
+        from batches.shipping.selectors import vial_destinations
+
+        # The vial and donor traces (rule 9) reach the shipments and consignees through this.
+        register_vial_destinations(vial_destinations)

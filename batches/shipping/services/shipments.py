@@ -190,7 +190,7 @@ def _vials_to(vials: list[Vial], status: str, *, actor, reason: str) -> None:
 def shipment_ship(
     *, shipment: Shipment | int, actor, username: str, password: str, meaning: str, reason: str = "",
     courier: str | None = None, tracking_number: str | None = None, party: str = "",
-    occurred_at: dt.datetime | None = None,
+    occurred_at: dt.datetime | None = None, notes: str = "",
 ) -> Shipment:
     """Packed → shipped, signed "shipped": handed to the courier (custody event); vials become shipped."""
     require_coordinator(actor, "Shipping")
@@ -214,7 +214,8 @@ def shipment_ship(
                                      content=signed_content(locked, serials=[v.serial for v in vials]),
                                      field_list_version=SIGNED_FIELDS_VERSION)
         _custody(locked, kind=CustodyKind.HANDED_TO_COURIER, occurred_at=at, actor=actor,
-                 party=party or locked.courier, notes=f"tracking {locked.tracking_number}", signature=signature)
+                 party=party or locked.courier,
+                 notes=f"tracking {locked.tracking_number}" + (f"; {notes}" if notes else ""), signature=signature)
         _vials_to(vials, VialStatus.SHIPPED, actor=actor, reason=f"shipped in {locked}")
         return locked
 

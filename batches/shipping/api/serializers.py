@@ -1,0 +1,193 @@
+"""Request shapes (validation only) and response bodies of the shipping API. No business logic here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from batches.shipping.models import Consignee, Shipment, TemperatureLog
+from batches.shipping.selectors import Recall
+from cmlims.audit import to_jsonable
+from cmlims.esign.services import signature_manifest
+
+
+class ConsigneeInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=Consignee.Kind.choices, required=False)
+    address_line1 = serializers.CharField(max_length=200)
+    address_line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100)
+    country = serializers.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, e.g. DE")
+    contact_name = serializers.CharField(max_length=200)
+    contact_phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    contact_email = serializers.EmailField(required=False, allow_blank=True)
+    licence_number = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", write_only=True)
+
+
+class ShipmentInput(serializers.Serializer):
+    consignee = serializers.IntegerField(help_text="consignee id")
+    product = serializers.IntegerField(help_text="product id")
+    courier = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    tracking_number = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    shipper_type = serializers.ChoiceField(choices=Shipment.ShipperType.choices, required=False, allow_blank=True)
+    coolant = serializers.ChoiceField(choices=Shipment.Coolant.choices, required=False, allow_blank=True)
+    logger_serial = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    notes = serializers.CharField(required=False, allow_blank=True)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", write_only=True)
+
+
+class AllocateInput(serializers.Serializer):
+    vials = serializers.ListField(child=serializers.CharField(trim_whitespace=False), required=False,
+                                  help_text="serials or scanner input (GS1 element strings, ]d2 prefix and GS ok)")
+    lot = serializers.CharField(required=False, help_text="with count: take from this lot")
+    count = serializers.IntegerField(required=False, help_text="first-expiry-first-out")
+
+    def validate(self, attrs):
+        if ("vials" in attrs) == ("count" in attrs):
+            raise serializers.ValidationError({"vials": ["give either vials, or count (optionally with lot)"]})
+        if "lot" in attrs and "count" not in attrs:
+            raise serializers.ValidationError({"count": ["required with lot"]})
+        return attrs
+
+
+class ReleaseInput(serializers.Serializer):
+    vials = serializers.ListField(child=serializers.CharField(trim_whitespace=False), required=False,
+                                  help_text="omit to release every vial of the draft")
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PackInput(serializers.Serializer):
+    shipper_type = serializers.ChoiceField(choices=Shipment.ShipperType.choices, required=False)
+    coolant = serializers.ChoiceField(choices=Shipment.Coolant.choices, required=False)
+    logger_serial = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    occurred_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with offset; default now")
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class SignatureInput(serializers.Serializer):
+    """Both signature components every time (11.200(a)), with meaning and reason — as for lot release."""
+
+    username = serializers.CharField(allow_blank=True)
+    password = serializers.CharField(allow_blank=True, trim_whitespace=False, style={"input_type": "password"})
+    meaning = serializers.CharField()
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    occurred_at = serializers.DateTimeField(required=False)
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ShipInput(SignatureInput):
+    courier = serializers.CharField(max_length=100, required=False)
+    tracking_number = serializers.CharField(max_length=60, required=False)
+    party = serializers.CharField(max_length=200, required=False, allow_blank=True, default="",
+                                  help_text="courier's driver or agent taking the shipment")
+
+
+class ReceiveInput(SignatureInput):
+    received_by_name = serializers.CharField(max_length=200, help_text="the consignee's person who received it")
+
+
+class DeliverInput(serializers.Serializer):
+    occurred_at = serializers.DateTimeField(required=False)
+    party = serializers.CharField(max_length=200, required=False, allow_blank=True, default="",
+                                  help_text="who signed for it at the consignee (proof of delivery)")
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(allow_blank=True)
+
+
+class LogUploadInput(serializers.Serializer):
+    file = serializers.FileField()
+    reason = serializers.CharField(required=False, allow_blank=True, default="",
+                                   help_text="required to replace an earlier file")
+
+
+class LabelInput(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["pdf", "zpl"], default="pdf")
+    copies = serializers.IntegerField(min_value=1, max_value=10, default=1)
+    reprint_reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+# --- bodies ---------------------------------------------------------------------------------------------
+
+
+def consignee_body(c: Consignee) -> dict[str, Any]:
+    return {
+        "id": c.pk, "name": c.name, "kind": c.kind, "address_line1": c.address_line1,
+        "address_line2": c.address_line2, "postal_code": c.postal_code, "city": c.city, "country": c.country,
+        "contact_name": c.contact_name, "contact_phone": c.contact_phone, "contact_email": c.contact_email,
+        "licence_number": c.licence_number, "voided": c.voided_at is not None,
+    }
+
+
+def shipment_body(s: Shipment) -> dict[str, Any]:
+    return to_jsonable({
+        "id": s.pk, "reference": s.reference, "sscc": s.sscc, "status": s.status,
+        "consignee": {"id": s.consignee_id, "name": s.consignee.name},
+        "product": {"id": s.product_id, "name": s.product.name, "gtin": s.product.gtin},
+        "vial_count": getattr(s, "vial_count", None),
+        "courier": s.courier, "tracking_number": s.tracking_number, "shipper_type": s.shipper_type,
+        "coolant": s.coolant, "logger_serial": s.logger_serial, "notes": s.notes,
+        "transport_range_c": {"min": s.transport_temperature_min_c, "max": s.transport_temperature_max_c},
+        "excursion_allowed_minutes": s.transport_excursion_allowed_minutes,
+        "created_at": s.created_at, "packed_at": s.packed_at, "shipped_at": s.shipped_at,
+        "delivered_at": s.delivered_at, "received_at": s.received_at, "received_by_name": s.received_by_name,
+        "cancelled_at": s.cancelled_at, "cancel_reason": s.cancel_reason,
+    })
+
+
+def log_body(log: TemperatureLog | None) -> dict[str, Any] | None:
+    if log is None:
+        return None
+    return to_jsonable({
+        "id": log.pk, "file_name": log.file_name, "file_sha256": log.file_sha256, "uploaded_at": log.uploaded_at,
+        "sample_count": log.sample_count, "first_at": log.first_at, "last_at": log.last_at,
+        "min_c": log.min_c, "max_c": log.max_c, "range_c": {"min": log.range_min_c, "max": log.range_max_c},
+        "allowed_minutes": log.allowed_minutes, "minutes_outside": log.minutes_outside,
+        "excursion": log.excursion,
+        "investigation": ({"id": log.investigation_id, "number": log.investigation.number,
+                           "status": log.investigation.status} if log.investigation_id else None),
+    })
+
+
+def shipment_detail_body(s: Shipment, signatures) -> dict[str, Any]:
+    body = shipment_body(s)
+    body["vials"] = [
+        {"serial": a.vial.serial, "lot": a.vial.lot.lot_number, "expiry": to_jsonable(a.vial.lot.expiry),
+         "status": a.vial.status, "allocated_at": to_jsonable(a.allocated_at)}
+        for a in s.live_allocations
+    ]
+    body["custody"] = [
+        {"kind": e.kind, "occurred_at": to_jsonable(e.occurred_at), "recorded_by": e.recorded_by.get_username(),
+         "recorded_at": to_jsonable(e.recorded_at), "party": e.party, "notes": e.notes,
+         "signature": e.signature_id}
+        for e in s.custody
+    ]
+    body["temperature_log"] = log_body(s.live_logs[0] if s.live_logs else None)
+    body["signatures"] = [signature_manifest(sig) for sig in signatures]
+    return body
+
+
+def recall_body(recall: Recall) -> dict[str, Any]:
+    per_shipment: dict[int, list[str]] = {}
+    for v in recall.vials:
+        if v.shipment is not None:
+            per_shipment.setdefault(v.shipment.pk, []).append(v.serial)
+    return to_jsonable({
+        "recall_of": {"type": recall.subject_type, "id": recall.subject},
+        "summary": {"lots": len(recall.lots), "vials": len(recall.vials), "vials_off_site": recall.vials_off_site,
+                    "shipments": len(recall.shipments), "consignees": len(recall.consignees)},
+        "lots": [{"lot_number": lot.lot_number, "product": lot.product.name, "status": lot.status,
+                  "on_hold": lot.on_hold, "expiry": lot.expiry} for lot in recall.lots],
+        "shipments": [{"id": s.pk, "reference": s.reference, "sscc": s.sscc, "status": s.status,
+                       "consignee": s.consignee.name, "shipped_at": s.shipped_at, "received_at": s.received_at,
+                       "vials": per_shipment.get(s.pk, [])} for s in recall.shipments],
+        "consignees": [consignee_body(c) for c in recall.consignees],
+        "vials": [{"serial": v.serial, "lot": v.lot_number, "expiry": v.expiry, "status": v.status,
+                   "shipment": v.shipment.reference if v.shipment else None,
+                   "consignee": v.shipment.consignee.name if v.shipment else None} for v in recall.vials],
+    })

@@ -1,0 +1,282 @@
+"""Shipping API: thin views. Each parses input, calls one service or selector and renders."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from batches.shipping import selectors, services
+from batches.shipping.api import serializers as s
+from batches.shipping.api.permissions import ShippingReaders
+from batches.shipping.charts import temperature_chart_png
+from batches.shipping.documents import PACKING_LIST, SHIPPING_LABEL, shipment_document_request
+from batches.shipping.models import Consignee
+from cmlims.api.pagination import CursorPagination
+from cmlims.exceptions import NotFound, PayloadTooLarge, UnsupportedMediaType
+
+CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel", "application/octet-stream"}
+
+
+class ShippingView(APIView):
+    permission_classes = [ShippingReaders]
+
+
+def _parse(serializer_class, request) -> dict:
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
+
+
+def _detail(pk: int, status_code: int = 200) -> Response:
+    shipment = selectors.shipment_get(pk)
+    return Response(s.shipment_detail_body(shipment, selectors.shipment_signatures(shipment)), status=status_code)
+
+
+def _job(job) -> Response:
+    return Response({"job": job.pk, "url": reverse("api-document-job", args=[job.pk])}, status=202)
+
+
+# --- consignees -----------------------------------------------------------------------------------------
+
+
+class ByName(CursorPagination):
+    ordering = ("name", "id")
+
+
+class ConsigneeListView(generics.GenericAPIView):
+    permission_classes = [ShippingReaders]
+    pagination_class = ByName
+    """Clinics and distributors (cursor pagination). POST adds one (shipping coordinator)."""
+
+    def get_queryset(self):
+        return selectors.consignee_list()
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([s.consignee_body(c) for c in page])
+
+    @extend_schema(request=s.ConsigneeInput, responses={201: dict})
+    def post(self, request):
+        values = _parse(s.ConsigneeInput, request)
+        values.pop("reason", None)
+        consignee = services.consignee_create(actor=request.user, **values)
+        return Response(s.consignee_body(consignee), status=status.HTTP_201_CREATED)
+
+
+class ConsigneeDetailView(ShippingView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, pk: int):
+        consignee = Consignee.objects.filter(pk=pk).first()
+        if consignee is None:
+            raise NotFound(f"consignee {pk} does not exist")
+        return Response(s.consignee_body(consignee))
+
+    @extend_schema(request=s.ConsigneeInput(partial=True), responses={200: dict})
+    def patch(self, request, pk: int):
+        data = s.ConsigneeInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        reason = values.pop("reason", "")
+        return Response(s.consignee_body(services.consignee_update(consignee=pk, actor=request.user, reason=reason,
+                                                                   **values)))
+
+
+# --- shipments ------------------------------------------------------------------------------------------
+
+
+class ShipmentListView(generics.GenericAPIView):
+    permission_classes = [ShippingReaders]
+
+    """Shipments, newest first (cursor pagination; ``?status=`` filters). POST creates a draft with its SSCC."""
+
+    def get_queryset(self):
+        queryset = selectors.shipment_list()
+        wanted = self.request.query_params.getlist("status")
+        return queryset.filter(status__in=wanted) if wanted else queryset
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([s.shipment_body(x) for x in page])
+
+    @extend_schema(request=s.ShipmentInput, responses={201: dict})
+    def post(self, request):
+        values = _parse(s.ShipmentInput, request)
+        values.pop("reason", None)
+        shipment = services.shipment_create(actor=request.user, **values)
+        return _detail(shipment.pk, status.HTTP_201_CREATED)
+
+
+class ShipmentDetailView(ShippingView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, pk: int):
+        return _detail(pk)
+
+    @extend_schema(request=s.ShipmentInput(partial=True), responses={200: dict})
+    def patch(self, request, pk: int):
+        data = s.ShipmentInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        reason = values.pop("reason", "")
+        services.shipment_update(shipment=pk, actor=request.user, reason=reason, **values)
+        return _detail(pk)
+
+
+class AllocateView(ShippingView):
+    """``{"vials": [serial or scan, ...]}`` or ``{"count": n}`` / ``{"lot": "...", "count": n}`` (FEFO).
+    A refusal is 409 with ``vials: [{serial, reason}]`` (or ``conditions``) and nothing allocated."""
+
+    @extend_schema(request=s.AllocateInput, responses={200: dict})
+    def post(self, request, pk: int):
+        d = _parse(s.AllocateInput, request)
+        if "vials" in d:
+            services.shipment_allocate_scans(shipment=pk, scans=d["vials"], actor=request.user)
+        else:
+            services.shipment_allocate_count(shipment=pk, count=d["count"], lot_number=d.get("lot"),
+                                             actor=request.user)
+        return _detail(pk)
+
+
+class ReleaseVialsView(ShippingView):
+    @extend_schema(request=s.ReleaseInput, responses={200: dict})
+    def post(self, request, pk: int):
+        d = _parse(s.ReleaseInput, request)
+        services.shipment_release_vials(shipment=pk, scans=d.get("vials"), reason=d["reason"], actor=request.user)
+        return _detail(pk)
+
+
+class PackView(ShippingView):
+    @extend_schema(request=s.PackInput, responses={200: dict})
+    def post(self, request, pk: int):
+        services.shipment_pack(shipment=pk, actor=request.user, **_parse(s.PackInput, request))
+        return _detail(pk)
+
+
+class ShipView(ShippingView):
+    """Hand to the courier, signed with meaning "shipped" (username, password, meaning, reason)."""
+
+    @extend_schema(request=s.ShipInput, responses={200: dict})
+    def post(self, request, pk: int):
+        services.shipment_ship(shipment=pk, actor=request.user, **_parse(s.ShipInput, request))
+        return _detail(pk)
+
+
+class DeliverView(ShippingView):
+    @extend_schema(request=s.DeliverInput, responses={200: dict})
+    def post(self, request, pk: int):
+        services.shipment_deliver(shipment=pk, actor=request.user, **_parse(s.DeliverInput, request))
+        return _detail(pk)
+
+
+class ReceiveView(ShippingView):
+    """Confirm receipt, signed with meaning "received"; refused while an excursion investigation is open."""
+
+    @extend_schema(request=s.ReceiveInput, responses={200: dict})
+    def post(self, request, pk: int):
+        services.shipment_receive(shipment=pk, actor=request.user, **_parse(s.ReceiveInput, request))
+        return _detail(pk)
+
+
+class CancelView(ShippingView):
+    @extend_schema(request=s.ReasonInput, responses={200: dict})
+    def post(self, request, pk: int):
+        services.shipment_cancel(shipment=pk, actor=request.user, reason=_parse(s.ReasonInput, request)["reason"])
+        return _detail(pk)
+
+
+class TemperatureLogView(ShippingView):
+    """POST multipart ``file`` (CSV ``timestamp,temperature_c``); a bad file is 400 with ``rows``, nothing stored.
+    GET the current log's summary."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, pk: int):
+        log = selectors.shipment_current_log(selectors.shipment_get(pk))
+        if log is None:
+            raise NotFound(f"shipment {pk} has no temperature log yet")
+        return Response(s.log_body(log))
+
+    @extend_schema(request={"multipart/form-data": s.LogUploadInput}, responses={201: dict})
+    def post(self, request, pk: int):
+        d = _parse(s.LogUploadInput, request)
+        upload = d["file"]
+        if upload.size > settings.CMLIMS_MAX_UPLOAD_BYTES:
+            raise PayloadTooLarge(f"file: larger than {settings.CMLIMS_MAX_UPLOAD_BYTES} bytes")
+        content_type = (upload.content_type or "").split(";")[0].strip().lower()
+        if content_type and content_type not in CSV_TYPES:
+            raise UnsupportedMediaType(f"file: {content_type} is not CSV; export the logger data as CSV",
+                                       fields={"file": [f"{content_type} is not CSV"]})
+        log = services.shipment_temperature_log_upload(shipment=pk, actor=request.user, file_name=upload.name,
+                                                       data=upload.read(), reason=d["reason"])
+        return Response(s.log_body(log), status=status.HTTP_201_CREATED)
+
+
+class TemperatureChartView(ShippingView):
+    """The current log drawn with the transport range (PNG)."""
+
+    def get(self, request, pk: int):
+        shipment = selectors.shipment_get(pk)
+        log = selectors.shipment_current_log(shipment)
+        if log is None:
+            raise NotFound(f"shipment {pk} has no temperature log yet")
+        png = temperature_chart_png(selectors.log_readings(log), low_c=log.range_min_c, high_c=log.range_max_c,
+                                    title=f"{shipment.reference} logger {log.file_name}")
+        return HttpResponse(png, content_type="image/png")
+
+
+class LabelsView(ShippingView):
+    """Request the shipping label (GS1-128 SSCC, 4×6 in, PDF or ZPL): 202 with the job."""
+
+    @extend_schema(request=s.LabelInput, responses={202: dict})
+    def post(self, request, pk: int):
+        d = _parse(s.LabelInput, request)
+        return _job(shipment_document_request(shipment=pk, kind=SHIPPING_LABEL, actor=request.user,
+                                              output_format=d["format"], copies=d["copies"],
+                                              reprint_reason=d["reprint_reason"]))
+
+
+class PackingListView(ShippingView):
+    @extend_schema(request=None, responses={202: dict})
+    def post(self, request, pk: int):
+        return _job(shipment_document_request(shipment=pk, kind=PACKING_LIST, actor=request.user))
+
+
+# --- recall ---------------------------------------------------------------------------------------------
+
+
+def _csv_response(text: str, filename: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class LotRecallView(ShippingView):
+    """Every vial of the lot, the shipments holding them and their consignees (rule 9)."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, lot_number: str):
+        return Response(s.recall_body(selectors.recall_for_lot(lot_number)))
+
+
+class DonorRecallView(ShippingView):
+    """Every lot made with the donor's cells, every vial, shipment and consignee (rule 9)."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, code: str):
+        return Response(s.recall_body(selectors.recall_for_donor(code)))
+
+
+class LotRecallCsvView(ShippingView):
+    def get(self, request, lot_number: str):
+        return _csv_response(selectors.recall_csv(selectors.recall_for_lot(lot_number)),
+                             f"recall-lot-{lot_number}.csv")
+
+
+class DonorRecallCsvView(ShippingView):
+    def get(self, request, code: str):
+        return _csv_response(selectors.recall_csv(selectors.recall_for_donor(code)), f"recall-donor-{code}.csv")

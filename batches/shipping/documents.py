@@ -1,0 +1,231 @@
+"""Shipping documents through the core job system: the shipping label (4×6 in, GS1-128 SSCC) and the
+packing list (vials, lots, expiry, consignee, CoA references, temperature chart once logged).
+
+Discovered by ``cmlims.documents`` (autodiscover of each app's ``documents`` module). Builders run in the
+worker from ids; the request side (``shipment_document_request``) checks the shipment's state first.
+"""
+
+from __future__ import annotations
+
+import io
+from xml.sax.saxutils import escape
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from batches.shipping.charts import temperature_chart_png
+from batches.shipping.models import Shipment, ShipmentStatus
+from batches.shipping.selectors import log_readings, shipment_current_log, shipment_get, shipment_lots
+from cmlims import roles
+from cmlims.documents import labels
+from cmlims.documents.models import DocumentJob, JobStatus, LabelKind
+from cmlims.documents.registry import BuildContext, BuiltDocument, LabelPrintSpec, register_builder
+from cmlims.documents.selectors import label_print_exists
+from cmlims.documents.services import document_job_request
+from cmlims.exceptions import Conflict, field_error
+
+SHIPPING_LABEL = "shipping_label"
+PACKING_LIST = "packing_list"
+COA_KIND = "certificate_of_analysis"  # the CoA builder's kind (QC); referenced, not generated, here
+SHIPMENT_TYPE = "shipping.shipment"
+
+
+def _shipment_from(params: dict) -> Shipment:
+    try:
+        return shipment_get(int(params["shipment"]))
+    except (KeyError, TypeError, ValueError):
+        raise field_error("shipment", "give the shipment id") from None
+
+
+def _temperature_text(s: Shipment) -> str:
+    return f"{s.transport_temperature_min_c} to {s.transport_temperature_max_c} °C"
+
+
+def _handling(s: Shipment) -> str:
+    coolant = s.get_coolant_display() if s.coolant else ""
+    return "HANDLE WITH CARE — DO NOT X-RAY" + (f" — {coolant}" if coolant else "")
+
+
+def shipping_label_data(s: Shipment, *, copies: int = 1) -> labels.ShippingLabel:
+    lots = shipment_lots(s)
+    lot_text = lots[0]["lot_number"] + (f" +{len(lots) - 1} more" if len(lots) > 1 else "") if lots else "-"
+    return labels.ShippingLabel(
+        sscc=s.sscc,
+        ship_from=[settings.CMLIMS_MANUFACTURER],
+        ship_to=s.consignee.address_lines,
+        contents=s.product.name,
+        count=len(s.live_allocations),
+        lot=lot_text,
+        expiry=min((lot["expiry"] for lot in lots if lot["expiry"]), default=None),
+        handling=_handling(s),
+        temperature=_temperature_text(s),
+        reference=s.reference or "",
+        copies=copies,
+    )
+
+
+def build_shipping_label(ctx: BuildContext) -> BuiltDocument:
+    s = _shipment_from(ctx.params)
+    output_format = ctx.params.get("format", "pdf")
+    data = shipping_label_data(s, copies=int(ctx.params.get("copies", 1)))
+    template = labels.template_get("shipping")
+    spec = LabelPrintSpec(
+        template=template.name, template_version=template.version, kind=LabelKind.SHIPPING,
+        output_format=output_format, subject_type=SHIPMENT_TYPE, subject_id=str(s.pk), item_key=s.sscc,
+        payload={"sscc": s.sscc, "reference": s.reference, "consignee": s.consignee.name, "count": data.count,
+                 "lot": data.lot, "expiry": data.expiry.isoformat() if data.expiry else None,
+                 "temperature": data.temperature},
+        copies=data.copies, reprint_reason=ctx.params.get("reprint_reason", ""),
+    )
+    if output_format == "zpl":
+        return BuiltDocument(labels.render_zpl(template, [data]).encode(), f"{s.reference}-label.zpl",
+                             "application/zpl", [spec])
+    content = labels.render_pdf(template, [data], title=f"Shipping label {s.reference}")
+    return BuiltDocument(content, f"{s.reference}-label.pdf", "application/pdf", [spec])
+
+
+def _coa_references(lot_numbers: list[str]) -> dict[str, str]:
+    """The newest issued CoA job per lot (document id and SHA-256), or a note that none is issued yet."""
+    from batches.models import CMLot
+
+    ids = dict(CMLot.objects.filter(lot_number__in=lot_numbers).values_list("pk", "lot_number"))
+    found: dict[str, str] = {}
+    jobs = (DocumentJob.objects.filter(kind=COA_KIND, status=JobStatus.DONE, subject_type="batches.cmlot",
+                                       subject_id__in=[str(pk) for pk in ids])
+            .order_by("subject_id", "-finished_at"))
+    for job in jobs:
+        found.setdefault(ids[int(job.subject_id)], f"CoA document {job.pk}, SHA-256 {job.sha256[:16]}…")
+    return {n: found.get(n, "CoA not issued yet") for n in lot_numbers}
+
+
+def packing_list_pdf(s: Shipment, *, generated_by: str, chain_head, chart_png: bytes | None) -> bytes:
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    from cmlims.documents.reports import Report, _numbered_canvas  # the core's page footer (page x of y, chain)
+
+    styles = getSampleStyleSheet()
+    body = styles["BodyText"]
+    lots = shipment_lots(s)
+    coa = _coa_references([lot["lot_number"] for lot in lots])
+    log = shipment_current_log(s)
+
+    def table(rows, widths):
+        t = Table(rows, colWidths=widths, repeatRows=1)
+        t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("FONTSIZE", (0, 0), (-1, -1), 8),
+                               ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.9, 0.9, 0.9))]))
+        return t
+
+    story = [
+        Paragraph(f"Packing list {escape(s.reference or '')}", styles["Title"]),
+        Paragraph(f"SSCC (00) {s.sscc} — status {escape(s.get_status_display())}", styles["Heading3"]),
+        Paragraph("Ship to: " + escape(", ".join(s.consignee.address_lines)), body),
+        Paragraph(f"Contact: {escape(s.consignee.contact_name)} {escape(s.consignee.contact_phone)} "
+                  f"{escape(s.consignee.contact_email)}", body),
+        Paragraph(f"Product: {escape(s.product.name)} (GTIN {s.product.gtin}); transport {_temperature_text(s)}, "
+                  f"{s.transport_excursion_allowed_minutes} min outside allowed", body),
+        Paragraph(f"Courier: {escape(s.courier or '-')}, tracking {escape(s.tracking_number or '-')}; pack-out: "
+                  f"{escape(s.get_shipper_type_display() or '-')}, {escape(s.get_coolant_display() or '-')}, "
+                  f"logger {escape(s.logger_serial or '-')}", body),
+        Spacer(1, 4 * mm),
+        Paragraph("Lots", styles["Heading2"]),
+        table([["Lot", "Expiry", "Vials", "Certificate of analysis"]]
+              + [[lot["lot_number"], str(lot["expiry"] or "-"), str(lot["count"]), coa[lot["lot_number"]]]
+                 for lot in lots], [35 * mm, 25 * mm, 15 * mm, 105 * mm]),
+        Paragraph(f"Vials ({len(s.live_allocations)})", styles["Heading2"]),
+        table([["#", "Serial", "Lot", "Expiry", "Status"]]
+              + [[str(i), a.vial.serial, a.vial.lot.lot_number, str(a.vial.lot.expiry or "-"), a.vial.status]
+                 for i, a in enumerate(s.live_allocations, start=1)],
+              [12 * mm, 45 * mm, 40 * mm, 30 * mm, 30 * mm]),
+        Paragraph("Chain of custody", styles["Heading2"]),
+        table([["When (UTC)", "Event", "Recorded by", "Party"]]
+              + [[f"{e.occurred_at:%Y-%m-%d %H:%M}", e.get_kind_display(), e.recorded_by.get_username(), e.party]
+                 for e in s.custody], [35 * mm, 35 * mm, 35 * mm, 75 * mm]),
+    ]
+    if log is not None:
+        story += [
+            Paragraph("Temperature log", styles["Heading2"]),
+            Paragraph(f"{escape(log.file_name)} (SHA-256 {log.file_sha256[:16]}…): {log.sample_count} samples "
+                      f"{log.first_at:%Y-%m-%d %H:%M} to {log.last_at:%Y-%m-%d %H:%M} UTC, min {log.min_c} °C, "
+                      f"max {log.max_c} °C, {log.minutes_outside} min outside {log.range_min_c} to "
+                      f"{log.range_max_c} °C (allowed {log.allowed_minutes}) — "
+                      + ("EXCURSION, " + log.investigation.number if log.excursion and log.investigation
+                         else "no excursion"), body),
+        ]
+        if chart_png:
+            story.append(Image(io.BytesIO(chart_png), width=180 * mm, height=180 * mm * 3 / 7))
+    report = Report(title=f"Packing list {s.reference}", document_id=f"Packing list {s.reference}",
+                    chain_head=chain_head, generated_by=generated_by, generated_at=timezone.now())
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
+                            bottomMargin=20 * mm, title=report.title, author=generated_by, creator="cmlims")
+    doc.build(story, canvasmaker=_numbered_canvas(report))
+    return buffer.getvalue()
+
+
+def build_packing_list(ctx: BuildContext) -> BuiltDocument:
+    s = _shipment_from(ctx.params)
+    ctx.progress(10)
+    log = shipment_current_log(s)
+    chart = None
+    if log is not None:
+        chart = temperature_chart_png(log_readings(log), low_c=log.range_min_c, high_c=log.range_max_c,
+                                      title=f"{s.reference} logger {log.file_name}")
+    ctx.progress(50)
+    who = ctx.requested_by.get_full_name() or ctx.requested_by.get_username()
+    content = packing_list_pdf(s, generated_by=who, chain_head=ctx.chain_head, chart_png=chart)
+    return BuiltDocument(content, f"{s.reference}-packing-list.pdf", "application/pdf")
+
+
+def _may_print_shipping_label(user, params: dict) -> None:
+    roles.require_role(user, roles.SHIPPING_COORDINATOR, "Printing a shipping label")
+
+
+def _may_get_packing_list(user, params: dict) -> None:
+    roles.require_role(user, (roles.SHIPPING_COORDINATOR, roles.QC_OFFICER), "Generating a packing list")
+
+
+register_builder(SHIPPING_LABEL, build_shipping_label, "labels", _may_print_shipping_label,
+                 title="shipping label (SSCC)")
+register_builder(PACKING_LIST, build_packing_list, "reports", _may_get_packing_list, title="packing list")
+
+
+# --- request side --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def shipment_document_request(
+    *, shipment: Shipment | int, kind: str, actor, output_format: str = "pdf", copies: int = 1,
+    reprint_reason: str = "",
+) -> DocumentJob:
+    """Ask for the shipping label or the packing list of a shipment that holds vials (202 job).
+
+    A second shipping label for the same SSCC is a reprint and needs a reason (rule 7).
+    """
+    pk = shipment.pk if isinstance(shipment, Shipment) else shipment
+    s = shipment_get(pk)
+    if kind not in (SHIPPING_LABEL, PACKING_LIST):
+        raise field_error("kind", f"must be {SHIPPING_LABEL} or {PACKING_LIST}")
+    conditions = []
+    if s.status == ShipmentStatus.CANCELLED:
+        conditions.append({"code": "shipment_status", "detail": f"{s} is cancelled"})
+    if not s.live_allocations:
+        conditions.append({"code": "no_vials", "detail": f"{s} holds no vials"})
+    if conditions:
+        raise Conflict(f"No documents for {s}.", code="invalid_state", conditions=conditions)
+    params: dict = {"shipment": s.pk}
+    if kind == SHIPPING_LABEL:
+        if output_format not in ("pdf", "zpl"):
+            raise field_error("format", "must be pdf or zpl")
+        if not isinstance(copies, int) or not 1 <= copies <= 10:
+            raise field_error("copies", "must be 1 to 10")
+        printed = label_print_exists(subject_type=SHIPMENT_TYPE, subject_id=str(s.pk),
+                                     template="shipping", kind=LabelKind.SHIPPING, item_keys=[s.sscc])
+        if printed and not (reprint_reason or "").strip():
+            raise field_error("reprint_reason", "the shipping label was printed before: a reprint needs a reason")
+        params.update(format=output_format, copies=copies, reprint_reason=(reprint_reason or "").strip())
+    return document_job_request(kind=kind, params=params, actor=actor, subject=s)
