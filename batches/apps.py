@@ -22,3 +22,14 @@ class BatchesConfig(AppConfig):
         roles.SHIPPING_COORDINATOR: set(_ALL_VIEW),
         roles.INTEGRATION: {"batches.view_cmlot", "batches.view_product", "batches.view_vial"},
     }
+
+    def ready(self) -> None:
+        from cmlims.timeline import register_timeline
+
+        from .models import CMLot, LyophilisationRun
+        from .selectors import lot_timeline_children, run_timeline_children
+
+        # A lot's audit timeline covers its pool, harvests, freeze-drying (with phases), packaging, vials and
+        # the signatures on it.
+        register_timeline(CMLot, children=lot_timeline_children)
+        register_timeline(LyophilisationRun, children=run_timeline_children)

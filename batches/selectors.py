@@ -32,6 +32,8 @@ from .models import (
     Harvest,
     HarvestContribution,
     LyophilisationPhase,
+    LyophilisationRun,
+    PackagingRun,
     Passage,
     Vial,
     VialStatus,
@@ -235,6 +237,26 @@ def lot_genealogy(lot: CMLot) -> dict:
         },
         "vials": vial_counts(lot),
     }
+
+
+def lot_timeline_children(lot: CMLot) -> list:
+    """What the lot's audit timeline covers besides the lot itself (cmlims.timeline registry)."""
+    from cmlims.esign.models import Signature
+
+    signature_ids = Signature.objects.filter(
+        content_type=ContentType.objects.get_for_model(CMLot), object_id=str(lot.pk)).values_list("pk", flat=True)
+    return [
+        lot.contributions.all(),
+        Harvest.objects.filter(contributions__lot=lot),
+        LyophilisationRun.objects.filter(lot=lot),
+        PackagingRun.objects.filter(lot=lot),
+        lot.vials.all(),
+        ("esign.signature", list(signature_ids)),
+    ]
+
+
+def run_timeline_children(run) -> list:
+    return [run.phases.all()]
 
 
 # --- traceability (rule 9) -------------------------------------------------------------------------------

@@ -33,17 +33,17 @@ class Chain:
 
 @pytest.fixture
 def lab1(make_user):
-    return make_user("lab1", roles.LAB_STAFF)
+    return make_user("lab1", roles.LAB_STAFF, is_staff=True)
 
 
 @pytest.fixture
 def lab2(make_user):
-    return make_user("lab2", roles.LAB_STAFF)
+    return make_user("lab2", roles.LAB_STAFF, is_staff=True)
 
 
 @pytest.fixture
 def qc1(make_user):
-    return make_user("qc1", roles.QC_OFFICER)
+    return make_user("qc1", roles.QC_OFFICER, is_staff=True)
 
 
 def t(days_ago: float, hours: float = 0):

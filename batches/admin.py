@@ -1,0 +1,579 @@
+"""Admin for lab staff: every save calls the same services as the API (role, rules, audit), nothing is deleted,
+refusals show as messages. List pages select related rows up front: no per-row queries at 100,000 lots."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, timeline_url
+from cmlims.exceptions import ApplicationError
+
+from . import models as m
+from . import selectors
+from .lifecycle import RULES
+from .services import cultures, drying, lots, packaging, products, records, sources
+
+PERFORMED = ("performed_by", "performed_at", "verified_by", "verified_at")
+
+
+class ServiceAdmin(AuditedModelAdmin):
+    """Routes the admin's save to a service: ``create(request, values, reason)`` and
+    ``update(request, obj, values, reason)`` (``values`` = the fields the user changed)."""
+
+    show_full_result_count = False  # one COUNT(*) less on big tables
+    list_per_page = 50
+
+    def create(self, request, values: dict, reason: str):
+        raise NotImplementedError
+
+    def update(self, request, obj, values: dict, reason: str):
+        raise NotImplementedError
+
+    def form_values(self, form, *, changed_only: bool) -> dict:
+        names = form.changed_data if changed_only else list(form.cleaned_data)
+        return {n: form.cleaned_data[n] for n in names if n != "change_reason" and n in form.cleaned_data}
+
+    def save_model(self, request, obj, form, change):
+        reason = form.cleaned_data.get("change_reason", "")
+        if change:
+            values = self.form_values(form, changed_only=True)
+            saved = self.update(request, obj, values, reason) if values else obj
+        else:
+            saved = self.create(request, self.form_values(form, changed_only=False), reason)
+        adopt(obj, saved)
+
+    def void_object(self, request, obj, reason: str):
+        return records.record_void(record=obj, actor=request.user, reason=reason)
+
+    def run_for_each(self, request, queryset, label: str, fn) -> None:
+        """Apply ``fn`` to each selected row in its own transaction; report successes and refusals."""
+        done = 0
+        for obj in queryset:
+            try:
+                fn(obj)
+                done += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{obj}: {exc.message}", level=messages.ERROR)
+        if done:
+            self.message_user(request, f"{label}: {done} record(s).", level=messages.SUCCESS)
+
+
+def formset_done(formset, new=(), changed=()) -> None:
+    """Our services saved the inline rows; tell the admin's change message what happened."""
+    formset.new_objects = list(new)
+    formset.changed_objects = [(obj, []) for obj in changed]
+    formset.deleted_objects = []
+
+
+def adopt(target, saved) -> None:
+    """Make the admin's form instance the row the service wrote (pk, computed fields) for the redirect."""
+    for field in saved._meta.concrete_fields:
+        setattr(target, field.attname, getattr(saved, field.attname))
+    target._state.adding = False
+    target._state.db = saved._state.db
+
+
+class VerifyActionMixin:
+    @admin.action(description="Verify the selected steps (second person)")
+    def verify_selected(self, request, queryset):
+        self.run_for_each(request, queryset, "Verified",
+                          lambda obj: records.step_verify(record=obj, actor=request.user))
+
+
+# --- master data ----------------------------------------------------------------------------------------
+
+
+@admin.register(m.Product)
+class ProductAdmin(ServiceAdmin):
+    list_display = ("name", "gtin", "shelf_life_days", "max_passage", "max_population_doublings",
+                    "requires_second_person_verification", "voided_at")
+    search_fields = ("name", "=gtin")
+    list_filter = ("requires_second_person_verification",)
+
+    def create(self, request, values, reason):
+        return products.product_create(actor=request.user, reason=reason, **values)
+
+    def update(self, request, obj, values, reason):
+        return products.product_update(product=obj, actor=request.user, reason=reason, **values)
+
+
+@admin.register(m.StorageLocation)
+class StorageLocationAdmin(ServiceAdmin):
+    list_display = ("code", "name", "kind", "parent", "temperature_min_c", "temperature_max_c")
+    list_select_related = ("parent",)
+    search_fields = ("code", "name")
+    list_filter = ("kind",)
+    autocomplete_fields = ("parent",)
+
+    def create(self, request, values, reason):
+        return products.storage_location_create(actor=request.user, reason=reason, **values)
+
+    def update(self, request, obj, values, reason):
+        return products.storage_location_update(location=obj, actor=request.user, reason=reason, **values)
+
+
+@admin.register(m.CellSource)
+class CellSourceAdmin(ServiceAdmin):
+    list_display = ("code", "tissue", "collection_date", "consent_status", "eligibility_status", "trace_link")
+    search_fields = ("code",)
+    list_filter = ("tissue", "consent_status", "eligibility_status")
+
+    @admin.display(description="trace")
+    def trace_link(self, source):
+        return format_html('<a href="{}">lots and vials</a>', reverse("donor-trace", args=[source.code]))
+
+    def create(self, request, values, reason):
+        return sources.cell_source_create(actor=request.user, reason=reason, **values)
+
+    def update(self, request, obj, values, reason):
+        return sources.cell_source_update(source=obj, actor=request.user, reason=reason, **values)
+
+
+@admin.register(m.CellBank)
+class CellBankAdmin(VerifyActionMixin, ServiceAdmin):
+    list_display = ("code", "kind", "source", "passage_at_freeze", "frozen_on", "vials_on_hand", "identity",
+                    "performed_by", "verified_by")
+    list_select_related = ("source", "performed_by", "verified_by")
+    search_fields = ("code", "source__code")
+    list_filter = ("kind", ("frozen_on", admin.DateFieldListFilter))
+    autocomplete_fields = ("source", "parent_bank", "storage_location")
+    readonly_fields = PERFORMED
+    actions = ["verify_selected"]
+
+    @admin.display(description="identity (ISCT)", boolean=True)
+    def identity(self, bank):
+        return bank.identity_conforms
+
+    def create(self, request, values, reason):
+        return sources.cell_bank_create(actor=request.user, reason=reason, **values)
+
+    def update(self, request, obj, values, reason):
+        return sources.cell_bank_update(bank=obj, actor=request.user, reason=reason, **values)
+
+
+# --- culture and harvest ---------------------------------------------------------------------------------
+
+
+class PassageInline(AuditedTabularInline):
+    model = m.Passage
+    extra = 1
+    fields = ("passage_number", "seeded_at", "harvested_at", "cells_seeded", "cells_harvested", "viability_percent",
+              "confluence_percent", "population_doublings", "cumulative_population_doublings", "performed_by",
+              "verified_by")
+    readonly_fields = ("population_doublings", "cumulative_population_doublings", "performed_by", "verified_by")
+    ordering = ("passage_number",)
+
+
+class HarvestInline(AuditedTabularInline):
+    model = m.Harvest
+    extra = 0
+    fields = ("sequence", "conditioning_started_at", "conditioning_ended_at", "volume_ml", "hold_temperature_c",
+              "performed_by", "verified_by")
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # harvests are recorded on their own page (the culture must be in conditioning)
+
+
+@admin.register(m.Culture)
+class CultureAdmin(VerifyActionMixin, ServiceAdmin):
+    list_display = ("code", "product", "bank", "status", "started_at", "conditioning_started_at", "performed_by",
+                    "verified_by")
+    list_select_related = ("product", "bank", "performed_by", "verified_by")
+    search_fields = ("code", "bank__code", "bank__source__code")
+    list_filter = ("status", "product", ("started_at", admin.DateFieldListFilter))
+    autocomplete_fields = ("product", "bank")
+    readonly_fields = ("status", "conditioning_started_at", "confluence_at_conditioning_percent", "closed_at",
+                       "closed_reason", *PERFORMED)
+    inlines = [PassageInline, HarvestInline]
+    actions = ["verify_selected", "start_conditioning"]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "code", "product", "bank") if obj is not None else self.readonly_fields
+
+    def create(self, request, values, reason):
+        product, bank = values.pop("product"), values.pop("bank")
+        return cultures.culture_create(actor=request.user, product=product, bank=bank, reason=reason, **values)
+
+    def update(self, request, obj, values, reason):
+        return cultures.culture_update(culture=obj, actor=request.user, reason=reason, **values)
+
+    def save_formset(self, request, form, formset, change):
+        formset_done(formset)
+        if formset.model is not m.Passage:
+            return  # harvests are shown, not edited, here
+        reason = form.cleaned_data.get("change_reason", "")
+        fields = set(cultures.PASSAGE_FIELDS)
+        new, changed_rows = [], []
+        with transaction.atomic():
+            for inline_form in formset.forms:
+                if not inline_form.has_changed():
+                    continue
+                values = {k: v for k, v in inline_form.cleaned_data.items() if k in fields}
+                if inline_form.instance.pk:
+                    changed = {k: values[k] for k in inline_form.changed_data if k in fields}
+                    changed_rows.append(cultures.passage_update(passage=inline_form.instance, actor=request.user,
+                                                                reason=reason, **changed))
+                else:
+                    new.append(cultures.passage_record(culture=form.instance, actor=request.user, reason=reason,
+                                                       **values))
+        formset_done(formset, new, changed_rows)
+
+    @admin.action(description="Start conditioning (serum-free) — confluence from the latest passage")
+    def start_conditioning(self, request, queryset):
+        def start(culture):
+            latest = culture.passages.filter(voided_at__isnull=True).order_by("-passage_number").first()
+            cultures.culture_start_conditioning(culture=culture, actor=request.user,
+                                                confluence_percent=latest.confluence_percent if latest else None)
+
+        self.run_for_each(request, queryset, "Conditioning started", start)
+
+
+@admin.register(m.Harvest)
+class HarvestAdmin(VerifyActionMixin, ServiceAdmin):
+    list_display = ("__str__", "culture", "conditioning_ended_at", "volume_ml", "hold_temperature_c",
+                    "performed_by", "verified_by")
+    list_select_related = ("culture", "performed_by", "verified_by")
+    search_fields = ("culture__code", "culture__bank__source__code")
+    list_filter = (("conditioning_ended_at", admin.DateFieldListFilter), "culture__product")
+    autocomplete_fields = ("culture",)
+    readonly_fields = ("sequence", *PERFORMED)
+    actions = ["verify_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "culture") if obj is not None else self.readonly_fields
+
+    def get_search_results(self, request, queryset, search_term):
+        # The pooling inline's autocomplete offers only live harvests.
+        queryset, distinct = super().get_search_results(request, queryset, search_term)
+        if request.path.endswith("/autocomplete/"):
+            queryset = queryset.filter(voided_at__isnull=True)
+        return queryset, distinct
+
+    def create(self, request, values, reason):
+        culture = values.pop("culture")
+        return cultures.harvest_record(culture=culture, actor=request.user, reason=reason, **values)
+
+    def update(self, request, obj, values, reason):
+        return cultures.harvest_update(harvest=obj, actor=request.user, reason=reason, **values)
+
+
+# --- lots ------------------------------------------------------------------------------------------------
+
+
+class ContributionInline(AuditedTabularInline):
+    model = m.HarvestContribution
+    extra = 3
+    fields = ("harvest", "volume_ml", "added_by", "added_at")
+    readonly_fields = ("added_by", "added_at")
+    autocomplete_fields = ("harvest",)
+    verbose_name = "harvest in the pool"
+    verbose_name_plural = "harvests in the pool (volume taken from each)"
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None or obj.status == m.LotStatus.POOLED
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return obj is None or (obj.status == m.LotStatus.POOLED and obj.filtration_performed_by_id is None)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("harvest__culture", "added_by")
+
+
+FILTRATION_FIELDS = ("filter_pore_size_um", "filter_lot", "filtered_at", "integrity_test_method",
+                     "integrity_test_limit_bar", "integrity_test_measured_bar", "volume_filtered_ml")
+CONCENTRATION_FIELDS = ("concentration_cutoff_kda", "concentration_factor", "volume_out_ml", "concentrated_at")
+
+
+def _transition_action(to: str):
+    def action(modeladmin, request, queryset):
+        modeladmin.run_for_each(request, queryset.order_by("pk"), f"Moved to {to}",
+                                lambda lot: lots.lot_transition(lot_number_or_lot=lot, to=to, actor=request.user))
+
+    action.__name__ = f"move_to_{to}"
+    return admin.action(description=f"Move to {RULES[to].to.replace('_', ' ')}")(action)
+
+
+def _verify_lot_action(step: str):
+    def action(modeladmin, request, queryset):
+        modeladmin.run_for_each(request, queryset, f"{step.capitalize()} verified",
+                                lambda lot: lots.lot_step_verify(lot=lot, step=step, actor=request.user))
+
+    action.__name__ = f"verify_{step}"
+    return admin.action(description=f"Verify {step} (second person)")(action)
+
+
+@admin.register(m.CMLot)
+class CMLotAdmin(ServiceAdmin):
+    list_display = ("lot_number", "product", "status", "on_hold", "volume_in_ml", "volume_out_ml", "yield_percent",
+                    "expiry", "created_at", "links")
+    list_select_related = ("product",)
+    list_filter = ("status", "product", "on_hold", ("created_at", admin.DateFieldListFilter),
+                   ("expiry", admin.DateFieldListFilter))
+    search_fields = ("lot_number",)
+    search_help_text = "lot number, vial serial or donor code"
+    autocomplete_fields = ("product",)
+    ordering = ("-id",)
+    inlines = [ContributionInline]
+    actions = [_transition_action(to) for to, rule in RULES.items() if not rule.signed and not rule.automatic] + [
+        _verify_lot_action(step) for step in lots.LOT_STEPS
+    ]
+    readonly_fields = (
+        "lot_number", "status", "status_changed_at", "on_hold", "hold_reason", "expiry", "volume_in_ml",
+        "pooled_by", "pool_verified_by", "pool_verified_at", "filtration_performed_by", "filtration_verified_by",
+        "integrity_test_passed", "concentration_performed_by", "concentration_verified_by", "yield_percent",
+        "genealogy_link",
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ("product", "pooled_at", "change_reason")})]
+        return [
+            (None, {"fields": ("lot_number", "product", "status", "status_changed_at", "on_hold", "hold_reason",
+                               "expiry", "genealogy_link")}),
+            ("Pooling", {"fields": ("pooled_at", "volume_in_ml", "pooled_by", "pool_verified_by",
+                                    "pool_verified_at")}),
+            ("Filtration (sterile, with integrity test)", {"fields": (*FILTRATION_FIELDS, "integrity_test_passed",
+                                                                      "filtration_performed_by",
+                                                                      "filtration_verified_by")}),
+            ("Concentration", {"fields": (*CONCENTRATION_FIELDS, "yield_percent", "concentration_performed_by",
+                                          "concentration_verified_by")}),
+            ("Change", {"fields": ("change_reason",)}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return (*self.readonly_fields, "product", "pooled_at")
+        return self.readonly_fields
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(selectors.lot_search_q(search_term)), False
+
+    @admin.display(description="")
+    def links(self, lot):
+        return format_html('<a href="{}">genealogy</a> · <a href="{}">timeline</a>',
+                           reverse("admin:batches_cmlot_genealogy", args=[lot.pk]), timeline_url(lot))
+
+    @admin.display(description="genealogy")
+    def genealogy_link(self, lot):
+        return self.links(lot) if lot.pk else "—"
+
+    # saving: pooling happens in save_related (it needs the inline rows); steps go to their services
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return  # the lot is created with its harvests in save_related (one transaction, one service)
+        reason = form.cleaned_data.get("change_reason", "")
+        changed = set(form.changed_data)
+        values = form.cleaned_data
+        lot = obj
+        if changed & set(FILTRATION_FIELDS):
+            lot = lots.lot_record_filtration(lot=lot, actor=request.user, reason=reason,
+                                             **{f: values.get(f) for f in FILTRATION_FIELDS})
+        if changed & set(CONCENTRATION_FIELDS):
+            lot = lots.lot_record_concentration(lot=lot, actor=request.user, reason=reason,
+                                                **{f: values.get(f) for f in CONCENTRATION_FIELDS})
+        adopt(obj, lot)
+
+    def save_related(self, request, form, formsets, change):
+        reason = form.cleaned_data.get("change_reason", "")
+        rows = [
+            (f.cleaned_data["harvest"], f.cleaned_data["volume_ml"])
+            for formset in formsets for f in formset.forms
+            if f.has_changed() and not f.instance.pk and f.cleaned_data.get("harvest")
+        ]
+        for formset in formsets:
+            formset_done(formset)
+        if not change:
+            lot = lots.lot_pool(
+                product=form.cleaned_data["product"], pooled_at=form.cleaned_data.get("pooled_at"),
+                actor=request.user, reason=reason,
+                contributions=[lots.Contribution(harvest_id=h.pk, volume_ml=v) for h, v in rows],
+            )
+            adopt(form.instance, lot)
+            return
+        for harvest, volume in rows:
+            lots.lot_contribution_add(lot=form.instance, harvest_id=harvest.pk, volume_ml=volume, actor=request.user,
+                                      reason=reason)
+
+    def void_object(self, request, obj, reason: str):
+        return lots.lot_void(lot=obj, actor=request.user, reason=reason)
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/genealogy/", self.admin_site.admin_view(self.genealogy_view),
+                 name="batches_cmlot_genealogy"),
+            *super().get_urls(),
+        ]
+
+    def genealogy_view(self, request, pk: int):
+        """Read-only: donor → bank → cultures → harvests → lot → freeze-drying → packaging → vials."""
+        if not self.has_view_permission(request):
+            raise Http404
+        lot = selectors.lot_detail_queryset().filter(pk=pk).first()
+        if lot is None:
+            raise Http404(f"No lot {pk}")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Genealogy of lot {lot.lot_number}",
+            "opts": self.opts,
+            "lot": lot,
+            "genealogy": selectors.lot_genealogy(lot),
+            "release": selectors.lot_releases([lot]).get(lot.pk),
+            "timeline_url": timeline_url(lot),
+            "change_url": reverse("admin:batches_cmlot_change", args=[lot.pk]),
+        }
+        return TemplateResponse(request, "admin/batches/cmlot/genealogy.html", context)
+
+
+# --- freeze-drying and packaging -------------------------------------------------------------------------
+
+
+class PhaseInline(AuditedTabularInline):
+    model = m.LyophilisationPhase
+    extra = 3
+    max_num = 3
+    fields = ("phase", "shelf_temperature_setpoint_c", "shelf_temperature_actual_c", "chamber_pressure_setpoint_mbar",
+              "chamber_pressure_actual_mbar", "started_at", "ended_at", "duration_minutes")
+    readonly_fields = ("duration_minutes",)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None or not obj.is_complete
+
+
+RUN_COMPLETION_FIELDS = ("ended_at", "end_of_primary_drying_method", "end_of_primary_drying_at",
+                         "end_of_primary_drying_evidence", "stoppering_method", "stoppering_pressure_mbar",
+                         "stoppered_at", "alarms", "alarm_count")
+
+
+@admin.register(m.LyophilisationRun)
+class LyophilisationRunAdmin(VerifyActionMixin, ServiceAdmin):
+    list_display = ("run_number", "lot", "dryer", "recipe", "vials_loaded", "fill_volume_ml", "started_at",
+                    "completed_at", "alarm_count", "performed_by", "verified_by")
+    list_select_related = ("lot", "performed_by", "verified_by")
+    search_fields = ("run_number", "lot__lot_number", "dryer")
+    list_filter = ("dryer", ("started_at", admin.DateFieldListFilter))
+    autocomplete_fields = ("lot",)
+    readonly_fields = ("completed_by", "completed_at", *PERFORMED)
+    inlines = [PhaseInline]
+    actions = ["verify_selected"]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def get_fieldsets(self, request, obj=None):
+        loading = ("run_number", "lot", "dryer", "recipe", "recipe_version", "vials_loaded", "fill_volume_ml",
+                   "started_at", "performed_at")
+        if obj is None:
+            return [("Load the dryer (moves the lot to freeze-drying)", {"fields": (*loading, "change_reason")})]
+        return [
+            ("Loading", {"fields": (*loading, "performed_by", "verified_by", "verified_at")}),
+            ("Completion (fill in once all three phases are recorded)",
+             {"fields": (*RUN_COMPLETION_FIELDS, "completed_by", "completed_at")}),
+            ("Change", {"fields": ("change_reason",)}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        fixed = ("run_number", "lot", "vials_loaded", "performed_at")
+        done = RUN_COMPLETION_FIELDS if obj.is_complete else ()
+        return (*self.readonly_fields, *fixed, *done)
+
+    def create(self, request, values, reason):
+        lot = values.pop("lot")
+        return drying.lyophilisation_run_start(lot=lot, actor=request.user, reason=reason, **values)
+
+    def update(self, request, obj, values, reason):
+        completion = {k: values.pop(k) for k in list(values) if k in RUN_COMPLETION_FIELDS}
+        run = obj
+        if values:
+            run = drying.lyophilisation_run_update(run=obj, actor=request.user, reason=reason, **values)
+        if completion:
+            # save_formset has not run yet: completion is applied after the phases (see save_related).
+            request._cmlims_run_completion = completion
+        return run
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        completion = getattr(request, "_cmlims_run_completion", None)
+        if completion:
+            values = {k: form.cleaned_data.get(k) for k in RUN_COMPLETION_FIELDS}
+            values["alarm_count"] = values.get("alarm_count") or 0
+            values["alarms"] = values.get("alarms") or ""
+            run = drying.lyophilisation_run_complete(run=form.instance, actor=request.user,
+                                                     reason=form.cleaned_data.get("change_reason", ""), **values)
+            adopt(form.instance, run)
+
+    def save_formset(self, request, form, formset, change):
+        reason = form.cleaned_data.get("change_reason", "")
+        fields = set(drying.PHASE_FIELDS)
+        new = []
+        for inline_form in formset.forms:
+            if not inline_form.has_changed() or inline_form.instance.pk:
+                continue
+            data = inline_form.cleaned_data
+            new.append(drying.lyophilisation_phase_record(run=form.instance, phase=data["phase"], actor=request.user,
+                                                          reason=reason,
+                                                          **{k: v for k, v in data.items() if k in fields}))
+        formset_done(formset, new)
+
+
+@admin.register(m.PackagingRun)
+class PackagingRunAdmin(VerifyActionMixin, ServiceAdmin):
+    list_display = ("run_number", "lot", "vials_packaged", "vials_rejected", "ended_at", "storage_location",
+                    "performed_by", "verified_by")
+    list_select_related = ("lot", "storage_location", "performed_by", "verified_by")
+    search_fields = ("run_number", "lot__lot_number")
+    list_filter = (("ended_at", admin.DateFieldListFilter),)
+    autocomplete_fields = ("lot", "storage_location")
+    fields = ("run_number", "lot", "started_at", "ended_at", "vials_packaged", "vials_rejected", "storage_location",
+              *PERFORMED, "change_reason")
+    readonly_fields = PERFORMED
+    actions = ["verify_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        return (*self.readonly_fields, "run_number", "lot", "started_at", "ended_at", "vials_packaged",
+                "vials_rejected", "storage_location")
+
+    def create(self, request, values, reason):
+        return packaging.packaging_record(lot=values["lot"], actor=request.user, reason=reason,
+                                          run_number=values["run_number"], started_at=values["started_at"],
+                                          ended_at=values["ended_at"], vials_packaged=values["vials_packaged"],
+                                          vials_rejected=values.get("vials_rejected") or 0,
+                                          storage_location=values["storage_location"])
+
+    def update(self, request, obj, values, reason):
+        raise ApplicationError("a packaging run is not edited; void the record or open a deviation")
+
+
+@admin.register(m.Vial)
+class VialAdmin(ServiceAdmin):
+    list_display = ("serial", "lot", "status", "storage_location", "packaging_run")
+    list_select_related = ("lot", "storage_location", "packaging_run")
+    search_fields = ("=serial", "lot__lot_number")
+    list_filter = ("status", "lot__product")
+    autocomplete_fields = ("storage_location",)
+    readonly_fields = ("serial", "lot", "packaging_run", "sequence", "status", "destroyed_reason")
+    fields = ("serial", "lot", "packaging_run", "sequence", "status", "storage_location", "destroyed_reason",
+              "change_reason")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # vials are created by packaging
+
+    def update(self, request, obj, values, reason):
+        return packaging.vial_move(vial=obj, storage_location=values["storage_location"], actor=request.user,
+                                   reason=reason)

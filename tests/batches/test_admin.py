@@ -1,0 +1,107 @@
+"""The admin for lab staff: saves go through the services, refusals are messages, lists have no per-row queries."""
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from batches.models import CMLot, LotStatus
+from cmlims.models import AuditEntry
+
+from .conftest import lot_at, make_harvest, pool, t
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/batches/cmlot/"
+
+
+def _count(client, url) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def test_lot_changelist_has_no_per_row_queries(chain, client, django_assert_num_queries):
+    client.force_login(chain.lab1)
+    lot_at(chain, LotStatus.PACKAGED)
+    one = _count(client, CHANGELIST)
+    for _ in range(5):
+        pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("30")), Decimal("30"))])
+    with django_assert_num_queries(one):
+        response = client.get(CHANGELIST)
+    assert response.content.count(b"genealogy</a>") == 6
+    assert _count(client, CHANGELIST + "?status__exact=pooled") == one
+
+
+@pytest.mark.parametrize("url", ["/admin/batches/harvest/", "/admin/batches/vial/", "/admin/batches/culture/",
+                                 "/admin/batches/lyophilisationrun/", "/admin/batches/packagingrun/",
+                                 "/admin/batches/cellbank/"])
+def test_other_changelists_are_constant(chain, client, url):
+    client.force_login(chain.lab1)
+    lot_at(chain, LotStatus.PACKAGED)
+    one = _count(client, url)
+    lot_at(chain, LotStatus.PACKAGED)
+    assert _count(client, url) == one
+
+
+def test_pooling_in_the_admin_goes_through_the_service(chain, client):
+    client.force_login(chain.lab1)
+    first = make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("100"))
+    second = make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("100"), days_ago=2)
+    form = {
+        "product": chain.product.pk, "pooled_at_0": t(0, -1).strftime("%Y-%m-%d"),
+        "pooled_at_1": t(0, -1).strftime("%H:%M:%S"), "change_reason": "",
+        "contributions-TOTAL_FORMS": "3", "contributions-INITIAL_FORMS": "0",
+        "contributions-MIN_NUM_FORMS": "0", "contributions-MAX_NUM_FORMS": "1000",
+        "contributions-0-harvest": first.pk, "contributions-0-volume_ml": "60",
+        "contributions-1-harvest": second.pk, "contributions-1-volume_ml": "100",
+    }
+    response = client.post("/admin/batches/cmlot/add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    lot = CMLot.objects.get()
+    assert lot.volume_in_ml == Decimal("160") and lot.pooled_by == chain.lab1
+    assert AuditEntry.objects.filter(object_type="batches.cmlot", object_id=str(lot.pk), action="created").exists()
+    # Over-pooling the first harvest (40 mL left) is refused with a message naming the field; nothing is written.
+    form["contributions-0-volume_ml"] = "41"
+    form["contributions-1-harvest"] = ""
+    form["contributions-1-volume_ml"] = ""
+    response = client.post("/admin/batches/cmlot/add/", form, follow=True)
+    assert any("contributions[0].volume_ml" in m and "40.00 mL left" in m for m in _messages(response))
+    assert CMLot.objects.count() == 1
+
+
+def test_transition_action_reports_refusals(chain, client):
+    client.force_login(chain.lab1)
+    lot = lot_at(chain, LotStatus.POOLED)
+    response = client.post(CHANGELIST, {"action": "move_to_freeze_drying", "_selected_action": [lot.pk]},
+                           follow=True)
+    assert any("cannot move to freeze_drying" in m for m in _messages(response))
+    lot.refresh_from_db()
+    assert lot.status == LotStatus.POOLED
+
+
+def test_genealogy_page_and_search(chain, client):
+    client.force_login(chain.qc)
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    response = client.get(f"/admin/batches/cmlot/{lot.pk}/genealogy/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    for text in (chain.source.code, chain.bank.code, chain.culture.code, lot.lot_number, "97.50", "38 packaged"):
+        assert text in body
+    serial = lot.vials.first().serial
+    for term in (serial, chain.source.code, lot.lot_number):
+        assert lot.lot_number.encode() in client.get(CHANGELIST, {"q": term}).content
+    assert b"No CM lot" in client.get(CHANGELIST, {"q": "NOTHING-LIKE-THIS"}).content or \
+        lot.lot_number.encode() not in client.get(CHANGELIST, {"q": "NOTHING-LIKE-THIS"}).content
+
+
+def test_qc_officer_cannot_record_manufacturing(chain, client):
+    client.force_login(chain.qc)
+    assert client.get("/admin/batches/cmlot/add/").status_code == 403
