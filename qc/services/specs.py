@@ -90,3 +90,14 @@ def specification_approve(
                            status=SpecStatus.SUPERSEDED)
         return audited_update(spec, actor=actor, reason=reason, status=SpecStatus.IN_FORCE,
                               effective_from=effective, approval=signature)
+
+
+@transaction.atomic
+def specification_update(*, specification: Specification, actor, reason: str = "", title: str | None = None,
+                         notes: str | None = None) -> Specification:
+    """Title and notes of a draft (an approved version is changed by a new version, never edited)."""
+    roles.require_role(actor, roles.QC_OFFICER, "Changing a specification")
+    spec = Specification.objects.select_for_update().get(pk=specification.pk)
+    _require_draft(spec)
+    values = {k: v for k, v in (("title", title), ("notes", notes)) if v is not None}
+    return audited_update(spec, actor=actor, reason=reason, **values)

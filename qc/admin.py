@@ -1,0 +1,280 @@
+"""QC in the admin: specifications (drafted, signed into force), results (entered, imported, approved with a
+signature), the lot sign-off page. Every write goes through qc.services; pages only parse and render."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from batches.models import CMLot, LotStatus
+from cmlims import roles
+from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, ReadOnlyAdmin, _entry_rows
+from cmlims.exceptions import ApplicationError
+from qc import selectors
+from qc.models import LotAuditReview, QCResult, Specification, SpecItem, SpecStatus
+from qc.services.imports import results_import
+from qc.services.results import result_approve, result_enter
+from qc.services.signoff import MEANINGS, lot_sign_off
+from qc.services.specs import (
+    ITEM_FIELDS,
+    spec_item_add,
+    spec_item_update,
+    specification_approve,
+    specification_create,
+    specification_update,
+)
+from qc.signed_content import lot_signature_status
+
+
+class SignatureForm(forms.Form):
+    """The two components, every time (11.200(a)), plus the reason."""
+
+    username = forms.CharField()
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+def _apply_error(form: forms.Form, exc: ApplicationError) -> None:
+    fields = exc.extra.get("fields") or {}
+    for name, problems in fields.items():
+        form.add_error(name if name in form.fields else None, "; ".join(problems))
+    for condition in exc.extra.get("conditions") or []:
+        form.add_error(None, condition["detail"])
+    if not fields and not exc.extra.get("conditions"):
+        form.add_error(None, exc.message)
+
+
+# --- specifications ---------------------------------------------------------------------------------------
+
+
+class SpecItemInline(AuditedTabularInline):
+    model = SpecItem
+    fields = ITEM_FIELDS
+    extra = 0
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return (obj is None or obj.status == SpecStatus.DRAFT) and super().has_change_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return (obj is None or obj.status == SpecStatus.DRAFT) and super().has_add_permission(request, obj)
+
+
+@admin.register(Specification)
+class SpecificationAdmin(AuditedModelAdmin):
+    list_display = ("title", "product", "version", "status", "effective_from", "approved_by")
+    list_filter = ("status", "product")
+    list_select_related = ("product", "approval")
+    inlines = [SpecItemInline]
+    fields = ("product", "title", "notes", "version", "status", "effective_from", "approved_by")
+    readonly_fields = ("version", "status", "effective_from", "approved_by")
+
+    @admin.display(description="approved by")
+    def approved_by(self, spec):
+        return str(spec.approval) if spec.approval_id else "—"
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return (*self.readonly_fields, "product", *(("title", "notes") if obj.status != SpecStatus.DRAFT else ()))
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            specification_update(specification=obj, actor=request.user, title=obj.title, notes=obj.notes,
+                                 reason=form.cleaned_data.get("change_reason", ""))
+        else:
+            created = specification_create(product=obj.product, title=obj.title, notes=obj.notes, actor=request.user)
+            obj.pk, obj.version, obj._state.adding = created.pk, created.version, False
+
+    def save_formset(self, request, form, formset, change):
+        for item in formset.save(commit=False):
+            values = {name: getattr(item, name) for name in ITEM_FIELDS}
+            if item.pk:
+                spec_item_update(item=item, actor=request.user, **values)
+            else:
+                spec_item_add(specification=form.instance, actor=request.user, **values)
+
+    def get_urls(self):
+        return [path("<int:pk>/approve/", self.admin_site.admin_view(self.approve_view),
+                     name="qc_specification_approve"), *super().get_urls()]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.status == SpecStatus.DRAFT:
+            self.message_user(request, format_html('Draft: <a href="{}">sign it into force</a>.',
+                                                   reverse("admin:qc_specification_approve", args=[obj.pk])))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def approve_view(self, request, pk: int):
+        spec = get_object_or_404(Specification, pk=pk)
+        form = SignatureForm(request.POST or None, initial={"username": request.user.get_username()})
+        if request.method == "POST" and form.is_valid():
+            try:
+                specification_approve(specification=spec, actor=request.user, **form.cleaned_data)
+            except ApplicationError as exc:
+                _apply_error(form, exc)
+            else:
+                self.message_user(request, f"{spec} is in force.", level=messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:qc_specification_change", args=[spec.pk]))
+        return TemplateResponse(request, "admin/qc/sign.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": f"Approve {spec}",
+            "meaning": "specification approved", "form": form, "subject": spec,
+            "items": spec.items.order_by("order", "id"),
+        })
+
+
+# --- results ------------------------------------------------------------------------------------------------
+
+
+class ResultForm(forms.ModelForm):
+    class Meta:
+        model = QCResult
+        fields = ("lot", "spec_item", "value_entered", "unit_entered", "analyst", "instrument", "tested_at",
+                  "attachment")
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV: lot_number, test, value, unit, analyst, tested_at (ISO 8601 with "
+                                     "offset), instrument. All rows or none are imported.")
+
+
+@admin.register(QCResult)
+class QCResultAdmin(AuditedModelAdmin):
+    form = ResultForm
+    list_display = ("id", "lot", "test", "value_entered", "unit_entered", "verdict", "status", "analyst",
+                    "tested_at", "approved_by", "source")
+    list_filter = ("status", "passed", "source", "spec_item__test")
+    search_fields = ("=lot__lot_number", "spec_item__test", "instrument")
+    list_select_related = ("lot", "spec_item", "analyst", "approved_by")
+    autocomplete_fields = ("lot",)
+    readonly_fields = ("value", "qualitative_value", "passed", "status", "supersedes", "correction_reason",
+                       "retest_of", "entered_by", "entered_at", "approved_by", "approved_at", "approval",
+                       "attachment_sha256", "source")
+
+    @admin.display(description="test", ordering="spec_item__test")
+    def test(self, result):
+        return result.spec_item.test
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # never overwritten: corrections and retests are new results
+
+    def save_model(self, request, obj, form, change):
+        d = form.cleaned_data
+        created = result_enter(lot=d["lot"], spec_item=d["spec_item"], value=d["value_entered"],
+                               unit=d["unit_entered"], analyst=d["analyst"], tested_at=d["tested_at"],
+                               instrument=d["instrument"], attachment=d.get("attachment"), actor=request.user)
+        obj.pk, obj._state.adding = created.pk, False
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("import/", view(self.import_view), name="qc_qcresult_import"),
+            path("<int:pk>/approve/", view(self.approve_view), name="qc_qcresult_approve"),
+            path("signoff/<str:lot_number>/", view(self.signoff_view), name="qc_lot_signoff"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"import_url": reverse("admin:qc_qcresult_import"), **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
+    def import_view(self, request):
+        if not roles.has_role(request.user, roles.LAB_STAFF, roles.QC_OFFICER, roles.INTEGRATION):
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        rows = []
+        if request.method == "POST" and form.is_valid():
+            try:
+                imported = results_import(data=form.cleaned_data["file"].read(), actor=request.user)
+            except ApplicationError as exc:
+                rows = exc.extra.get("rows", [])
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, f"{imported} results imported.", level=messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:qc_qcresult_changelist"))
+        return TemplateResponse(request, "admin/qc/import.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": "Import QC results",
+            "form": form, "rows": rows[:500], "more": max(0, len(rows) - 500),
+        })
+
+    def approve_view(self, request, pk: int):
+        result = get_object_or_404(QCResult.objects.select_related("lot", "spec_item", "analyst"), pk=pk)
+        form = SignatureForm(request.POST or None, initial={"username": request.user.get_username()})
+        if request.method == "POST" and form.is_valid():
+            try:
+                result_approve(result=result, actor=request.user, **form.cleaned_data)
+            except ApplicationError as exc:
+                _apply_error(form, exc)
+            else:
+                self.message_user(request, f"Result {result.pk} approved.", level=messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:qc_qcresult_change", args=[result.pk]))
+        return TemplateResponse(request, "admin/qc/sign.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": f"Approve result {result.pk}",
+            "meaning": "result approved", "form": form, "subject": result, "result": result,
+        })
+
+    def signoff_view(self, request, lot_number: str):
+        """Checklist of conditions, the audit trail since the last review, meaning, reason, user name, password."""
+        lot = CMLot.objects.select_related("product").filter(lot_number=lot_number).first()
+        if lot is None:
+            raise Http404(f"No lot {lot_number}")
+        return TemplateResponse(request, "admin/qc/signoff.html", signoff_context(self, request, lot))
+
+
+class SignOffForm(SignatureForm):
+    action = forms.ChoiceField(choices=[(to, str(meaning)) for to, meaning in MEANINGS.items()],
+                               label="meaning", widget=forms.RadioSelect)
+    reviewed_through = forms.IntegerField(widget=forms.HiddenInput)
+    confirm_review = forms.BooleanField(
+        required=False, label="I have reviewed the lot's audit trail shown above (Annex 11 §9)")
+
+
+def signoff_context(model_admin, request, lot: CMLot) -> dict:
+    from batches.lifecycle import unmet_conditions
+
+    since = selectors.lot_audit_since_review(lot)
+    default = LotStatus.RECALLED if lot.status == LotStatus.RELEASED else LotStatus.RELEASED
+    form = SignOffForm(request.POST or None, initial={
+        "username": request.user.get_username(), "reviewed_through": since["latest_sequence"], "action": default})
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            lot_sign_off(lot_number=lot.lot_number, to=d["action"], actor=request.user, username=d["username"],
+                         password=d["password"], reason=d["reason"],
+                         audit_reviewed_through=d["reviewed_through"] if d["confirm_review"] else None)
+        except ApplicationError as exc:
+            _apply_error(form, exc)
+        else:
+            model_admin.message_user(request, f"Lot {lot.lot_number}: {MEANINGS[d['action']]} signed.",
+                                     level=messages.SUCCESS)
+            lot.refresh_from_db()
+            since = selectors.lot_audit_since_review(lot)
+    review_conditions, _ = selectors.audit_review_conditions(lot, request.user, None, required=True)
+    signatures = [(s, lot_signature_status(lot, s)) for s in selectors.lot_signoff_signatures(lot)]
+    results = list(selectors.lot_results(lot))
+    counting = {r.pk for r in selectors.counting_results(lot, results).values()}
+    return {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": f"Sign-off: lot {lot.lot_number}",
+        "lot": lot,
+        "conditions": unmet_conditions(lot, LotStatus.RELEASED, request.user) + review_conditions,
+        "rows": _entry_rows(since["entries"]),
+        "show_object": True,
+        "previous_review": since["previous_review"],
+        "results": [(r, r.pk in counting) for r in results],
+        "investigations": list(selectors.lot_investigations(lot)),
+        "signatures": signatures,
+        "form": form,
+    }
+
+
+@admin.register(LotAuditReview)
+class LotAuditReviewAdmin(ReadOnlyAdmin):
+    list_display = ("lot", "reviewer", "reviewed_at", "reviewed_from", "reviewed_through", "entries_reviewed")
+    list_select_related = ("lot", "reviewer")
+    search_fields = ("=lot__lot_number",)
