@@ -96,7 +96,7 @@ def unmet_conditions(lot: CMLot, to_status: str, actor) -> list[Condition]:
         })
     if lot.on_hold:
         conditions.append({"code": "on_hold", "detail": f"lot {lot.lot_number} is on hold: {lot.hold_reason}"})
-    for guard in _builtin_guards.get(to_status, ()) + registered_guards(to_status):
+    for guard in [*_builtin_guards.get(to_status, ()), *registered_guards(to_status)]:
         conditions.extend(guard(lot, actor))
     return conditions
 
