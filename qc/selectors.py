@@ -96,7 +96,7 @@ def donor_conditions(lot: CMLot) -> list[Condition]:
 
     return [{"code": "donor_not_eligible",
              "detail": f"donor {donor.code}: eligibility {donor.eligibility_status}, consent {donor.consent_status}"}
-            for donor in lot_donors(lot) if not donor.is_eligible_with_consent()]
+            for donor in lot_donors(lot) if not donor.is_eligible_with_consent]
 
 
 def four_eyes_conditions(lot: CMLot, signer) -> list[Condition]:

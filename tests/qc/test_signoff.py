@@ -1,0 +1,200 @@
+"""Sign-off: release, reject, recall with Part 11 signatures; every unmet condition listed; audit review;
+"changed after signing" for signed fields only."""
+
+from datetime import timedelta
+
+import pytest
+
+from batches.models import CMLot, LotStatus
+from cmlims import roles
+from cmlims.audit import Action, audited_update
+from cmlims.esign.models import Meaning, Signature
+from cmlims.esign.services import signature_current_status
+from cmlims.models import AuditEntry
+from qc.services.hold import lot_hold
+from tests.conftest import PASSWORD
+from tests.qc.conftest import approve, enter, lot_at, pass_all
+
+pytestmark = pytest.mark.django_db
+
+
+def checklist(client, lot):
+    response = client.get(f"/api/v1/lots/{lot.lot_number}/signoff/")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def sign(client, lot, action="release", *, password=PASSWORD, reason="", review=True, username=None):
+    body = {"username": username or client.user.username, "password": password, "reason": reason}
+    if review:
+        body["audit_reviewed_through"] = checklist(client, lot)["audit_review"]["confirm_through"]
+    return client.post(f"/api/v1/lots/{lot.lot_number}/{action}/", body, format="json")
+
+
+def codes(response):
+    return {c["code"] for c in response.json()["conditions"]}
+
+
+def test_release_happy_path_signs_and_moves_the_lot(releasable, chain, auth_client):
+    client = auth_client(chain.qc)
+    before = checklist(client, releasable)
+    assert [c["code"] for c in before["release_conditions"]] == ["audit_review_missing"]
+    assert before["audit_review"]["entries_since"], "the officer sees the lot's trail before signing"
+    response = sign(client, releasable, reason="all criteria met")
+    assert response.status_code == 200, response.content
+    signature = response.json()["signature"]
+    assert signature["meaning"] == "released" and signature["printed_name"] == "Qc1 Tester"
+    assert signature["changed_after_signing"] is False and len(signature["content_sha256"]) == 64
+    lot = CMLot.objects.get(pk=releasable.pk)
+    assert lot.status == LotStatus.RELEASED
+    stored = Signature.objects.get(pk=signature["id"])
+    assert set(stored.signed_fields) >= {"lot.lot_number", "results", "investigations", "audit_review"}
+    assert stored.content["audit_review"]["reviewer_id"] == chain.qc.pk
+    assert len(stored.content["results"]) == 6
+    # The lot payload shows the signature (printed name, time, meaning).
+    release = client.get(f"/api/v1/lots/{lot.lot_number}/").json()["release"]
+    assert release["signed_by"] == "Qc1 Tester" and release["meaning"] == "released"
+    # A second release of the same lot: 409, still one signature.
+    again = sign(client, lot)
+    assert again.status_code == 409 and "wrong_status" in codes(again)
+    assert Signature.objects.filter(meaning=Meaning.RELEASED).count() == 1
+
+
+def test_release_without_role_is_403(releasable, chain, auth_client):
+    response = sign(auth_client(chain.lab2), releasable, review=False)
+    assert response.status_code == 403
+
+
+def test_wrong_password_is_400_audited_and_five_lock_with_423(releasable, chain, auth_client):
+    client = auth_client(chain.qc)
+    for attempt in range(1, 5):
+        response = sign(client, releasable, password="wrong", review=False)
+        assert response.status_code == 400 and "password" in response.json()["fields"], attempt
+    response = sign(client, releasable, password="wrong", review=False)
+    assert response.status_code == 423 and response.json()["code"] == "signing_locked"
+    assert 0 < response.json()["retry_after"] <= 15 * 60
+    locked = sign(client, releasable)  # the right password, but locked
+    assert locked.status_code == 423
+    assert AuditEntry.objects.filter(action=Action.SIGNATURE_FAILED, user=chain.qc).count() == 6
+    assert CMLot.objects.get(pk=releasable.pk).status == LotStatus.QC_COMPLETE
+
+
+def test_user_name_must_be_the_callers(releasable, chain, auth_client, qc2):
+    response = sign(auth_client(chain.qc), releasable, username="qc2")
+    assert response.status_code == 400 and "username" in response.json()["fields"]
+
+
+def test_409_lists_every_unmet_condition(chain, spec, qc2, auth_client):
+    from batches.models import CellSource
+
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    pass_all(lot, analyst=chain.lab1, approver=qc2, skip=("Sterility", "pH (reconstituted)"))
+    approve(enter(lot, "pH (reconstituted)", "8.6", "pH", analyst=chain.lab1), qc2)  # fails, opens an OOS
+    enter(lot, "TGF-beta1", "300", "pg/mL", analyst=chain.lab1, actor=chain.qc)  # the signer entered a result
+    donor = CellSource.objects.get(pk=chain.source.pk)
+    audited_update(donor, actor=chain.lab1, eligibility_status="ineligible", reason="late positive serology")
+    lot_hold(lot_number=lot.lot_number, actor=qc2, reason="OOS pH")
+    response = sign(auth_client(chain.qc), lot, review=False)
+    assert response.status_code == 409, response.content
+    assert codes(response) == {
+        "wrong_status", "on_hold", "result_missing", "result_failed", "investigation_open", "donor_not_eligible",
+        "signer_entered_results", "audit_review_missing",
+    }
+    details = " ".join(c["detail"] for c in response.json()["conditions"])
+    assert "Sterility" in details and "pH (reconstituted)" in details and chain.source.code in details
+    assert not Signature.objects.filter(meaning=Meaning.RELEASED).exists()
+
+
+def test_signer_who_performed_or_verified_a_step_may_not_release(chain, spec, qc2, auth_client, make_user):
+    from batches.services.lots import lot_transition
+
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    pass_all(lot, analyst=chain.lab1, approver=chain.qc)
+    lot = lot_transition(lot_number_or_lot=lot, to=LotStatus.QC_COMPLETE, actor=chain.qc)
+    # lab2 verified the steps; give them the QC officer role as well: still not clear under rule 2.
+    from django.contrib.auth.models import Group
+
+    chain.lab2.groups.add(Group.objects.get(name=roles.QC_OFFICER))
+    response = sign(auth_client(chain.lab2), lot)
+    assert response.status_code == 409 and codes(response) == {"signer_participated"}
+    # qc2 approved results (not entered): clear.
+    assert sign(auth_client(qc2), lot).status_code == 200
+
+
+def test_audit_review_must_cover_the_newest_entries(releasable, chain, auth_client, qc2):
+    client = auth_client(chain.qc)
+    seen = checklist(client, releasable)["audit_review"]["confirm_through"]
+    lot_hold(lot_number=releasable.lot_number, actor=qc2, reason="check label")  # new entries after the review
+    from qc.services.hold import lot_unhold
+
+    lot_unhold(lot_number=releasable.lot_number, actor=qc2, reason="label fine")
+    response = client.post(f"/api/v1/lots/{releasable.lot_number}/release/",
+                           {"username": "qc1", "password": PASSWORD, "audit_reviewed_through": seen}, format="json")
+    assert response.status_code == 409 and codes(response) == {"audit_review_stale"}
+    # Confirming the review separately also works, and the release then signs that review.
+    newest = checklist(client, releasable)["audit_review"]["confirm_through"]
+    review = client.post(f"/api/v1/lots/{releasable.lot_number}/audit-review/", {"reviewed_through": newest},
+                         format="json")
+    assert review.status_code == 201 and review.json()["entries_reviewed"] > 0
+    response = sign(client, releasable, review=False)
+    assert response.status_code == 200, response.content
+    assert Signature.objects.get(meaning="released").content["audit_review"]["reviewed_through"] == newest
+
+
+def test_reject_needs_a_reason_and_works_from_packaged(chain, spec, qc2, auth_client):
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    enter(lot, "Sterility", "growth", analyst=chain.lab1)
+    client = auth_client(chain.qc)
+    response = sign(client, lot, "reject", review=False)
+    assert response.status_code == 400 and "reason" in response.json()["fields"]
+    response = sign(client, lot, "reject", reason="sterility failure", review=False)
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == LotStatus.REJECTED
+    assert response.json()["signature"]["reason"] == "sterility failure"
+
+
+def test_recall_of_a_released_lot(releasable, chain, qc2, auth_client):
+    assert sign(auth_client(chain.qc), releasable).status_code == 200
+    client = auth_client(qc2)
+    assert sign(client, releasable, "recall", review=False).status_code == 400
+    response = sign(client, releasable, "recall", reason="complaint: particles in reconstituted vial")
+    assert response.status_code == 200 and response.json()["status"] == LotStatus.RECALLED
+    assert CMLot.objects.get(pk=releasable.pk).status == LotStatus.RECALLED
+
+
+def test_generic_transition_cannot_release(releasable, chain, auth_client):
+    response = auth_client(chain.qc).post(f"/api/v1/lots/{releasable.lot_number}/transitions/",
+                                          {"to": "released", "reason": "x"}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "signature_required"
+
+
+def test_changed_after_signing_for_a_signed_field_only(releasable, chain, auth_client, qc2):
+    client = auth_client(chain.qc)
+    assert sign(client, releasable).status_code == 200
+    signature = Signature.objects.get(meaning="released")
+
+    # Unsigned fields (hold flag and reason) change: the signature still matches.
+    lot_hold(lot_number=releasable.lot_number, actor=qc2, reason="customer query, checking")
+    after_hold = checklist(client, releasable)["signatures"][0]
+    assert after_hold["changed_after_signing"] is False
+    assert signature_current_status(signature, CMLot.objects.get(pk=releasable.pk)).changed_after_signing is False
+
+    # A signed field (expiry) changes, with the reason a signed record demands: shown everywhere.
+    lot = CMLot.objects.get(pk=releasable.pk)
+    audited_update(lot, actor=qc2, reason="shelf life corrected per stability data", clean=False,
+                   expiry=lot.expiry - timedelta(days=30))
+    after_edit = checklist(client, releasable)["signatures"][0]
+    assert after_edit["changed_after_signing"] is True and after_edit["changed_fields"] == ["lot.expiry"]
+    status = signature_current_status(signature, CMLot.objects.get(pk=releasable.pk))
+    assert status.changed_after_signing and status.changed_fields == ["lot.expiry"]
+
+
+def test_result_approval_shows_changed_after_signing_once_corrected(packaged, chain, qc2, auth_client):
+    from qc.services.results import result_correct
+
+    result = approve(enter(packaged, "VEGF", "600", "pg/mL", analyst=chain.lab1), qc2)
+    client = auth_client(chain.qc)
+    assert client.get(f"/api/v1/qc/results/{result.pk}/").json()["approval"]["changed_after_signing"] is False
+    result_correct(result=result, actor=chain.lab1, value="650", unit="pg/mL", reason="wrong dilution factor")
+    body = client.get(f"/api/v1/qc/results/{result.pk}/").json()
+    assert body["status"] == "superseded" and body["approval"]["changed_after_signing"] is True
