@@ -1,0 +1,71 @@
+"""Rule 10 on PostgreSQL with two real connections: two coordinators allocating at the same moment."""
+
+import threading
+
+import pytest
+from django.db import connections
+
+from batches.models import Vial, VialStatus
+from batches.shipping import services
+from batches.shipping.models import ShipmentVial
+from cmlims import roles
+from cmlims.exceptions import Conflict
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def race(*calls):
+    """Run each call in its own thread (own connection), released together; returns results or exceptions."""
+    start = threading.Barrier(len(calls))
+    outcomes: list = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            start.wait()
+            outcomes[index] = call()
+        except BaseException as exc:  # collected for the assertions in the main thread
+            outcomes[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return outcomes
+
+
+def test_two_coordinators_allocating_the_same_vial_exactly_one_succeeds(require_postgres, world, make_user):
+    other = make_user("ship2", roles.SHIPPING_COORDINATOR)
+    lot = world.lot(vials=3)
+    first, second = world.shipment(), world.shipment()
+    serials = [v.serial for v in lot.vials.order_by("sequence")]
+    for _ in range(5):  # several rounds: the outcome must never depend on who is faster
+        outcomes = race(
+            lambda: services.shipment_allocate_scans(shipment=first.pk, scans=serials, actor=world.coordinator),
+            lambda: services.shipment_allocate_scans(shipment=second.pk, scans=serials, actor=other),
+        )
+        winners = [o for o in outcomes if isinstance(o, list)]
+        losers = [o for o in outcomes if isinstance(o, Conflict)]
+        assert len(winners) == 1 and len(losers) == 1, outcomes
+        assert {v["serial"] for v in losers[0].extra["vials"]} == set(serials)
+        assert all("allocated" in v["reason"] for v in losers[0].extra["vials"])
+        assert ShipmentVial.objects.filter(vial__lot=lot, released_at__isnull=True).count() == 3
+        assert set(Vial.objects.filter(lot=lot).values_list("status", flat=True)) == {VialStatus.ALLOCATED}
+        winner = first if ShipmentVial.objects.filter(shipment=first, released_at__isnull=True).exists() else second
+        services.shipment_release_vials(shipment=winner, actor=world.coordinator, reason="next round")
+
+
+def test_two_coordinators_by_count_get_different_vials(require_postgres, world, make_user):
+    other = make_user("ship2", roles.SHIPPING_COORDINATOR)
+    lot = world.lot(vials=6)
+    first, second = world.shipment(), world.shipment()
+    outcomes = race(
+        lambda: services.shipment_allocate_count(shipment=first.pk, count=3, actor=world.coordinator),
+        lambda: services.shipment_allocate_count(shipment=second.pk, count=3, actor=other),
+    )
+    assert all(isinstance(o, list) for o in outcomes), outcomes
+    taken = [a.vial_id for rows in outcomes for a in rows]
+    assert len(taken) == len(set(taken)) == 6
+    assert set(Vial.objects.filter(lot=lot).values_list("status", flat=True)) == {VialStatus.ALLOCATED}
