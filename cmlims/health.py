@@ -12,11 +12,12 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from kombu import Connection
+from kombu.pidbox import Mailbox
 
 from config.celery import app
 
 BROKER_TIMEOUT = 2.0  # seconds for connecting to the broker
-PING_TIMEOUT = 1.5  # seconds to wait for workers' ping replies
+PING_TIMEOUT = 2.0  # seconds to wait for workers' ping replies
 
 
 def _error(exc: BaseException) -> str:
@@ -57,10 +58,24 @@ def broker_state(conn: Connection) -> dict[str, Any]:
         return {"ok": False, "error": _error(exc)}
 
 
+def _control_mailbox() -> Mailbox:
+    """Celery's control mailbox, but publishing on the connection it is given.
+
+    ``app.control`` publishes through the app's cached producer pool, which would ping whatever
+    broker that pool was first opened against, not necessarily the one this check connected to.
+    """
+    conf = app.conf
+    return Mailbox(
+        conf.control_exchange, type="fanout", accept=conf.accept_content, serializer=conf.task_serializer,
+        queue_ttl=conf.control_queue_ttl, reply_queue_ttl=conf.control_queue_ttl,
+        queue_expires=conf.control_queue_expires, reply_queue_expires=conf.control_queue_expires,
+    )
+
+
 def workers_state(conn: Connection, timeout: float = PING_TIMEOUT) -> dict[str, Any]:
     """Workers that answer a broadcast ping through the broker within ``timeout``."""
     try:
-        replies = app.control.ping(timeout=timeout, connection=conn) or []
+        replies = _control_mailbox()(conn)._broadcast("ping", {}, reply=True, timeout=timeout) or []
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "workers": [], "error": _error(exc)}
     names = sorted(name for reply in replies for name in reply)

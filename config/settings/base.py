@@ -184,6 +184,7 @@ else:
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        "polling_interval": 0.2,  # kombu's default 1 s makes every control.ping round trip slow
     }
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True

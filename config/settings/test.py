@@ -33,10 +33,8 @@ if not os.environ.get("REDIS_URL"):
         "processed_folder": str(_broker / "processed"),
         "control_folder": str(_broker / "control"),
         "store_processed": False,
+        "polling_interval": 0.2,  # kombu's default 1 s makes every control.ping round trip slow
     }
-
-# Test-only models that exercise the audit core generically (parent/child, reason rules).
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.auditfixture.apps.AuditFixtureConfig"]
 
 # Test-only models that exercise the audit core generically (parent/child, reason rules).
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.auditfixture.apps.AuditFixtureConfig"]

@@ -41,7 +41,7 @@ class WorkerProcess:
     def hostname(self) -> str:
         return f"{self.name}-{os.getpid()}@localhost"
 
-    def start(self, wait: float = 60.0) -> WorkerProcess:
+    def start(self, wait: float = 120.0) -> WorkerProcess:
         env = dict(os.environ)
         env.update(
             DJANGO_SETTINGS_MODULE="config.settings.test",
@@ -67,7 +67,8 @@ class WorkerProcess:
         raise RuntimeError(f"worker did not answer ping within {wait}s:\n{self.log_tail()}")
 
     def is_alive(self) -> bool:
-        replies = app.control.ping(destination=[self.hostname], timeout=1.0) or []
+        # 2 s: a loaded CI machine (2 cores, a worker starting) answers slower than the 1 s default.
+        replies = app.control.ping(destination=[self.hostname], timeout=2.0) or []
         return any(self.hostname in reply for reply in replies)
 
     def kill(self) -> None:
