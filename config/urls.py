@@ -22,6 +22,7 @@ api_v1 = [
     path("", include("cmlims.api.urls")),
     path("", include("cmlims.documents.api.urls")),
     path("", include("batches.api.documents")),
+    path("", include("qc.api.documents")),
     path("", include("cmlims.investigations.urls")),
     path("", include("qc.api.urls")),
     path("", include("batches.api.urls")),

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from batches.documents import lot_labels_request
+from batches.documents import lot_batch_record_request, lot_labels_request
 from cmlims.documents.api.views import JobAcceptedSerializer, job_accepted
 
 LabelRequestSerializer = inline_serializer(
@@ -37,6 +37,15 @@ class LotLabelsView(APIView):
         return job_accepted(job)
 
 
+class LotBatchRecordView(APIView):
+    """Generate the batch record of a lot (QC officer)."""
+
+    @extend_schema(request=None, responses={202: JobAcceptedSerializer})
+    def post(self, request, lot_number: str):
+        return job_accepted(lot_batch_record_request(lot_number=lot_number, actor=request.user))
+
+
 urlpatterns = [
     path("lots/<str:lot_number>/labels/", LotLabelsView.as_view(), name="lot-labels"),
+    path("lots/<str:lot_number>/batch-record/", LotBatchRecordView.as_view(), name="lot-batch-record"),
 ]

@@ -18,8 +18,6 @@ from tests.documents.support import (
     zpl_datamatrix_to_gs1,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
 
 def wait_done(job_id: int, timeout: float = 120) -> DocumentJob:
     deadline = time.monotonic() + timeout
@@ -39,6 +37,7 @@ def expected_ais(lot: CMLot, serial: str) -> list[tuple[str, str]]:
     return [("01", lot.product.gtin), ("17", lot.expiry.strftime("%y%m%d")), ("10", lot.lot_number), ("21", serial)]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_quarantine_vial_labels_read_back_match_the_database(celery_worker_process, chain, packaged_lot, auth_client):
     client = auth_client(chain.lab1)
     response = post_labels(client, packaged_lot, template="vial", kind="quarantine", format="pdf")
@@ -63,6 +62,7 @@ def test_quarantine_vial_labels_read_back_match_the_database(celery_worker_proce
     assert set(prints.values_list("kind", "template", "printed_by_id")) == {("quarantine", "vial", chain.lab1.pk)}
 
 
+@pytest.mark.django_db  # jobs run in this process: nothing is committed, nothing sent
 def test_reprint_needs_a_reason_and_reconciliation_counts_each_label_once(chain, packaged_lot, auth_client):
     from batches.documents import lot_label_reconciliation
 
@@ -96,6 +96,7 @@ def test_reprint_needs_a_reason_and_reconciliation_counts_each_label_once(chain,
     assert LabelPrint.objects.filter(item_key=serial).exclude(reprint_reason="").get().reprint_reason == "label smudged"
 
 
+@pytest.mark.django_db  # jobs run in this process: nothing is committed, nothing sent
 def test_final_labels_are_refused_unless_rule_4_holds(chain, packaged_lot, shipper, auth_client):
     client = auth_client(shipper)
     response = post_labels(client, packaged_lot, template="vial", kind="final", format="pdf")
@@ -108,6 +109,7 @@ def test_final_labels_are_refused_unless_rule_4_holds(chain, packaged_lot, shipp
     assert not DocumentJob.objects.exists()
 
 
+@pytest.mark.django_db  # jobs run in this process: nothing is committed, nothing sent
 def test_final_labels_for_a_released_lot(chain, released_lot, shipper, auth_client):
     client = auth_client(shipper)
     response = post_labels(client, released_lot, template="carton", kind="final", format="pdf", carton_size=4)
@@ -124,6 +126,7 @@ def test_final_labels_for_a_released_lot(chain, released_lot, shipper, auth_clie
     assert LabelPrint.objects.filter(job_id=job_id, kind="final", template="carton").count() == len(reads)
 
 
+@pytest.mark.django_db  # jobs run in this process: nothing is committed, nothing sent
 def test_bad_input_names_the_field(chain, packaged_lot, auth_client):
     client = auth_client(chain.lab1)
     response = post_labels(client, packaged_lot, template="pallet", kind="draft", format="svg", copies=0)

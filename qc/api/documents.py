@@ -1,0 +1,19 @@
+"""POST /api/v1/lots/{lot_number}/coa/ -> 202 {"job", "url"}."""
+
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework.views import APIView
+
+from cmlims.documents.api.views import JobAcceptedSerializer, job_accepted
+from qc.documents import lot_coa_request
+
+
+class LotCoaView(APIView):
+    """Generate the certificate of analysis of a released lot (QC officer or shipping coordinator)."""
+
+    @extend_schema(request=None, responses={202: JobAcceptedSerializer})
+    def post(self, request, lot_number: str):
+        return job_accepted(lot_coa_request(lot_number=lot_number, actor=request.user))
+
+
+urlpatterns = [path("lots/<str:lot_number>/coa/", LotCoaView.as_view(), name="lot-coa")]

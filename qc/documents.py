@@ -1,0 +1,108 @@
+"""Certificate of analysis of a released lot: the specification version, each test with its method, limit,
+result and pass/fail, the release signature (printed name, time, meaning), page x of y, audit chain head."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django.utils import timezone
+
+from batches.documents import lot_admin_action_add
+from batches.models import CMLot, LotStatus
+from batches.selectors import lot_get
+from cmlims import roles
+from cmlims.documents.models import DocumentJob
+from cmlims.documents.registry import BuildContext, BuiltDocument, register_builder
+from cmlims.documents.reports import Report, Section, render_report
+from cmlims.documents.services import document_job_request
+from cmlims.exceptions import Conflict
+
+COA = "certificate_of_analysis"
+# A CoA certifies a released lot; after a recall it may still be fetched for the record.
+COA_STATUSES = (LotStatus.RELEASED, LotStatus.RECALLED, LotStatus.EXPIRED)
+
+
+def _may_get_coa(user, params: dict) -> None:
+    roles.require_role(user, (roles.QC_OFFICER, roles.SHIPPING_COORDINATOR), "Getting a certificate of analysis")
+
+
+def _coa_conditions(lot: CMLot) -> list[dict]:
+    conditions = []
+    if lot.voided_at is not None:
+        conditions.append({"code": "lot_voided", "detail": f"lot {lot.lot_number} is voided"})
+    if lot.status not in COA_STATUSES:
+        conditions.append({"code": "lot_not_released", "detail": f"lot {lot.lot_number} is {lot.status}"})
+    return conditions
+
+
+def lot_coa_request(*, lot_number: str, actor) -> DocumentJob:
+    """Request the CoA of a released lot (409 otherwise)."""
+    _may_get_coa(actor, {})
+    with transaction.atomic():
+        lot = lot_get(lot_number)
+        conditions = _coa_conditions(lot)
+        if conditions:
+            raise Conflict(f"No certificate of analysis for lot {lot.lot_number}: it is not released.",
+                           code="coa_refused", conditions=conditions)
+        return document_job_request(kind=COA, params={"lot_number": lot.lot_number}, actor=actor, subject=lot)
+
+
+def _utc(value: dt.datetime | None) -> str:
+    return f"{value.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC" if value else "—"
+
+
+def build_coa(ctx: BuildContext) -> BuiltDocument:
+    from qc.selectors import counting_results, lot_signoff_signatures, lot_specification, spec_items
+    from qc.units import display
+
+    lot = CMLot.objects.select_related("product").get(pk=ctx.subject_id)
+    conditions = _coa_conditions(lot)
+    if conditions:
+        raise Conflict("; ".join(c["detail"] for c in conditions), code="coa_refused", conditions=conditions)
+    spec = lot_specification(lot)
+    items = spec_items(spec)
+    results = counting_results(lot)
+    rows, failing = [], []
+    for item in items:
+        result = results.get(item.pk)
+        if result is None:
+            value, verdict, tested = "not tested", "—", "—"
+        else:
+            value = result.qualitative_value or f"{display(result.value)} {item.unit}".strip()
+            verdict = "pass" if result.passed else "FAIL"
+            tested = f"{result.tested_at:%Y-%m-%d}"
+        if result is not None and not result.passed:
+            failing.append(len(rows))
+        rows.append([item.test, item.method or "—", item.criterion, value, verdict, tested,
+                     "mandatory" if item.mandatory else "information"])
+    signatures = list(lot_signoff_signatures(lot))
+    release = [s for s in signatures if s.meaning == "released"]
+    sections = [
+        Section("Product and lot", pairs=[
+            ("Product", lot.product.name), ("GTIN", lot.product.gtin), ("Lot", lot.lot_number),
+            ("Expiry", f"{lot.expiry:%Y-%m-%d}" if lot.expiry else "—"), ("Status", lot.get_status_display()),
+            ("Specification", f"{spec.title} version {spec.version}" if spec else "none in force at pooling"),
+        ]),
+        Section("Results", table_header=["Test", "Method", "Limit", "Result", "Pass/fail", "Tested", "Item"],
+                table_rows=rows, highlighted_rows=failing,
+                column_widths=[0.2, 0.16, 0.16, 0.16, 0.09, 0.11, 0.12]),
+        Section("Release", table_header=["Printed name", "Meaning", "Signed", "Reason"],
+                table_rows=[[s.printed_name, s.meaning, _utc(s.signed_at), s.reason or "—"] for s in signatures],
+                paragraphs=[] if release else ["No release signature."]),
+    ]
+    if lot.status == LotStatus.RECALLED:
+        sections.insert(0, Section("RECALLED", paragraphs=[f"Lot {lot.lot_number} has been recalled."]))
+    report = Report(
+        title="Certificate of analysis", subtitle=f"{lot.product.name} — lot {lot.lot_number}",
+        document_id=f"CoA {lot.lot_number}", chain_head=ctx.chain_head,
+        generated_by=ctx.requested_by.get_full_name() or ctx.requested_by.get_username(),
+        generated_at=timezone.now(), sections=sections,
+    )
+    ctx.progress(80)
+    return BuiltDocument(render_report(report), f"coa-{lot.lot_number}.pdf", "application/pdf")
+
+
+register_builder(COA, build_coa, "reports", _may_get_coa, title="certificate of analysis")
+lot_admin_action_add("Generate certificate of analysis",
+                     lambda lot, user: lot_coa_request(lot_number=lot.lot_number, actor=user))

@@ -1,0 +1,118 @@
+"""Certificate of analysis, batch record and the lot admin's document actions."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from batches.models import CMLot
+from cmlims.audit import audited_update
+from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
+from cmlims.documents.services import document_job_run
+from tests.conftest import PASSWORD
+from tests.documents.support import pdf_page_texts
+
+
+def run(job_id: int) -> DocumentJob:
+    document_job_run(job_id=job_id)
+    job = DocumentJob.objects.get(pk=job_id)
+    assert job.status == JobStatus.DONE, job.error
+    return job
+
+
+def page_numbers_ok(pages: list[str]) -> bool:
+    total = len(pages)
+    return all(f"Page {i} of {total}" in text for i, text in enumerate(pages, start=1))
+
+
+@pytest.mark.django_db
+def test_batch_record_lists_steps_people_audit_trail_and_chain_head(chain, packaged_lot, auth_client):
+    lot = CMLot.objects.get(pk=packaged_lot.pk)
+    audited_update(lot, actor=chain.lab1, reason="typo in filter lot", filter_lot="FLT-10")  # a later change
+    assert auth_client(chain.lab1).post(f"/api/v1/lots/{lot.lot_number}/batch-record/").status_code == 403
+    response = auth_client(chain.qc).post(f"/api/v1/lots/{lot.lot_number}/batch-record/")
+    assert response.status_code == 202
+    job = run(response.json()["job"])
+    pages = pdf_page_texts(job.output.read())
+    text = "\n".join(pages)
+    assert page_numbers_ok(pages)
+    assert f"Batch record — lot {lot.lot_number}" in text
+    for heading in ("Harvests pooled", "Processing", "Freeze-drying", "Packaging", "Investigations", "Signatures",
+                    "Audit trail of the lot"):
+        assert heading in text
+    assert chain.lab1.get_full_name() in text and chain.lab2.get_full_name() in text  # performed / verified
+    assert f"Audit chain head: #{job.chain_sequence} {job.chain_hash}" in text.replace("\n", " ")
+    assert re.search(r"changed \*", text)  # the filter lot change is marked
+    assert "FLT-9 → FLT-10" in text
+
+
+@pytest.mark.django_db
+def test_coa_is_refused_before_release(chain, packaged_lot, shipper, auth_client):
+    response = auth_client(shipper).post(f"/api/v1/lots/{packaged_lot.lot_number}/coa/")
+    assert response.status_code == 409 and response.json()["conditions"][0]["code"] == "lot_not_released"
+    assert auth_client(chain.lab1).post(f"/api/v1/lots/{packaged_lot.lot_number}/coa/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_coa_of_a_released_lot(chain, released_lot, shipper, auth_client):
+    from qc.selectors import lot_specification, spec_items
+
+    response = auth_client(shipper).post(f"/api/v1/lots/{released_lot.lot_number}/coa/")
+    assert response.status_code == 202
+    job = run(response.json()["job"])
+    pages = pdf_page_texts(job.output.read())
+    text = " ".join(pages).replace("\n", " ")
+    assert page_numbers_ok(pages)
+    spec = lot_specification(released_lot)
+    assert f"version {spec.version}" in text and released_lot.lot_number in text
+    assert f"{released_lot.expiry:%Y-%m-%d}" in text
+    for item in spec_items(spec):
+        assert item.test in text and item.method in text
+    assert "FAIL" not in text and text.count("pass") >= len(spec_items(spec))
+    assert chain.qc.get_full_name() in text and "released" in text
+    assert f"#{job.chain_sequence} {job.chain_hash}" in text
+
+
+@pytest.mark.django_db
+def test_admin_actions_print_unlabelled_vials_and_show_reconciliation(chain, packaged_lot):
+    chain.lab1.is_staff = True
+    chain.lab1.save(update_fields=["is_staff"])
+    client = Client()
+    assert client.login(username=chain.lab1.username, password=PASSWORD)
+    url = "/admin/batches/cmlot/"
+    response = client.post(url, {"action": "documents_print_quarantine_labels",
+                                 "_selected_action": [packaged_lot.pk]}, follow=True)
+    assert response.status_code == 200
+    job = DocumentJob.objects.get()
+    assert job.kind == "lot_labels" and job.params["kind"] == "quarantine" and len(job.params["vials"]) == 10
+    assert f"/admin/documents/documentjob/{job.pk}/change/" in response.content.decode()
+    run(job.pk)
+    page = client.get(f"/admin/documents/documentjob/{job.pk}/change/").content.decode()
+    assert 'progress max="100" value="100"' in page and "download" in page
+    assert client.get(f"/admin/documents/documentjob/{job.pk}/download/").status_code == 200
+
+    # Every vial labelled: the action refuses (a reprint needs a reason), nothing new is queued.
+    again = client.post(url, {"action": "documents_print_quarantine_labels", "_selected_action": [packaged_lot.pk]},
+                        follow=True)
+    assert "reprint through the API" in again.content.decode()
+    assert DocumentJob.objects.count() == 1
+    shown = client.post(url, {"action": "_show_reconciliation", "_selected_action": [packaged_lot.pk]}, follow=True)
+    assert "quarantine: 10 labelled, 10 issued, 0 reprints" in shown.content.decode()
+    assert LabelPrint.objects.count() == 10
+
+
+@pytest.mark.django_db
+def test_job_page_polls_while_the_job_runs(chain, packaged_lot):
+    from batches.documents import lot_labels_request
+
+    chain.lab1.is_staff = True
+    chain.lab1.save(update_fields=["is_staff"])
+    client = Client()
+    client.login(username=chain.lab1.username, password=PASSWORD)
+    job = lot_labels_request(lot_number=packaged_lot.lot_number, actor=chain.lab1, template="vial",
+                             kind="quarantine", output_format="zpl")
+    page = client.get(f"/admin/documents/documentjob/{job.pk}/change/").content.decode()
+    assert '<meta http-equiv="refresh" content="2">' in page and 'value="0"' in page
+    run(job.pk)
+    page = client.get(f"/admin/documents/documentjob/{job.pk}/change/").content.decode()
+    assert "http-equiv" not in page
