@@ -1,0 +1,46 @@
+"""The QC demo seeder on top of manufactured lots: every story the issue asks for, and idempotent."""
+
+import pytest
+
+from batches.models import CMLot, LotStatus
+from cmlims.demo import demo_users_ensure
+from cmlims.esign.models import Meaning, Signature
+from cmlims.investigations.models import Investigation, Status
+from qc import selectors
+from qc.demo import seed
+from qc.models import QCResult
+from tests.qc.conftest import lot_at
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_seed_tells_every_qc_story(chain):
+    pooled = lot_at(chain, LotStatus.POOLED)
+    packaged = [lot_at(chain, LotStatus.PACKAGED) for _ in range(4)]
+    users = demo_users_ensure()
+    seed(users)
+
+    released, releasable, failing, rejected = (CMLot.objects.get(pk=lot.pk) for lot in packaged)
+    assert released.status == LotStatus.RELEASED
+    signature = Signature.objects.get(meaning=Meaning.RELEASED)
+    assert signature.signer == users["qc1"] and signature.object_id == str(released.pk)
+    closed = Investigation.objects.get(status=Status.CLOSED)
+    assert closed.conclusion and closed.related_lots_checked
+    assert rejected.status == LotStatus.REJECTED
+
+    assert releasable.status == LotStatus.QC_COMPLETE
+    for officer in ("qc1", "qc2"):  # both may release it: only the audit review is left to confirm
+        assert [c["code"] for c in selectors.release_conditions(releasable, users[officer])] == []
+
+    assert failing.status == LotStatus.PACKAGED
+    open_investigation = selectors.lot_investigations(failing, open_only=True).get()
+    assert "pH" in open_investigation.title
+
+    assert QCResult.objects.filter(lot=pooled).exists()
+    approvers = set(QCResult.objects.exclude(approved_by=None).values_list("approved_by__username", flat=True))
+    analysts = set(QCResult.objects.values_list("analyst__username", flat=True))
+    assert approvers == {"qc2"} and analysts == {"lab1", "lab2"}
+
+    count = QCResult.objects.count()
+    seed(users)  # idempotent
+    assert QCResult.objects.count() == count
