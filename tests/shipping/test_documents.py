@@ -1,0 +1,101 @@
+"""Shipping label and packing list through the job system, read back like a scanner and a reader would."""
+
+import datetime as dt
+import time
+
+import pytest
+from django.utils import timezone
+
+from batches.shipping import services
+from batches.shipping.documents import PACKING_LIST, SHIPPING_LABEL, shipment_document_request
+from batches.shipping.gs1 import sscc_is_valid
+from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
+from cmlims.documents.services import document_job_run
+from cmlims.exceptions import InvalidInput
+from tests.documents.support import barcode_fields, parse_gs1_raw, pdf_page_texts, read_pdf_symbols, split_labels
+
+from .conftest import clean_log, sign
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_done(job_id: int, timeout: float = 120) -> DocumentJob:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = DocumentJob.objects.get(pk=job_id)
+        if job.status in (JobStatus.DONE, JobStatus.FAILED):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} not finished")
+
+
+def run(job: DocumentJob) -> DocumentJob:
+    """Run the job here (the service the task calls); if a worker took it first, wait for that run."""
+    document_job_run(job_id=job.pk)
+    finished = wait_done(job.pk)
+    assert finished.status == JobStatus.DONE, finished.error
+    return finished
+
+
+def output(job: DocumentJob) -> bytes:
+    with job.output.open("rb") as handle:
+        return handle.read()
+
+
+def packed(world, vials=3):
+    lot = world.lot(vials=vials)
+    shipment = world.shipment(courier="MedEx", tracking_number="MX77")
+    services.shipment_allocate_count(shipment=shipment, count=vials, actor=world.coordinator)
+    services.shipment_pack(shipment=shipment, actor=world.coordinator, shipper_type="insulated_box",
+                           coolant="gel_packs", logger_serial="LOG-9")
+    return lot, shipment
+
+
+def test_shipping_label_on_a_real_worker_reads_back_as_the_sscc(celery_worker_process, world):
+    lot, shipment = packed(world)
+    job = shipment_document_request(shipment=shipment, kind=SHIPPING_LABEL, actor=world.coordinator)
+    job = wait_done(job.pk)
+    assert job.status == JobStatus.DONE, job.error
+    pdf = output(job)
+    reads = read_pdf_symbols(pdf)
+    assert len(reads) == 1 and reads[0].symbology == "]C1"
+    assert parse_gs1_raw(reads[0].raw.decode()) == [("00", shipment.sscc)] and sscc_is_valid(shipment.sscc)
+    text = pdf_page_texts(pdf)[0]
+    for expected in ("Klinik Nord", "Hamburg", lot.lot_number, "COUNT 3", "2.0 to 8.0", shipment.reference):
+        assert expected in text, expected
+    prints = list(LabelPrint.objects.filter(job_id=job.pk))
+    assert [(p.item_key, p.kind, p.template) for p in prints] == [(shipment.sscc, "shipping", "shipping")]
+
+
+def test_reprint_needs_a_reason_and_zpl_carries_the_sscc(world):
+    _lot, shipment = packed(world, vials=1)
+    first = shipment_document_request(shipment=shipment, kind=SHIPPING_LABEL, actor=world.coordinator,
+                                      output_format="zpl")
+    (label,) = split_labels(output(run(first)).decode())
+    assert any(shipment.sscc in field for field in barcode_fields(label, "^BC"))
+    with pytest.raises(InvalidInput) as caught:
+        shipment_document_request(shipment=shipment, kind=SHIPPING_LABEL, actor=world.coordinator)
+    assert "reprint_reason" in caught.value.extra["fields"]
+    again = shipment_document_request(shipment=shipment, kind=SHIPPING_LABEL, actor=world.coordinator,
+                                      reprint_reason="label torn at pick-up")
+    run(again)
+    assert LabelPrint.objects.get(job_id=again.pk).reprint_reason == "label torn at pick-up"
+
+
+def test_packing_list_lists_vials_lots_consignee_and_chart(world):
+    lot, shipment = packed(world, vials=3)
+    job = shipment_document_request(shipment=shipment, kind=PACKING_LIST, actor=world.coordinator)
+    text = "\n".join(pdf_page_texts(output(run(job))))
+    for expected in [shipment.reference, shipment.sscc, "Klinik Nord", lot.lot_number, str(lot.expiry),
+                     "CoA not issued yet", "packed by"] + [v.serial for v in lot.vials.all()]:
+        assert expected in text, expected
+    assert "Temperature log" not in text
+    services.shipment_ship(shipment=shipment, actor=world.coordinator, **sign(world.coordinator, "shipped"))
+    services.shipment_deliver(shipment=shipment, actor=world.coordinator)
+    services.shipment_temperature_log_upload(shipment=shipment, actor=world.coordinator, file_name="trip.csv",
+                                             data=clean_log(timezone.now() - dt.timedelta(hours=2)))
+    job = shipment_document_request(shipment=shipment, kind=PACKING_LIST, actor=world.coordinator)
+    pdf = output(run(job))
+    text = "\n".join(pdf_page_texts(pdf))
+    assert "Temperature log" in text and "trip.csv" in text and "no excursion" in text
+    assert b"/Subtype /Image" in pdf or b"/Subtype/Image" in pdf  # the chart is embedded
