@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import zint
 from stdnum import ean
@@ -26,8 +27,7 @@ class SymbolError(InvalidInput):
     """The data cannot be encoded as a valid GS1 symbol (bad check digit, character, length)."""
 
 
-@dataclass(frozen=True)
-class Rect:
+class Rect(NamedTuple):  # a NamedTuple: built ~100 times per symbol, so cheap construction matters
     x: float
     y: float
     width: float
@@ -105,7 +105,7 @@ def _encode(symbology: zint.Symbology, text: str, *, gs1_mode: bool) -> Symbol:
         raise SymbolError(f"Cannot encode {text}: {exc}", fields={"symbol": [str(exc)]}) from exc
     symbol.buffer_vector()
     vector = symbol.vector
-    rects = tuple(Rect(r.x, r.y, r.width, r.height) for r in vector.rectangles)
+    rects = tuple(Rect._make((r.x, r.y, r.width, r.height)) for r in vector.rectangles)
     return Symbol(symbology.name, text, float(vector.width), float(vector.height), rects)
 
 
