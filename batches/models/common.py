@@ -17,7 +17,7 @@ NON_NEGATIVE = MinValueValidator(Decimal("0"), message="must not be negative")
 POSITIVE = MinValueValidator(Decimal("0.001"), message="must be greater than zero")
 PERCENT = [
     MinValueValidator(Decimal("0"), message="must not be negative"),
-    MaxValueValidator(Decimal("100"), message="cannot exceed 100 %"),
+    MaxValueValidator(Decimal("100"), message="cannot exceed 100 %%"),
 ]
 # Instrument clocks and the server drift; a step "completed" a few minutes ahead is tolerated, no more.
 FUTURE_TOLERANCE = timedelta(minutes=5)

@@ -1,0 +1,266 @@
+"""Rule 1 and the record rules: order of steps, limits, impossible quantities, pooling volumes (and their race
+on two PostgreSQL connections), second-person verification, void instead of delete."""
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from batches.models import CMLot, Culture, Harvest, HarvestContribution, LotStatus, Passage
+from batches.services import cultures, lots, records
+from cmlims.audit import UnauditedWrite
+from cmlims.exceptions import Conflict, InvalidInput
+from cmlims.models import AuditEntry
+
+from .conftest import make_bank, make_conditioning_culture, make_donor, make_harvest, make_product, pool, t
+
+D = Decimal
+
+
+def _fields(exc) -> dict:
+    return exc.value.extra["fields"]
+
+
+@pytest.mark.django_db
+class TestImpossibleQuantities:
+    def test_negative_volume_names_the_field(self, chain):
+        with pytest.raises(InvalidInput) as err:
+            make_harvest(chain.lab1, chain.culture, volume_ml=D("-1"))
+        assert "volume_ml" in _fields(err)
+
+    def test_viability_over_100_percent(self, chain):
+        active = cultures.culture_create(actor=chain.lab1, product=chain.product, bank=chain.bank, code="CU-V",
+                                         started_at=t(10), vessel="T175", medium_lot="M")
+        with pytest.raises(InvalidInput) as err:
+            cultures.passage_record(culture=active, actor=chain.lab1, passage_number=3, seeded_at=t(9),
+                                    harvested_at=t(5), cells_seeded=1_000_000, cells_harvested=4_000_000,
+                                    viability_percent=D("101"), confluence_percent=D("80"))
+        assert "viability_percent" in _fields(err)
+
+    def test_end_before_start(self, chain):
+        with pytest.raises(InvalidInput) as err:
+            cultures.harvest_record(culture=chain.culture, actor=chain.lab1, conditioning_started_at=t(1),
+                                    conditioning_ended_at=t(2), volume_ml=D("10"), hold_temperature_c=D("4"))
+        assert "conditioning_ended_at" in _fields(err)
+
+    def test_completed_step_in_the_future(self, chain):
+        future = timezone.now() + timedelta(days=2)
+        with pytest.raises(InvalidInput) as err:
+            cultures.harvest_record(culture=chain.culture, actor=chain.lab1, conditioning_started_at=t(0),
+                                    conditioning_ended_at=future, volume_ml=D("10"), hold_temperature_c=D("4"))
+        assert "conditioning_ended_at" in _fields(err)
+
+    def test_gtin_check_digit(self, lab1):
+        with pytest.raises(InvalidInput) as err:
+            make_product(lab1, gtin="09506000134353")
+        assert "gtin" in _fields(err)
+        assert make_product(lab1, gtin="9506000134352").gtin == "09506000134352"  # stored as GTIN-14
+
+    def test_conditioning_outside_the_product_window(self, chain):
+        with pytest.raises(InvalidInput) as err:
+            cultures.harvest_record(culture=chain.culture, actor=chain.lab1, conditioning_started_at=t(4),
+                                    conditioning_ended_at=t(1), volume_ml=D("10"), hold_temperature_c=D("4"))
+        assert "conditioning_ended_at" in _fields(err) and "72" in str(err.value)
+
+
+@pytest.mark.django_db
+class TestLimits:
+    def _active(self, chain):
+        return cultures.culture_create(actor=chain.lab1, product=chain.product, bank=chain.bank, code="CU-L",
+                                       started_at=t(15), vessel="T175", medium_lot="M")
+
+    def test_passage_over_the_product_limit(self, chain):
+        culture = self._active(chain)
+        with pytest.raises(InvalidInput) as err:
+            cultures.passage_record(culture=culture, actor=chain.lab1, passage_number=6, seeded_at=t(14),
+                                    harvested_at=t(10), cells_seeded=1_000_000, cells_harvested=2_000_000,
+                                    viability_percent=D("90"), confluence_percent=D("80"))
+        assert "passage_number" in _fields(err) and "P5" in str(err.value)
+
+    def test_cumulative_population_doublings_over_the_limit(self, chain):
+        culture = self._active(chain)
+        first = cultures.passage_record(culture=culture, actor=chain.lab1, passage_number=3, seeded_at=t(14),
+                                        harvested_at=t(10), cells_seeded=1_000, cells_harvested=4_096_000,
+                                        viability_percent=D("90"), confluence_percent=D("80"))
+        assert first.population_doublings == D("12.00") and first.cumulative_population_doublings == D("12.00")
+        with pytest.raises(InvalidInput) as err:  # 12 + 9 = 21 > 20
+            cultures.passage_record(culture=culture, actor=chain.lab1, passage_number=4, seeded_at=t(9),
+                                    harvested_at=t(5), cells_seeded=1_000, cells_harvested=512_000,
+                                    viability_percent=D("90"), confluence_percent=D("80"))
+        assert "population_doublings" in _fields(err)
+        assert Passage.objects.filter(culture=culture).count() == 1
+
+    def test_passages_go_forward(self, chain):
+        culture = self._active(chain)
+        with pytest.raises(InvalidInput) as err:  # the bank was frozen at P2
+            cultures.passage_record(culture=culture, actor=chain.lab1, passage_number=2, seeded_at=t(14),
+                                    harvested_at=t(10), cells_seeded=1_000, cells_harvested=4_000,
+                                    viability_percent=D("90"), confluence_percent=D("80"))
+        assert "passage_number" in _fields(err)
+
+
+@pytest.mark.django_db
+class TestOrder:
+    def test_harvest_needs_a_culture_in_conditioning(self, chain):
+        active = cultures.culture_create(actor=chain.lab1, product=chain.product, bank=chain.bank, code="CU-A",
+                                         started_at=t(10), vessel="T175", medium_lot="M")
+        with pytest.raises(Conflict) as err:
+            make_harvest(chain.lab1, active)
+        assert err.value.code == "wrong_order"
+
+    def test_concentration_needs_filtration(self, chain):
+        lot = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=D("50")), D("50"))])
+        with pytest.raises(Conflict) as err:
+            lots.lot_record_concentration(lot=lot, actor=chain.lab1, concentration_cutoff_kda=D("3"),
+                                          concentration_factor=D("5"), volume_out_ml=D("9"))
+        assert err.value.code == "wrong_order"
+
+    def test_failed_integrity_test_blocks_freeze_drying(self, chain):
+        lot = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=D("50")), D("50"))])
+        lot = lots.lot_record_filtration(
+            lot=lot, actor=chain.lab1, filter_pore_size_um=D("0.22"), filter_lot="F", filtered_at=t(1, 1),
+            integrity_test_method="bubble_point", integrity_test_limit_bar=D("3.2"),
+            integrity_test_measured_bar=D("2.1"), volume_filtered_ml=D("49"))
+        assert lot.integrity_test_passed is False
+        with pytest.raises(Conflict) as err:
+            lots.lot_transition(lot_number_or_lot=lot, to=LotStatus.FREEZE_DRYING, actor=chain.lab1)
+        assert "filter_integrity_failed" in {c["code"] for c in err.value.extra["conditions"]}
+
+    def test_the_performer_cannot_verify(self, chain):
+        harvest = make_harvest(chain.lab1, chain.culture)
+        with pytest.raises(Conflict) as err:
+            records.step_verify(record=harvest, actor=chain.lab1)
+        assert err.value.code == "same_person"
+        assert records.step_verify(record=harvest, actor=chain.lab2).verified_by == chain.lab2
+
+    def test_lot_numbers_follow_site_year_sequence(self, chain, settings):
+        settings.CMLIMS_SITE_PREFIX = "XY"
+        a = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=D("20")), D("20"))])
+        b = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=D("20")), D("20"))])
+        yy = f"{timezone.now().year % 100:02d}"
+        assert (a.lot_number, b.lot_number) == (f"XY{yy}-0001", f"XY{yy}-0002")
+
+
+@pytest.mark.django_db
+class TestPooling:
+    def test_a_harvest_feeds_several_lots_but_never_more_than_it_holds(self, chain):
+        harvest = make_harvest(chain.lab1, chain.culture, volume_ml=D("100"))
+        pool(chain, [(harvest, D("70"))])
+        pool(chain, [(harvest, D("30"))])
+        with pytest.raises(InvalidInput) as err:
+            pool(chain, [(harvest, D("0.01"))])
+        assert "contributions[0].volume_ml" in _fields(err)
+        assert lots.harvest_volume_taken_ml(harvest) == D("100")
+
+    def test_a_harvest_joins_a_lot_once(self, chain):
+        harvest = make_harvest(chain.lab1, chain.culture, volume_ml=D("100"))
+        with pytest.raises(InvalidInput) as err:
+            pool(chain, [(harvest, D("10")), (harvest, D("10"))])
+        assert "contributions[1].harvest" in _fields(err)
+        lot = pool(chain, [(harvest, D("10"))])
+        with pytest.raises(InvalidInput):
+            lots.lot_contribution_add(lot=lot, harvest_id=harvest.pk, volume_ml=D("5"), actor=chain.lab1)
+
+    def test_harvests_of_another_product_are_refused(self, chain):
+        other = make_product(chain.lab1, name="Other CM", gtin="09506000134369")
+        culture = make_conditioning_culture(chain.lab1, other, chain.bank, code="CU-O")
+        harvest = make_harvest(chain.lab1, culture)
+        with pytest.raises(InvalidInput) as err:
+            pool(chain, [(harvest, D("10"))])
+        assert "contributions[0].harvest" in _fields(err)
+
+    def test_voiding_a_pooled_lot_frees_its_volume(self, chain):
+        harvest = make_harvest(chain.lab1, chain.culture, volume_ml=D("100"))
+        lot = pool(chain, [(harvest, D("100"))])
+        with pytest.raises(InvalidInput):
+            lots.lot_void(lot=lot, actor=chain.lab1, reason="")
+        lots.lot_void(lot=lot, actor=chain.lab1, reason="pooled the wrong harvest")
+        assert CMLot.objects.filter(pk=lot.pk, voided_at__isnull=False).exists()
+        assert pool(chain, [(harvest, D("100"))]).volume_in_ml == D("100")
+
+
+@pytest.mark.django_db
+class TestVoidNotDelete:
+    def test_delete_raises_and_void_keeps_the_record(self, chain):
+        harvest = make_harvest(chain.lab1, chain.culture)
+        with pytest.raises(UnauditedWrite):
+            harvest.delete()
+        with pytest.raises(UnauditedWrite):
+            Harvest.objects.filter(pk=harvest.pk).delete()
+        records.record_void(record=harvest, actor=chain.lab1, reason="entered twice")
+        harvest.refresh_from_db()
+        assert harvest.is_voided and harvest.void_reason == "entered twice"
+        assert AuditEntry.objects.filter(object_type="batches.harvest", object_id=str(harvest.pk),
+                                         action="voided").exists()
+
+    def test_a_pooled_harvest_cannot_be_voided(self, chain):
+        harvest = make_harvest(chain.lab1, chain.culture, volume_ml=D("100"))
+        pool(chain, [(harvest, D("10"))])
+        with pytest.raises(Conflict) as err:
+            records.record_void(record=harvest, actor=chain.lab1, reason="oops")
+        assert err.value.code == "in_use"
+
+    def test_voided_harvest_cannot_be_pooled(self, chain):
+        harvest = make_harvest(chain.lab1, chain.culture, volume_ml=D("100"))
+        records.record_void(record=harvest, actor=chain.lab1, reason="contaminated container")
+        with pytest.raises(InvalidInput):
+            pool(chain, [(harvest, D("10"))])
+
+    def test_a_lot_past_pooling_cannot_be_voided(self, chain):
+        from .conftest import lot_at
+
+        lot = lot_at(chain, LotStatus.FREEZE_DRYING)
+        with pytest.raises(Conflict):
+            lots.lot_void(lot=lot, actor=chain.lab1, reason="no")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_lots_pooling_the_last_millilitres_at_once(require_postgres, make_user):
+    """Two threads, each with its own PostgreSQL connection, pool the last 60 mL of the same harvests at once:
+    for each harvest exactly one succeeds, and the volumes taken never exceed what it holds."""
+    from cmlims import roles
+
+    lab1 = make_user("lab1", roles.LAB_STAFF)
+    product = make_product(lab1)
+    bank = make_bank(lab1, make_donor(lab1))
+    culture = make_conditioning_culture(lab1, product, bank)
+    rounds = 4
+    harvests = []
+    for _ in range(rounds):
+        harvest = make_harvest(lab1, culture, volume_ml=D("100"))
+        lots.lot_pool(product=product, actor=lab1, pooled_at=t(1),
+                      contributions=[lots.Contribution(harvest.pk, D("40"))])
+        harvests.append(harvest)
+    outcomes: dict[str, list] = {"a": [], "b": []}
+    start = threading.Barrier(2)
+
+    def racer(tag: str) -> None:
+        try:
+            for harvest in harvests:
+                start.wait(timeout=30)
+                try:
+                    lot = lots.lot_pool(product=product, actor=lab1, pooled_at=t(1),
+                                        contributions=[lots.Contribution(harvest.pk, D("60"))])
+                    outcomes[tag].append(("ok", lot.lot_number))
+                except InvalidInput as exc:
+                    outcomes[tag].append(("refused", exc.extra["fields"]))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=racer, args=(tag,)) for tag in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for i in range(rounds):
+        pair = {outcomes["a"][i][0], outcomes["b"][i][0]}
+        assert pair == {"ok", "refused"}, (i, outcomes)
+    for harvest in harvests:
+        assert lots.harvest_volume_taken_ml(harvest) == D("100")
+        assert HarvestContribution.objects.filter(harvest=harvest).count() == 2
+    numbers = list(CMLot.objects.values_list("lot_number", flat=True))
+    assert len(numbers) == len(set(numbers)) == 2 * rounds
+    assert Culture.objects.get(pk=culture.pk).status == Culture.Status.CONDITIONING
