@@ -1,0 +1,81 @@
+"""The QC admin: result list without per-row queries, the sign-off page (checklist, audit trail, signature),
+the import page and signed specification approval — all through the services."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from batches.models import CMLot, LotStatus
+from cmlims.esign.models import Meaning, Signature
+from qc.models import QCResult, Specification, SpecStatus
+from qc.selectors import lot_review_latest_sequence
+from qc.services.specs import specification_create
+from tests.conftest import PASSWORD
+from tests.qc.conftest import SMALL_PANEL, enter, pass_all
+
+pytestmark = pytest.mark.django_db
+
+
+def staff(user):
+    user.is_staff = True
+    user.save()
+    return user
+
+
+def test_result_changelist_has_no_per_row_queries(client, packaged, chain, qc2, django_assert_max_num_queries):
+    client.force_login(staff(chain.qc))
+    url = reverse("admin:qc_qcresult_changelist")
+    enter(packaged, "VEGF", "600", "pg/mL", analyst=chain.lab1)
+    client.get(url)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(url).status_code == 200
+    pass_all(packaged, analyst=chain.lab1, approver=qc2)
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        response = client.get(url)
+    assert response.status_code == 200 and QCResult.objects.count() == 7
+
+
+def test_signoff_page_shows_checklist_and_audit_trail_and_signs(client, releasable, chain):
+    client.force_login(staff(chain.qc))
+    url = reverse("admin:qc_lot_signoff", args=[releasable.lot_number])
+    page = client.get(url)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "audit_review_missing" in text and "Audit trail since the last review" in text
+    assert "password" in text and "reason" in text
+    through = lot_review_latest_sequence(releasable)
+    wrong = client.post(url, {"action": "released", "username": "qc1", "password": "nope", "reason": "",
+                              "reviewed_through": through, "confirm_review": "on"})
+    assert "wrong password" in wrong.content.decode()
+    unconfirmed = client.post(url, {"action": "released", "username": "qc1", "password": PASSWORD, "reason": "",
+                                    "reviewed_through": through})
+    assert "audit trail review is not confirmed" in unconfirmed.content.decode()
+    done = client.post(url, {"action": "released", "username": "qc1", "password": PASSWORD, "reason": "ok",
+                             "reviewed_through": through, "confirm_review": "on"})
+    assert done.status_code == 200
+    assert CMLot.objects.get(pk=releasable.pk).status == LotStatus.RELEASED
+    assert "Qc1 Tester" in done.content.decode() and Signature.objects.filter(meaning=Meaning.RELEASED).count() == 1
+
+
+def test_import_page_lists_row_errors(client, packaged, chain):
+    client.force_login(staff(chain.lab1))
+    url = reverse("admin:qc_qcresult_import")
+    data = ("lot_number,test,value,unit,analyst,tested_at,instrument\n"
+            f"{packaged.lot_number},VEGF,abc,pg/mL,lab1,2026-01-01T00:00:00+00:00,X\n").encode()
+    response = client.post(url, {"file": SimpleUploadedFile("r.csv", data, content_type="text/csv")})
+    assert response.status_code == 200 and "is not a number" in response.content.decode()
+    assert not QCResult.objects.exists()
+
+
+def test_specification_approval_page_signs_it_into_force(client, chain, qc2):
+    spec = specification_create(product=chain.product, title="CM release", actor=qc2, items=SMALL_PANEL)
+    client.force_login(staff(qc2))
+    url = reverse("admin:qc_specification_approve", args=[spec.pk])
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"username": "qc2", "password": PASSWORD, "reason": "v1"})
+    assert response.status_code == 302
+    spec = Specification.objects.get(pk=spec.pk)
+    assert spec.status == SpecStatus.IN_FORCE and spec.approval.meaning == Meaning.SPECIFICATION_APPROVED
