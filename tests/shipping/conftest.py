@@ -119,7 +119,7 @@ def make_product(actor, *, name="MSC-CM lyophilisate 1 mL", gtin="09506000134352
 
 @pytest.fixture
 def coordinator(make_user):
-    return make_user("ship1", roles.SHIPPING_COORDINATOR, first_name="Sam", last_name="Shipper")
+    return make_user("ship1", roles.SHIPPING_COORDINATOR, first_name="Sam", last_name="Shipper", is_staff=True)
 
 
 @pytest.fixture

@@ -1,0 +1,117 @@
+"""The shipping coordinator's admin: build by scanning, steps through the services, recall page, list queries."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from batches.shipping import services
+from batches.shipping.gs1 import GS
+from batches.shipping.models import Shipment, ShipmentStatus
+from tests.conftest import PASSWORD
+
+from .conftest import clean_log
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/shipping/shipment/"
+
+
+def step(client, shipment, name, data):
+    return client.post(f"{CHANGELIST}{shipment.pk}/step/{name}/", data)
+
+
+def messages(response):
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture
+def admin_client(client, world):
+    client.force_login(world.coordinator)
+    return client
+
+
+def test_changelist_has_no_per_row_queries(admin_client, world, django_assert_num_queries):
+    lot = world.lot(vials=10)
+    shipment = world.shipment()
+    services.shipment_allocate_count(shipment=shipment, count=2, actor=world.coordinator)
+    with CaptureQueriesContext(connection) as one:
+        assert admin_client.get(CHANGELIST).status_code == 200
+    for _ in range(4):
+        services.shipment_allocate_count(shipment=world.shipment(), count=2, actor=world.coordinator)
+    with django_assert_num_queries(len(one)):
+        response = admin_client.get(CHANGELIST)
+    assert response.content.count(b"SHP-") >= 5
+    assert lot.vials.filter(status="allocated").count() == 10
+
+
+def test_create_in_the_admin_goes_through_the_service(admin_client, world):
+    response = admin_client.post(f"{CHANGELIST}add/", {
+        "consignee": world.consignee.pk, "product": world.product.pk, "courier": "MedEx", "tracking_number": "",
+        "shipper_type": "", "coolant": "", "logger_serial": "", "notes": "",
+    })
+    assert response.status_code == 302, response.content[:2000]
+    shipment = Shipment.objects.get()
+    assert shipment.sscc and shipment.reference and shipment.created_by == world.coordinator
+
+
+def test_build_by_scanning_then_ship_and_receive_through_the_step_pages(admin_client, world):
+    lot = world.lot(vials=3)
+    shipment = world.shipment()
+    serials = [v.serial for v in lot.vials.order_by("sequence")]
+    scan = f"]d201{world.product.gtin}17{lot.expiry:%y%m%d}10{lot.lot_number}{GS}21{serials[0]}"
+    page = admin_client.get(f"{CHANGELIST}{shipment.pk}/step/allocate/")
+    assert page.status_code == 200 and b"Scan each vial" in page.content
+    response = step(admin_client, shipment, "allocate", {"scans": f"{scan}\r\n{serials[1]}\r\nNOPE\r\n"})
+    assert response.status_code == 200 and b"NOPE: no vial with this serial" in response.content
+    response = step(admin_client, shipment, "allocate", {"scans": f"{scan}\r\n{serials[1]}\r\n"})
+    assert response.status_code == 302 and any("2 vial(s) allocated" in m for m in messages(response))
+    response = step(admin_client, shipment, "allocate", {"lot": lot.lot_number, "count": "1"})
+    assert response.status_code == 302
+    assert step(admin_client, shipment, "pack", {"shipper_type": "insulated_box", "coolant": "gel_packs"}
+                ).status_code == 302
+    detail = admin_client.get(f"{CHANGELIST}{shipment.pk}/change/")
+    assert b"Hand to courier" in detail.content and serials[2].encode() in detail.content
+    wrong = step(admin_client, shipment, "ship", {"courier": "MedEx", "tracking_number": "MX1", "username": "ship1",
+                                                  "password": "bad"})
+    assert wrong.status_code == 200 and b"wrong password" in wrong.content
+    response = step(admin_client, shipment, "ship", {"courier": "MedEx", "tracking_number": "MX1",
+                                                     "username": "ship1", "password": PASSWORD})
+    assert response.status_code == 302
+    assert step(admin_client, shipment, "deliver", {"party": "front desk"}).status_code == 302
+    upload = SimpleUploadedFile("log.csv", clean_log(timezone.now() - dt.timedelta(hours=2)), "text/csv")
+    response = step(admin_client, shipment, "log", {"file": upload})
+    assert response.status_code == 302 and any("0.00 min outside" in m for m in messages(response))
+    chart = admin_client.get(f"{CHANGELIST}{shipment.pk}/chart.png")
+    assert chart.status_code == 200 and chart.content[:4] == b"\x89PNG"
+    response = step(admin_client, shipment, "receive", {"received_by_name": "Nurse Ida", "username": "ship1",
+                                                        "password": PASSWORD})
+    assert response.status_code == 302
+    shipment.refresh_from_db()
+    assert shipment.status == ShipmentStatus.RECEIVED
+
+
+def test_label_step_queues_a_job(admin_client, world):
+    world.lot(vials=1)
+    shipment = world.shipment()
+    services.shipment_allocate_count(shipment=shipment, count=1, actor=world.coordinator)
+    response = step(admin_client, shipment, "label", {"format": "pdf", "copies": "1"})
+    assert response.status_code == 302 and "/admin/documents/documentjob/" in response["Location"]
+
+
+def test_recall_page_and_csv(admin_client, world):
+    lot = world.lot(vials=2)
+    shipment = world.shipment()
+    services.shipment_allocate_count(shipment=shipment, count=1, actor=world.coordinator)
+    page = admin_client.get(f"{CHANGELIST}recall/", {"lot": lot.lot_number})
+    assert page.status_code == 200
+    assert shipment.reference.encode() in page.content and b"on site" in page.content
+    assert b"Klinik Nord" in page.content
+    export = admin_client.get(f"{CHANGELIST}recall/", {"lot": lot.lot_number, "export": "csv"})
+    assert export["Content-Type"].startswith("text/csv") and export.content.count(b"\r\n") == 3
+    missing = admin_client.get(f"{CHANGELIST}recall/", {"donor": "NOBODY"})
+    assert b"does not exist" in missing.content
