@@ -28,6 +28,7 @@ from cmlims.demo import demo_allowed, demo_users_ensure
 SEEDERS: list[str] = [
     # "batches.demo.seed",
     "qc.demo.seed",  # after batches: QC results, investigations and sign-offs on the demo lots
+    "batches.shipping.demo.seed",  # last: ships vials of the released demo lot
 ]
 
 
