@@ -53,6 +53,6 @@ def panel_items(path: Path = PANEL_CSV) -> list[dict]:
             items.append({
                 "order": order, "test": test, "method": row["method"].strip(),
                 "unit": "" if kind == LimitKind.QUALITATIVE else row["unit"].strip(),
-                "limit_kind": kind, "source": source[:200], "mandatory": True, **limits,
+                "limit_kind": kind, "source": source[:200], "mandatory": True, "demo_limit": False, **limits,
             })
     return items

@@ -23,6 +23,17 @@ def specification_in_force(product, at) -> Specification | None:
     )
 
 
+def specification_list(*, product_id=None):
+    """Specifications with product, approval signer and items in a fixed number of queries."""
+    from django.db.models import Prefetch
+
+    qs = Specification.objects.select_related("product", "approval__signer").prefetch_related(
+        Prefetch("items", queryset=SpecItem.objects.order_by("order", "id")))
+    if product_id:
+        qs = qs.filter(product_id=product_id)
+    return qs.order_by("product_id", "-version")
+
+
 def lot_specification(lot: CMLot) -> Specification | None:
     """A lot is tested against the version in force when it was pooled."""
     cached = getattr(lot, "_qc_specification", False)

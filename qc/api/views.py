@@ -25,11 +25,12 @@ from qc.api.serializers import (
     result_body,
     spec_item_body,
 )
-from qc.models import QCResult
+from qc.models import QCResult, Specification
 from qc.services.hold import lot_hold, lot_unhold
 from qc.services.imports import results_import
 from qc.services.results import result_approve, result_enter, result_get
 from qc.services.signoff import lot_audit_review_confirm, lot_for_signoff, lot_sign_off
+from qc.services.specs import specification_approve
 from qc.signed_content import lot_signature_status, result_signature_status
 
 
@@ -224,3 +225,39 @@ class LotAuditReviewView(APIView):
         return Response({"lot_number": lot_number, "reviewed_through": review.reviewed_through,
                          "entries_reviewed": review.entries_reviewed, "reviewer": request.user.get_username(),
                          "reviewed_at": to_jsonable(review.reviewed_at)}, status=status.HTTP_201_CREATED)
+
+
+def specification_body(spec: Specification) -> dict:
+    return {
+        "id": spec.pk, "product": spec.product.name, "version": spec.version, "title": spec.title,
+        "status": spec.status, "effective_from": to_jsonable(spec.effective_from),
+        "approval": signature_manifest(spec.approval) if spec.approval_id else None,
+        "items": [spec_item_body(i) for i in spec.items.all()],
+    }
+
+
+class SpecificationListView(APIView):
+    """Every specification version (newest first per product) with its items and approval signature."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        specs = selectors.specification_list(product_id=request.query_params.get("product"))
+        return Response({"results": [specification_body(s) for s in specs]})
+
+
+class SpecificationApproveView(APIView):
+    """Sign a draft into force ("specification approved")."""
+
+    @extend_schema(request=SignatureInput, responses={200: dict})
+    def post(self, request, pk: int):
+        data = SignatureInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        if d.get("meaning") and d["meaning"] != "specification approved":
+            raise field_error("meaning", "must be 'specification approved'")
+        spec = Specification.objects.filter(pk=pk).first()
+        if spec is None:
+            raise NotFound(f"specification {pk} does not exist")
+        specification_approve(specification=spec, actor=request.user, username=d["username"],
+                              password=d["password"], reason=d["reason"])
+        return Response(specification_body(selectors.specification_list().get(pk=pk)))

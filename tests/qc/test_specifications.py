@@ -1,0 +1,74 @@
+"""Specifications: versioned per product, a draft signed into force by a QC officer, then frozen."""
+
+from decimal import Decimal
+
+import pytest
+
+from cmlims.esign.models import Meaning
+from cmlims.exceptions import Conflict, InvalidInput, PermissionDenied
+from qc.models import Specification, SpecStatus
+from qc.panel import panel_items
+from qc.services.specs import spec_item_add, specification_approve, specification_create
+from tests.conftest import PASSWORD
+from tests.qc.conftest import SMALL_PANEL
+
+pytestmark = pytest.mark.django_db
+
+
+def test_panel_from_the_reference_csv_with_demo_limits_marked(chain, qc2):
+    items = panel_items()
+    assert len(items) == 14
+    by_test = {i["test"]: i for i in items}
+    assert by_test["Residual moisture"]["upper"] == Decimal("3.0") and not by_test["Residual moisture"]["demo_limit"]
+    assert by_test["Osmolality (reconstituted)"]["demo_limit"] and by_test["VEGF"]["demo_limit"]
+    assert by_test["Sterility"]["passing_values"] == ["no growth"]
+    assert by_test["Bacterial endotoxin"]["upper_inclusive"] is False
+    spec = specification_create(product=chain.product, title="CM release panel", actor=qc2, items=items)
+    assert spec.items.count() == 14 and spec.status == SpecStatus.DRAFT
+
+
+def test_only_qc_officers_draft_and_approve(chain, qc2):
+    with pytest.raises(PermissionDenied):
+        specification_create(product=chain.product, title="x", actor=chain.lab1, items=SMALL_PANEL)
+    spec = specification_create(product=chain.product, title="x", actor=qc2, items=SMALL_PANEL)
+    with pytest.raises(PermissionDenied):
+        specification_approve(specification=spec, actor=chain.lab1, username="lab1", password=PASSWORD)
+
+
+def test_approval_needs_the_password_and_freezes_the_version(chain, qc2):
+    spec = specification_create(product=chain.product, title="x", actor=qc2, items=SMALL_PANEL)
+    with pytest.raises(InvalidInput) as exc:
+        specification_approve(specification=spec, actor=qc2, username="qc2", password="bad")
+    assert "password" in exc.value.extra["fields"]
+    spec = specification_approve(specification=spec, actor=qc2, username="qc2", password=PASSWORD)
+    assert spec.status == SpecStatus.IN_FORCE and spec.approval.meaning == Meaning.SPECIFICATION_APPROVED
+    with pytest.raises(Conflict):
+        spec_item_add(specification=spec, actor=qc2, test="HGF", unit="pg/mL", limit_kind="min", lower=1)
+    with pytest.raises(Conflict):
+        specification_approve(specification=spec, actor=qc2, username="qc2", password=PASSWORD)
+
+
+def test_empty_draft_and_bad_item_refused(chain, qc2):
+    empty = specification_create(product=chain.product, title="empty", actor=qc2)
+    with pytest.raises(Conflict):
+        specification_approve(specification=empty, actor=qc2, username="qc2", password=PASSWORD)
+    with pytest.raises(InvalidInput) as exc:
+        spec_item_add(specification=empty, actor=qc2, test="pH", unit="pH", limit_kind="range", lower=8, upper=7)
+    assert "upper" in exc.value.extra["fields"]
+    assert Specification.objects.get(pk=empty.pk).version == 1
+
+
+def test_api_lists_and_approves(chain, qc2, auth_client, django_assert_num_queries):
+    spec = specification_create(product=chain.product, title="x", actor=qc2, items=SMALL_PANEL)
+    client = auth_client(qc2)
+    response = client.post(f"/api/v1/qc/specifications/{spec.pk}/approve/",
+                           {"username": "qc2", "password": PASSWORD}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "in_force" and body["approval"]["meaning"] == Meaning.SPECIFICATION_APPROVED
+    specification_create(product=chain.product, title="v2 draft", actor=qc2, items=SMALL_PANEL)
+    with django_assert_num_queries(3):  # token with user; specifications with product, approval, signer; items
+        listing = client.get("/api/v1/qc/specifications/")
+    assert [s["version"] for s in listing.json()["results"]] == [2, 1]
+    assert auth_client(chain.lab1).post(f"/api/v1/qc/specifications/{spec.pk}/approve/",
+                                        {"username": "lab1", "password": PASSWORD}, format="json").status_code == 403
