@@ -46,6 +46,14 @@ class ChainReport:
     def first_problem(self) -> ChainProblem | None:
         return min(self.problems, key=lambda p: p.sequence) if self.problems else None
 
+    def summary(self) -> str:
+        if self.ok:
+            return (f"Audit trail intact: {self.entries} entries, head #{self.head.sequence} "
+                    f"{self.head.hash[:16]}…, {self.anchors_checked} anchors checked.")
+        first = self.first_problem
+        return (f"Audit trail BROKEN at entry #{first.sequence} ({first.kind}): {first.detail}. "
+                f"{len(self.problems)} problem(s) in {self.entries} entries.")
+
     def add(self, sequence: int, kind: str, detail: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(ChainProblem(sequence, kind, detail))
@@ -61,8 +69,10 @@ def _check_checkpoint_macs(report: ChainReport, using: str) -> None:
             report.add(sequence, "checkpoint", f"checkpoint {pk} was altered or forged (its HMAC does not match)")
 
 
-def audit_chain_verify(*, using: str = "default") -> ChainReport:
-    """Recompute the whole chain and check every anchor; problems are collected, not raised."""
+def audit_chain_verify(*, using: str = "default", min_head: int = 0) -> ChainReport:
+    """Recompute the whole chain and check every anchor; problems are collected, not raised.
+
+    ``min_head``: the chain must reach at least this sequence (e.g. the head a backup recorded)."""
     from cmlims.models import AuditEntry
 
     report = ChainReport()
@@ -112,5 +122,8 @@ def audit_chain_verify(*, using: str = "default") -> ChainReport:
             elif found[sequence] != anchor.hash:
                 report.add(sequence, "anchor", f"{where} anchors entry #{sequence} with another hash "
                            f"(the chain was rewritten)")
+    if report.head.sequence < min_head:
+        report.add(report.head.sequence + 1, "truncated",
+                   f"the chain should reach #{min_head} but ends at #{report.head.sequence}")
     report.problems.sort(key=lambda p: p.sequence)
     return report

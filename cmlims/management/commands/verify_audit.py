@@ -10,19 +10,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--database", default="default", help="database alias to verify")
+        parser.add_argument("--min-head", type=int, default=0,
+                            help="fail unless the chain reaches this sequence (e.g. the head a backup recorded)")
 
-    def handle(self, *args, database: str = "default", **options):
-        report = audit_chain_verify(using=database)
+    def handle(self, *args, database: str = "default", min_head: int = 0, **options):
+        report = audit_chain_verify(using=database, min_head=min_head)
         if report.ok:
-            self.stdout.write(self.style.SUCCESS(
-                f"Audit trail intact: {report.entries} entries, head #{report.head.sequence} "
-                f"{report.head.hash[:16]}…, {report.anchors_checked} anchors checked."
-            ))
+            self.stdout.write(self.style.SUCCESS(report.summary()))
             return
         for problem in report.problems:
             self.stderr.write(str(problem))
-        first = report.first_problem
-        raise CommandError(
-            f"Audit trail BROKEN at entry #{first.sequence} ({first.kind}): {first.detail}. "
-            f"{len(report.problems)} problem(s) in {report.entries} entries."
-        )
+        raise CommandError(report.summary())
