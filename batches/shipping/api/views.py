@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpResponse
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
@@ -219,6 +220,7 @@ class TemperatureLogView(ShippingView):
 class TemperatureChartView(ShippingView):
     """The current log drawn with the transport range (PNG)."""
 
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
         shipment = selectors.shipment_get(pk)
         log = selectors.shipment_current_log(shipment)
@@ -272,11 +274,13 @@ class DonorRecallView(ShippingView):
 
 
 class LotRecallCsvView(ShippingView):
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request, lot_number: str):
         return _csv_response(selectors.recall_csv(selectors.recall_for_lot(lot_number)),
                              f"recall-lot-{lot_number}.csv")
 
 
 class DonorRecallCsvView(ShippingView):
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request, code: str):
         return _csv_response(selectors.recall_csv(selectors.recall_for_donor(code)), f"recall-donor-{code}.csv")
