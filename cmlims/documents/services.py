@@ -171,7 +171,11 @@ def document_job_run(*, job_id: int) -> str:
         raise TransientJobError(str(exc)) from exc
     if job is None:
         return "skipped"
-    builder = builder_get(job.kind)
+    try:
+        builder = builder_get(job.kind)
+    except ApplicationError as exc:  # the app that registered this kind is gone: fail, do not loop
+        document_job_fail(job_id=job.pk, error=exc.message)
+        return JobStatus.FAILED
     head = chain_head()
     ctx = BuildContext(
         job_id=job.pk, kind=job.kind, params=job.params, requested_by=job.requested_by,
