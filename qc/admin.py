@@ -131,6 +131,15 @@ class SpecificationAdmin(AuditedModelAdmin):
 
 
 class ResultForm(forms.ModelForm):
+    """A new result; optionally a retest of, or a correction (with a reason) superseding, an earlier one."""
+
+    retest_of_result = forms.ModelChoiceField(QCResult.objects.all(), required=False, widget=forms.NumberInput,
+                                       help_text="id of the result this one repeats (the original stays valid)")
+    corrects_result = forms.ModelChoiceField(QCResult.objects.all(), required=False, widget=forms.NumberInput,
+                                        help_text="id of a wrongly recorded result this one corrects")
+    correction_note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                      label="correction reason", help_text="required for a correction")
+
     class Meta:
         model = QCResult
         fields = ("lot", "spec_item", "value_entered", "unit_entered", "analyst", "instrument", "tested_at",
@@ -153,7 +162,26 @@ class QCResultAdmin(AuditedModelAdmin):
     autocomplete_fields = ("lot",)
     readonly_fields = ("value", "qualitative_value", "passed", "status", "supersedes", "correction_reason",
                        "retest_of", "entered_by", "entered_at", "approved_by", "approved_at", "approval",
-                       "attachment_sha256", "source")
+                       "attachment_sha256", "source", "actions_links")
+
+    @admin.display(description="actions")
+    def actions_links(self, result):
+        if not result.pk:
+            return "—"
+        links = [format_html('<a href="{}">lot sign-off page</a>',
+                             reverse("admin:qc_lot_signoff", args=[result.lot.lot_number]))]
+        if result.approved_at is None and result.status == "valid":
+            links.insert(0, format_html('<a href="{}">approve (signature)</a>',
+                                        reverse("admin:qc_qcresult_approve", args=[result.pk])))
+        return format_html(" · ".join(["{}"] * len(links)), *links)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else ()  # the add form takes retest/correction links
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [*ResultForm.Meta.fields, "retest_of_result", "corrects_result", "correction_note"]
+        return [*ResultForm.Meta.fields, *self.readonly_fields]
 
     @admin.display(description="test", ordering="spec_item__test")
     def test(self, result):
@@ -166,7 +194,9 @@ class QCResultAdmin(AuditedModelAdmin):
         d = form.cleaned_data
         created = result_enter(lot=d["lot"], spec_item=d["spec_item"], value=d["value_entered"],
                                unit=d["unit_entered"], analyst=d["analyst"], tested_at=d["tested_at"],
-                               instrument=d["instrument"], attachment=d.get("attachment"), actor=request.user)
+                               instrument=d["instrument"], attachment=d.get("attachment"), actor=request.user,
+                               retest_of=d.get("retest_of_result"), supersedes=d.get("corrects_result"),
+                               correction_reason=d.get("correction_note") or "")
         obj.pk, obj._state.adding = created.pk, False
 
     def get_urls(self):

@@ -79,3 +79,25 @@ def test_specification_approval_page_signs_it_into_force(client, chain, qc2):
     assert response.status_code == 302
     spec = Specification.objects.get(pk=spec.pk)
     assert spec.status == SpecStatus.IN_FORCE and spec.approval.meaning == Meaning.SPECIFICATION_APPROVED
+
+
+def test_admin_add_result_and_correct_it(client, packaged, chain, spec):
+    from django.utils import timezone
+
+    client.force_login(staff(chain.lab1))
+    url = reverse("admin:qc_qcresult_add")
+    assert client.get(url).status_code == 200
+    item = spec.items.get(test="VEGF")
+    when = timezone.localtime().strftime("%Y-%m-%d")
+    base = {"lot": packaged.pk, "spec_item": item.pk, "unit_entered": "pg/mL", "analyst": chain.lab1.pk,
+            "instrument": "ELISA-1", "tested_at_0": when, "tested_at_1": "00:01:00"}
+    response = client.post(url, dict(base, value_entered="60"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    original = QCResult.objects.get()
+    refused = client.post(url, dict(base, value_entered="600", corrects_result=original.pk))
+    assert refused.status_code == 302 and QCResult.objects.count() == 1  # no reason: refused, shown as a message
+    client.post(url, dict(base, value_entered="600", corrects_result=original.pk, correction_note="dilution"))
+    original.refresh_from_db()
+    assert original.status == "superseded" and QCResult.objects.get(supersedes=original).value_entered == "600"
+    page = client.get(reverse("admin:qc_qcresult_change", args=[original.pk]))
+    assert page.status_code == 200 and "lot sign-off page" in page.content.decode()
