@@ -6,7 +6,7 @@ Measured: the full vial template (zint GS1 DataMatrix encoded and drawn as vecto
 The ratio must stay under MAX_PDF_RATIO; ZPL (the printer encodes the symbol, but we validate it with
 zint) under MAX_ZPL_RATIO of the same floor.
 
-Run: .venv/bin/python benchmarks/bench_labels.py [count]
+Run: python -m benchmarks labels   (or: .venv/bin/python benchmarks/bench_labels.py [count])
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ import os
 import sys
 import time
 
-import django
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-django.setup()
 
+# The renderers are plain Python (no models), so no Django setup is needed here.
 from reportlab.lib.units import mm  # noqa: E402
 from reportlab.pdfgen.canvas import Canvas  # noqa: E402
 
