@@ -1,6 +1,7 @@
 """Investigations over the API: list, detail, progress, close."""
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
@@ -34,7 +35,9 @@ def investigation_body(inv: Investigation) -> dict:
     }
 
 
-class InvestigationSerializer(serializers.BaseSerializer):
+class InvestigationSerializer(serializers.Serializer):
+    """Renders ``investigation_body`` (read-only)."""
+
     def to_representation(self, instance):
         return investigation_body(instance)
 
@@ -56,11 +59,11 @@ class InvestigationDetailView(APIView):
         details = serializers.CharField(required=False, allow_blank=True)
         reason = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk: int):
         return Response(investigation_body(get_object_or_404(investigation_list(), pk=pk)))
 
-    @extend_schema(request=UpdateInput, responses={200: dict})
+    @extend_schema(request=UpdateInput, responses={200: OpenApiTypes.OBJECT})
     def patch(self, request, pk: int):
         data = self.UpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -75,7 +78,7 @@ class InvestigationCloseView(APIView):
         root_cause = serializers.CharField(required=False, allow_blank=True)
         related_lots_checked = serializers.CharField(required=False, allow_blank=True)
 
-    @extend_schema(request=Input, responses={200: dict})
+    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)

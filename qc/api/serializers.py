@@ -25,7 +25,7 @@ class SignOffInput(SignatureInput):
     )
 
 
-class ReasonInput(serializers.Serializer):
+class HoldReasonInput(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -17,8 +18,8 @@ from cmlims.investigations.api import investigation_body
 from qc import selectors
 from qc.api.serializers import (
     AuditReviewInput,
+    HoldReasonInput,
     ImportInput,
-    ReasonInput,
     ResultInput,
     SignatureInput,
     SignOffInput,
@@ -53,7 +54,7 @@ def _linked_result(result_id: int | None, field: str) -> QCResult | None:
 class ResultCreateView(APIView):
     """Record one QC result (JSON, or multipart with a raw-data ``attachment``)."""
 
-    @extend_schema(request=ResultInput, responses={201: dict})
+    @extend_schema(request=ResultInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         data = ResultInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -76,7 +77,7 @@ class ResultCreateView(APIView):
 
 
 class ResultDetailView(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk: int):
         result = QCResult.objects.select_related(
             "lot", "spec_item", "analyst", "entered_by", "approved_by", "approval__signer").filter(pk=pk).first()
@@ -89,7 +90,7 @@ class ResultDetailView(APIView):
 class ResultApproveView(APIView):
     """Approve a result with an electronic signature ("result approved")."""
 
-    @extend_schema(request=SignatureInput, responses={200: dict})
+    @extend_schema(request=SignatureInput, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         data = SignatureInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -106,7 +107,7 @@ class ResultApproveView(APIView):
 class ResultImportView(APIView):
     """All-or-nothing CSV import: 201 {"imported": n}, or 400 with every problem in ``rows``."""
 
-    @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: dict})
+    @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         data = ImportInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -120,7 +121,7 @@ class ResultImportView(APIView):
 class LotResultsView(APIView):
     """The lot's specification (version in force when pooled) and every result, the counting ones marked."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, lot_number: str):
         lot = _lot(lot_number)
         specification = selectors.lot_specification(lot)
@@ -140,9 +141,9 @@ class LotResultsView(APIView):
 class LotHoldView(APIView):
     hold = True
 
-    @extend_schema(request=ReasonInput, responses={200: dict})
+    @extend_schema(request=HoldReasonInput, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):
-        data = ReasonInput(data=request.data)
+        data = HoldReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
         service = lot_hold if self.hold else lot_unhold
         lot = service(lot_number=lot_number, actor=request.user, reason=data.validated_data["reason"])
@@ -188,7 +189,7 @@ def signoff_body(lot: CMLot, actor) -> dict:
 class LotSignOffChecklistView(APIView):
     """What the officer sees before signing: conditions, audit trail since the last review, signatures."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, lot_number: str):
         return Response(signoff_body(lot_for_signoff(lot_number), request.user))
 
@@ -198,7 +199,7 @@ class LotSignOffView(APIView):
 
     to: str = ""
 
-    @extend_schema(request=SignOffInput, responses={200: dict})
+    @extend_schema(request=SignOffInput, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):
         data = SignOffInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -216,7 +217,7 @@ class LotSignOffView(APIView):
 class LotAuditReviewView(APIView):
     """Confirm the review of the lot's audit trail up to an entry (Annex 11 §9)."""
 
-    @extend_schema(request=AuditReviewInput, responses={201: dict})
+    @extend_schema(request=AuditReviewInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):
         data = AuditReviewInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -239,7 +240,7 @@ def specification_body(spec: Specification) -> dict:
 class SpecificationListView(APIView):
     """Every specification version (newest first per product) with its items and approval signature."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         specs = selectors.specification_list(product_id=request.query_params.get("product"))
         return Response({"results": [specification_body(s) for s in specs]})
@@ -248,7 +249,7 @@ class SpecificationListView(APIView):
 class SpecificationApproveView(APIView):
     """Sign a draft into force ("specification approved")."""
 
-    @extend_schema(request=SignatureInput, responses={200: dict})
+    @extend_schema(request=SignatureInput, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         data = SignatureInput(data=request.data)
         data.is_valid(raise_exception=True)
