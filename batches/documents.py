@@ -256,11 +256,15 @@ def _fmt(value) -> str:
 def _change_text(changes: dict | None, limit: int = 8) -> str:
     """ "field: old → new" for the first ``limit`` fields of an audit entry."""
     parts = []
-    for name, value in list((changes or {}).items())[:limit]:
+    for name, value in (changes or {}).items():
         if isinstance(value, list) and len(value) == 2:
+            if value[0] in (None, "") and value[1] in (None, ""):
+                continue  # an empty field of a new record says nothing
             parts.append(f"{name}: {_fmt(value[0])} → {_fmt(value[1])}")
         else:
             parts.append(f"{name}: {value}")
+        if len(parts) == limit:
+            break
     return "; ".join(parts)[:600]
 
 

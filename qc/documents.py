@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -80,6 +81,7 @@ def build_coa(ctx: BuildContext) -> BuiltDocument:
     release = [s for s in signatures if s.meaning == "released"]
     sections = [
         Section("Product and lot", pairs=[
+            ("Manufacturer", settings.CMLIMS_MANUFACTURER),
             ("Product", lot.product.name), ("GTIN", lot.product.gtin), ("Lot", lot.lot_number),
             ("Expiry", f"{lot.expiry:%Y-%m-%d}" if lot.expiry else "—"), ("Status", lot.get_status_display()),
             ("Specification", f"{spec.title} version {spec.version}" if spec else "none in force at pooling"),
