@@ -50,13 +50,17 @@ def demo_allowed() -> None:
         )
 
 
-@transaction.atomic
 def demo_users_ensure() -> dict[str, "AbstractUser"]:
     """Create or correct the demo users; idempotent (a second run changes nothing, so audits nothing)."""
+    demo_allowed()  # before touching the database at all
+    with transaction.atomic():
+        return _demo_users_ensure()
+
+
+def _demo_users_ensure() -> dict[str, "AbstractUser"]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    demo_allowed()
     roles.sync_role_permissions()
     User = get_user_model()
     groups = {group.name: group for group in Group.objects.filter(name__in=roles.ROLES)}
