@@ -246,3 +246,22 @@ def test_concurrent_appends_on_two_postgresql_connections_never_fork(require_pos
     assert len(prev_hashes) == len(set(prev_hashes))  # no two entries share a parent: no fork
     report = audit_chain_verify()
     assert report.ok, report.problems
+
+
+def test_a_large_bulk_change_chains_every_entry(actor):
+    """Past COPY_THRESHOLD entries PostgreSQL appends with COPY; the chain and the returned ids are the same."""
+    from cmlims.audit import COPY_THRESHOLD, PendingEntry, append_entries
+
+    rows = COPY_THRESHOLD + 50
+    records = audited_bulk_create(FixtureRecord, [FixtureRecord(name=f"L{i}") for i in range(rows)], actor=actor)
+    for record in records:
+        record.quantity = 4
+    assert audited_bulk_update(records, ["quantity"], actor=actor) == rows
+    assert AuditEntry.objects.filter(object_type="auditfixture.fixturerecord", action=Action.CHANGED).count() == rows
+    entries = append_entries(actor=actor, pending=[
+        PendingEntry(Action.PRINTED, "auditfixture.fixturerecord", str(r.pk), r.name, {"copies": 1}, "")
+        for r in records
+    ])
+    stored = dict(AuditEntry.objects.filter(action=Action.PRINTED).values_list("sequence", "id"))
+    assert {e.sequence: e.pk for e in entries} == stored
+    assert audit_chain_verify().ok
