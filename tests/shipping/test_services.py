@@ -352,3 +352,43 @@ def test_logger_upload_before_delivery_is_refused(world):
     with pytest.raises(Conflict):
         services.shipment_temperature_log_upload(shipment=shipment, actor=world.coordinator, file_name="x.csv",
                                                  data=clean_log(timezone.now() - dt.timedelta(hours=1)))
+
+
+def test_consignee_and_draft_update_refusals(world):
+    with pytest.raises(InvalidInput) as caught:
+        services.consignee_create(actor=world.coordinator, name="Bad", address_line1="a", city="b", country="Germany",
+                                  contact_name="c")
+    assert "country" in caught.value.extra["fields"]
+    with pytest.raises(InvalidInput) as caught:
+        services.consignee_create(actor=world.coordinator, name="X", address_line1="a", city="b", country="DE",
+                                  contact_name="c", voided_at=timezone.now())
+    assert "voided_at" in caught.value.extra["fields"]
+    shipment = world.shipment()
+    with pytest.raises(InvalidInput) as caught:
+        services.shipment_update(shipment=shipment, actor=world.coordinator, status="received")
+    assert "status" in caught.value.extra["fields"]
+    with pytest.raises(InvalidInput) as caught:
+        services.shipment_update(shipment=shipment, actor=world.coordinator, coolant="liquid helium")
+    assert "coolant" in caught.value.extra["fields"]
+    services.consignee_void(consignee=world.consignee, actor=world.coordinator, reason="clinic closed")
+    with pytest.raises(InvalidInput) as caught:
+        world.shipment()
+    assert "consignee" in caught.value.extra["fields"]
+    with pytest.raises(Conflict):
+        services.consignee_update(consignee=world.consignee, actor=world.coordinator, city="Kiel")
+    with pytest.raises(InvalidInput) as caught:
+        services.shipment_create(consignee="abc", product=world.product, actor=world.coordinator)
+    assert "consignee" in caught.value.extra["fields"]
+
+
+def test_every_change_is_audited(world):
+    from cmlims.models import AuditEntry
+
+    lot = world.lot(vials=2)
+    shipment = world.shipment()
+    before = AuditEntry.objects.count()
+    services.shipment_allocate_scans(shipment=shipment, scans=serials(lot, 1, 2), actor=world.coordinator)
+    entries = AuditEntry.objects.filter(sequence__gt=before)
+    assert entries.filter(object_type="shipping.shipmentvial", action="created").count() == 2
+    assert entries.filter(object_type="batches.vial", action="changed").count() == 2
+    assert set(entries.values_list("username", flat=True)) == {"ship1"}

@@ -46,11 +46,19 @@ DRAFT_EDITABLE = ("consignee", "courier", "tracking_number", "shipper_type", "co
 SIGNED_FIELDS_VERSION = "shipment-v1"
 
 
+def _fresh(model, value: Any, field: str):
+    """Re-read by id (the caller's instance may predate a void); a bad id is a 400 naming the field."""
+    try:
+        found = model.objects.filter(pk=int(getattr(value, "pk", value))).first()
+    except (TypeError, ValueError):
+        found = None
+    if found is None:
+        raise field_error(field, f"no such {field}")
+    return found
+
+
 def _consignee_usable(consignee: Any) -> Consignee:
-    if not isinstance(consignee, Consignee):
-        consignee = Consignee.objects.filter(pk=consignee).first()
-        if consignee is None:
-            raise field_error("consignee", "no such consignee")
+    consignee = _fresh(Consignee, consignee, "consignee")
     if consignee.voided_at is not None:
         raise field_error("consignee", f"{consignee} is voided and no longer supplied")
     return consignee
@@ -65,10 +73,7 @@ def shipment_create(*, consignee: Consignee | int, product: Product | int, actor
         raise InvalidInput("; ".join(f"{n}: cannot be set here" for n in unknown),
                            fields={n: ["cannot be set here"] for n in unknown})
     consignee = _consignee_usable(consignee)
-    if not isinstance(product, Product):
-        product = Product.objects.filter(pk=product).first()
-        if product is None:
-            raise field_error("product", "no such product")
+    product = _fresh(Product, product, "product")
     if product.voided_at is not None:
         raise field_error("product", f"{product} is voided")
     shipment = audited_create(
