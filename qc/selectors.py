@@ -110,6 +110,15 @@ def donor_conditions(lot: CMLot) -> list[Condition]:
             for donor in lot_donors(lot) if not donor.is_eligible_with_consent]
 
 
+def related_lot_numbers(lot: CMLot) -> list[str]:
+    """Other lots made from the same donors: where an OOS investigation must look too (211.192)."""
+    from batches.selectors import lot_donors
+
+    donors = lot_donors(lot)
+    return list(CMLot.objects.filter(contributions__harvest__culture__bank__source__in=donors)
+                .exclude(pk=lot.pk).distinct().order_by("lot_number").values_list("lot_number", flat=True))
+
+
 def four_eyes_conditions(lot: CMLot, signer) -> list[Condition]:
     """Rule 2: the signer performed or verified no step of the lot and entered none of its results."""
     from batches.selectors import lot_participant_ids

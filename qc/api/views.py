@@ -134,7 +134,9 @@ class LotResultsView(APIView):
                 "effective_from": to_jsonable(specification.effective_from),
                 "items": [spec_item_body(i) for i in selectors.spec_items(specification)],
             },
-            "results": [result_body(r, counts=r.pk in counting) for r in results],
+            "results": [result_body(r, counts=r.pk in counting,
+                                    approval_status=result_signature_status(r, r.approval) if r.approval_id else None)
+                        for r in results],
         })
 
 

@@ -31,6 +31,7 @@ from qc.services.results import (
     analyst_problem,
     build_result,
     lot_open_problem,
+    oos_details,
     oos_title,
     tested_at_problem,
 )
@@ -94,11 +95,8 @@ def results_import(*, data: bytes, actor) -> int:
         created = audited_bulk_create(QCResult, results, actor=actor, reason="imported from an instrument export",
                                       clean=False)
         failing = [r for r in created if not r.passed]
-        investigations_open_bulk(
-            items=[(r, Kind.OOS, oos_title(r), "opened automatically: an imported result fails its specification")
-                   for r in failing],
-            actor=actor,
-        )
+        details = {lot_id: oos_details(r.lot) for lot_id, r in {r.lot_id: r for r in failing}.items()}
+        investigations_open_bulk(items=[(r, Kind.OOS, oos_title(r), details[r.lot_id]) for r in failing], actor=actor)
     return len(created)
 
 

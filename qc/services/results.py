@@ -25,7 +25,7 @@ from cmlims.investigations.models import Kind
 from cmlims.investigations.services import investigation_open
 from qc.evaluation import ValueProblem, evaluate
 from qc.models import QCResult, ResultSource, ResultStatus, SpecItem
-from qc.selectors import lot_specification
+from qc.selectors import lot_specification, related_lot_numbers
 from qc.signed_content import RESULT_APPROVAL_V1, result_content
 
 ENTRY_ROLES = (roles.LAB_STAFF, roles.QC_OFFICER, roles.INTEGRATION)
@@ -107,6 +107,12 @@ def oos_title(result: QCResult) -> str:
             f"(limit {result.spec_item.criterion})")
 
 
+def oos_details(lot: CMLot) -> str:
+    related = related_lot_numbers(lot)
+    return ("opened automatically: the result fails its specification. Related lots (same donors) to check: "
+            + (", ".join(related) if related else "none"))
+
+
 def _locked_open_lot(lot: CMLot) -> CMLot:
     lot = CMLot.objects.select_for_update(of=("self",)).select_related("product").get(pk=lot.pk)
     problem = lot_open_problem(lot)
@@ -159,7 +165,7 @@ def result_enter(
     audited_save(result, actor=actor, reason=correction_reason)
     if not result.passed:
         investigation_open(subject=result, kind=Kind.OOS, title=oos_title(result), actor=actor,
-                           details="opened automatically: the result fails its specification")
+                           details=oos_details(lot))
     return result
 
 

@@ -64,12 +64,15 @@ def test_unknown_test_future_time_naive_time_and_wrong_analyst_refused(packaged,
 
 def test_failing_result_opens_an_oos_investigation(packaged, chain):
     from cmlims.investigations.models import Investigation
+    from tests.qc.conftest import lot_at
 
+    sibling = lot_at(chain, LotStatus.POOLED)  # same donor: a related lot the investigation must check
     result = enter(packaged, "pH (reconstituted)", "8.4", "pH", analyst=chain.lab1)
     assert not result.passed
     inv = Investigation.objects.get()
     assert inv.kind == Kind.OOS and inv.status == Status.OPEN and inv.subject == result
     assert "8.4" in inv.title and packaged.lot_number in inv.title
+    assert sibling.lot_number in inv.details and packaged.lot_number not in inv.details
     assert [i.pk for i in selectors.lot_investigations(packaged, open_only=True)] == [inv.pk]
     enter(packaged, "pH (reconstituted)", "7.5", "pH", analyst=chain.lab1)
     assert Investigation.objects.count() == 1  # a passing result opens nothing
