@@ -28,9 +28,11 @@ demo: seed
 	$(BIN)/python manage.py demo_users
 	$(BIN)/python -m cmlims.demo_runner --host $(HOST) --port $(PORT)
 
+# The JUnit report is written whatever the outcome; pytest's exit 5 (nothing collected) is a failure too.
 test: install
 	mkdir -p reports
-	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python -m pytest --junitxml=reports/junit.xml $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python -m pytest --junitxml=reports/junit.xml $(PYTEST_ARGS); \
+	code=$$?; [ $$code -ne 5 ] || echo "pytest collected no tests"; exit $$code
 
 lint: install
 	$(BIN)/ruff check .
