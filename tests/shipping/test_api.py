@@ -292,3 +292,34 @@ def test_lot_recall_post_still_reaches_qc(auth_client, world, make_user):
                                     {"username": "qc9", "password": "wrong", "reason": "complaint"}, format="json")
     assert response.status_code in (400, 409)
     assert response.json()["code"] in ("invalid", "conflict", "invalid_state") or "fields" in response.json()
+
+
+def test_consignee_list_and_recall_cost_the_same_queries_with_more_rows(client, world, django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    donor = world.donor("DN-0777")
+    lot = world.lot(vials=2, donors=(donor,))
+    services.shipment_allocate_count(shipment=world.shipment(), count=1, actor=world.coordinator)
+
+    def cost(path):
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(path).status_code == 200
+        return len(captured)
+
+    consignees, by_lot, by_donor = (cost("/api/v1/consignees/"), cost(f"/api/v1/lots/{lot.lot_number}/recall/"),
+                                    cost("/api/v1/donors/DN-0777/recall/"))
+    for i in range(3):
+        services.consignee_create(actor=world.coordinator, name=f"Clinic {i}", address_line1="a", city="b",
+                                  country="DE", contact_name="c")
+    more = world.lot(vials=6, donors=(donor,))
+    services.shipment_allocate_count(shipment=world.shipment(), count=4, lot_number=more.lot_number,
+                                     actor=world.coordinator)
+    services.shipment_allocate_count(shipment=world.shipment(), count=1, lot_number=lot.lot_number,
+                                     actor=world.coordinator)
+    with django_assert_num_queries(consignees):
+        client.get("/api/v1/consignees/")
+    with django_assert_num_queries(by_lot):
+        assert len(client.get(f"/api/v1/lots/{lot.lot_number}/recall/").json()["shipments"]) == 2
+    with django_assert_num_queries(by_donor):
+        assert client.get("/api/v1/donors/DN-0777/recall/").json()["summary"]["vials"] == 8
