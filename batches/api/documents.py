@@ -3,9 +3,11 @@
 from django.urls import path
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from batches.documents import lot_batch_record_request, lot_labels_request
+from batches.documents import lot_batch_record_request, lot_label_reconciliation, lot_labels_request
+from batches.selectors import lot_get
 from cmlims.documents.api.views import JobAcceptedSerializer, job_accepted
 
 LabelRequestSerializer = inline_serializer(
@@ -23,8 +25,31 @@ LabelRequestSerializer = inline_serializer(
 )
 
 
+ReconciliationSerializer = inline_serializer(
+    "LotLabelReconciliation",
+    {
+        "lot": serializers.CharField(),
+        "vials": serializers.IntegerField(help_text="vials shown on the lot (destroyed ones included)"),
+        "balanced": serializers.BooleanField(),
+        "labels": inline_serializer("LotLabelReconciliationRow", {
+            "template": serializers.CharField(), "kind": serializers.CharField(),
+            "items_labelled": serializers.IntegerField(), "labels_issued": serializers.IntegerField(),
+            "reprints": serializers.IntegerField(), "unexpected": serializers.ListField(child=serializers.CharField()),
+        }, many=True),
+    },
+)
+
+
 class LotLabelsView(APIView):
-    """Print vial or carton labels of a lot: quarantine (lab staff) or final (shipping coordinator, rule 4)."""
+    """GET: vial labels issued against the lot's vials (reconciliation). POST: print vial or carton labels —
+    quarantine (lab staff) or final (shipping coordinator, rule 4)."""
+
+    @extend_schema(responses={200: ReconciliationSerializer})
+    def get(self, request, lot_number: str):
+        lot = lot_get(lot_number)
+        rec = lot_label_reconciliation(lot)
+        return Response({"lot": lot.lot_number, "vials": rec.expected_items, "balanced": rec.balanced,
+                         "labels": [vars(row) for row in rec.rows]})
 
     @extend_schema(request=LabelRequestSerializer, responses={202: JobAcceptedSerializer})
     def post(self, request, lot_number: str):

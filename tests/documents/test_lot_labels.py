@@ -94,6 +94,10 @@ def test_reprint_needs_a_reason_and_reconciliation_counts_each_label_once(chain,
     assert (row.kind, row.items_labelled, row.labels_issued, row.reprints) == ("quarantine", 1, 2, 1)
     assert reconciliation.expected_items == 10 and reconciliation.balanced
     assert LabelPrint.objects.filter(item_key=serial).exclude(reprint_reason="").get().reprint_reason == "label smudged"
+    body = client.get(f"/api/v1/lots/{lot.lot_number}/labels/").json()
+    assert body == {"lot": lot.lot_number, "vials": 10, "balanced": True, "labels": [
+        {"template": "vial", "kind": "quarantine", "items_labelled": 1, "labels_issued": 2, "reprints": 1,
+         "unexpected": []}]}
 
 
 @pytest.mark.django_db  # jobs run in this process: nothing is committed, nothing sent

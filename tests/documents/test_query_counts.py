@@ -48,3 +48,18 @@ def test_admin_lists_query_counts(chain, packaged_lot, rows, django_assert_num_q
         assert client.get("/admin/documents/documentjob/").status_code == 200
     with django_assert_num_queries(9):
         assert client.get("/admin/documents/labelprint/").status_code == 200
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_lot_label_reconciliation_query_count(chain, packaged_lot, auth_client, jobs, django_assert_num_queries):
+    from batches.documents import lot_labels_request
+
+    for n in range(jobs):
+        job = lot_labels_request(lot_number=packaged_lot.lot_number, actor=chain.lab1, template="vial",
+                                 kind="quarantine", output_format="zpl", reason=f"reprint {n}" if n else "")
+        document_job_run(job_id=job.pk)
+    client = auth_client(chain.qc)
+    # token + user, the lot, its vial serials, the summary per kind, the keys per kind
+    with django_assert_num_queries(5):
+        response = client.get(f"/api/v1/lots/{packaged_lot.lot_number}/labels/")
+    assert response.json()["labels"][0]["labels_issued"] == 10 * jobs
