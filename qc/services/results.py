@@ -199,25 +199,33 @@ def result_approve(*, result: QCResult, actor, username: str, password: str, rea
     roles.require_role(actor, roles.QC_OFFICER, "Approving a QC result")
     signing_credentials_verify(signer=actor, username=username, password=password,
                                meaning=Meaning.RESULT_APPROVED, reason=reason)
-    with transaction.atomic():
-        locked = QCResult.objects.select_for_update(of=("self",)).select_related("lot", "spec_item").get(pk=result.pk)
-        conditions = []
-        if locked.status != ResultStatus.VALID:
-            conditions.append({"code": "result_superseded", "detail": f"result {locked.pk} has been superseded"})
-        if locked.approved_at is not None:
-            conditions.append({"code": "already_approved", "detail": f"result {locked.pk} is already approved"})
-        if actor.pk in (locked.entered_by_id, locked.analyst_id):
-            conditions.append({"code": "own_result", "detail": "nobody approves a result they entered or performed"})
-        problem = lot_open_problem(locked.lot)
-        if problem:
-            conditions.append({"code": "lot_closed", "detail": problem})
-        if conditions:
-            raise Conflict(f"result {locked.pk} cannot be approved: " + "; ".join(c["detail"] for c in conditions),
-                           code="approval_refused", conditions=conditions)
-        signature = signature_record(subject=locked, signer=actor, meaning=Meaning.RESULT_APPROVED, reason=reason,
-                                     content=result_content(locked), field_list_version=RESULT_APPROVAL_V1)
-        return audited_update(locked, actor=actor, reason=reason, approved_by=actor,
-                              approved_at=signature.signed_at, approval=signature)
+    return result_approval_record(result=result, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def result_approval_record(*, result: QCResult, actor, reason: str = "") -> QCResult:
+    """The approval after the signer's components were verified (``result_approve``). Called alone only for a
+    series of signings in one continuous session whose first signing used every component (21 CFR
+    11.200(a)(1)(i)): the demo seeder approving a panel."""
+    roles.require_role(actor, roles.QC_OFFICER, "Approving a QC result")
+    locked = QCResult.objects.select_for_update(of=("self",)).select_related("lot", "spec_item").get(pk=result.pk)
+    conditions = []
+    if locked.status != ResultStatus.VALID:
+        conditions.append({"code": "result_superseded", "detail": f"result {locked.pk} has been superseded"})
+    if locked.approved_at is not None:
+        conditions.append({"code": "already_approved", "detail": f"result {locked.pk} is already approved"})
+    if actor.pk in (locked.entered_by_id, locked.analyst_id):
+        conditions.append({"code": "own_result", "detail": "nobody approves a result they entered or performed"})
+    problem = lot_open_problem(locked.lot)
+    if problem:
+        conditions.append({"code": "lot_closed", "detail": problem})
+    if conditions:
+        raise Conflict(f"result {locked.pk} cannot be approved: " + "; ".join(c["detail"] for c in conditions),
+                       code="approval_refused", conditions=conditions)
+    signature = signature_record(subject=locked, signer=actor, meaning=Meaning.RESULT_APPROVED, reason=reason,
+                                 content=result_content(locked), field_list_version=RESULT_APPROVAL_V1)
+    return audited_update(locked, actor=actor, reason=reason, approved_by=actor,
+                          approved_at=signature.signed_at, approval=signature)
 
 
 def analyst_by_username(username: str):
