@@ -2,8 +2,9 @@
 
     python -m cmlims.demo_runner [--host 127.0.0.1] [--port 8000]
 
-Each child runs in its own process group, so stopping it also stops its pool processes. On Ctrl-C
-or SIGTERM every child gets SIGTERM (SIGKILL after a grace period). If any child dies on its own,
+Each child runs in its own process group. On Ctrl-C or SIGTERM every child's main process gets
+SIGTERM (Celery's warm shutdown lets running tasks finish); then whatever is left of its group,
+or all of it after a grace period, gets SIGKILL, so no process outlives the demo. If any child dies on its own,
 the others are stopped too and the runner exits non-zero: a demo with a dead worker would look
 alive while labels and reports never arrive.
 
@@ -46,12 +47,18 @@ class Child:
     def poll(self) -> int | None:
         return self.proc.poll() if self.proc else None
 
-    def signal_group(self, sig: int) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+    def terminate(self) -> None:
+        """SIGTERM to the main process only: Celery's warm shutdown then lets its pool finish."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+
+    def kill_group(self) -> None:
+        """SIGKILL whatever is left of the process group (pool children included)."""
+        if self.proc is None:
             return
         try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
             pass
 
     def wait(self, timeout: float) -> bool:
@@ -85,12 +92,13 @@ def children(host: str, port: int) -> list[Child]:
 
 def stop_all(running: list[Child]) -> None:
     for child in running:
-        child.signal_group(signal.SIGTERM)
+        child.terminate()
     deadline = time.monotonic() + GRACE_SECONDS
     for child in running:
         if not child.wait(max(0.1, deadline - time.monotonic())):
-            child.signal_group(signal.SIGKILL)
-            child.wait(5)
+            print(f"cmlims demo: {child.name} did not stop within {GRACE_SECONDS:.0f}s; killing it", flush=True)
+        child.kill_group()  # no orphan survives its main process
+        child.wait(5)
 
 
 def wait_until_healthy(
