@@ -140,3 +140,20 @@ def test_bad_input_names_the_field(chain, packaged_lot, auth_client):
     assert unknown.status_code == 400 and "NOPE" in unknown.json()["fields"]["vials"][0]
     assert client.post("/api/v1/lots/XX99-9999/labels/", {}, format="json").status_code in (400, 404)
     assert object_type_of(CMLot) == "batches.cmlot"
+
+
+@pytest.mark.django_db
+def test_a_lot_put_on_hold_after_the_request_fails_the_job_and_issues_nothing(chain, released_lot, shipper,
+                                                                              auth_client):
+    from qc.services.hold import lot_hold
+
+    client = auth_client(shipper)
+    response = post_labels(client, released_lot, template="vial", kind="final", format="zpl")
+    assert response.status_code == 202
+    lot_hold(lot_number=released_lot.lot_number, actor=chain.qc, reason="deviation under review")
+    assert document_job_run(job_id=response.json()["job"]) == JobStatus.FAILED
+    body = client.get(response.json()["url"]).json()
+    assert body["status"] == "failed" and "on hold" in body["error"] and body["download"] is None
+    assert not LabelPrint.objects.exists()
+    refused = post_labels(client, released_lot, template="vial", kind="final", format="zpl")
+    assert refused.status_code == 409 and refused.json()["conditions"][0]["code"] == "lot_on_hold"
