@@ -87,7 +87,8 @@ def run(rows: int = ROWS) -> dict:
     def audited_qs() -> None:
         shift = dt.timedelta(seconds=next(step))
         with transaction.atomic():
-            assert audited_queryset_update(ApiToken.objects.all(), actor=user, expires_at=now + shift) == rows
+            tokens_qs = ApiToken.objects.select_related("user")  # what __str__ (the object_repr) reads
+            assert audited_queryset_update(tokens_qs, actor=user, expires_at=now + shift) == rows
 
     pending = [PendingEntry(Action.CHANGED, "cmlims.apitoken", str(t.pk), f"token {t.prefix}",
                             {"expires_at": ["2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00"]}, "")

@@ -28,4 +28,7 @@ class FixtureSample(AuditedModel):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.label}"
+        return f"{self.record.name}/{self.label}"  # reads the parent: bulk paths must not query per row
+
+    def change_requires_reason(self) -> bool:
+        return self.record.released

@@ -265,3 +265,20 @@ def test_a_large_bulk_change_chains_every_entry(actor):
     stored = dict(AuditEntry.objects.filter(action=Action.PRINTED).values_list("sequence", "id"))
     assert {e.sequence: e.pk for e in entries} == stored
     assert audit_chain_verify().ok
+
+
+def test_bulk_paths_reuse_the_callers_related_objects(actor, django_assert_max_num_queries):
+    """``__str__`` and ``change_requires_reason()`` of a sample read its record: with the records
+    select_related by the caller, 60 rows cost the same handful of queries as 1."""
+    record = audited_create(FixtureRecord, actor=actor, name="Parent")
+    audited_bulk_create(FixtureSample, [FixtureSample(record=record, label=f"S{i}") for i in range(60)], actor=actor)
+    samples = list(FixtureSample.objects.select_related("record"))
+    for sample in samples:
+        sample.value = Decimal("2")
+    # Savepoints, the locked read, the write, the chain lock (PostgreSQL), head, insert: none per row.
+    with django_assert_max_num_queries(12):
+        assert audited_bulk_update(samples, ["value"], actor=actor) == 60
+    with django_assert_max_num_queries(14):
+        assert audited_queryset_update(FixtureSample.objects.select_related("record"), actor=actor,
+                                       value=Decimal("3")) == 60
+    assert AuditEntry.objects.filter(object_repr="Parent/S59").count() == 3
