@@ -46,18 +46,23 @@ class ConsigneeAdmin(AuditedModelAdmin):
         return services.consignee_void(consignee=obj, actor=request.user, reason=reason)
 
 
-class AllocationInline(AuditedTabularInline):
-    model = ShipmentVial
-    fields = ("vial", "lot", "expiry", "allocated_at", "allocated_by", "scanned_as")
-    readonly_fields = fields
+class HistoryInline(AuditedTabularInline):
+    """Read-only rows under a shipment: they change only through the step pages (services)."""
+
     extra = 0
-    verbose_name_plural = "vials in the shipment"
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class AllocationInline(HistoryInline):
+    model = ShipmentVial
+    fields = ("vial", "lot", "expiry", "allocated_at", "allocated_by", "scanned_as")
+    readonly_fields = fields
+    verbose_name_plural = "vials in the shipment"
 
     def get_queryset(self, request):
         return (super().get_queryset(request).filter(released_at__isnull=True)
@@ -72,35 +77,21 @@ class AllocationInline(AuditedTabularInline):
         return obj.vial.lot.expiry
 
 
-class CustodyInline(AuditedTabularInline):
+class CustodyInline(HistoryInline):
     model = CustodyEvent
     fields = ("kind", "occurred_at", "recorded_by", "party", "notes", "signature")
     readonly_fields = fields
-    extra = 0
     verbose_name_plural = "chain of custody"
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("recorded_by", "signature")
 
 
-class TemperatureLogInline(AuditedTabularInline):
+class TemperatureLogInline(HistoryInline):
     model = TemperatureLog
     fields = ("file_name", "uploaded_at", "uploaded_by", "sample_count", "min_c", "max_c", "minutes_outside",
               "allowed_minutes", "excursion", "investigation", "voided_at")
     readonly_fields = fields
-    extra = 0
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("source_csv").select_related("uploaded_by", "investigation")

@@ -1,7 +1,6 @@
 """Shipping label and packing list through the job system, read back like a scanner and a reader would."""
 
 import datetime as dt
-import time
 
 import pytest
 from django.utils import timezone
@@ -13,20 +12,11 @@ from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
 from cmlims.documents.services import document_job_run
 from cmlims.exceptions import InvalidInput
 from tests.documents.support import barcode_fields, parse_gs1_raw, pdf_page_texts, read_pdf_symbols, split_labels
+from tests.documents.test_lot_labels import wait_done
 
 from .conftest import clean_log, sign
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_done(job_id: int, timeout: float = 120) -> DocumentJob:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = DocumentJob.objects.get(pk=job_id)
-        if job.status in (JobStatus.DONE, JobStatus.FAILED):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} not finished")
 
 
 def run(job: DocumentJob) -> DocumentJob:

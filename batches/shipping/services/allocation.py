@@ -20,6 +20,7 @@ from batches.models import CMLot, LotStatus, Vial, VialStatus
 from batches.shipping.gs1 import ScanError, scan_parse
 from batches.shipping.models import Shipment, ShipmentStatus, ShipmentVial
 from batches.shipping.services.common import (
+    lot_rule4_conditions,
     require_coordinator,
     require_status,
     rule4_refusal,
@@ -114,21 +115,6 @@ def shipment_allocate_scans(*, shipment: Shipment | int, scans: Sequence[str], a
     return _allocate(locked, chosen, actor=actor, scanned_as=scanned_as)
 
 
-def _lot_conditions(lot: CMLot, *, product_id: int, today) -> list[dict]:
-    conditions = []
-    if lot.product_id != product_id:
-        conditions.append({"code": "other_product", "detail": f"lot {lot} is of another product than the shipment"})
-    if lot.status != LotStatus.RELEASED:
-        conditions.append({"code": "lot_not_released", "detail": f"lot {lot} is {lot.status}"})
-    if lot.on_hold:
-        conditions.append({"code": "lot_on_hold", "detail": f"lot {lot} is on hold: {lot.hold_reason}"})
-    if lot.expiry is None or lot.expiry < today:
-        conditions.append({"code": "lot_expired", "detail": f"lot {lot} expired ({lot.expiry})"})
-    if lot.voided_at is not None:
-        conditions.append({"code": "voided", "detail": f"lot {lot} is voided"})
-    return conditions
-
-
 @transaction.atomic
 def shipment_allocate_count(
     *, shipment: Shipment | int, count: int, actor, lot_number: str | None = None
@@ -152,7 +138,7 @@ def shipment_allocate_count(
         lot = CMLot.objects.filter(lot_number=lot_number.strip()).first()
         if lot is None:
             raise InvalidInput(f"lot: no lot {lot_number}", fields={"lot": [f"no lot with number {lot_number}"]})
-        conditions = _lot_conditions(lot, product_id=locked.product_id, today=today)
+        conditions = lot_rule4_conditions(lot, product_id=locked.product_id, today=today)
         if conditions:
             raise Conflict(f"Vials of lot {lot} cannot be allocated.", code="lot_not_allocatable",
                            conditions=conditions)

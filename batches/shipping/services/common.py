@@ -7,9 +7,11 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 
-from batches.models import LotStatus, Vial
+from batches.documents import _lot_label_conditions
+from batches.models import CMLot, Vial
 from batches.shipping.models import Shipment, ShipmentStatus
 from cmlims import roles
+from cmlims.documents.models import LabelKind
 from cmlims.exceptions import Conflict, NotFound, field_error
 
 
@@ -52,24 +54,22 @@ def when(value: dt.datetime | None, field: str, *, not_before: dt.datetime | Non
     return value
 
 
+def lot_rule4_conditions(lot: CMLot, *, product_id: int, today: dt.date) -> list[dict]:
+    """Rule 4 for a lot, as {code, detail}: the same definition that guards final labels (one rule, one place),
+    plus "of the shipment's product"."""
+    conditions = _lot_label_conditions(lot, LabelKind.FINAL, today=today)
+    if lot.product_id != product_id:
+        conditions.insert(0, {"code": "other_product",
+                              "detail": f"lot {lot.lot_number} is of another product than the shipment"})
+    return conditions
+
+
 def rule4_refusal(vial: Vial, *, product_id: int, today: dt.date) -> str | None:
     """Why ``vial`` (with its lot loaded) may not go into a shipment of ``product_id`` (rule 4), or None."""
-    lot = vial.lot
     if vial.voided_at is not None:
         return "vial record is voided"
-    if lot.voided_at is not None:
-        return f"lot {lot.lot_number} is voided"
-    if lot.product_id != product_id:
-        return f"vial is of another product than the shipment ({lot.product_id} ≠ {product_id})"
-    if lot.status != LotStatus.RELEASED:
-        return f"lot {lot.lot_number} is not released (status {lot.status})"
-    if lot.on_hold:
-        return f"lot {lot.lot_number} is on hold: {lot.hold_reason}"
-    if lot.expiry is None:
-        return f"lot {lot.lot_number} has no expiry date"
-    if lot.expiry < today:
-        return f"lot {lot.lot_number} expired on {lot.expiry:%Y-%m-%d}"
-    return None
+    conditions = lot_rule4_conditions(vial.lot, product_id=product_id, today=today)
+    return "; ".join(f"{c['code'].replace('_', ' ')}: {c['detail']}" for c in conditions) or None
 
 
 def vials_refused(refusals: Iterable[dict], *, action: str) -> Conflict:

@@ -160,8 +160,8 @@ def shipment_pack(
     _check_rule4(locked, vials, expected=VialStatus.ALLOCATED, action="packed")
     audited_update(locked, actor=actor, action=Action.TRANSITIONED, status=ShipmentStatus.PACKED, packed_at=at,
                    **pack_out)
-    _custody(locked, kind=CustodyKind.PACKED, occurred_at=at, actor=actor, notes=notes,
-             party=f"{len(vials)} vial(s)")
+    _custody(locked, kind=CustodyKind.PACKED, occurred_at=at, actor=actor,
+             notes=f"{len(vials)} vial(s)" + (f"; {notes}" if notes else ""))
     return locked
 
 
