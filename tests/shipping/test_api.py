@@ -108,6 +108,16 @@ def test_full_flow_over_the_api(client, world):
     assert body["status"] == "received"
     assert [e["kind"] for e in body["custody"]] == ["packed", "handed_to_courier", "delivered", "received"]
     assert [s["meaning"] for s in body["signatures"]] == ["shipped", "received"]
+    assert [s["changed_after_signing"] for s in body["signatures"]] == [False, False]
+    # A covered field edited after signing (through the audit API, with a reason) shows on both signatures.
+    from batches.shipping.models import Shipment
+    from cmlims.audit import audited_update
+
+    audited_update(Shipment.objects.get(pk=sid), actor=world.coordinator, reason="typo in the tracking number",
+                   tracking_number="MX-2")
+    signatures = client.get(url(sid)).json()["signatures"]
+    assert [(s["changed_after_signing"], s["changed_fields"]) for s in signatures] == [
+        (True, ["tracking_number"]), (True, ["tracking_number"])]
 
 
 def test_allocation_refusal_is_409_with_vials(client, world):

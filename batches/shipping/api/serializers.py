@@ -8,8 +8,8 @@ from rest_framework import serializers
 
 from batches.shipping.models import Consignee, Shipment, TemperatureLog
 from batches.shipping.selectors import Recall
+from batches.shipping.signed import shipment_signature_manifests
 from cmlims.audit import to_jsonable
-from cmlims.esign.services import signature_manifest
 
 
 class ConsigneeInput(serializers.Serializer):
@@ -168,7 +168,7 @@ def shipment_detail_body(s: Shipment, signatures) -> dict[str, Any]:
         for e in s.custody
     ]
     body["temperature_log"] = log_body(s.live_logs[0] if s.live_logs else None)
-    body["signatures"] = [signature_manifest(sig) for sig in signatures]
+    body["signatures"] = shipment_signature_manifests(s, signatures, [a.vial.serial for a in s.live_allocations])
     return body
 
 

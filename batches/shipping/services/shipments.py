@@ -35,6 +35,7 @@ from batches.shipping.services.common import (
     vials_refused,
     when,
 )
+from batches.shipping.signed import SIGNED_FIELDS, signed_content
 from cmlims.audit import Action, audited_bulk_update, audited_create, audited_update
 from cmlims.esign.models import Meaning, Signature
 from cmlims.esign.services import signature_record, signing_credentials_verify
@@ -43,7 +44,6 @@ from cmlims.investigations.models import Investigation
 from cmlims.investigations.models import Status as InvestigationStatus
 
 DRAFT_EDITABLE = ("consignee", "courier", "tracking_number", "shipper_type", "coolant", "logger_serial", "notes")
-SIGNED_FIELDS_VERSION = "shipment-v1"
 
 
 def _fresh(model, value: Any, field: str):
@@ -165,22 +165,6 @@ def shipment_pack(
     return locked
 
 
-def signed_content(shipment: Shipment, *, serials: list[str]) -> dict[str, Any]:
-    """The fields a shipping or receipt signature covers (field list ``SIGNED_FIELDS_VERSION``)."""
-    return {
-        "reference": shipment.reference,
-        "sscc": shipment.sscc,
-        "consignee": shipment.consignee.name,
-        "consignee_id": shipment.consignee_id,
-        "product_gtin": shipment.product.gtin,
-        "vials": sorted(serials),
-        "courier": shipment.courier,
-        "tracking_number": shipment.tracking_number,
-        "transport_range_c": [shipment.transport_temperature_min_c, shipment.transport_temperature_max_c],
-        "received_by_name": shipment.received_by_name,
-    }
-
-
 def _check_meaning(meaning: str, expected: str) -> None:
     if meaning != expected:
         raise field_error("meaning", f"must be '{expected}' for this step")
@@ -216,8 +200,8 @@ def shipment_ship(
         audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason=reason, status=ShipmentStatus.SHIPPED,
                        shipped_at=at, **carrier)
         signature = signature_record(subject=locked, signer=actor, meaning=meaning, reason=reason,
-                                     content=signed_content(locked, serials=[v.serial for v in vials]),
-                                     field_list_version=SIGNED_FIELDS_VERSION)
+                                     content=signed_content(locked, meaning=meaning, serials=[v.serial for v in vials]),
+                                     field_list_version=SIGNED_FIELDS[meaning])
         _custody(locked, kind=CustodyKind.HANDED_TO_COURIER, occurred_at=at, actor=actor,
                  party=party or locked.courier,
                  notes=f"tracking {locked.tracking_number}" + (f"; {notes}" if notes else ""), signature=signature)
@@ -276,8 +260,8 @@ def shipment_receive(
                        status=ShipmentStatus.RECEIVED,
                        received_at=at, received_by_name=received_by_name.strip())
         signature = signature_record(subject=locked, signer=actor, meaning=meaning, reason=reason,
-                                     content=signed_content(locked, serials=[v.serial for v in vials]),
-                                     field_list_version=SIGNED_FIELDS_VERSION)
+                                     content=signed_content(locked, meaning=meaning, serials=[v.serial for v in vials]),
+                                     field_list_version=SIGNED_FIELDS[meaning])
         _custody(locked, kind=CustodyKind.RECEIVED, occurred_at=at, actor=actor, party=received_by_name.strip(),
                  notes=notes, signature=signature)
         _vials_to(vials, VialStatus.RECEIVED, actor=actor, reason=f"received from {locked}")
