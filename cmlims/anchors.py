@@ -72,6 +72,7 @@ def iter_anchors(*, using: str = "default") -> Iterator[Anchor]:
             continue  # the app is not installed in this deployment
         rows = (
             model._base_manager.using(using)
+            .filter(**{f"{source.sequence_field}__isnull": False})  # e.g. a document job not yet generated
             .order_by(source.sequence_field)
             .values_list("pk", source.sequence_field, source.hash_field)
         )
@@ -107,6 +108,7 @@ def audit_checkpoint_write():
 
 
 register_anchor("cmlims.AuditCheckpoint", sequence_field="sequence", hash_field="hash")
-# The core's own signature table (cmlims.esign) anchors the chain at every signing.
+# The core's own anchor tables: every signature (cmlims.esign) and every generated document (cmlims.documents).
 register_anchor("esign.Signature", sequence_field="chain_sequence", hash_field="chain_hash")
+register_anchor("documents.DocumentJob", sequence_field="chain_sequence", hash_field="chain_hash")
 periodic.register("audit-checkpoint", "cmlims.audit_checkpoint", CHECKPOINT_EVERY)

@@ -189,3 +189,17 @@ def test_the_checkpoint_task_runs_on_a_real_worker(celery_worker_process, make_u
     head = chain_head()
     assert audit_checkpoint.apply_async(queue="default").get(timeout=60) == head.sequence
     assert AuditCheckpoint.objects.get().hash == head.hash
+
+
+def test_generated_documents_anchor_the_chain_and_queued_ones_are_skipped(trail, make_user):
+    from cmlims.documents.models import DocumentJob
+
+    user = make_user("printer")
+    head = chain_head()
+    DocumentJob.objects.create(kind="certificate_of_analysis", requested_by=user)  # queued: no anchor yet
+    done = DocumentJob.objects.create(kind="certificate_of_analysis", requested_by=user,
+                                      chain_sequence=head.sequence, chain_hash=head.hash)
+    assert [a.object_id for a in iter_anchors() if a.source == "documents.DocumentJob"] == [str(done.pk)]
+    assert audit_chain_verify().ok
+    tamper("DELETE FROM cmlims_auditentry WHERE sequence = %s", [head.sequence])
+    verify_fails_at(head.sequence, "truncated")
