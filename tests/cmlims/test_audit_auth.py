@@ -169,3 +169,16 @@ def test_a_users_admin_history_shows_the_trail(admin_client, make_user):
     user.save()
     page = admin_client.get(f"/admin/auth/user/{user.pk}/history/").content.decode()
     assert "Renamed" in page and "first name" in page
+
+
+def test_entries_carry_the_request_id_of_the_request(make_user, admin_client):
+    """X-Request-ID (kept by the middleware in cmlims.context) reaches every entry the request writes."""
+    user = make_user("lab1")
+    response = admin_client.post(f"/admin/auth/user/{user.pk}/change/", {
+        "username": "lab1", "first_name": "Via", "last_name": "Request", "email": "", "is_active": "on",
+        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+        "initial-date_joined_0": "2026-01-01", "initial-date_joined_1": "00:00:00",
+    }, HTTP_X_REQUEST_ID="req-audit-42")
+    assert response.status_code == 302 and response["X-Request-ID"] == "req-audit-42"
+    entry = last(Action.CHANGED, object_id=str(user.pk))
+    assert entry.request_id == "req-audit-42" and entry.username == "root"
