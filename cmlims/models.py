@@ -53,7 +53,12 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["sequence"]
-        indexes = [models.Index(fields=["object_type", "object_id", "sequence"], name="audit_object_idx")]
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "sequence"], name="audit_object_idx"),
+            # the admin's user filter and search by object id (any type) without a full scan
+            models.Index(fields=["username", "sequence"], name="audit_username_idx"),
+            models.Index(fields=["object_id"], name="audit_object_id_idx"),
+        ]
         verbose_name_plural = "audit entries"
 
     def __str__(self) -> str:
