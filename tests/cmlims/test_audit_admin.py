@@ -149,3 +149,25 @@ def test_a_released_record_needs_a_reason_to_change_in_the_admin(admin_client, q
     assert response.status_code == 302
     entry = AuditEntry.objects.filter(object_type="auditfixture.fixturerecord", object_id=str(record.pk)).last()
     assert entry.changes == {"quantity": [0, 3]} and entry.reason == "transcription error"
+
+
+def test_history_and_timeline_pages_run_a_fixed_number_of_queries(admin_client, qc):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    record, bigger = make_records(qc, 2)
+    audited_bulk_create(FixtureSample, [FixtureSample(record=record, label="S0")], actor=qc)
+    audited_bulk_create(FixtureSample, [FixtureSample(record=bigger, label=f"S{i}") for i in range(40)], actor=qc)
+    for i in range(20):
+        audited_update(bigger, actor=qc, quantity=i + 1)
+
+    def count(url: str) -> int:
+        admin_client.get(url)  # warm the session and content-type caches
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(url).status_code == 200
+        return len(captured.captured_queries)
+
+    for page in ("history", "timeline"):
+        urls = [f"/admin/auditfixture/fixturerecord/{r.pk}/history/" if page == "history" else
+                f"/admin/cmlims/auditentry/timeline/auditfixture.fixturerecord/{r.pk}/" for r in (record, bigger)]
+        assert count(urls[0]) == count(urls[1]), page
