@@ -182,3 +182,20 @@ def test_entries_carry_the_request_id_of_the_request(make_user, admin_client):
     assert response.status_code == 302 and response["X-Request-ID"] == "req-audit-42"
     entry = last(Action.CHANGED, object_id=str(user.pk))
     assert entry.request_id == "req-audit-42" and entry.username == "root"
+
+
+def test_the_administrator_revokes_a_token_in_the_admin_and_it_is_recorded(make_user, auth_client, admin_client,
+                                                                          admin_user):
+    from cmlims.models import ApiToken
+
+    robot = make_user("robot", roles.INTEGRATION)
+    auth_client(robot)
+    token = ApiToken.objects.get(user=robot)
+    response = admin_client.post("/admin/cmlims/apitoken/",
+                                 {"action": "revoke_selected", "_selected_action": [token.pk]})
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    entry = last(Action.TOKEN_REVOKED, object_id=str(token.pk))
+    assert entry.user == admin_user and entry.reason == "revoked in the admin"
+    assert admin_client.get(f"/admin/cmlims/apitoken/{token.pk}/delete/").status_code == 403
