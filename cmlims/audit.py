@@ -102,8 +102,12 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if kind is list:
         return [to_jsonable(v) for v in value]
-    if value is None or isinstance(value, bool | int | str):
-        return value
+    if isinstance(value, bool):  # subclasses (choices enums) become their plain value
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, decimal.Decimal):
