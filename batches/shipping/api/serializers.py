@@ -67,7 +67,7 @@ class PackInput(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class SignatureInput(serializers.Serializer):
+class ShipmentSignatureInput(serializers.Serializer):
     """Both signature components every time (11.200(a)), with meaning and reason — as for lot release."""
 
     username = serializers.CharField(allow_blank=True)
@@ -78,14 +78,14 @@ class SignatureInput(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class ShipInput(SignatureInput):
+class ShipInput(ShipmentSignatureInput):
     courier = serializers.CharField(max_length=100, required=False)
     tracking_number = serializers.CharField(max_length=60, required=False)
     party = serializers.CharField(max_length=200, required=False, allow_blank=True, default="",
                                   help_text="courier's driver or agent taking the shipment")
 
 
-class ReceiveInput(SignatureInput):
+class ReceiveInput(ShipmentSignatureInput):
     received_by_name = serializers.CharField(max_length=200, help_text="the consignee's person who received it")
 
 
@@ -96,7 +96,7 @@ class DeliverInput(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class ReasonInput(serializers.Serializer):
+class CancelInput(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True)
 
 

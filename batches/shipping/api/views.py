@@ -57,7 +57,7 @@ class ConsigneeListView(generics.GenericAPIView):
     def get_queryset(self):
         return selectors.consignee_list()
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="consignees_list", responses={200: dict})
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([s.consignee_body(c) for c in page])
@@ -101,7 +101,7 @@ class ShipmentListView(generics.GenericAPIView):
         wanted = self.request.query_params.getlist("status")
         return queryset.filter(status__in=wanted) if wanted else queryset
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="shipments_list", responses={200: dict})
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([s.shipment_body(x) for x in page])
@@ -185,9 +185,9 @@ class ReceiveView(ShippingView):
 
 
 class CancelView(ShippingView):
-    @extend_schema(request=s.ReasonInput, responses={200: dict})
+    @extend_schema(request=s.CancelInput, responses={200: dict})
     def post(self, request, pk: int):
-        services.shipment_cancel(shipment=pk, actor=request.user, reason=_parse(s.ReasonInput, request)["reason"])
+        services.shipment_cancel(shipment=pk, actor=request.user, reason=_parse(s.CancelInput, request)["reason"])
         return _detail(pk)
 
 
