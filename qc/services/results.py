@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -226,10 +225,3 @@ def result_approval_record(*, result: QCResult, actor, reason: str = "") -> QCRe
                                  content=result_content(locked), field_list_version=RESULT_APPROVAL_V1)
     return audited_update(locked, actor=actor, reason=reason, approved_by=actor,
                           approved_at=signature.signed_at, approval=signature)
-
-
-def analyst_by_username(username: str):
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise field_error("analyst", f"no user '{username}'")
-    return user

@@ -170,6 +170,8 @@ def test_hold_and_unhold_need_a_reason_and_a_qc_officer(packaged, chain, auth_cl
     response = client.post(f"/api/v1/lots/{packaged.lot_number}/unhold/", {"reason": "investigation closed"},
                            format="json")
     assert response.status_code == 200 and response.json()["on_hold"] is False
+    again = client.post(f"/api/v1/lots/{packaged.lot_number}/unhold/", {"reason": "x"}, format="json")
+    assert again.status_code == 409 and again.json()["code"] == "not_on_hold"
     assert client.post("/api/v1/lots/NOPE/hold/", {"reason": "x"}, format="json").status_code == 404
 
 

@@ -10,6 +10,7 @@ from cmlims import roles
 from cmlims.audit import Action, audited_update
 from cmlims.esign.models import Meaning, Signature
 from cmlims.esign.services import signature_current_status
+from cmlims.exceptions import Conflict
 from cmlims.models import AuditEntry
 from qc.services.hold import lot_hold
 from tests.conftest import PASSWORD
@@ -151,6 +152,11 @@ def test_reject_needs_a_reason_and_works_from_packaged(chain, spec, qc2, auth_cl
     assert response.status_code == 200, response.content
     assert response.json()["status"] == LotStatus.REJECTED
     assert response.json()["signature"]["reason"] == "sterility failure"
+    # A rejected lot is finished: it is not put on hold, and no result is recorded on it any more.
+    held = client.post(f"/api/v1/lots/{lot.lot_number}/hold/", {"reason": "late query"}, format="json")
+    assert held.status_code == 409 and codes(held) == {"wrong_status"}
+    with pytest.raises(Conflict):
+        enter(lot, "VEGF", "600", "pg/mL", analyst=chain.lab1)
 
 
 def test_recall_of_a_released_lot(releasable, chain, qc2, auth_client):
