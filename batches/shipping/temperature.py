@@ -28,6 +28,7 @@ HEADER = ["timestamp", "temperature_c"]
 ABSOLUTE_ZERO_C = Decimal("-273.15")
 HIGHEST_PLAUSIBLE_C = Decimal("150")
 MAX_DECIMALS = 3  # what a reading stores; a logger reports 1-2
+MAX_SAMPLES = 100_000  # a one-minute logger over 69 days; more is not one shipment's trip
 
 
 @dataclass(frozen=True)
@@ -181,4 +182,6 @@ def logger_csv_parse(data: bytes) -> list[Reading]:
         )
     if len(readings) < 2:
         raise _file_error("needs at least two samples to measure time outside the range")
+    if len(readings) > MAX_SAMPLES:
+        raise _file_error(f"has {len(readings)} samples; at most {MAX_SAMPLES} per shipment")
     return readings

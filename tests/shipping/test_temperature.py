@@ -142,3 +142,12 @@ def test_file_level_problems(data, problem):
         logger_csv_parse(data)
     assert caught.value.extra["fields"]["file"]
     assert caught.value.extra["rows"] == []
+
+
+def test_too_many_samples_is_refused():
+    from batches.shipping.temperature import MAX_SAMPLES
+
+    step = dt.timedelta(seconds=10)
+    rows = "".join(f"{(START + i * step).isoformat()},5\n" for i in range(MAX_SAMPLES + 1))
+    with pytest.raises(InvalidInput, match=f"at most {MAX_SAMPLES}"):
+        logger_csv_parse(("timestamp,temperature_c\n" + rows).encode())
