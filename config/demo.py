@@ -26,7 +26,7 @@ from django.utils.module_loading import import_string
 from cmlims.demo import demo_allowed, demo_users_ensure
 
 SEEDERS: list[str] = [
-    # "batches.demo.seed",
+    "batches.demo.seed",
     "qc.demo.seed",  # after batches: QC results, investigations and sign-offs on the demo lots
     "batches.shipping.demo.seed",  # last: ships vials of the released demo lot
 ]
