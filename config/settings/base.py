@@ -176,7 +176,7 @@ if REDIS_URL:
 else:
     # Embedded broker: kombu's filesystem transport needs no server, yet a real worker and beat
     # run against it and answer control.ping (broadcast through the control folder).
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost//"  # a host name, or kombu warns on every connection
     CELERY_RESULT_BACKEND = f"file://{BROKER_DIR / 'results'}"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
