@@ -60,3 +60,25 @@ def test_release_signature_in_the_lot_list_with_constant_queries(chain, auth_cli
         body = client.get("/api/v1/lots/").json()
     assert all(item["release"] for item in body["results"])
     assert len(two.captured_queries) == len(one.captured_queries)
+
+
+def test_released_lots_past_expiry_expire_automatically(chain):
+    import datetime as dt
+
+    from django.db import transaction
+
+    from cmlims.models import AuditEntry
+
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    with transaction.atomic():  # qc_complete needs qc's data; the rule table's from-state is what matters here
+        audited_update(CMLot.objects.get(pk=lot.pk), actor=chain.qc, clean=False, status=LotStatus.RELEASED,
+                       expiry=dt.date.today() - dt.timedelta(days=1))
+    fresh = lot_at(chain, LotStatus.PACKAGED)
+    assert lots.lots_expire_due() == [lot.lot_number]
+    assert CMLot.objects.get(pk=lot.pk).status == LotStatus.EXPIRED
+    assert CMLot.objects.get(pk=fresh.pk).status == LotStatus.PACKAGED
+    entry = AuditEntry.objects.filter(object_type="batches.cmlot", object_id=str(lot.pk)).last()
+    assert entry.action == "transitioned" and entry.username == "system" and "shelf life" in entry.reason
+    with pytest.raises(Conflict) as err:
+        lots.lot_transition(lot_number_or_lot=fresh, to=LotStatus.EXPIRED, actor=chain.qc)
+    assert err.value.extra["conditions"][0]["code"] == "automatic"
