@@ -4,6 +4,9 @@ from . import views as v
 
 _steps = ["contributions", "filtration", "concentration", "verifications", "freeze-drying", "packaging", "void"]
 
+CREATE = {"http_method_names": ["post", "options"]}
+UPDATE = {"http_method_names": ["patch", "options"]}
+
 urlpatterns = [
     path("lots/", v.LotListView.as_view(), name="lot-list"),
     path("lots/<str:lot_number>/", v.LotDetailView.as_view(), name="lot-detail"),
@@ -13,24 +16,24 @@ urlpatterns = [
     path("vials/<str:serial>/trace/", v.VialTraceView.as_view(), name="vial-trace"),
     path("vials/<str:serial>/destroy/", v.VialDestroyView.as_view(), name="vial-destroy"),
     path("donors/<str:code>/trace/", v.DonorTraceView.as_view(), name="donor-trace"),
-    path("products/", v.ProductView.as_view(), name="product-create"),
-    path("products/<int:key>/", v.ProductView.as_view(), name="product-update"),
-    path("storage-locations/", v.StorageLocationView.as_view(), name="storage-location-create"),
-    path("storage-locations/<str:key>/", v.StorageLocationView.as_view(), name="storage-location-update"),
-    path("donors/", v.DonorView.as_view(), name="donor-create"),
-    path("donors/<str:key>/", v.DonorView.as_view(), name="donor-update"),
-    path("cell-banks/", v.CellBankView.as_view(), name="cell-bank-create"),
-    path("cell-banks/<str:key>/", v.CellBankView.as_view(), name="cell-bank-update"),
-    path("cultures/", v.CultureView.as_view(), name="culture-create"),
-    path("cultures/<str:key>/", v.CultureView.as_view(), name="culture-update"),
-    path("cultures/<str:key>/passages/", v.PassageView.as_view(), name="passage-create"),
-    path("cultures/<str:key>/harvests/", v.HarvestView.as_view(), name="harvest-create"),
+    path("products/", v.ProductView.as_view(**CREATE), name="product-create"),
+    path("products/<int:key>/", v.ProductView.as_view(**UPDATE), name="product-update"),
+    path("storage-locations/", v.StorageLocationView.as_view(**CREATE), name="storage-location-create"),
+    path("storage-locations/<str:key>/", v.StorageLocationView.as_view(**UPDATE), name="storage-location-update"),
+    path("donors/", v.DonorView.as_view(**CREATE), name="donor-create"),
+    path("donors/<str:key>/", v.DonorView.as_view(**UPDATE), name="donor-update"),
+    path("cell-banks/", v.CellBankView.as_view(**CREATE), name="cell-bank-create"),
+    path("cell-banks/<str:key>/", v.CellBankView.as_view(**UPDATE), name="cell-bank-update"),
+    path("cultures/", v.CultureView.as_view(**CREATE), name="culture-create"),
+    path("cultures/<str:key>/", v.CultureView.as_view(**UPDATE), name="culture-update"),
+    path("cultures/<str:key>/passages/", v.PassageView.as_view(**CREATE), name="passage-create"),
+    path("cultures/<str:key>/harvests/", v.HarvestView.as_view(**CREATE), name="harvest-create"),
     path("cultures/<str:key>/conditioning/", v.CultureStepView.as_view(step="conditioning"),
          name="culture-conditioning"),
     path("cultures/<str:key>/close/", v.CultureStepView.as_view(step="close"), name="culture-close"),
-    path("passages/<int:key>/", v.PassageView.as_view(), name="passage-update"),
-    path("harvests/<int:key>/", v.HarvestView.as_view(), name="harvest-update"),
-    path("freeze-drying-runs/<str:key>/", v.RunView.as_view(), name="run-update"),
+    path("passages/<int:key>/", v.PassageView.as_view(**UPDATE), name="passage-update"),
+    path("harvests/<int:key>/", v.HarvestView.as_view(**UPDATE), name="harvest-update"),
+    path("freeze-drying-runs/<str:key>/", v.RunView.as_view(**UPDATE), name="run-update"),
     path("freeze-drying-runs/<str:key>/phases/", v.RunStepView.as_view(step="phases"), name="run-phases"),
     path("freeze-drying-runs/<str:key>/complete/", v.RunStepView.as_view(step="complete"), name="run-complete"),
     *[path(f"{kind}/<str:key>/verify/", v.VerifyView.as_view(), {"kind": kind}, name=f"{kind}-verify")

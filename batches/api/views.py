@@ -120,6 +120,14 @@ class LotStepView(APIView):
     ``freeze-drying`` (load the dryer), ``packaging`` or ``void``."""
 
     step = ""
+    inputs = {
+        "contributions": s.ContributionInput, "filtration": s.FiltrationInput, "concentration": s.ConcentrationInput,
+        "verifications": s.LotStepVerifyInput, "freeze-drying": s.LyophilisationRunInput,
+        "packaging": s.PackagingInput, "void": s.VoidInput,
+    }
+
+    def get_serializer_class(self):  # for the OpenAPI schema
+        return self.inputs[self.step]
 
     def post(self, request, lot_number: str):
         lot = selectors.lot_get(lot_number)
@@ -179,6 +187,9 @@ class CreateUpdateView(APIView):
     create = None  # service(actor=, reason=, **fields)
     update = None  # service(<record kwarg>=obj, actor=, reason=, **fields)
     record_kwarg = ""
+
+    def get_serializer_class(self):  # for the OpenAPI schema
+        return self.input
 
     def post(self, request, **kwargs):
         data = _parse(self.input, request)
@@ -243,6 +254,9 @@ class CultureStepView(APIView):
 
     step = ""
 
+    def get_serializer_class(self):  # for the OpenAPI schema
+        return s.ConditioningInput if self.step == "conditioning" else s.VoidInput
+
     def post(self, request, key: str):
         culture = _get(m.Culture, code=key)
         if self.step == "conditioning":
@@ -264,6 +278,9 @@ class RunStepView(APIView):
     """``phases`` (record one phase) or ``complete`` (close the run)."""
 
     step = ""
+
+    def get_serializer_class(self):  # for the OpenAPI schema
+        return s.LyophilisationPhaseInput if self.step == "phases" else s.RunCompleteInput
 
     def post(self, request, key: str):
         run = _get(m.LyophilisationRun, run_number=key)
@@ -289,6 +306,8 @@ VOIDABLE = {
 class VerifyView(APIView):
     """Second-person verification of a performed step (never by who performed it)."""
 
+    serializer_class = s.ReasonInput
+
     @extend_schema(request=s.ReasonInput)
     def post(self, request, kind: str, key: str):
         model, lookup = VERIFIABLE[kind]
@@ -300,6 +319,8 @@ class VerifyView(APIView):
 class VoidView(APIView):
     """Void a record entered in error (with a reason); nothing is deleted."""
 
+    serializer_class = s.VoidInput
+
     @extend_schema(request=s.VoidInput)
     def post(self, request, kind: str, key: str):
         model, lookup = VOIDABLE[kind]
@@ -309,6 +330,10 @@ class VoidView(APIView):
 
 
 class VialDestroyView(APIView):
+    """available | allocated → destroyed, with a reason."""
+
+    serializer_class = s.VoidInput
+
     @extend_schema(request=s.VoidInput)
     def post(self, request, serial: str):
         vial = packaging.vial_destroy(vial=_get(m.Vial, serial=serial), actor=request.user,

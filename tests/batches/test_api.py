@@ -151,3 +151,17 @@ def test_traceability_both_ways(chain, auth_client):
     assert forward["vial_count"] == 38
     assert client.get("/api/v1/vials/NOPE/trace/").status_code == 404
     assert client.get("/api/v1/donors/NOPE/trace/").status_code == 404
+
+
+def test_create_and_update_routes_allow_only_their_method(chain, auth_client):
+    client = auth_client(chain.lab1)
+    assert client.patch("/api/v1/products/", {"name": "x"}, format="json").status_code == 405
+    assert client.post(f"/api/v1/products/{chain.product.pk}/", {"name": "x"}, format="json").status_code == 405
+    response = client.patch(f"/api/v1/donors/{chain.source.code}/", {"eligibility_notes": "re-reviewed",
+                                                                     "reason": "annual review"}, format="json")
+    assert response.status_code == 200 and response.json()["eligibility_notes"] == "re-reviewed"
+    response = client.patch(f"/api/v1/donors/{chain.source.code}/", {"voided_at": "2020-01-01T00:00:00Z"},
+                            format="json")
+    assert response.status_code == 200  # voided_at is not writable: the parser ignores it, nothing is stored
+    chain.source.refresh_from_db()
+    assert chain.source.voided_at is None
