@@ -266,10 +266,10 @@ class SignOffForm(SignatureForm):
 def signoff_context(model_admin, request, lot: CMLot) -> dict:
     from batches.lifecycle import unmet_conditions
 
-    since = selectors.lot_audit_since_review(lot)
     default = LotStatus.RECALLED if lot.status == LotStatus.RELEASED else LotStatus.RELEASED
     form = SignOffForm(request.POST or None, initial={
-        "username": request.user.get_username(), "reviewed_through": since["latest_sequence"], "action": default})
+        "username": request.user.get_username(), "action": default,
+        "reviewed_through": selectors.lot_audit_since_review(lot)["latest_sequence"]})
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
@@ -282,8 +282,10 @@ def signoff_context(model_admin, request, lot: CMLot) -> dict:
             model_admin.message_user(request, f"Lot {lot.lot_number}: {MEANINGS[d['action']]} signed.",
                                      level=messages.SUCCESS)
             lot.refresh_from_db()
-            since = selectors.lot_audit_since_review(lot)
-    review_conditions, _ = selectors.audit_review_conditions(lot, request.user, None, required=True)
+    objects = selectors.lot_audit_objects(lot)
+    since = selectors.lot_audit_since_review(lot, objects)
+    review_conditions, _ = selectors.audit_review_conditions(lot, request.user, None, required=True,
+                                                             objects=objects)
     signatures = [(s, lot_signature_status(lot, s)) for s in selectors.lot_signoff_signatures(lot)]
     results = list(selectors.lot_results(lot))
     counting = {r.pk for r in selectors.counting_results(lot, results).values()}

@@ -144,9 +144,10 @@ def release_conditions(lot: CMLot, signer) -> list[Condition]:
 # --- the lot's audit trail ---------------------------------------------------------------------------------
 
 
-def _lot_object_filter(lot: CMLot) -> Q:
+def lot_audit_objects(lot: CMLot) -> Q:
     """Audit entries about the lot: the lot and what batches registers under it (cmlims.timeline), plus its
-    results, their investigations, the lot's reviews and every signature on the lot or its results."""
+    results, their investigations, the lot's reviews and every signature on the lot or its results.
+    A page that asks several questions computes this once and passes it as ``objects``."""
     from collections import defaultdict
 
     from django.contrib.contenttypes.models import ContentType
@@ -180,26 +181,26 @@ def last_audit_review(lot: CMLot) -> LotAuditReview | None:
     return LotAuditReview.objects.filter(lot=lot).order_by("-reviewed_through").first()
 
 
-def lot_audit_entries(lot: CMLot, *, after: int = 0, through: int | None = None):
-    qs = AuditEntry.objects.filter(_lot_object_filter(lot), sequence__gt=after)
+def lot_audit_entries(lot: CMLot, *, after: int = 0, through: int | None = None, objects: Q | None = None):
+    qs = AuditEntry.objects.filter(objects if objects is not None else lot_audit_objects(lot), sequence__gt=after)
     if through is not None:
         qs = qs.filter(sequence__lte=through)
     return qs.order_by("sequence")
 
 
-def lot_review_latest_sequence(lot: CMLot) -> int:
+def lot_review_latest_sequence(lot: CMLot, objects: Q | None = None) -> int:
     """The newest audit entry of the lot a review must cover (reviews themselves are not reviewed)."""
-    latest = (lot_audit_entries(lot).exclude(object_type="qc.lotauditreview")
+    latest = (lot_audit_entries(lot, objects=objects).exclude(object_type="qc.lotauditreview")
               .order_by("-sequence").values_list("sequence", flat=True).first())
     return latest or 0
 
 
-def audit_review_conditions(lot: CMLot, signer, through: int | None, *, required: bool):
+def audit_review_conditions(lot: CMLot, signer, through: int | None, *, required: bool, objects: Q | None = None):
     """(conditions, review to sign): the signer confirms now (``through``) or by an earlier review of theirs
     that still covers every entry of the lot."""
     from cmlims.audit import chain_head
 
-    latest = lot_review_latest_sequence(lot)
+    latest = lot_review_latest_sequence(lot, objects)
     if through is not None:
         if through > chain_head().sequence:
             return [{"code": "audit_review_invalid", "detail": f"#{through} is beyond the newest audit entry"}], None
@@ -222,11 +223,11 @@ def audit_review_conditions(lot: CMLot, signer, through: int | None, *, required
                        f"(newest #{latest}); review the new entries"}], None
 
 
-def lot_audit_since_review(lot: CMLot) -> dict:
+def lot_audit_since_review(lot: CMLot, objects: Q | None = None) -> dict:
     """What the officer must review before signing: the entries since the last review."""
     review = last_audit_review(lot)
     after = review.reviewed_through if review else 0
-    entries = list(lot_audit_entries(lot, after=after))
+    entries = list(lot_audit_entries(lot, after=after, objects=objects))
     return {
         "previous_review": review,
         "after": after,

@@ -16,7 +16,7 @@ def investigations_on(subjects: Iterable[tuple[type[models.Model], Iterable]], *
         ids = [str(i) for i in ids]
         if ids:
             condition |= Q(content_type=ContentType.objects.get_for_model(model), object_id__in=ids)
-    qs = Investigation.objects.filter(condition).select_related("opened_by", "closed_by")
+    qs = Investigation.objects.filter(condition).select_related("content_type", "opened_by", "closed_by")
     if open_only:
         qs = qs.filter(status=Status.OPEN)
     return qs.order_by("opened_at", "id")

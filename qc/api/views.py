@@ -159,8 +159,9 @@ def signoff_body(lot: CMLot, actor) -> dict:
     from batches.lifecycle import unmet_conditions
     from batches.models import LotStatus
 
-    since = selectors.lot_audit_since_review(lot)
-    review_conditions, _ = selectors.audit_review_conditions(lot, actor, None, required=True)
+    objects = selectors.lot_audit_objects(lot)
+    since = selectors.lot_audit_since_review(lot, objects)
+    review_conditions, _ = selectors.audit_review_conditions(lot, actor, None, required=True, objects=objects)
     signatures = []
     for signature in selectors.lot_signoff_signatures(lot):
         signatures.append(signature_manifest(signature, lot_signature_status(lot, signature)))

@@ -204,3 +204,21 @@ def test_result_approval_shows_changed_after_signing_once_corrected(packaged, ch
     result_correct(result=result, actor=chain.lab1, value="650", unit="pg/mL", reason="wrong dilution factor")
     body = client.get(f"/api/v1/qc/results/{result.pk}/").json()
     assert body["status"] == "superseded" and body["approval"]["changed_after_signing"] is True
+
+
+def test_checklist_query_count_does_not_grow_with_results(packaged, chain, qc2, auth_client,
+                                                          django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = auth_client(chain.qc)
+    url = f"/api/v1/lots/{packaged.lot_number}/signoff/"
+    enter(packaged, "VEGF", "600", "pg/mL", analyst=chain.lab1)
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    pass_all(packaged, analyst=chain.lab1, approver=qc2)
+    enter(packaged, "pH (reconstituted)", "8.9", "pH", analyst=chain.lab2)  # and an open investigation
+    with django_assert_num_queries(len(few.captured_queries)):
+        body = client.get(url).json()
+    assert len(body["investigations"]) == 1 and body["audit_review"]["entries_since"]
