@@ -118,6 +118,12 @@ def _rejected(lot, users) -> None:
     _full_panel(lot, users, skip=("Sterility",))
     _approve(_enter(lot, "Sterility", users, 22, value="growth"), users)
     _sign(lot, LotStatus.REJECTED, users["qc1"], "sterility failure (USP <71>: growth in the test medium)")
+    for investigation in selectors.lot_investigations(lot, open_only=True):
+        investigation_close(
+            investigation=investigation, actor=users["qc2"], root_cause="aseptic filling breach (EM excursion, room B)",
+            related_lots_checked="lots filled in room B that week re-tested: sterile",
+            conclusion="confirmed sterility failure (phase II); the lot is rejected",
+        )
 
 
 def _releasable(lot, users) -> None:

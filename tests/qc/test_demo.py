@@ -24,9 +24,10 @@ def test_demo_seed_tells_every_qc_story(chain):
     assert released.status == LotStatus.RELEASED
     signature = Signature.objects.get(meaning=Meaning.RELEASED)
     assert signature.signer == users["qc1"] and signature.object_id == str(released.pk)
-    closed = Investigation.objects.get(status=Status.CLOSED)
-    assert closed.conclusion and closed.related_lots_checked
+    closed = selectors.lot_investigations(released).get()
+    assert closed.status == Status.CLOSED and closed.conclusion and closed.related_lots_checked
     assert rejected.status == LotStatus.REJECTED
+    assert Investigation.objects.filter(status=Status.OPEN).count() == 1  # the failing pH on the packaged lot
 
     assert releasable.status == LotStatus.QC_COMPLETE
     for officer in ("qc1", "qc2"):  # both may release it: only the audit review is left to confirm
