@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local")
     print(f"cmlims demo: starting web server, Celery worker and beat ({settings_module})", flush=True)
     running = [child.start() for child in children(args.host, args.port)]
+    print("cmlims demo: " + ", ".join(f"{child.name} pid {child.proc.pid}" for child in running), flush=True)
     base_url = f"http://{args.host}:{args.port}"
     exit_code = 0
     try:

@@ -25,6 +25,10 @@ def _prepare_embedded_broker() -> None:
     backend = str(app.conf.result_backend or "")
     if backend.startswith("file://"):
         Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    # beat cannot create its schedule file in a folder that does not exist (a fresh CMLIMS_DATA_DIR).
+    schedule = app.conf.beat_schedule_filename
+    if schedule:
+        Path(schedule).parent.mkdir(parents=True, exist_ok=True)
 
 
 _prepare_embedded_broker()
