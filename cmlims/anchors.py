@@ -112,3 +112,5 @@ register_anchor("cmlims.AuditCheckpoint", sequence_field="sequence", hash_field=
 register_anchor("esign.Signature", sequence_field="chain_sequence", hash_field="chain_hash")
 register_anchor("documents.DocumentJob", sequence_field="chain_sequence", hash_field="chain_hash")
 periodic.register("audit-checkpoint", "cmlims.audit_checkpoint", CHECKPOINT_EVERY)
+# The whole chain re-verified every night; a broken one is logged as an ERROR for monitoring to pick up.
+periodic.register("audit-verify", "cmlims.audit_verify", timedelta(days=1))

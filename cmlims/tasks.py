@@ -1,8 +1,13 @@
-"""Core periodic tasks (thin: each calls one service)."""
+"""Core periodic tasks (thin: each calls one service or selector)."""
+
+import logging
 
 from celery import shared_task
 
 from cmlims.anchors import audit_checkpoint_write
+from cmlims.verification import audit_chain_verify
+
+logger = logging.getLogger("cmlims.audit")
 
 
 @shared_task(name="cmlims.audit_checkpoint")
@@ -10,3 +15,12 @@ def audit_checkpoint() -> int | None:
     """Copy the audit chain head into a checkpoint (beat, every few minutes); returns its sequence."""
     checkpoint = audit_checkpoint_write()
     return checkpoint.sequence if checkpoint else None
+
+
+@shared_task(name="cmlims.audit_verify")
+def audit_verify() -> dict:
+    """The nightly verify_audit: a broken chain is logged as an ERROR (for monitoring) and returned."""
+    report = audit_chain_verify()
+    if not report.ok:
+        logger.error("%s", report.summary())
+    return {"ok": report.ok, "entries": report.entries, "summary": report.summary()}

@@ -191,6 +191,22 @@ def test_the_checkpoint_task_runs_on_a_real_worker(celery_worker_process, make_u
     assert AuditCheckpoint.objects.get().hash == head.hash
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_nightly_verification_runs_on_a_real_worker_and_reports_a_broken_chain(celery_worker_process,
+                                                                                   make_user):
+    from cmlims.tasks import audit_verify
+
+    actor = make_user("night")
+    with transaction.atomic():
+        audited_create(FixtureRecord, actor=actor, name="R-night")
+    result = audit_verify.apply_async(queue="default").get(timeout=60)
+    assert result["ok"] and result["entries"] == chain_head().sequence
+    with transaction.atomic():
+        tamper("UPDATE cmlims_auditentry SET reason = 'x' WHERE sequence = %s", [chain_head().sequence])
+    result = audit_verify.apply_async(queue="default").get(timeout=60)
+    assert not result["ok"] and f"BROKEN at entry #{chain_head().sequence} (hmac)" in result["summary"]
+
+
 def test_generated_documents_anchor_the_chain_and_queued_ones_are_skipped(trail, make_user):
     from cmlims.documents.models import DocumentJob
 
