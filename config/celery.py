@@ -4,6 +4,7 @@ Periodic tasks are declared next to their code (``cmlims.periodic.register``) an
 """
 
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from celery import Celery
@@ -41,11 +42,31 @@ app.conf.task_default_routing_key = "default"
 app.autodiscover_tasks()
 
 
-@app.on_after_finalize.connect
-def _install_beat_schedule(sender: Celery, **kwargs) -> None:
-    from cmlims.periodic import beat_schedule
+class _PeriodicSchedule(Mapping):
+    """``beat_schedule`` read from cmlims.periodic when beat builds its scheduler.
 
-    sender.conf.beat_schedule = beat_schedule()
+    Periodic tasks register themselves when their tasks module is imported (autodiscovery), which can
+    happen after the app is finalized; a snapshot taken then would silently miss them, a live view
+    cannot.
+    """
+
+    def __getitem__(self, name: str) -> dict:
+        from cmlims.periodic import beat_schedule
+
+        return beat_schedule()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        from cmlims.periodic import beat_schedule
+
+        return iter(beat_schedule())
+
+    def __len__(self) -> int:
+        from cmlims.periodic import beat_schedule
+
+        return len(beat_schedule())
+
+
+app.conf.beat_schedule = _PeriodicSchedule()
 
 
 @app.task(name="cmlims.ping")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from celery.beat import PersistentScheduler
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
@@ -205,11 +206,19 @@ def test_celery_has_the_three_queues_with_default_as_default():
     assert app.conf.task_default_queue == "default"
 
 
-def test_beat_schedule_is_collected_from_the_periodic_registry():
-    app.finalize()
-    app.loader.import_default_modules()  # autodiscovered tasks modules register their periodic tasks
+def test_beat_schedule_is_collected_from_the_periodic_registry(tmp_path):
+    app.finalize()  # before the tasks modules are imported, as can happen in a real process
+    app.loader.import_default_modules()  # what beat does at start: autodiscovered tasks register periodics
     schedule = app.conf.beat_schedule
-    assert schedule == periodic.beat_schedule()
+    assert dict(schedule) == periodic.beat_schedule()
+    assert {"documents-sweep", "audit-checkpoint"} <= set(schedule)
+
+    # The scheduler beat builds from that configuration holds every registered entry.
+    scheduler = PersistentScheduler(app=app, schedule_filename=str(tmp_path / "beat-schedule"), lazy=False)
+    try:
+        assert set(periodic.beat_schedule()) <= set(scheduler.schedule)
+    finally:
+        scheduler.close()
     queues = {q.name for q in app.conf.task_queues}
     for name, entry in schedule.items():
         assert entry["task"] in app.tasks, f"{name}: {entry['task']} is not a registered task"
