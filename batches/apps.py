@@ -24,7 +24,13 @@ class BatchesConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from datetime import timedelta
+
+        from cmlims import periodic
         from cmlims.timeline import register_timeline
+
+        # Registered at app loading (not in tasks.py) so beat's schedule has it before tasks are imported.
+        periodic.register("lots-expire", "batches.lots_expire", every=timedelta(hours=1))
 
         from .models import CMLot, LyophilisationRun
         from .selectors import lot_timeline_children, run_timeline_children

@@ -1,10 +1,6 @@
 """Periodic manufacturing tasks (thin: each calls one service)."""
 
-from datetime import timedelta
-
 from celery import shared_task
-
-from cmlims import periodic
 
 from .services.lots import lots_expire_due
 
@@ -14,5 +10,3 @@ def lots_expire() -> list[str]:
     """released → expired for lots past their expiry date (DESIGN.md rule table: automatic)."""
     return lots_expire_due()
 
-
-periodic.register("lots-expire", "batches.lots_expire", every=timedelta(hours=1))
