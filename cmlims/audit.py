@@ -13,6 +13,7 @@ import decimal
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -345,16 +346,46 @@ def _clean_fields_only(obj: models.Model, exclude: Iterable[str]) -> None:
         raise from_django_validation_error(exc) from exc
 
 
+_PG_KEY = re.compile(r"Key \(([^)]*)\)=")
+_PG_CONSTRAINT = re.compile(r'constraint "([^"]+)"')
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+
+
+def integrity_error(model, exc: IntegrityError) -> InvalidInput:
+    """The database refused a row (typically a duplicate that a concurrent transaction committed after our
+    uniqueness check): answer the same 400 ``invalid`` as full_clean would, naming the field(s)."""
+    text = str(exc)
+    columns: list[str] = []
+    if match := _PG_KEY.search(text):  # PostgreSQL: Key (code)=(D-1) already exists.
+        columns = [c.strip().strip('"') for c in match.group(1).split(",")]
+    elif match := _SQLITE_UNIQUE.search(text):  # SQLite: UNIQUE constraint failed: table.a, table.b
+        columns = [c.strip().rsplit(".", 1)[-1] for c in match.group(1).splitlines()[0].split(",")]
+    by_column = {f.column: f.name for f in model._meta.concrete_fields}
+    names = [by_column[c] for c in columns if c in by_column]
+    if not names and (match := _PG_CONSTRAINT.search(text)):
+        for constraint in model._meta.constraints:
+            if constraint.name == match.group(1) and getattr(constraint, "fields", None):
+                names = list(constraint.fields)
+    label = model._meta.verbose_name
+    if "unique" in text.lower() or "duplicate" in text.lower():
+        if names:
+            problem = f"a {label} with this {' and '.join(names)} already exists"
+            return InvalidInput(
+                f"{', '.join(names)}: {problem}", fields={name: [problem] for name in names}
+            )
+        problem = f"a {label} with these values already exists"
+    else:
+        problem = f"the database refused this {label}: {text.splitlines()[0] if text else 'integrity error'}"
+    return InvalidInput(problem, fields={name: [problem] for name in names} or {"non_field_errors": [problem]})
+
+
 @contextmanager
 def _bulk_integrity(model) -> Iterator[None]:
     try:
         with transaction.atomic():
             yield
     except IntegrityError as exc:
-        raise InvalidInput(
-            f"{model._meta.verbose_name}: the rows break a uniqueness or integrity rule ({exc})".strip(),
-            fields={"non_field_errors": [str(exc).splitlines()[0] if str(exc) else "integrity error"]},
-        ) from exc
+        raise integrity_error(model, exc) from exc
 
 
 def _require_reason(obj: models.Model, reason: str) -> None:
@@ -387,8 +418,13 @@ def _persist(obj: M, *, actor, reason: str, action: str | None, clean: bool, ori
     creating = original is None
     if clean:
         _clean(obj)
-    with _audited_write():
-        obj.save()
+    try:
+        with _audited_write():
+            obj.save()
+    except IntegrityError as exc:
+        # No savepoint of our own (it would cost two queries on every write): the enclosing atomic of
+        # audited_save rolls back, which leaves an outer transaction usable.
+        raise integrity_error(type(obj), exc) from exc
     new = snapshot(obj)
     changes = {k: [None, v] for k, v in new.items()} if creating else diff(original, new)
     if not creating and not changes:

@@ -2,16 +2,17 @@
 on two PostgreSQL connections), second-person verification, void instead of delete."""
 
 import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
-from batches.models import CMLot, Culture, Harvest, HarvestContribution, LotStatus, Passage
-from batches.services import cultures, lots, records
-from cmlims.audit import UnauditedWrite
+from batches.models import CellSource, CMLot, Culture, Harvest, HarvestContribution, LotStatus, Passage, Product
+from batches.services import cultures, lots, products, records
+from cmlims.audit import UnauditedWrite, audited_create
 from cmlims.exceptions import Conflict, InvalidInput
 from cmlims.models import AuditEntry
 
@@ -264,3 +265,80 @@ def test_two_lots_pooling_the_last_millilitres_at_once(require_postgres, make_us
     numbers = list(CMLot.objects.values_list("lot_number", flat=True))
     assert len(numbers) == len(set(numbers)) == 2 * rounds
     assert Culture.objects.get(pk=culture.pk).status == Culture.Status.CONDITIONING
+
+
+@pytest.mark.django_db
+class TestDuplicateCodes:
+    def test_a_duplicate_donor_code_names_the_field(self, lab1):
+        make_donor(lab1, code="DN-0042")
+        with pytest.raises(InvalidInput) as exc:
+            make_donor(lab1, code="DN-0042")
+        assert "code" in _fields(exc)
+        assert CellSource.objects.filter(code="DN-0042").count() == 1
+
+    def test_the_database_refusal_is_a_400_naming_the_field(self, lab1):
+        """The path a race takes: the uniqueness check passed, the database's constraint refuses the insert."""
+        make_product(lab1)
+        with pytest.raises(InvalidInput) as exc:
+            audited_create(Product, actor=lab1, clean=False, **{
+                f.name: getattr(Product.objects.get(), f.name) for f in Product._meta.concrete_fields
+                if not f.primary_key
+            })
+        assert set(_fields(exc)) == {"name"} or set(_fields(exc)) == {"gtin"}, _fields(exc)
+        assert "already exists" in exc.value.message
+        # the surrounding transaction is still usable and nothing was written or audited for the refusal
+        assert Product.objects.count() == 1
+        assert AuditEntry.objects.filter(object_type="batches.product").count() == 1
+
+    def test_the_api_answers_400_for_a_duplicate_product(self, lab1, client):
+        make_product(lab1)
+        client.force_login(lab1)
+        product = Product.objects.get()
+        body = {f: str(getattr(product, f)) for f in products.PRODUCT_FIELDS}
+        response = client.post("/api/v1/products/", body, content_type="application/json")
+        assert response.status_code == 400, response.content
+        assert response.json()["code"] == "invalid"
+        assert {"name", "gtin"} & set(response.json()["fields"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_donors_with_one_code_at_once(require_postgres, make_user):
+    """Two PostgreSQL connections create the same donor code: the first holds its transaction open after the
+    insert, so the second's uniqueness check cannot see it and the unique index refuses its insert. The loser
+    gets 400 naming ``code`` (not a 500), whichever check caught it."""
+    from cmlims import roles
+
+    lab1 = make_user("lab1", roles.LAB_STAFF)
+    inserted, outcomes = threading.Event(), {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                make_donor(lab1, code="DN-RACE")
+                inserted.set()
+                time.sleep(1)  # ordering only: lets the second insert block on our uncommitted row
+            outcomes["first"] = "ok"
+        except InvalidInput as exc:
+            outcomes["first"] = exc.extra["fields"]
+        finally:
+            inserted.set()
+            connections.close_all()
+
+    def second() -> None:
+        try:
+            inserted.wait(timeout=30)
+            make_donor(lab1, code="DN-RACE")
+            outcomes["second"] = "ok"
+        except InvalidInput as exc:
+            outcomes["second"] = exc.extra["fields"]
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert outcomes["first"] == "ok", outcomes
+    assert "code" in outcomes["second"], outcomes
+    assert CellSource.objects.filter(code="DN-RACE").count() == 1
