@@ -171,3 +171,25 @@ def test_history_and_timeline_pages_run_a_fixed_number_of_queries(admin_client, 
         urls = [f"/admin/auditfixture/fixturerecord/{r.pk}/history/" if page == "history" else
                 f"/admin/cmlims/auditentry/timeline/auditfixture.fixturerecord/{r.pk}/" for r in (record, bigger)]
         assert count(urls[0]) == count(urls[1]), page
+
+
+def test_no_admin_of_an_audited_model_offers_delete(rf, make_user):
+    """Every registered admin of an AuditedModel (any app, inlines too) refuses delete, even to the superuser."""
+    from django.contrib import admin
+
+    from cmlims.audit import AuditedModel
+
+    root = make_user("root", is_superuser=True, is_staff=True)
+    request = rf.get("/admin/")
+    request.user = root
+    checked = []
+    for model, model_admin in admin.site._registry.items():
+        if not issubclass(model, AuditedModel):
+            continue
+        checked.append(model._meta.label)
+        assert not model_admin.has_delete_permission(request), model._meta.label
+        assert "delete_selected" not in model_admin.get_actions(request), model._meta.label
+        for inline in (cls(model, admin.site) for cls in model_admin.inlines):
+            if issubclass(inline.model, AuditedModel):
+                assert not inline.has_delete_permission(request), (model._meta.label, inline.model._meta.label)
+    assert {"batches.CMLot", "batches.Vial", "batches.Harvest"} <= set(checked)
