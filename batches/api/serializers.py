@@ -49,6 +49,11 @@ class VoidInput(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class VialMoveInput(serializers.Serializer):
+    storage_location = serializers.SlugRelatedField(slug_field="code", queryset=m.StorageLocation.objects.all())
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
 class ContributionInput(serializers.Serializer):
     harvest = serializers.IntegerField(min_value=1)
     volume_ml = serializers.DecimalField(max_digits=10, decimal_places=2)

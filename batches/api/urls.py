@@ -15,6 +15,7 @@ urlpatterns = [
       for step in _steps],
     path("vials/<str:serial>/trace/", v.VialTraceView.as_view(), name="vial-trace"),
     path("vials/<str:serial>/destroy/", v.VialDestroyView.as_view(), name="vial-destroy"),
+    path("vials/<str:serial>/move/", v.VialMoveView.as_view(), name="vial-move"),
     path("donors/<str:code>/trace/", v.DonorTraceView.as_view(), name="donor-trace"),
     path("products/", v.ProductView.as_view(**CREATE), name="product-create"),
     path("products/<int:key>/", v.ProductView.as_view(**UPDATE), name="product-update"),

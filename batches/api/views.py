@@ -339,3 +339,16 @@ class VialDestroyView(APIView):
         vial = packaging.vial_destroy(vial=_get(m.Vial, serial=serial), actor=request.user,
                                       reason=_parse(s.VoidInput, request)["reason"])
         return _ok(vial)
+
+
+class VialMoveView(APIView):
+    """Move a vial in our storage (available | allocated) to another storage location (lab staff)."""
+
+    serializer_class = s.VialMoveInput
+
+    @extend_schema(request=s.VialMoveInput)
+    def post(self, request, serial: str):
+        data = _parse(s.VialMoveInput, request)
+        vial = packaging.vial_move(vial=_get(m.Vial, serial=serial), storage_location=data["storage_location"],
+                                   actor=request.user, reason=data["reason"])
+        return _ok(vial)

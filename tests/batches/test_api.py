@@ -165,3 +165,33 @@ def test_create_and_update_routes_allow_only_their_method(chain, auth_client):
     assert response.status_code == 200  # voided_at is not writable: the parser ignores it, nothing is stored
     chain.source.refresh_from_db()
     assert chain.source.voided_at is None
+
+
+def test_vials_move_and_destroy_over_the_api(chain, auth_client):
+    from batches.models import Vial
+    from batches.services import products
+    from cmlims.models import AuditEntry
+
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    vial = lot.vials.order_by("sequence").first()
+    products.storage_location_create(actor=chain.lab1, code="FRZ-02", name="Freezer 2", kind="freezer",
+                                     temperature_min_c=Decimal("-25"), temperature_max_c=Decimal("-15"))
+    url = f"/api/v1/vials/{vial.serial}/"
+    assert auth_client(chain.qc).post(url + "move/", {"storage_location": "FRZ-02"},
+                                      format="json").status_code == 403
+    client = auth_client(chain.lab1)
+    response = client.post(url + "move/", {"storage_location": "NOWHERE"}, format="json")
+    assert response.status_code == 400 and "storage_location" in response.json()["fields"]
+    response = client.post(url + "move/", {"storage_location": "FRZ-02", "reason": "freezer 1 defrost"},
+                           format="json")
+    assert response.status_code == 200, response.content
+    vial = Vial.objects.select_related("storage_location").get(pk=vial.pk)
+    assert vial.storage_location.code == "FRZ-02"
+    entry = AuditEntry.objects.filter(object_type="batches.vial", object_id=str(vial.pk)).last()
+    assert entry.username == "lab1" and "storage_location_id" in entry.changes
+    response = client.post(url + "destroy/", {}, format="json")
+    assert response.status_code == 400 and "reason" in response.json()["fields"]
+    assert client.post(url + "destroy/", {"reason": "cracked"}, format="json").status_code == 200
+    response = client.post(url + "move/", {"storage_location": "FRZ-01"}, format="json")
+    assert response.status_code == 409 and response.json()["vials"][0]["serial"] == vial.serial
+    assert client.post("/api/v1/vials/NOPE/move/", {"storage_location": "FRZ-01"}, format="json").status_code == 404
