@@ -18,28 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks._support import best, in_throwaway_database  # noqa: E402
 
 ROWS = 10_000
 REPEAT = 3
 MAX_RATIO = 6.0  # audited bulk change / plain bulk_update of the same rows
-
-
-def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import django
-
-    django.setup()
-
-
-def _best(fn, repeat: int = REPEAT) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def run(rows: int = ROWS) -> dict:
@@ -101,28 +87,20 @@ def run(rows: int = ROWS) -> dict:
     # Interleaved so that both see the same machine load.
     floor_s = audited_s = float("inf")
     for _ in range(REPEAT):
-        floor_s = min(floor_s, _best(floor, 1))
-        audited_s = min(audited_s, _best(audited, 1))
+        floor_s = min(floor_s, best(floor, 1))
+        audited_s = min(audited_s, best(audited, 1))
     return {
         "vendor": connection.vendor,
         "rows": rows,
         "floor_s": floor_s,
         "audited_s": audited_s,
-        "queryset_s": _best(audited_qs),
-        "append_s": _best(append_only),
+        "queryset_s": best(audited_qs, REPEAT),
+        "append_s": best(append_only, REPEAT),
     }
 
 
 def main(rows: int = ROWS) -> int:
-    _setup_django()
-    from django.db import connection
-
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=False)
-    try:
-        result = run(rows)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
+    result = in_throwaway_database(run, rows)
     n = result["rows"]
     ratio = result["audited_s"] / result["floor_s"]
     print(f"{n:,} rows on {result['vendor']}: plain bulk_update (floor) {n / result['floor_s']:,.0f} rows/s; "
