@@ -105,3 +105,23 @@ def test_genealogy_page_and_search(chain, client):
 def test_qc_officer_cannot_record_manufacturing(chain, client):
     client.force_login(chain.qc)
     assert client.get("/admin/batches/cmlot/add/").status_code == 403
+
+
+def test_lot_timeline_covers_everything_under_the_lot(chain, client):
+    from cmlims.admin import timeline_url
+    from cmlims.timeline import timeline_for
+
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    other = lot_at(chain, LotStatus.POOLED)  # another lot's records stay out
+    timeline = timeline_for(lot)
+    assert {"batches.cmlot", "batches.harvestcontribution", "batches.harvest", "batches.lyophilisationrun",
+            "batches.lyophilisationphase", "batches.packagingrun", "batches.vial"} <= set(timeline.objects)
+    assert str(other.pk) not in timeline.objects["batches.cmlot"]
+    types = set(timeline.entries.values_list("object_type", flat=True))
+    assert {"batches.cmlot", "batches.lyophilisationphase", "batches.vial"} <= types
+    client.force_login(chain.lab1)
+    page = client.get(timeline_url(lot))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert lot.lot_number in body and lot.vials.first().serial in body and other.lot_number not in body
+    assert timeline_url(lot) in client.get(f"/admin/batches/cmlot/{lot.pk}/genealogy/").content.decode()
