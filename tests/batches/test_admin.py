@@ -125,3 +125,20 @@ def test_lot_timeline_covers_everything_under_the_lot(chain, client):
     body = page.content.decode()
     assert lot.lot_number in body and lot.vials.first().serial in body and other.lot_number not in body
     assert timeline_url(lot) in client.get(f"/admin/batches/cmlot/{lot.pk}/genealogy/").content.decode()
+
+
+@pytest.mark.parametrize(("model_name", "field_name", "expect"), [
+    ("cmlot", "product", "product"), ("harvestcontribution", "harvest", "culture"),
+    ("culture", "bank", "bank"), ("packagingrun", "lot", "lot"),
+])
+def test_autocomplete_serves_lab_staff(chain, client, model_name, field_name, expect):
+    lot = lot_at(chain, LotStatus.FREEZE_DRYING)
+    client.force_login(chain.lab1)
+    response = client.get("/admin/autocomplete/", {"app_label": "batches", "model_name": model_name,
+                                                   "field_name": field_name, "term": ""})
+    assert response.status_code == 200, response.content
+    texts = [r["text"] for r in response.json()["results"]]
+    assert texts, response.json()
+    wanted = {"product": chain.product.name, "culture": chain.culture.code, "bank": chain.bank.code,
+              "lot": lot.lot_number}[expect]
+    assert any(wanted in text for text in texts), texts
