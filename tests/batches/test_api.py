@@ -195,3 +195,20 @@ def test_vials_move_and_destroy_over_the_api(chain, auth_client):
     response = client.post(url + "move/", {"storage_location": "FRZ-01"}, format="json")
     assert response.status_code == 409 and response.json()["vials"][0]["serial"] == vial.serial
     assert client.post("/api/v1/vials/NOPE/move/", {"storage_location": "FRZ-01"}, format="json").status_code == 404
+
+
+def test_packaged_lot_detail_has_the_freeze_drying_and_packaging_summary_at_constant_queries(chain, auth_client):
+    client = auth_client(chain.qc)
+    small = lot_at(chain, LotStatus.PACKAGED, vials=40)
+    client.get(f"/api/v1/lots/{small.lot_number}/")  # warms the per-process content type cache
+    few, body = _queries(client, f"/api/v1/lots/{small.lot_number}/")
+    drying, packed = body["genealogy"]["freeze_drying"], body["genealogy"]["packaging"]
+    assert drying["vials_loaded"] == 40 and drying["completed"] is True
+    assert [p["phase"] for p in drying["phases"]] == ["freezing", "primary_drying", "secondary_drying"]
+    assert packed["vials_packaged"] == 38 and packed["vials_rejected"] == 2 and packed["vials_unaccounted"] == 0
+    assert packed["storage_location"] == chain.location.code and packed["verified_by"]
+    assert body["vials"]["available"] == 38 and body["expiry"] == small.expiry.isoformat()
+    big = lot_at(chain, LotStatus.PACKAGED, vials=120, volume=Decimal("1200"))
+    many, body = _queries(client, f"/api/v1/lots/{big.lot_number}/")
+    assert body["vials"]["available"] == 118
+    assert many == few
