@@ -97,6 +97,20 @@ def test_unknown_route_is_404_json(make_user, auth_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/v1/vials/%00/trace/", "/api/v1/lots/CM26%000001/",
+                                 "/api/v1/lots/?search=%00", "/admin/batches/cmlot/?q=a%00b"])
+def test_a_nul_character_in_the_url_is_400_not_500(make_user, auth_client, url):
+    """PostgreSQL cannot compare text with NUL: refused before any lookup, on every database."""
+    client = auth_client(make_user("lab1", roles.LAB_STAFF, is_staff=True))
+
+    response = client.get(url)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid" and response.json()["fields"]
+    assert response["X-Request-ID"]
+
+
+@pytest.mark.django_db
 def test_unknown_object_is_404_not_found(make_user, auth_client):
     client = auth_client(make_user("qc1", roles.QC_OFFICER))
 
