@@ -6,6 +6,7 @@ import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,6 +16,7 @@ from .. import models as m
 from .. import selectors
 from ..services import cultures, drying, lots, packaging, products, records, sources
 from . import serializers as s
+from .permissions import LotReaders, TraceReaders
 
 
 def _get(model, **lookup):
@@ -69,6 +71,8 @@ class LotListView(generics.ListAPIView):
 
     POST pools harvests into a new lot (lab staff)."""
 
+    permission_classes = [IsAuthenticated, LotReaders]
+
     serializer_class = s.LotSerializer
     filterset_class = LotFilter
 
@@ -99,6 +103,8 @@ def _lot_detail(lot_number: str) -> dict:
 class LotDetailView(APIView):
     """One lot with its genealogy (donors, banks, cultures, harvests with volumes), processing, freeze-drying
     and packaging summary."""
+
+    permission_classes = [IsAuthenticated, LotReaders]
 
     @extend_schema(responses=s.LotDetailSerializer)
     def get(self, request, lot_number: str):
@@ -162,6 +168,8 @@ class LotStepView(APIView):
 class VialTraceView(APIView):
     """vial → lot → harvests → cultures → bank → donor."""
 
+    permission_classes = [IsAuthenticated, TraceReaders]
+
     @extend_schema(responses=dict)
     def get(self, request, serial: str):
         return Response(s.decimals_as_text(selectors.vial_trace(serial)))
@@ -169,6 +177,8 @@ class VialTraceView(APIView):
 
 class DonorTraceView(APIView):
     """donor → lots → vials, and where the vials went."""
+
+    permission_classes = [IsAuthenticated, TraceReaders]
 
     @extend_schema(responses=dict)
     def get(self, request, code: str):

@@ -212,3 +212,27 @@ def test_packaged_lot_detail_has_the_freeze_drying_and_packaging_summary_at_cons
     many, body = _queries(client, f"/api/v1/lots/{big.lot_number}/")
     assert body["vials"]["available"] == 118
     assert many == few
+
+
+def test_who_reads_lots_and_traces(chain, auth_client, make_user, api_client):
+    """DESIGN roles: every role reads lots; the integration account reads lots, not traces; no role, no read."""
+    from cmlims import roles
+
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    serial = lot.vials.first().serial
+    traces = [f"/api/v1/vials/{serial}/trace/", f"/api/v1/donors/{chain.source.code}/trace/"]
+    lots_urls = ["/api/v1/lots/", f"/api/v1/lots/{lot.lot_number}/"]
+    robot = auth_client(make_user("robot", roles.INTEGRATION))
+    shipper = auth_client(make_user("ship1", roles.SHIPPING_COORDINATOR))
+    nobody = auth_client(make_user("nobody"))
+    for url in lots_urls:
+        assert robot.get(url).status_code == 200
+        assert shipper.get(url).status_code == 200
+        assert nobody.get(url).status_code == 403
+        assert api_client.get(url).status_code == 401
+    for url in traces:
+        assert shipper.get(url).status_code == 200
+        response = robot.get(url)
+        assert response.status_code == 403 and response.json()["code"] == "permission_denied"
+        assert nobody.get(url).status_code == 403
+        assert api_client.get(url).status_code == 401
