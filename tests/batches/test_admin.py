@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.messages import get_messages
 from django.db import connection
+from django.forms import SplitDateTimeWidget
 from django.test.utils import CaptureQueriesContext
 
 from batches.models import CMLot, LotStatus
@@ -142,3 +143,56 @@ def test_autocomplete_serves_lab_staff(chain, client, model_name, field_name, ex
     wanted = {"product": chain.product.name, "culture": chain.culture.code, "bank": chain.bank.code,
               "lot": lot.lot_number}[expect]
     assert any(wanted in text for text in texts), texts
+
+
+def _change_form_data(response) -> dict:
+    """The POST body the admin change page would send unchanged (main form and every inline formset)."""
+    data = {}
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        forms += list(formset.forms)
+        data.update({f"{formset.management_form.prefix}-{k}": v
+                     for k, v in formset.management_form.initial.items()})
+    for form in forms:
+        for name, field in form.fields.items():
+            value = form.initial.get(name, field.initial)
+            if value is None:
+                continue
+            key = form.add_prefix(name)
+            if hasattr(value, "pk"):
+                value = value.pk
+            if isinstance(field.widget, SplitDateTimeWidget):
+                data[f"{key}_0"], data[f"{key}_1"] = value.strftime("%Y-%m-%d"), value.strftime("%H:%M:%S")
+            else:
+                data[key] = value
+    return data
+
+
+def test_passages_are_recorded_in_the_culture_inline_through_the_service(chain, client):
+    from batches.models import Passage
+    from batches.services import cultures
+
+    culture = cultures.culture_create(actor=chain.lab1, product=chain.product, bank=chain.bank, code="CU-0009",
+                                      started_at=t(10), vessel="T-175", medium_lot="MED-2")
+    client.force_login(chain.lab1)
+    url = f"/admin/batches/culture/{culture.pk}/change/"
+    data = _change_form_data(client.get(url))
+    row = {"passage_number": "4", "seeded_at_0": t(9).strftime("%Y-%m-%d"), "seeded_at_1": "08:00:00",
+           "harvested_at_0": t(5).strftime("%Y-%m-%d"), "harvested_at_1": "08:00:00", "cells_seeded": "5000000",
+           "cells_harvested": "40000000", "viability_percent": "101", "confluence_percent": "80"}
+    data.update({f"passages-0-{k}": v for k, v in row.items()})
+    response = client.post(url, data, follow=True)
+    assert not Passage.objects.filter(culture=culture).exists()
+    assert not response.context["adminform"].form.errors
+    passage_errors = response.context["inline_admin_formsets"][0].formset.errors
+    assert "viability_percent" in passage_errors[0], passage_errors
+    data["passages-0-viability_percent"] = "93.5"
+    response = client.post(url, data)
+    assert response.status_code == 302, (
+        response.context["adminform"].form.errors,
+        [i.formset.errors for i in response.context["inline_admin_formsets"]], _messages(response))
+    passage = Passage.objects.get(culture=culture)
+    assert passage.performed_by == chain.lab1 and passage.population_doublings == Decimal("3.00")
+    assert AuditEntry.objects.filter(object_type="batches.passage", object_id=str(passage.pk),
+                                     action="created", username="lab1").exists()
