@@ -11,7 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, timeline_url
-from cmlims.exceptions import ApplicationError
+from cmlims.exceptions import ApplicationError, field_error
 
 from . import models as m
 from . import selectors
@@ -521,8 +521,14 @@ class LyophilisationRunAdmin(VerifyActionMixin, ServiceAdmin):
         fields = set(drying.PHASE_FIELDS)
         new = []
         for inline_form in formset.forms:
-            if not inline_form.has_changed() or inline_form.instance.pk:
+            if not inline_form.has_changed():
                 continue
+            if inline_form.instance.pk:
+                # Phases have no edit service: refuse rather than drop the change silently.
+                raise field_error(
+                    f"phases[{inline_form.instance.phase}]",
+                    "a recorded phase is not edited: void it with a reason and record it again",
+                )
             data = inline_form.cleaned_data
             new.append(drying.lyophilisation_phase_record(run=form.instance, phase=data["phase"], actor=request.user,
                                                           reason=reason,

@@ -196,3 +196,43 @@ def test_passages_are_recorded_in_the_culture_inline_through_the_service(chain, 
     assert passage.performed_by == chain.lab1 and passage.population_doublings == Decimal("3.00")
     assert AuditEntry.objects.filter(object_type="batches.passage", object_id=str(passage.pk),
                                      action="created", username="lab1").exists()
+
+
+def test_run_admin_refuses_editing_a_recorded_phase_and_completes_the_run(chain, client):
+    from datetime import timedelta
+
+    from batches.models import LyophilisationPhase, LyophilisationRun
+    from batches.services import drying
+
+    from .conftest import process
+
+    lot = process(chain, lot_at(chain, LotStatus.POOLED))
+    start = t(1, 5)
+    run = drying.lyophilisation_run_start(lot=lot, actor=chain.lab1, run_number="LYO-ADM", dryer="LYO-A",
+                                          recipe="CM-1ML", recipe_version="3", vials_loaded=40,
+                                          fill_volume_ml=Decimal("0.9"), performed_at=start, started_at=start)
+    for i, phase in enumerate(drying.PHASE_ORDER):
+        drying.lyophilisation_phase_record(
+            run=run, phase=phase, actor=chain.lab1, shelf_temperature_setpoint_c=Decimal("-45"),
+            shelf_temperature_actual_c=Decimal("-44.6"), chamber_pressure_setpoint_mbar=Decimal("0.1"),
+            chamber_pressure_actual_mbar=Decimal("0.1"), started_at=start + timedelta(hours=4 * i),
+            ended_at=start + timedelta(hours=4 * i + 4))
+    client.force_login(chain.lab1)
+    url = f"/admin/batches/lyophilisationrun/{run.pk}/change/"
+    data = _change_form_data(client.get(url))
+    edited = {**data, "phases-0-shelf_temperature_actual_c": "-30.0"}
+    response = client.post(url, edited, follow=True)
+    assert any("a recorded phase is not edited" in m for m in _messages(response)), _messages(response)
+    freezing = LyophilisationPhase.objects.get(run=run, phase="freezing")
+    assert freezing.shelf_temperature_actual_c == Decimal("-44.6")
+    end = start + timedelta(hours=12)
+    data.update({
+        "ended_at_0": end.strftime("%Y-%m-%d"), "ended_at_1": end.strftime("%H:%M:%S"),
+        "end_of_primary_drying_method": "pressure_rise",
+        "end_of_primary_drying_at_0": end.strftime("%Y-%m-%d"), "end_of_primary_drying_at_1": "00:00:00",
+        "end_of_primary_drying_evidence": "PRT < 0.01 mbar/min", "stoppering_method": "nitrogen",
+        "stoppered_at_0": end.strftime("%Y-%m-%d"), "stoppered_at_1": end.strftime("%H:%M:%S"),
+        "alarm_count": "0",
+    })
+    response = client.post(url, data, follow=True)
+    assert LyophilisationRun.objects.get(pk=run.pk).completed_by == chain.lab1, _messages(response)
