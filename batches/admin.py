@@ -280,7 +280,9 @@ class ContributionInline(AuditedTabularInline):
     verbose_name_plural = "harvests in the pool (volume taken from each)"
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return obj is None or obj.status == m.LotStatus.POOLED
+        # Rows already pooled are shown read-only (no service edits a volume taken; void the lot instead);
+        # harvests can still be added while the lot is pooled and unfiltered.
+        return obj is None
 
     def has_add_permission(self, request, obj=None) -> bool:
         return obj is None or (obj.status == m.LotStatus.POOLED and obj.filtration_performed_by_id is None)

@@ -236,3 +236,25 @@ def test_run_admin_refuses_editing_a_recorded_phase_and_completes_the_run(chain,
     })
     response = client.post(url, data, follow=True)
     assert LyophilisationRun.objects.get(pk=run.pk).completed_by == chain.lab1, _messages(response)
+
+
+def test_pooled_rows_are_read_only_and_a_harvest_can_still_be_added(chain, client):
+    from batches.models import HarvestContribution
+
+    first = make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("100"))
+    lot = pool(chain, [(first, Decimal("60"))])
+    client.force_login(chain.lab1)
+    url = f"/admin/batches/cmlot/{lot.pk}/change/"
+    page = client.get(url)
+    html = page.content.decode()
+    assert 'name="contributions-0-volume_ml"' not in html and "60.00" in html  # shown, not editable
+    data = _change_form_data(page)
+    data["contributions-0-volume_ml"] = "99"  # a forged edit of the pooled row is ignored
+    second = make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("50"), days_ago=2)
+    data.update({"contributions-1-harvest": second.pk, "contributions-1-volume_ml": "50"})
+    response = client.post(url, data)
+    assert response.status_code == 302, _messages(response)
+    assert HarvestContribution.objects.get(lot=lot, harvest=first).volume_ml == Decimal("60")
+    assert HarvestContribution.objects.get(lot=lot, harvest=second).volume_ml == Decimal("50")
+    lot.refresh_from_db()
+    assert lot.volume_in_ml == Decimal("110")
