@@ -7,9 +7,6 @@ worker from ids; the request side (``shipment_document_request``) checks the shi
 
 from __future__ import annotations
 
-import io
-from xml.sax.saxutils import escape
-
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -21,6 +18,7 @@ from cmlims import roles
 from cmlims.documents import labels
 from cmlims.documents.models import DocumentJob, JobStatus, LabelKind
 from cmlims.documents.registry import BuildContext, BuiltDocument, LabelPrintSpec, register_builder
+from cmlims.documents.reports import Report, Section, render_report
 from cmlims.documents.selectors import label_print_exists
 from cmlims.documents.services import document_job_request
 from cmlims.exceptions import Conflict, field_error
@@ -100,71 +98,43 @@ def _coa_references(lot_numbers: list[str]) -> dict[str, str]:
 
 
 def packing_list_pdf(s: Shipment, *, generated_by: str, chain_head, chart_png: bytes | None) -> bytes:
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-
-    from cmlims.documents.reports import Report, _numbered_canvas  # the core's page footer (page x of y, chain)
-
-    styles = getSampleStyleSheet()
-    body = styles["BodyText"]
     lots = shipment_lots(s)
     coa = _coa_references([lot["lot_number"] for lot in lots])
     log = shipment_current_log(s)
-
-    def table(rows, widths):
-        t = Table(rows, colWidths=widths, repeatRows=1)
-        t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("FONTSIZE", (0, 0), (-1, -1), 8),
-                               ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.9, 0.9, 0.9))]))
-        return t
-
-    story = [
-        Paragraph(f"Packing list {escape(s.reference or '')}", styles["Title"]),
-        Paragraph(f"SSCC (00) {s.sscc} — status {escape(s.get_status_display())}", styles["Heading3"]),
-        Paragraph("Ship to: " + escape(", ".join(s.consignee.address_lines)), body),
-        Paragraph(f"Contact: {escape(s.consignee.contact_name)} {escape(s.consignee.contact_phone)} "
-                  f"{escape(s.consignee.contact_email)}", body),
-        Paragraph(f"Product: {escape(s.product.name)} (GTIN {s.product.gtin}); transport {_temperature_text(s)}, "
-                  f"{s.transport_excursion_allowed_minutes} min outside allowed", body),
-        Paragraph(f"Courier: {escape(s.courier or '-')}, tracking {escape(s.tracking_number or '-')}; pack-out: "
-                  f"{escape(s.get_shipper_type_display() or '-')}, {escape(s.get_coolant_display() or '-')}, "
-                  f"logger {escape(s.logger_serial or '-')}", body),
-        Spacer(1, 4 * mm),
-        Paragraph("Lots", styles["Heading2"]),
-        table([["Lot", "Expiry", "Vials", "Certificate of analysis"]]
-              + [[lot["lot_number"], str(lot["expiry"] or "-"), str(lot["count"]), coa[lot["lot_number"]]]
-                 for lot in lots], [35 * mm, 25 * mm, 15 * mm, 105 * mm]),
-        Paragraph(f"Vials ({len(s.live_allocations)})", styles["Heading2"]),
-        table([["#", "Serial", "Lot", "Expiry", "Status"]]
-              + [[str(i), a.vial.serial, a.vial.lot.lot_number, str(a.vial.lot.expiry or "-"), a.vial.status]
-                 for i, a in enumerate(s.live_allocations, start=1)],
-              [12 * mm, 45 * mm, 40 * mm, 30 * mm, 30 * mm]),
-        Paragraph("Chain of custody", styles["Heading2"]),
-        table([["When (UTC)", "Event", "Recorded by", "Party"]]
-              + [[f"{e.occurred_at:%Y-%m-%d %H:%M}", e.get_kind_display(), e.recorded_by.get_username(), e.party]
-                 for e in s.custody], [35 * mm, 35 * mm, 35 * mm, 75 * mm]),
+    sections = [
+        Section("Shipment", pairs=[
+            ("Ship to", ", ".join(s.consignee.address_lines)),
+            ("Contact", f"{s.consignee.contact_name} {s.consignee.contact_phone} {s.consignee.contact_email}"),
+            ("Product", f"{s.product.name} (GTIN {s.product.gtin}); transport {_temperature_text(s)}, "
+                        f"{s.transport_excursion_allowed_minutes} min outside allowed"),
+            ("Courier", f"{s.courier or '-'}, tracking {s.tracking_number or '-'}"),
+            ("Pack-out", f"{s.get_shipper_type_display() or '-'}, {s.get_coolant_display() or '-'}, "
+                         f"logger {s.logger_serial or '-'}"),
+        ]),
+        Section("Lots", table_header=["Lot", "Expiry", "Vials", "Certificate of analysis"],
+                table_rows=[[lot["lot_number"], str(lot["expiry"] or "-"), str(lot["count"]), coa[lot["lot_number"]]]
+                            for lot in lots], column_widths=[0.2, 0.14, 0.08, 0.58]),
+        Section(f"Vials ({len(s.live_allocations)})", table_header=["#", "Serial", "Lot", "Expiry", "Status"],
+                table_rows=[[str(i), a.vial.serial, a.vial.lot.lot_number, str(a.vial.lot.expiry or "-"),
+                             a.vial.status] for i, a in enumerate(s.live_allocations, start=1)],
+                column_widths=[0.07, 0.3, 0.25, 0.19, 0.19]),
+        Section("Chain of custody", table_header=["When (UTC)", "Event", "Recorded by", "Party"],
+                table_rows=[[f"{e.occurred_at:%Y-%m-%d %H:%M}", e.get_kind_display(), e.recorded_by.get_username(),
+                             e.party] for e in s.custody], column_widths=[0.2, 0.2, 0.2, 0.4]),
     ]
     if log is not None:
-        story += [
-            Paragraph("Temperature log", styles["Heading2"]),
-            Paragraph(f"{escape(log.file_name)} (SHA-256 {log.file_sha256[:16]}…): {log.sample_count} samples "
-                      f"{log.first_at:%Y-%m-%d %H:%M} to {log.last_at:%Y-%m-%d %H:%M} UTC, min {log.min_c} °C, "
-                      f"max {log.max_c} °C, {log.minutes_outside} min outside {log.range_min_c} to "
-                      f"{log.range_max_c} °C (allowed {log.allowed_minutes}) — "
-                      + ("EXCURSION, " + log.investigation.number if log.excursion and log.investigation
-                         else "no excursion"), body),
-        ]
-        if chart_png:
-            story.append(Image(io.BytesIO(chart_png), width=180 * mm, height=180 * mm * 3 / 7))
-    report = Report(title=f"Packing list {s.reference}", document_id=f"Packing list {s.reference}",
-                    chain_head=chain_head, generated_by=generated_by, generated_at=timezone.now())
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
-                            bottomMargin=20 * mm, title=report.title, author=generated_by, creator="cmlims")
-    doc.build(story, canvasmaker=_numbered_canvas(report))
-    return buffer.getvalue()
+        verdict = ("EXCURSION, " + log.investigation.number if log.excursion and log.investigation
+                   else "no excursion")
+        sections.append(Section("Temperature log", paragraphs=[
+            f"{log.file_name} (SHA-256 {log.file_sha256[:16]}…): {log.sample_count} samples "
+            f"{log.first_at:%Y-%m-%d %H:%M} to {log.last_at:%Y-%m-%d %H:%M} UTC, min {log.min_c} °C, "
+            f"max {log.max_c} °C, {log.minutes_outside} min outside {log.range_min_c} to "
+            f"{log.range_max_c} °C (allowed {log.allowed_minutes}) — {verdict}"], image_png=chart_png))
+    # The core layout (escaping, "Page x of y", document id and audit chain head on every page).
+    return render_report(Report(
+        title=f"Packing list {s.reference or ''}", document_id=f"Packing list {s.reference}",
+        subtitle=f"SSCC (00) {s.sscc} — status {s.get_status_display()}", chain_head=chain_head,
+        generated_by=generated_by, generated_at=timezone.now(), sections=sections))
 
 
 def build_packing_list(ctx: BuildContext) -> BuiltDocument:

@@ -1,5 +1,6 @@
 """A generic A4 report layout (ReportLab platypus) from plain data: title block, sections of key/value
-pairs, tables and paragraphs; every page carries "Page x of y", the document id and the audit chain head.
+pairs, tables, paragraphs and images (charts); every page carries "Page x of y", the document id and the
+audit chain head.
 
 Builders (certificate of analysis, batch record, packing list) fill ``Report``; the core knows no domain.
 """
@@ -17,7 +18,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from cmlims.audit import ChainHead
 
@@ -31,6 +32,8 @@ class Section:
     highlighted_rows: Sequence[int] = ()  # indexes of rows to shade (e.g. failing results, changed entries)
     paragraphs: Sequence[str] = ()
     column_widths: Sequence[float] | None = None  # fractions of the frame width
+    image_png: bytes | None = None  # e.g. a chart, drawn after the table at the frame width
+    image_aspect: float = 3 / 7  # the image's height as a fraction of its width
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ def render_report(report: Report) -> bytes:
             story.append(table)
             if not section.table_rows:
                 story.append(Paragraph("None.", _BODY))
+        if section.image_png:
+            story.append(Image(io.BytesIO(section.image_png), width=width, height=width * section.image_aspect))
         story.append(Spacer(1, 4 * mm))
     doc.build(story, canvasmaker=_numbered_canvas(report))
     return buffer.getvalue()

@@ -77,7 +77,8 @@ def test_packing_list_lists_vials_lots_consignee_and_chart(world):
     job = shipment_document_request(shipment=shipment, kind=PACKING_LIST, actor=world.coordinator)
     text = "\n".join(pdf_page_texts(output(run(job))))
     for expected in [shipment.reference, shipment.sscc, "Klinik Nord", lot.lot_number, str(lot.expiry),
-                     "CoA not issued yet", "packed by"] + [v.serial for v in lot.vials.all()]:
+                     "CoA not issued yet", "packed by", "Page 1 of", "Audit chain head"] + [
+                        v.serial for v in lot.vials.all()]:
         assert expected in text, expected
     assert "Temperature log" not in text
     services.shipment_ship(shipment=shipment, actor=world.coordinator, **sign(world.coordinator, "shipped"))
