@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from batches.models import CMLot, LotStatus, Vial, VialStatus
-from batches.selectors import lot_get
+from batches.selectors import lot_get, lot_rule4_conditions
 from cmlims import roles
 from cmlims.audit import object_type_of, to_jsonable
 from cmlims.documents import labels
@@ -38,21 +38,16 @@ MAX_COPIES = 10
 # --- rules --------------------------------------------------------------------------------------------
 
 
-def _lot_label_conditions(lot: CMLot, kind: str, *, today) -> list[dict]:
-    """Why labels of ``kind`` cannot be printed for ``lot`` now ([] = they can)."""
+def lot_label_conditions(lot: CMLot, kind: str, *, today: dt.date) -> list[dict]:
+    """Why labels of ``kind`` cannot be printed for ``lot`` now ([] = they can): final labels follow rule 4;
+    quarantine labels only need a lot that is neither voided nor rejected."""
+    if kind != LabelKind.QUARANTINE:
+        return lot_rule4_conditions(lot, today=today)
     conditions = []
     if lot.voided_at is not None:
         conditions.append({"code": "lot_voided", "detail": f"lot {lot.lot_number} is voided"})
-    if kind == LabelKind.QUARANTINE:
-        if lot.status == LotStatus.REJECTED:
-            conditions.append({"code": "lot_rejected", "detail": f"lot {lot.lot_number} is rejected"})
-        return conditions
-    if lot.status != LotStatus.RELEASED:
-        conditions.append({"code": "lot_not_released", "detail": f"lot {lot.lot_number} is {lot.status}"})
-    if lot.on_hold:
-        conditions.append({"code": "lot_on_hold", "detail": f"lot {lot.lot_number} is on hold: {lot.hold_reason}"})
-    if lot.expiry is None or lot.expiry < today:
-        conditions.append({"code": "lot_expired", "detail": f"lot {lot.lot_number} expiry {lot.expiry or 'not set'}"})
+    if lot.status == LotStatus.REJECTED:
+        conditions.append({"code": "lot_rejected", "detail": f"lot {lot.lot_number} is rejected"})
     return conditions
 
 
@@ -131,7 +126,7 @@ def lot_labels_request(*, lot_number: str, actor, **raw: Any) -> DocumentJob:
     _may_print(actor, params)
     with transaction.atomic():
         lot = lot_get(lot_number, CMLot.objects.select_related("product").select_for_update(of=("self",)))
-        conditions = _lot_label_conditions(lot, params["kind"], today=timezone.localdate())
+        conditions = lot_label_conditions(lot, params["kind"], today=timezone.localdate())
         if conditions:
             raise Conflict(f"{params['kind'].capitalize()} labels cannot be printed for lot {lot.lot_number}.",
                            code="labels_refused", conditions=conditions)
@@ -164,7 +159,7 @@ def _content_text(product) -> str:
 def build_lot_labels(ctx: BuildContext) -> BuiltDocument:
     p = ctx.params
     lot = CMLot.objects.select_related("product").get(pk=ctx.subject_id)
-    conditions = _lot_label_conditions(lot, p["kind"], today=timezone.localdate())
+    conditions = lot_label_conditions(lot, p["kind"], today=timezone.localdate())
     if conditions:  # changed since the request: refuse rather than print a wrong label
         raise Conflict("; ".join(c["detail"] for c in conditions), code="labels_refused", conditions=conditions)
     vials = list(Vial.objects.filter(lot=lot, serial__in=p["vials"]).order_by("sequence"))

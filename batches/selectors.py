@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from datetime import date
 from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
@@ -31,6 +32,7 @@ from .models import (
     Culture,
     Harvest,
     HarvestContribution,
+    LotStatus,
     LyophilisationPhase,
     LyophilisationRun,
     PackagingRun,
@@ -318,6 +320,21 @@ def donor_trace(code: str) -> dict:
         "consignees": sorted({d.get("consignee") for v in vials for d in destinations.get(v["pk"], [])
                               if d.get("consignee")}),
     }
+
+
+def lot_rule4_conditions(lot: CMLot, *, today: date) -> list[dict]:
+    """Rule 4 for a lot (DESIGN): why its vials may not be allocated or get a final label now, as
+    ``{code, detail}`` ([] = they may). The one definition shared by final labels and shipping."""
+    conditions = []
+    if lot.voided_at is not None:
+        conditions.append({"code": "lot_voided", "detail": f"lot {lot.lot_number} is voided"})
+    if lot.status != LotStatus.RELEASED:
+        conditions.append({"code": "lot_not_released", "detail": f"lot {lot.lot_number} is {lot.status}"})
+    if lot.on_hold:
+        conditions.append({"code": "lot_on_hold", "detail": f"lot {lot.lot_number} is on hold: {lot.hold_reason}"})
+    if lot.expiry is None or lot.expiry < today:
+        conditions.append({"code": "lot_expired", "detail": f"lot {lot.lot_number} expiry {lot.expiry or 'not set'}"})
+    return conditions
 
 
 def lot_search_q(term: str) -> Q:

@@ -157,3 +157,31 @@ def test_a_lot_put_on_hold_after_the_request_fails_the_job_and_issues_nothing(ch
     assert not LabelPrint.objects.exists()
     refused = post_labels(client, released_lot, template="vial", kind="final", format="zpl")
     assert refused.status_code == 409 and refused.json()["conditions"][0]["code"] == "lot_on_hold"
+
+
+@pytest.mark.django_db
+def test_rule_4_has_one_public_definition_for_final_labels_and_shipping(chain, released_lot):
+    import datetime as dt
+
+    from batches.documents import lot_label_conditions
+    from batches.selectors import lot_rule4_conditions
+    from batches.shipping.services.common import lot_shippable_conditions
+
+    today = released_lot.expiry - dt.timedelta(days=1)
+    assert lot_rule4_conditions(released_lot, today=today) == []
+    # Each part of rule 4 in memory (a pure check): on hold, expired (the day after expiry), not released.
+    released_lot.on_hold, released_lot.hold_reason = True, "deviation"
+    assert [c["code"] for c in lot_rule4_conditions(released_lot, today=today)] == ["lot_on_hold"]
+    after_expiry = released_lot.expiry + dt.timedelta(days=1)
+    assert [c["code"] for c in lot_rule4_conditions(released_lot, today=after_expiry)] == ["lot_on_hold",
+                                                                                          "lot_expired"]
+    released_lot.on_hold, released_lot.status = False, "qc_complete"
+    codes = [c["code"] for c in lot_rule4_conditions(released_lot, today=today)]
+    assert codes == ["lot_not_released"]
+    # Final labels and allocation read the same definition; quarantine labels do not need release.
+    assert lot_label_conditions(released_lot, "final", today=today) == lot_rule4_conditions(released_lot, today=today)
+    assert lot_shippable_conditions(released_lot, product_id=released_lot.product_id, today=today) == \
+        lot_rule4_conditions(released_lot, today=today)
+    assert [c["code"] for c in lot_shippable_conditions(released_lot, product_id=-1, today=today)] == [
+        "other_product", "lot_not_released"]
+    assert lot_label_conditions(released_lot, "quarantine", today=today) == []

@@ -20,7 +20,7 @@ from batches.models import CMLot, LotStatus, Vial, VialStatus
 from batches.shipping.gs1 import ScanError, scan_parse
 from batches.shipping.models import Shipment, ShipmentStatus, ShipmentVial
 from batches.shipping.services.common import (
-    lot_rule4_conditions,
+    lot_shippable_conditions,
     require_coordinator,
     require_status,
     rule4_refusal,
@@ -138,7 +138,7 @@ def shipment_allocate_count(
         lot = CMLot.objects.filter(lot_number=lot_number.strip()).first()
         if lot is None:
             raise InvalidInput(f"lot: no lot {lot_number}", fields={"lot": [f"no lot with number {lot_number}"]})
-        conditions = lot_rule4_conditions(lot, product_id=locked.product_id, today=today)
+        conditions = lot_shippable_conditions(lot, product_id=locked.product_id, today=today)
         if conditions:
             raise Conflict(f"Vials of lot {lot} cannot be allocated.", code="lot_not_allocatable",
                            conditions=conditions)

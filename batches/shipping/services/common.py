@@ -7,11 +7,10 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 
-from batches.documents import _lot_label_conditions
 from batches.models import CMLot, Vial
+from batches.selectors import lot_rule4_conditions
 from batches.shipping.models import Shipment, ShipmentStatus
 from cmlims import roles
-from cmlims.documents.models import LabelKind
 from cmlims.exceptions import Conflict, NotFound, field_error
 
 
@@ -54,10 +53,10 @@ def when(value: dt.datetime | None, field: str, *, not_before: dt.datetime | Non
     return value
 
 
-def lot_rule4_conditions(lot: CMLot, *, product_id: int, today: dt.date) -> list[dict]:
+def lot_shippable_conditions(lot: CMLot, *, product_id: int, today: dt.date) -> list[dict]:
     """Rule 4 for a lot, as {code, detail}: the same definition that guards final labels (one rule, one place),
     plus "of the shipment's product"."""
-    conditions = _lot_label_conditions(lot, LabelKind.FINAL, today=today)
+    conditions = lot_rule4_conditions(lot, today=today)
     if lot.product_id != product_id:
         conditions.insert(0, {"code": "other_product",
                               "detail": f"lot {lot.lot_number} is of another product than the shipment"})
@@ -68,7 +67,7 @@ def rule4_refusal(vial: Vial, *, product_id: int, today: dt.date) -> str | None:
     """Why ``vial`` (with its lot loaded) may not go into a shipment of ``product_id`` (rule 4), or None."""
     if vial.voided_at is not None:
         return "vial record is voided"
-    conditions = lot_rule4_conditions(vial.lot, product_id=product_id, today=today)
+    conditions = lot_shippable_conditions(vial.lot, product_id=product_id, today=today)
     return "; ".join(f"{c['code'].replace('_', ' ')}: {c['detail']}" for c in conditions) or None
 
 
