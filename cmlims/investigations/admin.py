@@ -14,7 +14,7 @@ class InvestigationForm(forms.ModelForm):
 
     class Meta:
         model = Investigation
-        fields = ("phase", "root_cause", "related_lots_checked", "conclusion")
+        fields = ("phase", "root_cause", "related_lots_checked", "conclusion", "product_disposition")
 
 
 @admin.register(Investigation)
@@ -32,7 +32,8 @@ class InvestigationAdmin(AuditedModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status == Status.CLOSED:
-            return [*self.readonly_fields, "phase", "root_cause", "related_lots_checked", "conclusion"]
+            return [*self.readonly_fields, "phase", "root_cause", "related_lots_checked", "conclusion",
+                    "product_disposition"]
         return self.readonly_fields
 
     def save_model(self, request, obj, form, change):
@@ -40,7 +41,8 @@ class InvestigationAdmin(AuditedModelAdmin):
         progress = {"root_cause": data.get("root_cause"), "related_lots_checked": data.get("related_lots_checked")}
         if data.get("close"):
             investigation_close(investigation=obj, actor=request.user, conclusion=data.get("conclusion", ""),
-                                **progress)
+                                product_disposition=data.get("product_disposition") or "", **progress)
         else:
             investigation_update(investigation=obj, actor=request.user, phase=data.get("phase"),
+                                 product_disposition=data.get("product_disposition"),
                                  reason=data.get("change_reason", ""), **progress)

@@ -28,6 +28,7 @@ def investigation_body(inv: Investigation) -> dict:
         "root_cause": inv.root_cause,
         "related_lots_checked": inv.related_lots_checked,
         "conclusion": inv.conclusion,
+        "product_disposition": inv.product_disposition,
         "opened_by": inv.opened_by.get_username() if inv.opened_by_id else None,
         "opened_at": to_jsonable(inv.opened_at),
         "closed_by": inv.closed_by.get_username() if inv.closed_by_id else None,
@@ -57,6 +58,7 @@ class InvestigationDetailView(APIView):
         root_cause = serializers.CharField(required=False, allow_blank=True)
         related_lots_checked = serializers.CharField(required=False, allow_blank=True)
         details = serializers.CharField(required=False, allow_blank=True)
+        product_disposition = serializers.CharField(required=False, allow_blank=True)  # checked by the service
         reason = serializers.CharField(required=False, allow_blank=True, default="")
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
@@ -77,6 +79,7 @@ class InvestigationCloseView(APIView):
         conclusion = serializers.CharField(allow_blank=True)
         root_cause = serializers.CharField(required=False, allow_blank=True)
         related_lots_checked = serializers.CharField(required=False, allow_blank=True)
+        product_disposition = serializers.CharField(required=False, allow_blank=True)  # checked by the service
 
     @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):

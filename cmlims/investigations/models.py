@@ -25,6 +25,12 @@ class Status(models.TextChoices):
     CLOSED = "closed", "closed"
 
 
+class Disposition(models.TextChoices):
+    # What the conclusion decides for the affected product; an excursion cannot close without it.
+    USABLE = "usable", "product usable"
+    NOT_USABLE = "not_usable", "product not usable"
+
+
 class Investigation(AuditedModel):
     kind = models.CharField(max_length=30, choices=Kind.choices)
     title = models.CharField(max_length=300)
@@ -40,6 +46,10 @@ class Investigation(AuditedModel):
         blank=True, help_text="which related lots were checked for the same cause, and what was found (211.192)"
     )
     conclusion = models.TextField(blank=True)
+    product_disposition = models.CharField(
+        max_length=12, choices=Disposition.choices, blank=True,
+        help_text="whether the affected product may still be used (required to close a temperature excursion)",
+    )
     opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                   related_name="+")
     opened_at = models.DateTimeField()

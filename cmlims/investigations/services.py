@@ -11,7 +11,7 @@ from django.utils import timezone
 from cmlims import roles
 from cmlims.audit import audited_bulk_create, audited_save, audited_update
 from cmlims.exceptions import Conflict, InvalidInput
-from cmlims.investigations.models import Investigation, Kind, Phase, Status
+from cmlims.investigations.models import Disposition, Investigation, Kind, Phase, Status
 
 
 def _new(*, subject: models.Model, kind: str, title: str, actor, details: str) -> Investigation:
@@ -47,6 +47,7 @@ def _lock(investigation: Investigation) -> Investigation:
 def investigation_update(
     *, investigation: Investigation, actor, phase: str | None = None, root_cause: str | None = None,
     related_lots_checked: str | None = None, details: str | None = None, reason: str = "",
+    product_disposition: str | None = None,
 ) -> Investigation:
     """Record progress (phase, root cause, related lots checked) on an open investigation."""
     roles.require_role(actor, roles.QC_OFFICER, "Updating an investigation")
@@ -56,15 +57,19 @@ def investigation_update(
                                                                 "detail": f"{inv.number} is closed"}])
     if phase is not None and phase not in Phase.values:
         raise InvalidInput(f"phase: must be one of {', '.join(Phase.values)}", fields={"phase": ["unknown phase"]})
+    if product_disposition and product_disposition not in Disposition.values:
+        raise InvalidInput(f"product_disposition: must be one of {', '.join(Disposition.values)}",
+                           fields={"product_disposition": ["unknown disposition"]})
     values = {k: v for k, v in (("phase", phase), ("root_cause", root_cause),
-                                ("related_lots_checked", related_lots_checked), ("details", details)) if v is not None}
+                                ("related_lots_checked", related_lots_checked), ("details", details),
+                                ("product_disposition", product_disposition)) if v is not None}
     return audited_update(inv, actor=actor, reason=reason, **values)
 
 
 @transaction.atomic
 def investigation_close(
     *, investigation: Investigation, actor, conclusion: str, root_cause: str | None = None,
-    related_lots_checked: str | None = None,
+    related_lots_checked: str | None = None, product_disposition: str = "",
 ) -> Investigation:
     """A QC officer closes an investigation with a written conclusion (211.192: concluded in writing; an OOS
     is extended to related lots, so what was checked there must be written too)."""
@@ -80,7 +85,15 @@ def investigation_close(
     related = related_lots_checked if related_lots_checked is not None else inv.related_lots_checked
     if inv.kind == Kind.OOS and not (related or "").strip():
         errors["related_lots_checked"] = ["an OOS investigation records which related lots were checked"]
+    product_disposition = product_disposition or inv.product_disposition
+    if product_disposition and product_disposition not in Disposition.values:
+        errors["product_disposition"] = [f"must be one of {', '.join(Disposition.values)}"]
+    elif inv.kind == Kind.TEMPERATURE_EXCURSION and not product_disposition:
+        # Receipt of the shipment follows this decision: the conclusion must say whether the product is usable.
+        errors["product_disposition"] = ["an excursion is closed with the product's disposition "
+                                         "(usable or not_usable)"]
     if errors:
         raise InvalidInput("; ".join(f"{k}: {v[0]}" for k, v in errors.items()), fields=errors)
     return audited_update(inv, actor=actor, reason=conclusion, status=Status.CLOSED, conclusion=conclusion,
-                          root_cause=root, related_lots_checked=related, closed_by=actor, closed_at=timezone.now())
+                          root_cause=root, related_lots_checked=related, product_disposition=product_disposition,
+                          closed_by=actor, closed_at=timezone.now())

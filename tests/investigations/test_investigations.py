@@ -62,10 +62,31 @@ def test_close_needs_conclusion_and_related_lots_for_oos(people):
         investigation_update(investigation=closed, actor=qc, root_cause="changed")
 
 
-def test_excursion_closes_without_related_lots(people):
+def test_excursion_closes_without_related_lots_but_with_the_product_disposition(people):
     lab, qc = people
     inv = open_on(lab, lab, kind=Kind.TEMPERATURE_EXCURSION)
-    assert investigation_close(investigation=inv, actor=qc, conclusion="logger fault").status == Status.CLOSED
+    with pytest.raises(InvalidInput) as exc:
+        investigation_close(investigation=inv, actor=qc, conclusion="logger fault")
+    assert set(exc.value.extra["fields"]) == {"product_disposition"}
+    with pytest.raises(InvalidInput) as exc:
+        investigation_close(investigation=inv, actor=qc, conclusion="logger fault", product_disposition="maybe")
+    assert set(exc.value.extra["fields"]) == {"product_disposition"}
+    closed = investigation_close(investigation=inv, actor=qc, conclusion="logger fault", product_disposition="usable")
+    assert closed.status == Status.CLOSED and closed.product_disposition == "usable"
+
+
+def test_disposition_recorded_while_open_is_kept_at_close(people, auth_client):
+    lab, qc = people
+    inv = open_on(lab, lab, kind=Kind.TEMPERATURE_EXCURSION)
+    client = auth_client(qc)
+    assert client.patch(f"/api/v1/investigations/{inv.pk}/", {"product_disposition": "bad"},
+                        format="json").status_code == 400
+    response = client.patch(f"/api/v1/investigations/{inv.pk}/", {"product_disposition": "not_usable"}, format="json")
+    assert response.status_code == 200 and response.json()["product_disposition"] == "not_usable"
+    response = client.post(f"/api/v1/investigations/{inv.pk}/close/", {"conclusion": "9 °C for 3 h: discard"},
+                           format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["product_disposition"] == "not_usable"
 
 
 def test_api_close(people, auth_client, django_assert_num_queries):

@@ -321,8 +321,28 @@ def test_one_sample_over_opens_an_investigation_and_holds_receipt(world, make_us
         receive(world, shipment)
     assert [c["code"] for c in caught.value.extra["conditions"]] == ["excursion_investigation_open"]
     investigation_close(investigation=investigation, actor=make_user("qc1", roles.QC_OFFICER),
-                        conclusion="stability data cover 35 min at 9 °C; product acceptable")
+                        conclusion="stability data cover 35 min at 9 °C; product acceptable",
+                        product_disposition="usable")
     assert receive(world, shipment, reason="excursion assessed, INV closed").status == ShipmentStatus.RECEIVED
+
+
+def test_receipt_is_refused_when_the_excursion_investigation_finds_the_product_not_usable(world, make_user):
+    from cmlims.investigations.services import investigation_close
+
+    shipment = delivered(world)
+    start = timezone.now() - dt.timedelta(hours=3)
+    log = services.shipment_temperature_log_upload(shipment=shipment, actor=world.coordinator, file_name="hot.csv",
+                                                   data=log_with(start, ["5"] + ["15"] * 10 + ["5"]))
+    investigation_close(investigation=log.investigation, actor=make_user("qc1", roles.QC_OFFICER),
+                        conclusion="55 min at 15 °C exceeds the stability data; destroy",
+                        product_disposition="not_usable")
+    with pytest.raises(Conflict) as caught:
+        receive(world, shipment, reason="consignee wants it")
+    assert [c["code"] for c in caught.value.extra["conditions"]] == ["excursion_product_not_usable"]
+    shipment.refresh_from_db()
+    assert shipment.status == ShipmentStatus.RECEIPT_ON_HOLD and shipment.received_at is None
+    assert set(shipment.allocations.values_list("vial__status", flat=True)) == {VialStatus.SHIPPED}
+    assert not shipment.custody_events.filter(kind="received").exists()
 
 
 def test_bad_logger_file_stores_nothing_and_replacement_needs_a_reason(world):

@@ -40,7 +40,7 @@ from cmlims.audit import Action, audited_bulk_update, audited_create, audited_up
 from cmlims.esign.models import Meaning, Signature
 from cmlims.esign.services import signature_record, signing_credentials_verify
 from cmlims.exceptions import Conflict, InvalidInput, field_error
-from cmlims.investigations.models import Investigation
+from cmlims.investigations.models import Disposition, Investigation
 from cmlims.investigations.models import Status as InvestigationStatus
 
 DRAFT_EDITABLE = ("consignee", "courier", "tracking_number", "shipper_type", "coolant", "logger_serial", "notes")
@@ -225,7 +225,8 @@ def shipment_deliver(
 
 
 def receipt_conditions(shipment: Shipment) -> list[dict]:
-    """What stops receipt: no logger data yet, or an excursion investigation still open (rule 6)."""
+    """What stops receipt: no logger data yet, an excursion investigation still open (rule 6), or one closed
+    with the product found not usable (the consignee may not accept it; it is returned or destroyed)."""
     logs = list(TemperatureLog.objects.filter(shipment=shipment, voided_at__isnull=True))
     conditions = []
     if not logs:
@@ -234,6 +235,10 @@ def receipt_conditions(shipment: Shipment) -> list[dict]:
     investigation_ids = [log.investigation_id for log in logs if log.investigation_id]
     still_open = Investigation.objects.filter(pk__in=investigation_ids, status=InvestigationStatus.OPEN)
     conditions += [{"code": "excursion_investigation_open", "detail": f"{inv} is open"} for inv in still_open]
+    not_usable = Investigation.objects.filter(pk__in=investigation_ids, status=InvestigationStatus.CLOSED,
+                                              product_disposition=Disposition.NOT_USABLE)
+    conditions += [{"code": "excursion_product_not_usable",
+                    "detail": f"{inv} concluded the product is not usable: {inv.conclusion}"} for inv in not_usable]
     return conditions
 
 
