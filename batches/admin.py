@@ -3,11 +3,13 @@ refusals show as messages. List pages select related rows up front: no per-row q
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.contrib import admin, messages
 from django.db import transaction
 from django.http import Http404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
 from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, timeline_url
@@ -317,7 +319,7 @@ def _verify_lot_action(step: str):
 @admin.register(m.CMLot)
 class CMLotAdmin(ServiceAdmin):
     list_display = ("lot_number", "product", "status", "on_hold", "volume_in_ml", "volume_out_ml", "yield_percent",
-                    "expiry", "created_at", "links")
+                    "expiry", "created_at", "release", "links")
     list_select_related = ("product",)
     list_filter = ("status", "product", "on_hold", ("created_at", admin.DateFieldListFilter),
                    ("expiry", admin.DateFieldListFilter))
@@ -333,7 +335,7 @@ class CMLotAdmin(ServiceAdmin):
         "lot_number", "status", "status_changed_at", "on_hold", "hold_reason", "expiry", "volume_in_ml",
         "pooled_by", "pool_verified_by", "pool_verified_at", "filtration_performed_by", "filtration_verified_by",
         "integrity_test_passed", "concentration_performed_by", "concentration_verified_by", "yield_percent",
-        "genealogy_link",
+        "genealogy_link", "release",
     )
 
     def get_fieldsets(self, request, obj=None):
@@ -341,7 +343,7 @@ class CMLotAdmin(ServiceAdmin):
             return [(None, {"fields": ("product", "pooled_at", "change_reason")})]
         return [
             (None, {"fields": ("lot_number", "product", "status", "status_changed_at", "on_hold", "hold_reason",
-                               "expiry", "genealogy_link")}),
+                               "expiry", "release", "genealogy_link")}),
             ("Pooling", {"fields": ("pooled_at", "volume_in_ml", "pooled_by", "pool_verified_by",
                                     "pool_verified_at")}),
             ("Filtration (sterile, with integrity test)", {"fields": (*FILTRATION_FIELDS, "integrity_test_passed",
@@ -362,10 +364,41 @@ class CMLotAdmin(ServiceAdmin):
             return queryset, False
         return queryset.filter(selectors.lot_search_q(search_term)), False
 
+    def get_changelist_instance(self, request):
+        # The release signatures (and whether a signed field changed since) of the whole page at once.
+        changelist = super().get_changelist_instance(request)
+        releases = selectors.lot_releases(changelist.result_list)
+        for lot in changelist.result_list:
+            lot._release = releases.get(lot.pk)
+        return changelist
+
+    @admin.display(description="release")
+    def release(self, lot):
+        """Printed name, UTC time and meaning of the release signature (11.50), flagged if a signed field
+        changed since."""
+        if not lot.pk:
+            return "—"
+        signature = lot._release if hasattr(lot, "_release") else selectors.lot_releases([lot]).get(lot.pk)
+        if signature is None:
+            return "—"
+        text = format_html("{} · {} · {}", signature.printed_name,
+                           signature.signed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), signature.meaning)
+        status = getattr(signature, "current_status", None)
+        if status and status.changed_after_signing:
+            text = format_html('{} <strong style="color:#ba2121">changed after signing: {}</strong>', text,
+                               ", ".join(status.changed_fields))
+        return text
+
     @admin.display(description="")
     def links(self, lot):
-        return format_html('<a href="{}">genealogy</a> · <a href="{}">timeline</a>',
-                           reverse("admin:batches_cmlot_genealogy", args=[lot.pk]), timeline_url(lot))
+        links = [format_html('<a href="{}">genealogy</a>', reverse("admin:batches_cmlot_genealogy", args=[lot.pk])),
+                 format_html('<a href="{}">timeline</a>', timeline_url(lot))]
+        try:  # the sign-off page belongs to qc (which depends on batches): reached by URL name only
+            links.append(format_html('<a href="{}">sign-off</a>', reverse("admin:qc_lot_signoff",
+                                                                           args=[lot.lot_number])))
+        except NoReverseMatch:
+            pass
+        return format_html(" · ".join(["{}"] * len(links)), *links)
 
     @admin.display(description="genealogy")
     def genealogy_link(self, lot):

@@ -24,9 +24,15 @@ def four_eyes_guard(lot, actor) -> list[dict]:
 
 def register() -> None:
     from cmlims.esign.services import register_content_checker
-    from qc.signed_content import LOT_SIGNOFF_V1, RESULT_APPROVAL_V1, lot_signature_status, result_signature_status
+    from qc.signed_content import (
+        LOT_SIGNOFF_V1,
+        RESULT_APPROVAL_V1,
+        lot_signature_status,
+        lot_signature_statuses,
+        result_signature_status,
+    )
 
-    register_content_checker(LOT_SIGNOFF_V1.split("/")[0] + "/", lot_signature_status)
+    register_content_checker(LOT_SIGNOFF_V1.split("/")[0] + "/", lot_signature_status, many=lot_signature_statuses)
     register_content_checker(RESULT_APPROVAL_V1.split("/")[0] + "/", result_signature_status)
     register_guard(LotStatus.QC_COMPLETE, qc_complete_guard)
     register_guard(LotStatus.RELEASED, release_guard)

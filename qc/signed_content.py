@@ -5,6 +5,10 @@ the builder of their own version."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+
 from cmlims.audit import to_jsonable
 from cmlims.esign.models import Signature
 from cmlims.esign.services import SignatureStatus, signature_status
@@ -50,29 +54,35 @@ def specification_content(specification) -> dict:
             "items": items}
 
 
-def lot_content(lot, review) -> dict:
-    """Lot data, every result (with its approval), the investigations, and the audit-review confirmation."""
+_NOT_GIVEN: Any = object()
+
+
+def lot_content(lot, review, *, results=None, investigations=None, specification=_NOT_GIVEN) -> dict:
+    """Lot data, every result (with its approval), the investigations, and the audit-review confirmation.
+    ``results`` / ``investigations`` / ``specification`` may be given preloaded (``lot_signature_statuses``),
+    in the order their selectors return them."""
     from qc.selectors import lot_investigations, lot_results, lot_specification
 
-    specification = lot_specification(lot)
-    results = []
-    for result in lot_results(lot):
+    if specification is _NOT_GIVEN:
+        specification = lot_specification(lot)
+    results_out = []
+    for result in (results if results is not None else lot_results(lot)):
         body = result_fields(result)
         body["test"] = result.spec_item.test
         body["approved_by_id"] = result.approved_by_id
         body["approval_id"] = result.approval_id
-        results.append(body)
-    investigations = [
+        results_out.append(body)
+    investigations_out = [
         {"id": inv.pk, "kind": inv.kind, "status": inv.status, "subject": f"{inv.content_type_id}:{inv.object_id}",
          "root_cause": inv.root_cause, "related_lots_checked": inv.related_lots_checked, "conclusion": inv.conclusion}
-        for inv in lot_investigations(lot)
+        for inv in (investigations if investigations is not None else lot_investigations(lot))
     ]
     content = {f"lot.{name}": to_jsonable(getattr(lot, name)) for name in LOT_SIGNED_FIELDS}
     content["lot.specification"] = (
         {"id": specification.pk, "version": specification.version} if specification else None
     )
-    content["results"] = results
-    content["investigations"] = investigations
+    content["results"] = results_out
+    content["investigations"] = investigations_out
     content["audit_review"] = (
         {"id": review.pk, "reviewer_id": review.reviewer_id, "reviewed_from": review.reviewed_from,
          "reviewed_through": review.reviewed_through, "entries_reviewed": review.entries_reviewed}
@@ -88,6 +98,42 @@ def lot_signature_status(lot, signature: Signature) -> SignatureStatus:
     review_id = (signature.content.get("audit_review") or {}).get("id")
     review = LotAuditReview.objects.filter(pk=review_id).first() if review_id else None
     return signature_status(signature, lot_content(lot, review))
+
+
+def lot_signature_statuses(pairs: list[tuple[Any, Signature]]) -> list[SignatureStatus]:
+    """``lot_signature_status`` for a page of (lot, signature) pairs in a constant number of queries: results,
+    investigations, specifications and reviews are each read once for the whole page."""
+    from batches.models import CMLot
+    from cmlims.investigations.selectors import investigations_on
+    from qc.models import LotAuditReview, QCResult, Specification, SpecStatus
+
+    lots = {lot.pk: lot for lot, _ in pairs}
+    results: dict[int, list] = {pk: [] for pk in lots}
+    result_lot: dict[str, int] = {}
+    for result in (QCResult.objects.filter(lot_id__in=list(lots)).select_related("spec_item")
+                   .order_by("spec_item__order", "spec_item_id", "tested_at", "id")):
+        results[result.lot_id].append(result)
+        result_lot[str(result.pk)] = result.lot_id
+    investigations: dict[int, list] = {pk: [] for pk in lots}
+    lot_type = ContentType.objects.get_for_model(CMLot)
+    for inv in investigations_on([(CMLot, list(lots)), (QCResult, list(result_lot))]):
+        lot_pk = int(inv.object_id) if inv.content_type_id == lot_type.pk else result_lot.get(inv.object_id)
+        if lot_pk in investigations:
+            investigations[lot_pk].append(inv)
+    # The version in force when each lot was pooled (as specification_in_force picks it).
+    versions = list(Specification.objects.filter(
+        product_id__in={lot.product_id for lot in lots.values()},
+        status__in=[SpecStatus.IN_FORCE, SpecStatus.SUPERSEDED]).order_by("-effective_from", "-version"))
+    review_ids = [(sig.content.get("audit_review") or {}).get("id") for _, sig in pairs]
+    reviews = LotAuditReview.objects.in_bulk([i for i in review_ids if i])
+    out = []
+    for (lot, signature), review_id in zip(pairs, review_ids, strict=True):
+        specification = next((v for v in versions if v.product_id == lot.product_id and lot.pooled_at is not None
+                              and v.effective_from is not None and v.effective_from <= lot.pooled_at), None)
+        content = lot_content(lot, reviews.get(review_id), results=results[lot.pk],
+                              investigations=investigations[lot.pk], specification=specification)
+        out.append(signature_status(signature, content))
+    return out
 
 
 def result_signature_status(result, signature: Signature) -> SignatureStatus:

@@ -146,7 +146,10 @@ class ProductBriefSerializer(serializers.Serializer):
 def release_body(signature) -> dict | None:
     if signature is None:
         return None
-    return {"signed_by": signature.printed_name, "signed_at": signature.signed_at, "meaning": signature.meaning}
+    status = getattr(signature, "current_status", None)
+    return {"signed_by": signature.printed_name, "signed_at": signature.signed_at, "meaning": signature.meaning,
+            "changed_after_signing": bool(status and status.changed_after_signing),
+            "changed_fields": status.changed_fields if status else []}
 
 
 class LotSerializer(serializers.Serializer):

@@ -181,13 +181,35 @@ def signature_manifest(signature: Signature, status: SignatureStatus | None = No
 # --- "changed after signing" for any app: the app that signs registers how to rebuild its content ---------
 
 _CONTENT_CHECKERS: dict[str, Any] = {}
+_BULK_CHECKERS: dict[str, Any] = {}
 
 
-def register_content_checker(field_list_prefix: str, fn) -> None:
+def register_content_checker(field_list_prefix: str, fn, *, many=None) -> None:
     """``fn(subject, signature) -> SignatureStatus`` for signatures whose field list version starts with
     ``field_list_prefix`` (e.g. "lot-signoff/"). Registered from the signing app's ready(), so other apps (the
-    lot API in batches) can show "changed after signing" without importing the signing app."""
+    lot API in batches) can show "changed after signing" without importing the signing app. ``many``, if
+    given, checks a page at once: ``many([(subject, signature), ...]) -> [SignatureStatus, ...]`` in a
+    constant number of queries (list pages)."""
     _CONTENT_CHECKERS[field_list_prefix] = fn
+    if many is not None:
+        _BULK_CHECKERS[field_list_prefix] = many
+
+
+def signature_current_statuses(pairs: list[tuple[models.Model, Signature]]) -> dict[int, SignatureStatus | None]:
+    """{signature pk: status} for many (subject, signature) pairs; a bulk checker where one is registered."""
+    out: dict[int, SignatureStatus | None] = {}
+    groups: dict[str, list[tuple[models.Model, Signature]]] = {}
+    for subject, signature in pairs:
+        prefix = next((p for p in _CONTENT_CHECKERS if signature.field_list_version.startswith(p)), None)
+        if prefix is None:
+            out[signature.pk] = None
+        else:
+            groups.setdefault(prefix, []).append((subject, signature))
+    for prefix, group in groups.items():
+        many = _BULK_CHECKERS.get(prefix)
+        statuses = many(group) if many else [_CONTENT_CHECKERS[prefix](s, sig) for s, sig in group]
+        out.update({sig.pk: status for (_, sig), status in zip(group, statuses, strict=True)})
+    return out
 
 
 def signature_current_status(signature: Signature, subject: models.Model) -> SignatureStatus | None:

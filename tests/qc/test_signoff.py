@@ -222,3 +222,85 @@ def test_checklist_query_count_does_not_grow_with_results(packaged, chain, qc2, 
     with django_assert_num_queries(len(few.captured_queries)):
         body = client.get(url).json()
     assert len(body["investigations"]) == 1 and body["audit_review"]["entries_since"]
+
+
+# --- the release signature on the lot: API (list, detail) and admin, "changed after signing" everywhere ---------
+
+def _make_releasable(chain, qc2):
+    from batches.services.lots import lot_transition
+
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    pass_all(lot, analyst=chain.lab1, approver=qc2)
+    return lot_transition(lot_number_or_lot=lot, to=LotStatus.QC_COMPLETE, actor=chain.qc)
+
+
+def _lot_views(client, admin_client, lot):
+    """The release as the lot list, the lot detail, the admin changelist and the admin change page show it."""
+    from django.urls import reverse
+
+    item = next(i for i in client.get("/api/v1/lots/").json()["results"] if i["lot_number"] == lot.lot_number)
+    detail = client.get(f"/api/v1/lots/{lot.lot_number}/").json()
+    changelist = admin_client.get(reverse("admin:batches_cmlot_changelist")).content.decode()
+    change = admin_client.get(reverse("admin:batches_cmlot_change", args=[lot.pk])).content.decode()
+    return item["release"], detail["release"], changelist, change
+
+
+def test_lot_payload_and_admin_show_changed_after_signing_for_signed_fields_only(releasable, chain, auth_client,
+                                                                                  qc2, client):
+    api = auth_client(chain.qc)
+    assert sign(api, releasable, reason="all criteria met").status_code == 200
+    chain.qc.is_staff = True
+    chain.qc.save()
+    client.force_login(chain.qc)
+
+    printed = Signature.objects.get(meaning="released").printed_name
+    lot_hold(lot_number=releasable.lot_number, actor=qc2, reason="customer query, checking")  # unsigned fields
+    listed, detail, changelist, change = _lot_views(api, client, releasable)
+    for release in (listed, detail):
+        assert release["meaning"] == "released" and release["signed_by"] == printed and release["signed_at"]
+        assert release["changed_after_signing"] is False and release["changed_fields"] == []
+    for page in (changelist, change):
+        assert f"{printed} · " in page and "changed after signing" not in page
+
+    lot = CMLot.objects.get(pk=releasable.pk)
+    audited_update(lot, actor=qc2, reason="shelf life corrected per stability data", clean=False,
+                   expiry=lot.expiry - timedelta(days=30))
+    listed, detail, changelist, change = _lot_views(api, client, releasable)
+    for release in (listed, detail):
+        assert release["changed_after_signing"] is True and release["changed_fields"] == ["lot.expiry"]
+    for page in (changelist, change):
+        assert "changed after signing: lot.expiry" in page
+
+
+def test_lot_list_query_count_stays_constant_with_released_lots(chain, spec, qc2, auth_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = auth_client(chain.qc)
+    first = _make_releasable(chain, qc2)
+    assert sign(api, first, reason="ok").status_code == 200
+    api.get("/api/v1/lots/")
+    with CaptureQueriesContext(connection) as one:
+        assert api.get("/api/v1/lots/").status_code == 200
+    for _ in range(2):
+        lot = _make_releasable(chain, qc2)
+        assert sign(api, lot, reason="ok").status_code == 200
+    lot = CMLot.objects.get(pk=lot.pk)
+    audited_update(lot, actor=qc2, reason="correction", clean=False, expiry=lot.expiry - timedelta(days=1))
+    with CaptureQueriesContext(connection) as three:
+        body = api.get("/api/v1/lots/").json()
+    releases = [i["release"] for i in body["results"] if i["release"]]
+    assert len(releases) == 3 and sum(r["changed_after_signing"] for r in releases) == 1
+    assert len(three.captured_queries) == len(one.captured_queries)
+
+
+def test_lot_admin_links_to_the_signoff_page(releasable, chain, client):
+    from django.urls import reverse
+
+    chain.qc.is_staff = True
+    chain.qc.save()
+    client.force_login(chain.qc)
+    url = reverse("admin:qc_lot_signoff", args=[releasable.lot_number])
+    assert url in client.get(reverse("admin:batches_cmlot_change", args=[releasable.pk])).content.decode()
+    assert url in client.get(reverse("admin:batches_cmlot_changelist")).content.decode()
+    assert client.get(url).status_code == 200
