@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from batches.shipping.gs1 import sscc_build
 from cmlims.audit import AuditedModel, VoidableModel
 
 
@@ -118,6 +119,15 @@ class Shipment(AuditedModel):
 
     def __str__(self) -> str:
         return self.reference or f"shipment {self.pk or '(new)'}"
+
+    def save(self, *args, **kwargs):
+        creating = self._state.adding
+        super().save(*args, **kwargs)
+        if creating and not self.sscc:
+            # The id is the SSCC's serial reference (unique by construction, never reused). Assigned in the
+            # same audited write, so the creation's one audit entry already carries reference and SSCC.
+            self.reference, self.sscc = f"SHP-{self.pk:06d}", sscc_build(self.pk)
+            type(self).objects.filter(pk=self.pk).update(reference=self.reference, sscc=self.sscc)
 
     def change_requires_reason(self) -> bool:
         """A shipped shipment carries a signature: later changes need a reason (rule 8)."""

@@ -12,6 +12,7 @@ from batches.shipping.models import CustodyEvent, ShipmentStatus, ShipmentVial
 from cmlims import roles
 from cmlims.esign.models import Signature
 from cmlims.exceptions import Conflict, InvalidInput, PermissionDenied
+from cmlims.models import AuditEntry
 from tests.conftest import PASSWORD
 
 from .conftest import clean_log, log_with, sign
@@ -30,6 +31,13 @@ def test_create_assigns_reference_and_valid_sscc_and_copies_the_range(world):
     assert (shipment.transport_temperature_min_c, shipment.transport_temperature_max_c) == (2, 8)
     assert shipment.transport_excursion_allowed_minutes == 30
     assert shipment.status == ShipmentStatus.DRAFT
+    # One honest creation entry that already carries the reference and SSCC (no follow-up "assigned" entry).
+    (entry,) = AuditEntry.objects.filter(object_type="shipping.shipment", object_id=str(shipment.pk))
+    assert entry.action == "created"
+    assert entry.changes["sscc"] == [None, shipment.sscc]
+    assert entry.changes["reference"] == [None, shipment.reference]
+    shipment.refresh_from_db()
+    assert shipment.sscc and shipment.reference == f"SHP-{shipment.pk:06d}"
 
 
 def test_only_a_shipping_coordinator_creates_and_allocates(world, make_user):

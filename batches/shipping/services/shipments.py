@@ -17,7 +17,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from batches.models import Product, Vial, VialStatus
-from batches.shipping.gs1 import sscc_build
 from batches.shipping.models import (
     Consignee,
     CustodyEvent,
@@ -76,16 +75,14 @@ def shipment_create(*, consignee: Consignee | int, product: Product | int, actor
     product = _fresh(Product, product, "product")
     if product.voided_at is not None:
         raise field_error("product", f"{product} is voided")
-    shipment = audited_create(
+    # One audit entry: the model assigns reference and SSCC (from the id) inside the same write.
+    return audited_create(
         Shipment, actor=actor, consignee=consignee, product=product, created_by=actor,
         transport_temperature_min_c=product.transport_temperature_min_c,
         transport_temperature_max_c=product.transport_temperature_max_c,
         transport_excursion_allowed_minutes=product.transport_excursion_allowed_minutes,
         **values,
     )
-    # The id is the SSCC's serial reference: unique by construction, never reused.
-    return audited_update(shipment, actor=actor, reason="reference and SSCC assigned",
-                          reference=f"SHP-{shipment.pk:06d}", sscc=sscc_build(shipment.pk))
 
 
 @transaction.atomic
