@@ -304,3 +304,44 @@ def test_lot_admin_links_to_the_signoff_page(releasable, chain, client):
     assert url in client.get(reverse("admin:batches_cmlot_change", args=[releasable.pk])).content.decode()
     assert url in client.get(reverse("admin:batches_cmlot_changelist")).content.decode()
     assert client.get(url).status_code == 200
+
+
+
+@pytest.mark.parametrize("action", ["release", "reject", "recall"])
+def test_every_signoff_endpoint_answers_403_400_409_423_and_200(action, chain, spec, qc2, auth_client):
+    """Each endpoint: 403 without the role, 400 wrong password, 409 unmet conditions, 423 locked, 200 signed."""
+    from cmlims.esign.models import SigningFailure
+    from qc.services.hold import lot_unhold
+
+    lot = _make_releasable(chain, qc2)
+    reason = "" if action == "release" else "documented reason"
+    officer = auth_client(chain.qc)
+
+    # 409: an unmet condition (release: the lot is on hold; reject: a released lot; recall: a lot not released).
+    if action == "release":
+        lot_hold(lot_number=lot.lot_number, actor=qc2, reason="query")
+        conflict, expected = sign(officer, lot, action), "on_hold"
+        lot_unhold(lot_number=lot.lot_number, actor=qc2, reason="answered")
+    elif action == "reject":
+        released = _make_releasable(chain, qc2)
+        assert sign(auth_client(qc2), released, reason="ok").status_code == 200
+        conflict, expected = sign(officer, released, action, reason=reason), "wrong_status"
+    else:
+        conflict, expected = sign(officer, lot, action, reason=reason), "wrong_status"
+        assert sign(auth_client(qc2), lot, reason="ok").status_code == 200  # now released: recall applies
+    assert conflict.status_code == 409 and expected in codes(conflict), conflict.content
+
+    assert sign(auth_client(chain.lab2), lot, action, reason=reason, review=False).status_code == 403
+    for _ in range(4):
+        wrong = sign(officer, lot, action, password="wrong", reason=reason, review=False)
+        assert wrong.status_code == 400 and "password" in wrong.json()["fields"]
+    locked = sign(officer, lot, action, password="wrong", reason=reason, review=False)
+    assert locked.status_code == 423 and locked.json()["code"] == "signing_locked" and locked.json()["retry_after"]
+    assert sign(officer, lot, action, reason=reason).status_code == 423  # the right password, still locked
+    # Once the 15 minutes are over, the right credentials sign.
+    state = SigningFailure.objects.get(user=chain.qc)
+    SigningFailure.objects.filter(pk=state.pk).update(locked_until=state.locked_until - timedelta(minutes=15))
+    response = sign(officer, lot, action, reason=reason)
+    assert response.status_code == 200, response.content
+    assert response.json()["signature"]["meaning"] == {"release": "released", "reject": "rejected",
+                                                       "recall": "recalled"}[action]
