@@ -148,7 +148,7 @@ def seed(users) -> None:
             story(lot, users)
         elif lot.status in (LotStatus.POOLED, LotStatus.FREEZE_DRYING):
             for index, test in enumerate(IN_PROCESS):
-                _enter(lot, test, users, index)
+                _approve(_enter(lot, test, users, index), users)
         elif lot.status == LotStatus.QC_COMPLETE:
             _full_panel(lot, users)
 

@@ -37,7 +37,13 @@ def test_demo_seed_tells_every_qc_story(chain):
     open_investigation = selectors.lot_investigations(failing, open_only=True).get()
     assert "pH" in open_investigation.title
 
-    assert QCResult.objects.filter(lot=pooled).exists()
+    # Results for every demo lot, approved by qc2; only the two OOS results stay unapproved (the endotoxin one
+    # retested on the released lot, the pH one under open investigation).
+    unapproved = {released.pk: ["Bacterial endotoxin"], failing.pk: ["pH (reconstituted)"]}
+    for lot in (pooled, *packaged):
+        assert QCResult.objects.filter(lot=lot).exists(), lot.lot_number
+        left = QCResult.objects.filter(lot=lot, status="valid", approved_by=None)
+        assert list(left.values_list("spec_item__test", flat=True)) == unapproved.get(lot.pk, []), lot.lot_number
     approvers = set(QCResult.objects.exclude(approved_by=None).values_list("approved_by__username", flat=True))
     analysts = set(QCResult.objects.values_list("analyst__username", flat=True))
     assert approvers == {"qc2"} and analysts == {"lab1", "lab2"}
