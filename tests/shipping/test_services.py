@@ -92,6 +92,10 @@ def test_allocation_refusals_list_every_vial_and_change_nothing(world):
     with pytest.raises(Conflict) as caught:
         services.shipment_allocate_scans(shipment=shipment, scans=[wrong_gtin_scan], actor=world.coordinator)
     assert "GTIN" in caught.value.extra["vials"][0]["reason"]
+    wrong_expiry_scan = f"]d201{world.product.gtin}17{good.expiry + dt.timedelta(days=1):%y%m%d}21{ok}"
+    with pytest.raises(Conflict) as caught:
+        services.shipment_allocate_scans(shipment=shipment, scans=[wrong_expiry_scan], actor=world.coordinator)
+    assert "expiry" in caught.value.extra["vials"][0]["reason"]
 
 
 def test_vial_of_another_product_is_refused(world):

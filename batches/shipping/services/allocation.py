@@ -103,6 +103,9 @@ def shipment_allocate_scans(*, shipment: Shipment | int, scans: Sequence[str], a
             reason = rule4_refusal(vial, product_id=locked.product_id, today=today)
         if reason is None and scanned.lot and scanned.lot != vial.lot.lot_number:
             reason = f"scanned lot {scanned.lot} does not match the vial's lot {vial.lot.lot_number}"
+        if reason is None and scanned.expiry and scanned.expiry != vial.lot.expiry:
+            # The label in hand disagrees with the record (a mix-up or an outdated label): do not ship on it.
+            reason = f"scanned expiry {scanned.expiry} does not match the lot's expiry {vial.lot.expiry}"
         if reason is None and scanned.gtin and scanned.gtin != locked.product.gtin:
             reason = f"scanned GTIN {scanned.gtin} is not the product's GTIN {locked.product.gtin}"
         if reason:
