@@ -365,29 +365,33 @@ class CMLotAdmin(ServiceAdmin):
         return queryset.filter(selectors.lot_search_q(search_term)), False
 
     def get_changelist_instance(self, request):
-        # The release signatures (and whether a signed field changed since) of the whole page at once.
+        # The sign-off signatures (and whether a signed field changed since) of the whole page at once.
         changelist = super().get_changelist_instance(request)
-        releases = selectors.lot_releases(changelist.result_list)
+        signoffs = selectors.lot_signoffs(changelist.result_list)
         for lot in changelist.result_list:
-            lot._release = releases.get(lot.pk)
+            lot._signoffs = signoffs.get(lot.pk, [])
         return changelist
 
-    @admin.display(description="release")
+    @admin.display(description="sign-off")
     def release(self, lot):
-        """Printed name, UTC time and meaning of the release signature (11.50), flagged if a signed field
-        changed since."""
+        """Printed name, UTC time and meaning of each sign-off signature (11.50: release, rejection, recall),
+        flagged if a signed field changed since."""
         if not lot.pk:
             return "—"
-        signature = lot._release if hasattr(lot, "_release") else selectors.lot_releases([lot]).get(lot.pk)
-        if signature is None:
+        signatures = lot._signoffs if hasattr(lot, "_signoffs") else selectors.lot_signoffs([lot]).get(lot.pk, [])
+        if not signatures:
             return "—"
-        text = format_html("{} · {} · {}", signature.printed_name,
-                           signature.signed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), signature.meaning)
-        status = getattr(signature, "current_status", None)
-        if status and status.changed_after_signing:
-            text = format_html('{} <strong style="color:#ba2121">changed after signing: {}</strong>', text,
-                               ", ".join(status.changed_fields))
-        return text
+        shown = []
+        for signature in signatures:
+            text = format_html("{} · {} · {}", signature.printed_name,
+                               signature.signed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                               signature.meaning)
+            status = getattr(signature, "current_status", None)
+            if status and status.changed_after_signing:
+                text = format_html('{} <strong style="color:#ba2121">changed after signing: {}</strong>', text,
+                                   ", ".join(status.changed_fields))
+            shown.append(text)
+        return format_html("<br>".join(["{}"] * len(shown)), *shown)
 
     @admin.display(description="")
     def links(self, lot):

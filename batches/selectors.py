@@ -6,8 +6,8 @@ Contracts other apps rely on:
 - ``lot_participant_ids(lot) -> set[int]``: every user who performed or verified a step of the lot, its
   harvests, their cultures and passages, its freeze-drying and packaging runs (rule 2, four eyes).
 - ``lot_donors(lot) -> list[CellSource]``: the donors in the lot's genealogy (rule 3).
-- ``lot_list_queryset()`` / ``lot_detail_queryset()``: annotated querysets; ``lot_releases(lots)`` adds the
-  release signature of a page of lots in ONE query.
+- ``lot_list_queryset()`` / ``lot_detail_queryset()``: annotated querysets; ``lot_signoffs(lots)`` and
+  ``lot_releases(lots)`` add the sign-off (release) signatures of a page of lots in ONE query.
 - ``vial_trace(serial)`` / ``donor_trace(code)``: rule 9, both directions.
 - ``register_vial_destinations(fn)``: ``fn(vial_ids) -> {vial_id: [destination dict]}``; shipping registers
   where vials went so the donor trace reaches every consignee.
@@ -115,9 +115,10 @@ def vial_counts(lot: CMLot) -> dict[str, int]:
     return {status: counts.get(status, 0) for status in VialStatus.values}
 
 
-def lot_releases(lots: Iterable[CMLot]) -> dict[int, object]:
-    """{lot pk: the 'released' Signature} for a page of lots, in one query (the newest if several); each carries
-    ``current_status`` (whether a signed field changed since), checked for the page in a few more queries."""
+def lot_signoffs(lots: Iterable[CMLot]) -> dict[int, list]:
+    """{lot pk: its sign-off Signatures (released, rejected, recalled), oldest first} for a page of lots in one
+    query; each carries ``current_status`` (whether a signed field changed since), checked for the whole page
+    by the signing app's bulk checker in a few more queries (none when the page has no signature)."""
     from cmlims.esign.models import Meaning, Signature
 
     lots = list(lots)
@@ -125,20 +126,31 @@ def lot_releases(lots: Iterable[CMLot]) -> dict[int, object]:
     if not ids:
         return {}
     content_type = ContentType.objects.get_for_model(CMLot)  # cached after the first call
-    signatures = (
-        Signature.objects.filter(content_type=content_type, object_id__in=ids, meaning=Meaning.RELEASED)
+    signatures = list(
+        Signature.objects.filter(content_type=content_type, object_id__in=ids,
+                                 meaning__in=[Meaning.RELEASED, Meaning.REJECTED, Meaning.RECALLED])
         .order_by("signed_at", "id")
     )
-    releases = {int(s.object_id): s for s in signatures}
-    if releases:
-        # "changed after signing" for the whole page at once (the signing app's bulk checker: constant queries).
+    out: dict[int, list] = {}
+    for signature in signatures:
+        out.setdefault(int(signature.object_id), []).append(signature)
+    if signatures:
         from cmlims.esign.services import signature_current_statuses
 
         by_pk = {lot.pk: lot for lot in lots}
-        statuses = signature_current_statuses([(by_pk[pk], s) for pk, s in releases.items()])
-        for signature in releases.values():
+        statuses = signature_current_statuses([(by_pk[int(s.object_id)], s) for s in signatures])
+        for signature in signatures:
             signature.current_status = statuses.get(signature.pk)
-    return releases
+    return out
+
+
+def lot_releases(lots: Iterable[CMLot], signoffs: dict[int, list] | None = None) -> dict[int, object]:
+    """{lot pk: the 'released' Signature} (the newest if several), from ``lot_signoffs`` (pass it if known)."""
+    from cmlims.esign.models import Meaning
+
+    signoffs = lot_signoffs(lots) if signoffs is None else signoffs
+    return {pk: released[-1] for pk, signatures in signoffs.items()
+            if (released := [s for s in signatures if s.meaning == Meaning.RELEASED])}
 
 
 def lot_participant_ids(lot: CMLot) -> set[int]:

@@ -154,7 +154,8 @@ def release_body(signature) -> dict | None:
 
 class LotSerializer(serializers.Serializer):
     """The lot list item (also what the performance suite measures). ``context["releases"]`` maps lot pk to
-    its release Signature (from ``selectors.lot_releases`` for the whole page)."""
+    its release Signature, ``context["signoffs"]`` to every sign-off signature (release, rejection, recall), from
+    ``selectors.lot_signoffs`` / ``lot_releases`` for the whole page."""
 
     lot_number = serializers.CharField()
     product = ProductBriefSerializer()
@@ -168,12 +169,16 @@ class LotSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     vials = serializers.SerializerMethodField()
     release = serializers.SerializerMethodField()
+    signoffs = serializers.SerializerMethodField()
 
     def get_vials(self, lot) -> dict[str, int]:
         return vial_counts(lot)
 
     def get_release(self, lot) -> dict | None:
         return release_body(self.context.get("releases", {}).get(lot.pk))
+
+    def get_signoffs(self, lot) -> list[dict]:
+        return [release_body(signature) for signature in self.context.get("signoffs", {}).get(lot.pk, [])]
 
 
 class LotDetailSerializer(LotSerializer):

@@ -81,7 +81,9 @@ class LotListView(generics.ListAPIView):
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        context = {**self.get_serializer_context(), "releases": selectors.lot_releases(page)}
+        signoffs = selectors.lot_signoffs(page)
+        context = {**self.get_serializer_context(), "signoffs": signoffs,
+                   "releases": selectors.lot_releases(page, signoffs)}
         return self.get_paginated_response(s.LotSerializer(page, many=True, context=context).data)
 
     @extend_schema(request=s.PoolInput, responses={201: s.LotDetailSerializer})
@@ -97,7 +99,9 @@ class LotListView(generics.ListAPIView):
 
 def _lot_detail(lot_number: str) -> dict:
     lot = selectors.lot_get(lot_number, selectors.lot_detail_queryset())
-    return s.LotDetailSerializer(lot, context={"releases": selectors.lot_releases([lot])}).data
+    signoffs = selectors.lot_signoffs([lot])
+    return s.LotDetailSerializer(lot, context={"signoffs": signoffs,
+                                               "releases": selectors.lot_releases([lot], signoffs)}).data
 
 
 class LotDetailView(APIView):

@@ -260,7 +260,7 @@ def test_lot_payload_and_admin_show_changed_after_signing_for_signed_fields_only
         assert release["meaning"] == "released" and release["signed_by"] == printed and release["signed_at"]
         assert release["changed_after_signing"] is False and release["changed_fields"] == []
     for page in (changelist, change):
-        assert f"{printed} · " in page and "changed after signing" not in page
+        assert f"{printed} · " in page and " · released" in page and "changed after signing" not in page
 
     lot = CMLot.objects.get(pk=releasable.pk)
     audited_update(lot, actor=qc2, reason="shelf life corrected per stability data", clean=False,
@@ -343,5 +343,12 @@ def test_every_signoff_endpoint_answers_403_400_409_423_and_200(action, chain, s
     SigningFailure.objects.filter(pk=state.pk).update(locked_until=state.locked_until - timedelta(minutes=15))
     response = sign(officer, lot, action, reason=reason)
     assert response.status_code == 200, response.content
-    assert response.json()["signature"]["meaning"] == {"release": "released", "reject": "rejected",
-                                                       "recall": "recalled"}[action]
+    meaning = {"release": "released", "reject": "rejected", "recall": "recalled"}[action]
+    assert response.json()["signature"]["meaning"] == meaning
+    # Every sign-off signature shows on the lot (release, rejection, recall), in the list and the detail.
+    expected = ["released", "recalled"] if action == "recall" else [meaning]
+    detail = officer.get(f"/api/v1/lots/{lot.lot_number}/").json()
+    listed = next(i for i in officer.get("/api/v1/lots/").json()["results"] if i["lot_number"] == lot.lot_number)
+    for body in (detail, listed):
+        assert [s["meaning"] for s in body["signoffs"]] == expected
+        assert (body["release"] or {}).get("meaning") == ("released" if "released" in expected else None)
