@@ -117,13 +117,15 @@ def _failing_with_open_investigation(lot, users) -> None:
 def _rejected(lot, users) -> None:
     _full_panel(lot, users, skip=("Sterility",))
     _approve(_enter(lot, "Sterility", users, 22, value="growth"), users)
-    _sign(lot, LotStatus.REJECTED, users["qc1"], "sterility failure (USP <71>: growth in the test medium)")
+    # The investigation concludes first and the rejection signs its conclusion (closing it after the signature
+    # would rightly show the rejection as "changed after signing").
     for investigation in selectors.lot_investigations(lot, open_only=True):
         investigation_close(
             investigation=investigation, actor=users["qc2"], root_cause="aseptic filling breach (EM excursion, room B)",
             related_lots_checked="lots filled in room B that week re-tested: sterile",
             conclusion="confirmed sterility failure (phase II); the lot is rejected",
         )
+    _sign(lot, LotStatus.REJECTED, users["qc1"], "sterility failure (USP <71>: growth in the test medium)")
 
 
 def _releasable(lot, users) -> None:

@@ -26,6 +26,15 @@ def test_demo_seed_tells_every_qc_story(chain):
     assert signature.signer == users["qc1"] and signature.object_id == str(released.pk)
     closed = selectors.lot_investigations(released).get()
     assert closed.status == Status.CLOSED and closed.conclusion and closed.related_lots_checked
+    # The page-wide check rebuilds the same content (results, retest, investigation, review): unchanged.
+    from batches.selectors import lot_signoffs
+
+    signoffs = lot_signoffs([released, rejected])
+    assert [s.current_status.changed_after_signing for pk in (released.pk, rejected.pk) for s in signoffs[pk]] == [
+        False, False]
+    from cmlims.esign.services import signature_current_status
+
+    assert not signature_current_status(signoffs[rejected.pk][0], rejected).changed_after_signing
     assert rejected.status == LotStatus.REJECTED
     assert Investigation.objects.filter(status=Status.OPEN).count() == 1  # the failing pH on the packaged lot
 
