@@ -107,3 +107,22 @@ def test_api_close(people, auth_client, django_assert_num_queries):
         listing = client.get("/api/v1/investigations/")
     assert listing.status_code == 200 and len(listing.json()["results"]) == 4
     assert Investigation.objects.get(pk=inv.pk).conclusion == "analyst error"
+
+
+def test_admin_closes_an_excursion_only_with_the_product_disposition(people, client):
+    lab, qc = people
+    qc.is_staff = True
+    qc.save()
+    client.force_login(qc)
+    inv = open_on(lab, lab, kind=Kind.TEMPERATURE_EXCURSION)
+    url = f"/admin/investigations/investigation/{inv.pk}/change/"
+    form = {"phase": "phase_1", "root_cause": "door left open", "related_lots_checked": "", "conclusion": "discard",
+            "product_disposition": "", "close": "on", "change_reason": ""}
+    response = client.post(url, form, follow=True)
+    assert "disposition" in " ".join(str(m) for m in response.context["messages"])
+    assert Investigation.objects.get(pk=inv.pk).status == Status.OPEN
+    response = client.post(url, {**form, "product_disposition": "not_usable"})
+    assert response.status_code == 302
+    closed = Investigation.objects.get(pk=inv.pk)
+    assert (closed.status, closed.product_disposition, closed.root_cause) == (Status.CLOSED, "not_usable",
+                                                                             "door left open")
