@@ -352,3 +352,16 @@ def test_every_signoff_endpoint_answers_403_400_409_423_and_200(action, chain, s
     for body in (detail, listed):
         assert [s["meaning"] for s in body["signoffs"]] == expected
         assert (body["release"] or {}).get("meaning") == ("released" if "released" in expected else None)
+
+
+def test_a_meaning_that_does_not_match_the_endpoint_is_refused(releasable, chain, auth_client):
+    client = auth_client(chain.qc)
+    through = checklist(client, releasable)["audit_review"]["confirm_through"]
+    response = client.post(f"/api/v1/lots/{releasable.lot_number}/release/", {
+        "username": "qc1", "password": PASSWORD, "meaning": "rejected", "reason": "x",
+        "audit_reviewed_through": through}, format="json")
+    assert response.status_code == 400 and "meaning" in response.json()["fields"]
+    assert not Signature.objects.filter(object_id=str(releasable.pk), meaning__in=["released", "rejected"]).exists()
+    assert CMLot.objects.get(pk=releasable.pk).status == LotStatus.QC_COMPLETE
+    body = {"username": "qc1", "password": PASSWORD, "meaning": "released", "audit_reviewed_through": through}
+    assert client.post(f"/api/v1/lots/{releasable.lot_number}/release/", body, format="json").status_code == 200
