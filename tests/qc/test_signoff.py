@@ -272,16 +272,24 @@ def test_lot_payload_and_admin_show_changed_after_signing_for_signed_fields_only
         assert "changed after signing: lot.expiry" in page
 
 
-def test_lot_list_query_count_stays_constant_with_released_lots(chain, spec, qc2, auth_client):
+def test_lot_list_query_count_stays_constant_with_released_lots(chain, spec, qc2, auth_client, client):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
 
     api = auth_client(chain.qc)
+    chain.qc.is_staff = True
+    chain.qc.save()
+    client.force_login(chain.qc)
+    admin_url = reverse("admin:batches_cmlot_changelist")
     first = _make_releasable(chain, qc2)
     assert sign(api, first, reason="ok").status_code == 200
     api.get("/api/v1/lots/")
+    client.get(admin_url)
     with CaptureQueriesContext(connection) as one:
         assert api.get("/api/v1/lots/").status_code == 200
+    with CaptureQueriesContext(connection) as admin_one:
+        assert client.get(admin_url).status_code == 200
     for _ in range(2):
         lot = _make_releasable(chain, qc2)
         assert sign(api, lot, reason="ok").status_code == 200
@@ -292,6 +300,10 @@ def test_lot_list_query_count_stays_constant_with_released_lots(chain, spec, qc2
     releases = [i["release"] for i in body["results"] if i["release"]]
     assert len(releases) == 3 and sum(r["changed_after_signing"] for r in releases) == 1
     assert len(three.captured_queries) == len(one.captured_queries)
+    with CaptureQueriesContext(connection) as admin_three:
+        page = client.get(admin_url).content.decode()
+    assert page.count("changed after signing") == 1
+    assert len(admin_three.captured_queries) == len(admin_one.captured_queries)
 
 
 def test_lot_admin_links_to_the_signoff_page(releasable, chain, client):
