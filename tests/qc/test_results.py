@@ -135,6 +135,16 @@ def test_qc_complete_needs_an_approved_result_for_every_mandatory_item(packaged,
     assert lot.status == LotStatus.QC_COMPLETE
 
 
+def test_qc_complete_over_the_api_is_for_a_qc_officer(packaged, chain, qc2, auth_client):
+    pass_all(packaged, analyst=chain.lab1, approver=qc2)
+    url = f"/api/v1/lots/{packaged.lot_number}/transitions/"
+    for user in (chain.lab1, chain.lab2):
+        assert auth_client(user).post(url, {"to": "qc_complete"}, format="json").status_code == 403
+    response = auth_client(chain.qc).post(url, {"to": "qc_complete"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == LotStatus.QC_COMPLETE
+
+
 def test_qc_complete_lists_every_missing_item(packaged, chain):
     with pytest.raises(Conflict) as exc:
         lot_transition(lot_number_or_lot=packaged, to=LotStatus.QC_COMPLETE, actor=chain.qc)
