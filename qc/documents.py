@@ -49,11 +49,18 @@ def lot_coa_request(*, lot_number: str, actor) -> DocumentJob:
         return document_job_request(kind=COA, params={"lot_number": lot.lot_number}, actor=actor, subject=lot)
 
 
+def _since(status) -> str:
+    if status is None or not status.changed_after_signing:
+        return "unchanged"
+    return "CHANGED AFTER SIGNING: " + ", ".join(status.changed_fields)
+
+
 def _utc(value: dt.datetime | None) -> str:
     return f"{value.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC" if value else "—"
 
 
 def build_coa(ctx: BuildContext) -> BuiltDocument:
+    from cmlims.esign.services import signature_current_statuses
     from qc.selectors import counting_results, lot_signoff_signatures, lot_specification, spec_items
     from qc.units import display
 
@@ -79,6 +86,8 @@ def build_coa(ctx: BuildContext) -> BuiltDocument:
                      "mandatory" if item.mandatory else "information"])
     signatures = list(lot_signoff_signatures(lot))
     release = [s for s in signatures if s.meaning == "released"]
+    # The printout shows "changed after signing" like the API and the admin do (a signed field edited since).
+    statuses = signature_current_statuses([(lot, s) for s in signatures])
     sections = [
         Section("Product and lot", pairs=[
             ("Manufacturer", settings.CMLIMS_MANUFACTURER),
@@ -89,8 +98,11 @@ def build_coa(ctx: BuildContext) -> BuiltDocument:
         Section("Results", table_header=["Test", "Method", "Limit", "Result", "Pass/fail", "Tested", "Item"],
                 table_rows=rows, highlighted_rows=failing,
                 column_widths=[0.2, 0.16, 0.16, 0.16, 0.09, 0.11, 0.12]),
-        Section("Release", table_header=["Printed name", "Meaning", "Signed", "Reason"],
-                table_rows=[[s.printed_name, s.meaning, _utc(s.signed_at), s.reason or "—"] for s in signatures],
+        Section("Release", table_header=["Printed name", "Meaning", "Signed", "Reason", "Signed content"],
+                table_rows=[[s.printed_name, s.meaning, _utc(s.signed_at), s.reason or "—", _since(statuses[s.pk])]
+                            for s in signatures],
+                highlighted_rows=[i for i, s in enumerate(signatures)
+                                  if statuses[s.pk] and statuses[s.pk].changed_after_signing],
                 paragraphs=[] if release else ["No release signature."]),
     ]
     if lot.status == LotStatus.RECALLED:

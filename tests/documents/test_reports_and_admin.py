@@ -71,6 +71,19 @@ def test_coa_of_a_released_lot(chain, released_lot, shipper, auth_client):
     assert "FAIL" not in text and text.count("pass") >= len(spec_items(spec))
     assert chain.qc.get_full_name() in text and "released" in text
     assert f"#{job.chain_sequence} {job.chain_hash}" in text
+    assert "unchanged" in text and "CHANGED AFTER SIGNING" not in text
+
+
+@pytest.mark.django_db
+def test_coa_shows_changed_after_signing_when_a_signed_field_was_edited(chain, released_lot, shipper, auth_client):
+    import datetime as dt
+
+    lot = CMLot.objects.get(pk=released_lot.pk)
+    audited_update(lot, actor=chain.qc, reason="shelf life corrected per stability data", clean=False,
+                   expiry=lot.expiry - dt.timedelta(days=30))
+    response = auth_client(shipper).post(f"/api/v1/lots/{released_lot.lot_number}/coa/")
+    text = re.sub(r"\s+", " ", " ".join(pdf_page_texts(run(response.json()["job"]).output.read())))
+    assert "CHANGED AFTER SIGNING: lot.expiry" in text
 
 
 @pytest.mark.django_db
