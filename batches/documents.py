@@ -273,6 +273,7 @@ def build_batch_record(ctx: BuildContext) -> BuiltDocument:
     from batches.selectors import lot_detail_queryset, lot_genealogy
     from cmlims.documents.reports import Report, Section, render_report
     from cmlims.esign.selectors import signatures_of
+    from cmlims.esign.services import signature_current_statuses
     from cmlims.investigations.selectors import investigations_on
     from cmlims.timeline import timeline_for
 
@@ -349,10 +350,17 @@ def build_batch_record(ctx: BuildContext) -> BuiltDocument:
                                          f"{_fmt(i.opened_at)} {_person(i.opened_by)}",
                                          f"{_fmt(i.closed_at)} {_person(i.closed_by) if i.closed_by else ''}",
                                          i.conclusion or "—"] for i in investigations]))
-    signatures = signatures_of(lot)
-    sections.append(Section("Signatures", table_header=["Printed name", "Meaning", "Signed (UTC)", "Reason"],
-                            table_rows=[[s.printed_name, s.meaning, _fmt(s.signed_at), s.reason or "—"]
-                                        for s in signatures]))
+    signatures = list(signatures_of(lot))
+    # Whether a signed field changed since each signature, as the API and the admin show it.
+    statuses = signature_current_statuses([(lot, s) for s in signatures])
+    changed_rows = [i for i, s in enumerate(signatures) if statuses[s.pk] and statuses[s.pk].changed_after_signing]
+    sections.append(Section("Signatures", table_header=["Printed name", "Meaning", "Signed (UTC)", "Reason",
+                                                         "Signed content"],
+                            table_rows=[[s.printed_name, s.meaning, _fmt(s.signed_at), s.reason or "—",
+                                         "CHANGED AFTER SIGNING: " + ", ".join(statuses[s.pk].changed_fields)
+                                         if i in changed_rows else "unchanged"]
+                                        for i, s in enumerate(signatures)],
+                            highlighted_rows=changed_rows))
     timeline = timeline_for(lot)
     seen: set[tuple[str, str]] = set()
     rows, changed = [], []

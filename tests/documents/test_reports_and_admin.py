@@ -75,7 +75,7 @@ def test_coa_of_a_released_lot(chain, released_lot, shipper, auth_client):
 
 
 @pytest.mark.django_db
-def test_coa_shows_changed_after_signing_when_a_signed_field_was_edited(chain, released_lot, shipper, auth_client):
+def test_coa_and_batch_record_show_changed_after_signing(chain, released_lot, shipper, auth_client):
     import datetime as dt
 
     lot = CMLot.objects.get(pk=released_lot.pk)
@@ -84,6 +84,9 @@ def test_coa_shows_changed_after_signing_when_a_signed_field_was_edited(chain, r
     response = auth_client(shipper).post(f"/api/v1/lots/{released_lot.lot_number}/coa/")
     text = re.sub(r"\s+", " ", " ".join(pdf_page_texts(run(response.json()["job"]).output.read())))
     assert "CHANGED AFTER SIGNING: lot.expiry" in text
+    response = auth_client(chain.qc).post(f"/api/v1/lots/{released_lot.lot_number}/batch-record/")
+    text = re.sub(r"\s+", " ", " ".join(pdf_page_texts(run(response.json()["job"]).output.read())))
+    assert "released" in text and "CHANGED AFTER SIGNING: lot.expiry" in text
 
 
 @pytest.mark.django_db
