@@ -177,8 +177,10 @@ def test_hold_and_unhold_need_a_reason_and_a_qc_officer(packaged, chain, auth_cl
     assert "on_hold" in {c["code"] for c in exc.value.extra["conditions"]}
     entry = AuditEntry.objects.filter(object_type="batches.cmlot", object_id=str(packaged.pk)).last()
     assert entry.changes["on_hold"] == [False, True] and entry.reason == "OOS pH under investigation"
-    response = client.post(f"/api/v1/lots/{packaged.lot_number}/unhold/", {"reason": "investigation closed"},
-                           format="json")
+    unhold = f"/api/v1/lots/{packaged.lot_number}/unhold/"
+    assert auth_client(chain.lab1).post(unhold, {"reason": "x"}, format="json").status_code == 403
+    assert client.post(unhold, {"reason": ""}, format="json").status_code == 400
+    response = client.post(unhold, {"reason": "investigation closed"}, format="json")
     assert response.status_code == 200 and response.json()["on_hold"] is False
     again = client.post(f"/api/v1/lots/{packaged.lot_number}/unhold/", {"reason": "x"}, format="json")
     assert again.status_code == 409 and again.json()["code"] == "not_on_hold"
