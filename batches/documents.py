@@ -273,7 +273,7 @@ def build_batch_record(ctx: BuildContext) -> BuiltDocument:
     from batches.selectors import lot_detail_queryset, lot_genealogy
     from cmlims.documents.reports import Report, Section, render_report
     from cmlims.esign.selectors import signatures_of
-    from cmlims.esign.services import signature_current_statuses
+    from cmlims.esign.services import signature_current_statuses, signed_content_note
     from cmlims.investigations.selectors import investigations_on
     from cmlims.timeline import timeline_for
 
@@ -357,9 +357,7 @@ def build_batch_record(ctx: BuildContext) -> BuiltDocument:
     sections.append(Section("Signatures", table_header=["Printed name", "Meaning", "Signed (UTC)", "Reason",
                                                          "Signed content"],
                             table_rows=[[s.printed_name, s.meaning, _fmt(s.signed_at), s.reason or "—",
-                                         "CHANGED AFTER SIGNING: " + ", ".join(statuses[s.pk].changed_fields)
-                                         if i in changed_rows else "unchanged"]
-                                        for i, s in enumerate(signatures)],
+                                         signed_content_note(statuses[s.pk])] for s in signatures],
                             highlighted_rows=changed_rows))
     timeline = timeline_for(lot)
     seen: set[tuple[str, str]] = set()

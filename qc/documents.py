@@ -49,18 +49,12 @@ def lot_coa_request(*, lot_number: str, actor) -> DocumentJob:
         return document_job_request(kind=COA, params={"lot_number": lot.lot_number}, actor=actor, subject=lot)
 
 
-def _since(status) -> str:
-    if status is None or not status.changed_after_signing:
-        return "unchanged"
-    return "CHANGED AFTER SIGNING: " + ", ".join(status.changed_fields)
-
-
 def _utc(value: dt.datetime | None) -> str:
     return f"{value.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC" if value else "—"
 
 
 def build_coa(ctx: BuildContext) -> BuiltDocument:
-    from cmlims.esign.services import signature_current_statuses
+    from cmlims.esign.services import signature_current_statuses, signed_content_note
     from qc.selectors import counting_results, lot_signoff_signatures, lot_specification, spec_items
     from qc.units import display
 
@@ -99,8 +93,8 @@ def build_coa(ctx: BuildContext) -> BuiltDocument:
                 table_rows=rows, highlighted_rows=failing,
                 column_widths=[0.2, 0.16, 0.16, 0.16, 0.09, 0.11, 0.12]),
         Section("Release", table_header=["Printed name", "Meaning", "Signed", "Reason", "Signed content"],
-                table_rows=[[s.printed_name, s.meaning, _utc(s.signed_at), s.reason or "—", _since(statuses[s.pk])]
-                            for s in signatures],
+                table_rows=[[s.printed_name, s.meaning, _utc(s.signed_at), s.reason or "—",
+                             signed_content_note(statuses[s.pk])] for s in signatures],
                 highlighted_rows=[i for i, s in enumerate(signatures)
                                   if statuses[s.pk] and statuses[s.pk].changed_after_signing],
                 paragraphs=[] if release else ["No release signature."]),

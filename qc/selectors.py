@@ -14,12 +14,15 @@ from qc.models import LotAuditReview, QCResult, ResultStatus, Specification, Spe
 Condition = dict[str, str]
 
 
+_APPROVED = [SpecStatus.IN_FORCE, SpecStatus.SUPERSEDED]
+_IN_FORCE_ORDER = ("-effective_from", "-version")
+
+
 def specification_in_force(product, at) -> Specification | None:
     """The approved version with the latest effective date not after ``at``."""
     return (
-        Specification.objects.filter(product=product, status__in=[SpecStatus.IN_FORCE, SpecStatus.SUPERSEDED],
-                                     effective_from__lte=at)
-        .order_by("-effective_from", "-version").first()
+        Specification.objects.filter(product=product, status__in=_APPROVED, effective_from__lte=at)
+        .order_by(*_IN_FORCE_ORDER).first()
     )
 
 
@@ -43,17 +46,39 @@ def lot_specification(lot: CMLot) -> Specification | None:
     return cached
 
 
+def preload_lot_specifications(lots: list[CMLot]) -> None:
+    """``lot_specification`` for a page of lots in one query (kept on each lot, as ``lot_specification``
+    keeps it): the newest approved version of the lot's product effective by its pooling."""
+    versions = list(Specification.objects.filter(product_id__in={lot.product_id for lot in lots},
+                                                  status__in=_APPROVED).order_by(*_IN_FORCE_ORDER))
+    for lot in lots:
+        lot._qc_specification = next(
+            (v for v in versions if v.product_id == lot.product_id and lot.pooled_at is not None
+             and v.effective_from is not None and v.effective_from <= lot.pooled_at), None)
+
+
 def spec_items(specification: Specification | None) -> list[SpecItem]:
     return list(specification.items.order_by("order", "id")) if specification else []
 
 
-def lot_results(lot: CMLot):
-    """Every result of the lot, superseded ones included (nothing is hidden), oldest first."""
+def _results():
     return (
-        QCResult.objects.filter(lot=lot)
-        .select_related("spec_item", "analyst", "entered_by", "approved_by", "approval__signer", "lot")
+        QCResult.objects.select_related("spec_item", "analyst", "entered_by", "approved_by", "approval__signer", "lot")
         .order_by("spec_item__order", "spec_item_id", "tested_at", "id")
     )
+
+
+def lot_results(lot: CMLot):
+    """Every result of the lot, superseded ones included (nothing is hidden), oldest first."""
+    return _results().filter(lot=lot)
+
+
+def results_by_lot(lot_ids: list[int]) -> dict[int, list[QCResult]]:
+    """``lot_results`` for a page of lots in one query, in the same order."""
+    out: dict[int, list[QCResult]] = {pk: [] for pk in lot_ids}
+    for result in _results().filter(lot_id__in=lot_ids):
+        out[result.lot_id].append(result)
+    return out
 
 
 def counting_results(lot: CMLot, results: list[QCResult] | None = None) -> dict[int, QCResult]:
@@ -95,6 +120,20 @@ def results_conditions(lot: CMLot, *, need_pass: bool) -> list[Condition]:
 def lot_investigations(lot: CMLot, *, open_only: bool = False):
     result_ids = list(QCResult.objects.filter(lot=lot).values_list("id", flat=True))
     return investigations_on([(CMLot, [lot.pk]), (QCResult, result_ids)], open_only=open_only)
+
+
+def investigations_by_lot(results: dict[int, list[QCResult]]) -> dict[int, list]:
+    """``lot_investigations`` for a page of lots in one query, given their results (``results_by_lot``)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    lot_of_result = {str(r.pk): lot_pk for lot_pk, rows in results.items() for r in rows}
+    lot_type = ContentType.objects.get_for_model(CMLot)
+    out: dict[int, list] = {pk: [] for pk in results}
+    for inv in investigations_on([(CMLot, list(results)), (QCResult, list(lot_of_result))]):
+        lot_pk = int(inv.object_id) if inv.content_type_id == lot_type.pk else lot_of_result.get(inv.object_id)
+        if lot_pk in out:
+            out[lot_pk].append(inv)
+    return out
 
 
 def investigation_conditions(lot: CMLot) -> list[Condition]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
-
 from cmlims.audit import to_jsonable
 from cmlims.esign.models import Signature
 from cmlims.esign.services import SignatureStatus, signature_status
@@ -54,17 +52,12 @@ def specification_content(specification) -> dict:
             "items": items}
 
 
-_NOT_GIVEN: Any = object()
-
-
-def lot_content(lot, review, *, results=None, investigations=None, specification=_NOT_GIVEN) -> dict:
+def lot_content(lot, review, *, results=None, investigations=None) -> dict:
     """Lot data, every result (with its approval), the investigations, and the audit-review confirmation.
-    ``results`` / ``investigations`` / ``specification`` may be given preloaded (``lot_signature_statuses``),
-    in the order their selectors return them."""
+    ``results`` / ``investigations`` may be given preloaded (``lot_signature_statuses``)."""
     from qc.selectors import lot_investigations, lot_results, lot_specification
 
-    if specification is _NOT_GIVEN:
-        specification = lot_specification(lot)
+    specification = lot_specification(lot)
     results_out = []
     for result in (results if results is not None else lot_results(lot)):
         body = result_fields(result)
@@ -103,37 +96,20 @@ def lot_signature_status(lot, signature: Signature) -> SignatureStatus:
 def lot_signature_statuses(pairs: list[tuple[Any, Signature]]) -> list[SignatureStatus]:
     """``lot_signature_status`` for a page of (lot, signature) pairs in a constant number of queries: results,
     investigations, specifications and reviews are each read once for the whole page."""
-    from batches.models import CMLot
-    from cmlims.investigations.selectors import investigations_on
-    from qc.models import LotAuditReview, QCResult, Specification, SpecStatus
+    from qc.models import LotAuditReview
+    from qc.selectors import investigations_by_lot, preload_lot_specifications, results_by_lot
 
-    lots = {lot.pk: lot for lot, _ in pairs}
-    results: dict[int, list] = {pk: [] for pk in lots}
-    result_lot: dict[str, int] = {}
-    for result in (QCResult.objects.filter(lot_id__in=list(lots)).select_related("spec_item")
-                   .order_by("spec_item__order", "spec_item_id", "tested_at", "id")):
-        results[result.lot_id].append(result)
-        result_lot[str(result.pk)] = result.lot_id
-    investigations: dict[int, list] = {pk: [] for pk in lots}
-    lot_type = ContentType.objects.get_for_model(CMLot)
-    for inv in investigations_on([(CMLot, list(lots)), (QCResult, list(result_lot))]):
-        lot_pk = int(inv.object_id) if inv.content_type_id == lot_type.pk else result_lot.get(inv.object_id)
-        if lot_pk in investigations:
-            investigations[lot_pk].append(inv)
-    # The version in force when each lot was pooled (as specification_in_force picks it).
-    versions = list(Specification.objects.filter(
-        product_id__in={lot.product_id for lot in lots.values()},
-        status__in=[SpecStatus.IN_FORCE, SpecStatus.SUPERSEDED]).order_by("-effective_from", "-version"))
+    lots = list({lot.pk: lot for lot, _ in pairs}.values())
+    preload_lot_specifications(lots)
+    results = results_by_lot([lot.pk for lot in lots])
+    investigations = investigations_by_lot(results)
     review_ids = [(sig.content.get("audit_review") or {}).get("id") for _, sig in pairs]
     reviews = LotAuditReview.objects.in_bulk([i for i in review_ids if i])
-    out = []
-    for (lot, signature), review_id in zip(pairs, review_ids, strict=True):
-        specification = next((v for v in versions if v.product_id == lot.product_id and lot.pooled_at is not None
-                              and v.effective_from is not None and v.effective_from <= lot.pooled_at), None)
-        content = lot_content(lot, reviews.get(review_id), results=results[lot.pk],
-                              investigations=investigations[lot.pk], specification=specification)
-        out.append(signature_status(signature, content))
-    return out
+    return [
+        signature_status(signature, lot_content(lot, reviews.get(review_id), results=results[lot.pk],
+                                                investigations=investigations[lot.pk]))
+        for (lot, signature), review_id in zip(pairs, review_ids, strict=True)
+    ]
 
 
 def result_signature_status(result, signature: Signature) -> SignatureStatus:

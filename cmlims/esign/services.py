@@ -212,6 +212,13 @@ def signature_current_statuses(pairs: list[tuple[models.Model, Signature]]) -> d
     return out
 
 
+def signed_content_note(status: SignatureStatus | None) -> str:
+    """How a printout states a signature's status now: "unchanged" or the signed fields changed since."""
+    if status is None or not status.changed_after_signing:
+        return "unchanged"
+    return "CHANGED AFTER SIGNING: " + ", ".join(status.changed_fields)
+
+
 def signature_current_status(signature: Signature, subject: models.Model) -> SignatureStatus | None:
     """Whether ``subject`` changed since ``signature`` was made; None if no app registered a checker."""
     for prefix, fn in _CONTENT_CHECKERS.items():
