@@ -36,11 +36,11 @@ def run(rows: int = ROWS) -> dict:
     from cmlims.audit import (
         Action,
         PendingEntry,
-        _audited_write,
         append_entries,
         audited_bulk_create,
         audited_bulk_update,
         audited_queryset_update,
+        audited_write,
     )
     from cmlims.models import ApiToken
 
@@ -62,7 +62,7 @@ def run(rows: int = ROWS) -> dict:
 
     def floor() -> None:
         bump()
-        with transaction.atomic(), _audited_write():
+        with transaction.atomic(), audited_write():
             ApiToken.objects.bulk_update(tokens, ["expires_at"], batch_size=1000)
 
     def audited() -> None:

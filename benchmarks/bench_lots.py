@@ -46,11 +46,11 @@ def _grow(total: int, templates: list, vials_by_lot: dict, *, with_vials: int) -
     from django.db import connection, transaction
 
     from batches.models import CMLot, Vial
-    from cmlims.audit import _audited_write
+    from cmlims.audit import audited_write
 
     existing = CMLot.objects.count()
     fields = [f.attname for f in CMLot._meta.concrete_fields if f.attname not in {"id", "lot_number"}]
-    with transaction.atomic(), _audited_write():
+    with transaction.atomic(), audited_write():
         made = []
         for i in range(existing, total):
             template = templates[i % len(templates)]

@@ -25,7 +25,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from cmlims import periodic
-from cmlims.audit import _audited_write, _hmac_key, chain_head, to_jsonable
+from cmlims.audit import audited_write, chain_head, hmac_key, to_jsonable
 
 CHECKPOINT_EVERY = timedelta(minutes=5)
 
@@ -85,7 +85,7 @@ def iter_anchors(*, using: str = "default") -> Iterator[Anchor]:
 
 def checkpoint_mac(*, sequence: int, chain_hash: str, at) -> str:
     message = f"checkpoint|{sequence}|{chain_hash}|{to_jsonable(at)}"
-    return hmac.new(_hmac_key(), message.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(hmac_key(), message.encode(), hashlib.sha256).hexdigest()
 
 
 @transaction.atomic
@@ -102,7 +102,7 @@ def audit_checkpoint_write():
         sequence=head.sequence, hash=head.hash, at=now,
         mac=checkpoint_mac(sequence=head.sequence, chain_hash=head.hash, at=now),
     )
-    with _audited_write():
+    with audited_write():
         checkpoint.save()
     return checkpoint
 

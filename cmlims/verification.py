@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from cmlims.anchors import checkpoint_mac, iter_anchors
-from cmlims.audit import GENESIS_HASH, ChainHead, _hmac_key, entry_canonical
+from cmlims.audit import GENESIS_HASH, ChainHead, entry_canonical, hmac_key
 
 MAX_PROBLEMS = 200
 
@@ -83,7 +83,7 @@ def audit_chain_verify(*, using: str = "default", min_head: int = 0) -> ChainRep
         report.anchors_checked += 1
     _check_checkpoint_macs(report, using)
 
-    key = _hmac_key()
+    key = hmac_key()
     expected_sequence = 1
     prev = GENESIS_HASH
     found: dict[int, str] = {}
