@@ -71,7 +71,7 @@ def timeline_url(obj) -> str:
     return reverse("admin:cmlims_timeline", args=[object_type_of(obj), obj.pk])
 
 
-def _entry_rows(entries, *, first_seen: bool = False) -> list[dict]:
+def audit_entry_rows(entries, *, first_seen: bool = False) -> list[dict]:
     """Entries prepared for the history/timeline tables (no queries: everything is on the entry)."""
     seen: set[tuple[str, str]] = set()
     rows = []
@@ -106,7 +106,7 @@ class AuditHistoryMixin:
             "subtitle": None,
             "opts": self.opts,
             "object": obj,
-            "rows": _entry_rows(entries),
+            "rows": audit_entry_rows(entries),
             "timeline_url": timeline_url(obj) if timeline_registered(obj) else "",
             **(extra_context or {}),
         }
@@ -303,7 +303,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
             "object_url": admin_change_url(object_type, object_id),
             "timeline": timeline,
             "page": page,
-            "rows": _entry_rows(page.object_list, first_seen=True),
+            "rows": audit_entry_rows(page.object_list, first_seen=True),
         }
         return TemplateResponse(request, "admin/cmlims/timeline.html", context)
 

@@ -14,7 +14,7 @@ from django.utils.html import format_html
 
 from batches.models import CMLot, LotStatus
 from cmlims import roles
-from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, ReadOnlyAdmin, _entry_rows
+from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, ReadOnlyAdmin, audit_entry_rows
 from cmlims.exceptions import ApplicationError
 from qc import selectors
 from qc.models import LotAuditReview, QCResult, Specification, SpecItem, SpecStatus
@@ -295,7 +295,7 @@ def signoff_context(model_admin, request, lot: CMLot) -> dict:
         "title": f"Sign-off: lot {lot.lot_number}",
         "lot": lot,
         "conditions": unmet_conditions(lot, LotStatus.RELEASED, request.user) + review_conditions,
-        "rows": _entry_rows(since["entries"]),
+        "rows": audit_entry_rows(since["entries"]),
         "show_object": True,
         "previous_review": since["previous_review"],
         "results": [(r, r.pk in counting) for r in results],

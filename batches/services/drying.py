@@ -12,7 +12,7 @@ from cmlims.exceptions import Conflict, field_error
 
 from ..models import CMLot, LotStatus, LyophilisationPhase, LyophilisationRun
 from .common import locked, refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
-from .lots import _locked_lot, lot_transition
+from .lots import locked_lot, lot_transition
 
 RUN_FIELDS = {"run_number", "dryer", "recipe", "recipe_version", "vials_loaded", "fill_volume_ml", "started_at",
               "performed_at"}
@@ -30,7 +30,7 @@ def lyophilisation_run_start(*, lot: CMLot, actor, reason: str = "", **values) -
     """
     require_lab_staff(actor, "Loading the freeze-dryer")
     refuse_unknown(values, RUN_FIELDS)
-    lot = _locked_lot(lot)
+    lot = locked_lot(lot)
     vials, fill = values.get("vials_loaded"), values.get("fill_volume_ml")
     if vials is None or vials < 1:
         raise field_error("vials_loaded", "must be at least 1 vial")

@@ -153,7 +153,7 @@ def lot_pool(
     return lot
 
 
-def _locked_lot(lot_number_or_lot: str | CMLot) -> CMLot:
+def locked_lot(lot_number_or_lot: str | CMLot) -> CMLot:
     """The lot row under a lock (select_for_update of the lot only), with its product."""
     query = CMLot.objects.select_for_update(of=("self",)).select_related("product")
     try:
@@ -178,7 +178,7 @@ def _require_status(lot: CMLot, *allowed: str, step: str) -> None:
 def lot_contribution_add(*, lot: CMLot, harvest_id: int, volume_ml: Decimal, actor, reason: str = "") -> CMLot:
     """Add one more harvest to a lot that is still only pooled (before filtration)."""
     require_lab_staff(actor, "Adding a harvest to a pool")
-    lot = _locked_lot(lot)
+    lot = locked_lot(lot)
     _require_status(lot, LotStatus.POOLED, step="Pooling")
     if lot.filtration_performed_by_id:
         raise Conflict("the lot is already filtered; harvests can no longer be added", code="wrong_status",
@@ -208,7 +208,7 @@ def lot_record_filtration(
 ) -> CMLot:
     """Sterile filtration with its filter integrity test; a failed test is recorded and blocks drying."""
     require_lab_staff(actor, "Recording filtration")
-    lot = _locked_lot(lot)
+    lot = locked_lot(lot)
     _require_status(lot, LotStatus.POOLED, step="Filtration")
     if lot.concentration_performed_by_id:
         raise Conflict("the lot is already concentrated; filtration cannot be re-recorded", code="wrong_status",
@@ -249,7 +249,7 @@ def lot_record_concentration(
 ) -> CMLot:
     """Ultrafiltration to the bulk: cut-off, factor, volume out; computes the lot's yield."""
     require_lab_staff(actor, "Recording concentration")
-    lot = _locked_lot(lot)
+    lot = locked_lot(lot)
     _require_status(lot, LotStatus.POOLED, step="Concentration")
     if lot.integrity_test_passed is None:
         raise Conflict("record filtration first", code="wrong_order",
@@ -286,7 +286,7 @@ def lot_step_verify(*, lot: CMLot, step: str, actor, reason: str = "") -> CMLot:
     require_lab_staff(actor, "Verifying a manufacturing step")
     if step not in LOT_STEPS:
         raise field_error("step", f"must be one of: {', '.join(LOT_STEPS)}")
-    lot = _locked_lot(lot)
+    lot = locked_lot(lot)
     refuse_if_voided(lot)
     performer_field, verified_by, verified_at = LOT_STEPS[step]
     performer = getattr(lot, performer_field)
@@ -309,7 +309,7 @@ LOT_EDITABLE_WHILE_POOLED = {"filter_lot", "filtered_at", "concentrated_at", "co
 def lot_update(*, lot: CMLot, actor, reason: str = "", **values) -> CMLot:
     """Correct descriptive fields of a lot still in processing (quantities go through their step services)."""
     require_lab_staff(actor, "Changing a lot")
-    lot = _locked_lot(lot)
+    lot = locked_lot(lot)
     _require_status(lot, LotStatus.POOLED, step="Changing processing details")
     return update_fields(lot, allowed=LOT_EDITABLE_WHILE_POOLED, values=values, actor=actor, reason=reason)
 
@@ -318,7 +318,7 @@ def lot_update(*, lot: CMLot, actor, reason: str = "", **values) -> CMLot:
 def lot_void(*, lot: CMLot, actor, reason: str) -> CMLot:
     """Void a lot recorded in error; only before freeze-drying. Its harvest volume becomes available again."""
     require_lab_staff(actor, "Voiding a lot")
-    lot = _locked_lot(lot)
+    lot = locked_lot(lot)
     _require_status(lot, LotStatus.POOLED, step="Voiding")
     return audited_void(lot, actor=actor, reason=reason)
 
@@ -350,7 +350,7 @@ def _apply(lot: CMLot, to: str, *, actor, reason: str) -> CMLot:
 def lot_transition(*, lot_number_or_lot: str | CMLot, to: str, actor, reason: str = "") -> CMLot:
     """THE entry point for unsigned lot status changes (see module docstring)."""
     rule = _rule_for(to)
-    lot = _locked_lot(lot_number_or_lot)
+    lot = locked_lot(lot_number_or_lot)
     if rule.signed:
         raise Conflict(
             f"{to} needs a QC officer's electronic signature (sign-off), not a plain transition",
@@ -373,7 +373,7 @@ def lot_set_status_signed(*, lot: CMLot, to: str, actor, reason: str, signature)
     rule = _rule_for(to)
     if not rule.signed:
         raise field_error("to", f"{to} is reached with lot_transition, not a signature")
-    lot = _locked_lot(lot)
+    lot = locked_lot(lot)
     roles.require_role(actor, rule.roles, f"Moving a lot to {to}")
     problems = []
     if signature is None or signature.signer_id != actor.pk or signature.meaning != to or (

@@ -11,7 +11,7 @@ from cmlims.exceptions import Conflict, field_error
 
 from ..models import CMLot, LotStatus, PackagingRun, StorageLocation, Vial, VialStatus
 from .common import locked, refuse_if_voided, require_lab_staff, step_time
-from .lots import _locked_lot, lot_transition
+from .lots import locked_lot, lot_transition
 
 
 def vial_serial(lot_number: str, sequence: int) -> str:
@@ -27,7 +27,7 @@ def packaging_record(
     """Package a freeze-dried lot: creates the vials (quarantine), sets expiry from the product's shelf life
     and moves the lot to ``packaged`` — one transaction. Never more vials than the dryer loaded."""
     require_lab_staff(actor, "Recording packaging")
-    lot = _locked_lot(lot)
+    lot = locked_lot(lot)
     refuse_if_voided(lot)
     run = getattr(lot, "lyophilisation_run", None)
     if lot.status != LotStatus.FREEZE_DRYING or run is None or not run.is_complete:
