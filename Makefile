@@ -26,7 +26,7 @@ seed: migrate
 
 demo: seed
 	$(BIN)/python manage.py demo_users
-	$(BIN)/python -m cmlims.demo_runner --host $(HOST) --port $(PORT)
+	$(BIN)/python -m config.demo_runner --host $(HOST) --port $(PORT)
 
 # The JUnit report is written whatever the outcome; pytest's exit 5 (nothing collected) is a failure too.
 test: install

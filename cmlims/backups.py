@@ -24,6 +24,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from cmlims.audit import chain_head
 from cmlims.exceptions import ApplicationError
@@ -176,9 +177,8 @@ def backup_check(source: Path) -> dict:
 def _target_config(database_url: str | None, using: str) -> dict:
     if not database_url:
         return connections[using].settings_dict
-    from config.settings.base import database_from_url
-
-    return database_from_url(database_url)
+    # The project's parser (a settings path), so a restore target gets the options the site's database has.
+    return import_string(settings.CMLIMS_DATABASE_URL_PARSER)(database_url)
 
 
 def _verify_elsewhere(database_url: str, min_head: int) -> tuple[bool, str]:

@@ -4,17 +4,19 @@ The broker is read from the Django settings at call time (``CELERY_BROKER_URL`` 
 ``CELERY_BROKER_TRANSPORT_OPTIONS``), through a fresh connection with a short timeout and no
 retries: a load balancer polls /healthz every few seconds, so a dead broker must answer "down"
 quickly instead of holding a web worker in kombu's reconnect loop.
+
+The Celery app is the project's, reached as ``celery.current_app`` like every ``shared_task`` here:
+config/celery.py creates it under Django settings, which makes it the default app in every thread.
 """
 
 import time
 from typing import Any
 
+from celery import current_app as app
 from django.conf import settings
 from django.db import connection
 from kombu import Connection
 from kombu.pidbox import Mailbox
-
-from config.celery import app
 
 BROKER_TIMEOUT = 2.0  # seconds for connecting to the broker
 PING_TIMEOUT = 2.0  # seconds to wait for workers' ping replies

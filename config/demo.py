@@ -14,6 +14,9 @@ Contract for a seeder (add its dotted path to SEEDERS, after the apps it builds 
 - Never called under production settings (``cmlims.demo.demo_allowed``).
 - Queue no Celery work that must finish for the demo to make sense: the worker may not be up yet.
 
+``manage.py seed_demo`` (a core command) runs ``seed_all`` through ``settings.CMLIMS_DEMO_SEED``: the
+core never imports config.
+
 The demo users themselves are created first by ``cmlims.demo.demo_users_ensure`` (also run alone by
 ``manage.py demo_users``), because every seeder needs them as actors.
 """

@@ -1,6 +1,6 @@
 """`make demo`'s supervisor: the web server, a Celery worker (all three queues) and beat, together.
 
-    python -m cmlims.demo_runner [--host 127.0.0.1] [--port 8000]
+    python -m config.demo_runner [--host 127.0.0.1] [--port 8000]
 
 Each child runs in its own process group. On Ctrl-C or SIGTERM every child's main process gets
 SIGTERM (Celery's warm shutdown lets running tasks finish); then whatever is left of its group,

@@ -138,6 +138,10 @@ CMLIMS_SIGNING_LOCK = timedelta(minutes=15)
 # SSCC (00) on shipping labels: extension digit + GS1 company prefix + serial reference + check digit.
 CMLIMS_GS1_COMPANY_PREFIX = os.environ.get("CMLIMS_GS1_COMPANY_PREFIX", "9506000")
 CMLIMS_SSCC_EXTENSION_DIGIT = os.environ.get("CMLIMS_SSCC_EXTENSION_DIGIT", "0")
+# What the core is handed by the project that composes it (cmlims imports nothing from config):
+# the parser of database URLs (restore --database-url) and the demo data loader (manage.py seed_demo).
+CMLIMS_DATABASE_URL_PARSER = "config.settings.base.database_from_url"
+CMLIMS_DEMO_SEED = "config.demo.seed_all"
 
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

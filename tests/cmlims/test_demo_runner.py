@@ -55,7 +55,7 @@ class Runner:
             CMLIMS_DATA_DIR=str(tmp_path / "data"),
         )
         self.proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "cmlims.demo_runner", "--port", str(self.port)],
+            [sys.executable, "-m", "config.demo_runner", "--port", str(self.port)],
             cwd=ROOT, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
         )
 
