@@ -3,7 +3,7 @@ on two PostgreSQL connections), second-person verification, void instead of dele
 
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -139,10 +139,18 @@ class TestOrder:
 
     def test_lot_numbers_follow_site_year_sequence(self, chain, settings):
         settings.CMLIMS_SITE_PREFIX = "XY"
-        a = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=D("20")), D("20"))])
-        b = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=D("20")), D("20"))])
-        yy = f"{timezone.now().year % 100:02d}"
+        pooled_at = t(1)  # the number carries the pooling year, which is not today's on 1 January
+        a = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=D("20")), D("20"))], pooled_at=pooled_at)
+        b = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=D("20")), D("20"))], pooled_at=pooled_at)
+        yy = f"{pooled_at.year % 100:02d}"
         assert (a.lot_number, b.lot_number) == (f"XY{yy}-0001", f"XY{yy}-0002")
+
+    def test_a_year_end_starts_a_new_lot_number_series_by_the_pooling_time(self, settings):
+        settings.CMLIMS_SITE_PREFIX = "XY"
+        last_second, new_year = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+        with transaction.atomic():
+            numbers = [lots.lot_number_next(when=when) for when in (last_second, new_year, last_second, new_year)]
+        assert numbers == ["XY26-0001", "XY27-0001", "XY26-0002", "XY27-0002"]
 
 
 @pytest.mark.django_db
