@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from batches.models import CellSource, CMLot, Culture, Harvest, HarvestContribution, LotStatus, Passage, Product
@@ -15,6 +15,7 @@ from batches.services import cultures, lots, products, records
 from cmlims.audit import UnauditedWrite, audited_create
 from cmlims.exceptions import Conflict, InvalidInput
 from cmlims.models import AuditEntry
+from tests.support.races import race
 
 from .conftest import make_bank, make_conditioning_culture, make_donor, make_harvest, make_product, pool, t
 
@@ -244,26 +245,21 @@ def test_two_lots_pooling_the_last_millilitres_at_once(require_postgres, make_us
                       contributions=[lots.Contribution(harvest.pk, D("40"))])
         harvests.append(harvest)
     outcomes: dict[str, list] = {"a": [], "b": []}
-    start = threading.Barrier(2)
 
-    def racer(tag: str) -> None:
-        try:
-            for harvest in harvests:
-                start.wait(timeout=30)
-                try:
-                    lot = lots.lot_pool(product=product, actor=lab1, pooled_at=t(1),
-                                        contributions=[lots.Contribution(harvest.pk, D("60"))])
-                    outcomes[tag].append(("ok", lot.lot_number))
-                except InvalidInput as exc:
-                    outcomes[tag].append(("refused", exc.extra["fields"]))
-        finally:
-            connections.close_all()
+    def take_60(harvest):
+        def call():
+            try:
+                lot = lots.lot_pool(product=product, actor=lab1, pooled_at=t(1),
+                                    contributions=[lots.Contribution(harvest.pk, D("60"))])
+                return ("ok", lot.lot_number)
+            except InvalidInput as exc:
+                return ("refused", exc.extra["fields"])
+        return call
 
-    threads = [threading.Thread(target=racer, args=(tag,)) for tag in ("a", "b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    for harvest in harvests:  # one race per harvest: both racers released together each round
+        a, b = race(take_60(harvest), take_60(harvest))
+        outcomes["a"].append(a)
+        outcomes["b"].append(b)
     for i in range(rounds):
         pair = {outcomes["a"][i][0], outcomes["b"][i][0]}
         assert pair == {"ok", "refused"}, (i, outcomes)
@@ -317,36 +313,29 @@ def test_two_donors_with_one_code_at_once(require_postgres, make_user):
     from cmlims import roles
 
     lab1 = make_user("lab1", roles.LAB_STAFF)
-    inserted, outcomes = threading.Event(), {}
+    inserted = threading.Event()
 
-    def first() -> None:
+    def first():
         try:
             with transaction.atomic():
                 make_donor(lab1, code="DN-RACE")
                 inserted.set()
                 time.sleep(1)  # ordering only: lets the second insert block on our uncommitted row
-            outcomes["first"] = "ok"
+            return "ok"
         except InvalidInput as exc:
-            outcomes["first"] = exc.extra["fields"]
+            return exc.extra["fields"]
         finally:
             inserted.set()
-            connections.close_all()
 
-    def second() -> None:
+    def second():
         try:
             inserted.wait(timeout=30)
             make_donor(lab1, code="DN-RACE")
-            outcomes["second"] = "ok"
+            return "ok"
         except InvalidInput as exc:
-            outcomes["second"] = exc.extra["fields"]
-        finally:
-            connections.close_all()
+            return exc.extra["fields"]
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = dict(zip(("first", "second"), race(first, second, timeout=60), strict=True))
     assert outcomes["first"] == "ok", outcomes
     assert "code" in outcomes["second"], outcomes
     assert CellSource.objects.filter(code="DN-RACE").count() == 1
