@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: demo test seed install migrate lint backup restore bench clean
+.PHONY: demo test test-clocks seed install migrate lint backup restore bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -33,6 +33,15 @@ test: install
 	mkdir -p reports
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python -m pytest --junitxml=reports/junit.xml $(PYTEST_ARGS); \
 	code=$$?; [ $$code -ne 5 ] || echo "pytest collected no tests"; exit $$code
+
+# The whole suite three times under a set, running clock (tests/support/clock.py): late evening,
+# just after midnight, and a run that crosses midnight into a new year. Every run happens; any failure fails.
+TEST_CLOCKS ?= 2026-06-30T23:30:00Z 2026-07-01T00:30:00Z 2026-12-31T23:58:00Z
+test-clocks: install
+	@failed=""; for clock in $(TEST_CLOCKS); do echo "== CMLIMS_TEST_CLOCK=$$clock"; \
+	  CMLIMS_TEST_CLOCK=$$clock DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python -m pytest -p no:cacheprovider \
+	  $(PYTEST_ARGS) || failed="$$failed $$clock"; done; \
+	[ -z "$$failed" ] || { echo "failed under:$$failed"; exit 1; }
 
 lint: install
 	$(BIN)/ruff check .

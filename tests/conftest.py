@@ -1,7 +1,8 @@
 """Shared fixtures. Real parts only: PostgreSQL/SQLite, Redis or the embedded broker, a real worker.
 
 With CMLIMS_REQUIRE_SERVICES=1 (CI), a test that needs PostgreSQL or Redis fails when it is
-missing instead of being skipped.
+missing instead of being skipped. With CMLIMS_TEST_CLOCK=<ISO time> the whole run (and the
+workers it starts) runs on a clock set to that instant (`make test-clocks`).
 """
 
 import os
@@ -12,18 +13,27 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from cmlims import roles
+from tests.support.clock import clock_from_env, clock_start
 from tests.support.worker import WorkerProcess, purge_broker
 
 PASSWORD = "correct-horse-battery"
 
 
 def pytest_configure(config):
+    travel = clock_start()
+    if travel is not None:
+        config.add_cleanup(travel.stop)
     if os.environ.get("CMLIMS_REQUIRE_SERVICES") == "1":
         url = os.environ.get("DATABASE_URL", "")
         if not url.startswith(("postgres://", "postgresql://")):
             raise pytest.UsageError("CMLIMS_REQUIRE_SERVICES=1 needs DATABASE_URL=postgres://…")
         if not os.environ.get("REDIS_URL", "").startswith("redis://"):
             raise pytest.UsageError("CMLIMS_REQUIRE_SERVICES=1 needs REDIS_URL=redis://…")
+
+
+def pytest_report_header(config):
+    when = clock_from_env()
+    return f"test clock: set to {when.isoformat()} (CMLIMS_TEST_CLOCK), running" if when else None
 
 
 def _need(kind: str) -> None:

@@ -1,7 +1,7 @@
 """Builders for the manufacturing chain. Every record is written through the real services."""
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -64,18 +64,19 @@ def make_product(actor, *, name="MSC-CM lyophilisate 1 mL", gtin="09506000134352
 
 
 def make_donor(actor, code="DN-0001", eligible=True):
+    today = timezone.localdate()  # the site's date, as the services see it (not the OS zone's date.today())
     return sources.cell_source_create(
-        actor=actor, code=code, tissue=CellSource.Tissue.UMBILICAL_CORD, collection_date=date.today() - timedelta(90),
-        consent_status="given", consent_recorded_on=date.today() - timedelta(91),
+        actor=actor, code=code, tissue=CellSource.Tissue.UMBILICAL_CORD, collection_date=today - timedelta(90),
+        consent_status="given", consent_recorded_on=today - timedelta(91),
         eligibility_status="eligible" if eligible else "pending",
-        eligibility_determined_on=date.today() - timedelta(80) if eligible else None,
+        eligibility_determined_on=today - timedelta(80) if eligible else None,
     )
 
 
 def make_bank(actor, source, code="WCB-0001"):
     return sources.cell_bank_create(
         actor=actor, code=code, kind="master", source=source, passage_at_freeze=2,
-        frozen_on=date.today() - timedelta(60), vials_frozen=50, vials_on_hand=50, cells_per_vial=5_000_000,
+        frozen_on=timezone.localdate() - timedelta(60), vials_frozen=50, vials_on_hand=50, cells_per_vial=5_000_000,
         cd73_percent=D("99.1"), cd90_percent=D("98.7"), cd105_percent=D("97.5"), cd34_percent=D("0.4"),
         cd45_percent=D("0.3"), cd14_percent=D("0.2"), cd19_percent=D("0.1"), hla_dr_percent=D("0.5"),
     )

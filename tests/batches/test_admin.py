@@ -227,10 +227,13 @@ def test_run_admin_refuses_editing_a_recorded_phase_and_completes_the_run(chain,
     freezing = LyophilisationPhase.objects.get(run=run, phase="freezing")
     assert freezing.shelf_temperature_actual_c == Decimal("-44.6")
     end = start + timedelta(hours=12)
+    # Primary drying ends with its phase (4 h to 8 h after the start): inside the run at any time of day.
+    primary_end = start + timedelta(hours=8)
     data.update({
         "ended_at_0": end.strftime("%Y-%m-%d"), "ended_at_1": end.strftime("%H:%M:%S"),
         "end_of_primary_drying_method": "pressure_rise",
-        "end_of_primary_drying_at_0": end.strftime("%Y-%m-%d"), "end_of_primary_drying_at_1": "00:00:00",
+        "end_of_primary_drying_at_0": primary_end.strftime("%Y-%m-%d"),
+        "end_of_primary_drying_at_1": primary_end.strftime("%H:%M:%S"),
         "end_of_primary_drying_evidence": "PRT < 0.01 mbar/min", "stoppering_method": "nitrogen",
         "stoppered_at_0": end.strftime("%Y-%m-%d"), "stoppered_at_1": end.strftime("%H:%M:%S"),
         "alarm_count": "0",

@@ -3,11 +3,11 @@ on two PostgreSQL connections), second-person verification, void instead of dele
 
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from batches.models import CellSource, CMLot, Culture, Harvest, HarvestContribution, LotStatus, Passage, Product
@@ -15,6 +15,7 @@ from batches.services import cultures, lots, products, records
 from cmlims.audit import UnauditedWrite, audited_create
 from cmlims.exceptions import Conflict, InvalidInput
 from cmlims.models import AuditEntry
+from tests.support.races import race
 
 from .conftest import make_bank, make_conditioning_culture, make_donor, make_harvest, make_product, pool, t
 
@@ -139,10 +140,18 @@ class TestOrder:
 
     def test_lot_numbers_follow_site_year_sequence(self, chain, settings):
         settings.CMLIMS_SITE_PREFIX = "XY"
-        a = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=D("20")), D("20"))])
-        b = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=D("20")), D("20"))])
-        yy = f"{timezone.now().year % 100:02d}"
+        pooled_at = t(1)  # the number carries the pooling year, which is not today's on 1 January
+        a = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=D("20")), D("20"))], pooled_at=pooled_at)
+        b = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=D("20")), D("20"))], pooled_at=pooled_at)
+        yy = f"{pooled_at.year % 100:02d}"
         assert (a.lot_number, b.lot_number) == (f"XY{yy}-0001", f"XY{yy}-0002")
+
+    def test_a_year_end_starts_a_new_lot_number_series_by_the_pooling_time(self, settings):
+        settings.CMLIMS_SITE_PREFIX = "XY"
+        last_second, new_year = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+        with transaction.atomic():
+            numbers = [lots.lot_number_next(when=when) for when in (last_second, new_year, last_second, new_year)]
+        assert numbers == ["XY26-0001", "XY27-0001", "XY26-0002", "XY27-0002"]
 
 
 @pytest.mark.django_db
@@ -236,26 +245,21 @@ def test_two_lots_pooling_the_last_millilitres_at_once(require_postgres, make_us
                       contributions=[lots.Contribution(harvest.pk, D("40"))])
         harvests.append(harvest)
     outcomes: dict[str, list] = {"a": [], "b": []}
-    start = threading.Barrier(2)
 
-    def racer(tag: str) -> None:
-        try:
-            for harvest in harvests:
-                start.wait(timeout=30)
-                try:
-                    lot = lots.lot_pool(product=product, actor=lab1, pooled_at=t(1),
-                                        contributions=[lots.Contribution(harvest.pk, D("60"))])
-                    outcomes[tag].append(("ok", lot.lot_number))
-                except InvalidInput as exc:
-                    outcomes[tag].append(("refused", exc.extra["fields"]))
-        finally:
-            connections.close_all()
+    def take_60(harvest):
+        def call():
+            try:
+                lot = lots.lot_pool(product=product, actor=lab1, pooled_at=t(1),
+                                    contributions=[lots.Contribution(harvest.pk, D("60"))])
+                return ("ok", lot.lot_number)
+            except InvalidInput as exc:
+                return ("refused", exc.extra["fields"])
+        return call
 
-    threads = [threading.Thread(target=racer, args=(tag,)) for tag in ("a", "b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    for harvest in harvests:  # one race per harvest: both racers released together each round
+        a, b = race(take_60(harvest), take_60(harvest))
+        outcomes["a"].append(a)
+        outcomes["b"].append(b)
     for i in range(rounds):
         pair = {outcomes["a"][i][0], outcomes["b"][i][0]}
         assert pair == {"ok", "refused"}, (i, outcomes)
@@ -309,36 +313,29 @@ def test_two_donors_with_one_code_at_once(require_postgres, make_user):
     from cmlims import roles
 
     lab1 = make_user("lab1", roles.LAB_STAFF)
-    inserted, outcomes = threading.Event(), {}
+    inserted = threading.Event()
 
-    def first() -> None:
+    def first():
         try:
             with transaction.atomic():
                 make_donor(lab1, code="DN-RACE")
                 inserted.set()
                 time.sleep(1)  # ordering only: lets the second insert block on our uncommitted row
-            outcomes["first"] = "ok"
+            return "ok"
         except InvalidInput as exc:
-            outcomes["first"] = exc.extra["fields"]
+            return exc.extra["fields"]
         finally:
             inserted.set()
-            connections.close_all()
 
-    def second() -> None:
+    def second():
         try:
             inserted.wait(timeout=30)
             make_donor(lab1, code="DN-RACE")
-            outcomes["second"] = "ok"
+            return "ok"
         except InvalidInput as exc:
-            outcomes["second"] = exc.extra["fields"]
-        finally:
-            connections.close_all()
+            return exc.extra["fields"]
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = dict(zip(("first", "second"), race(first, second, timeout=60), strict=True))
     assert outcomes["first"] == "ok", outcomes
     assert "code" in outcomes["second"], outcomes
     assert CellSource.objects.filter(code="DN-RACE").count() == 1

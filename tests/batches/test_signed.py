@@ -66,13 +66,14 @@ def test_released_lots_past_expiry_expire_automatically(chain):
     import datetime as dt
 
     from django.db import transaction
+    from django.utils import timezone
 
     from cmlims.models import AuditEntry
 
     lot = lot_at(chain, LotStatus.PACKAGED)
     with transaction.atomic():  # qc_complete needs qc's data; the rule table's from-state is what matters here
         audited_update(CMLot.objects.get(pk=lot.pk), actor=chain.qc, clean=False, status=LotStatus.RELEASED,
-                       expiry=dt.date.today() - dt.timedelta(days=1))
+                       expiry=timezone.localdate() - dt.timedelta(days=1))
     fresh = lot_at(chain, LotStatus.PACKAGED)
     assert lots.lots_expire_due() == [lot.lot_number]
     assert CMLot.objects.get(pk=lot.pk).status == LotStatus.EXPIRED

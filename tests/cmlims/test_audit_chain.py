@@ -2,12 +2,11 @@
 
 import hashlib
 import hmac
-import threading
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from cmlims.audit import (
@@ -29,6 +28,7 @@ from cmlims.exceptions import InvalidInput
 from cmlims.models import AuditEntry
 from cmlims.verification import audit_chain_verify
 from tests.auditfixture.models import FixtureRecord, FixtureSample
+from tests.support.races import race
 
 pytestmark = pytest.mark.django_db
 
@@ -218,26 +218,16 @@ def test_concurrent_appends_on_two_postgresql_connections_never_fork(require_pos
     """Two threads, each with its own PostgreSQL connection, append at once: no fork, no duplicate sequence."""
     actor = make_user("racer")
     rounds = 25
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
 
-    def writer(tag: str) -> None:
-        try:
-            start.wait()
+    def writer(tag: str):
+        def write() -> None:
             for i in range(rounds):
                 with transaction.atomic():
                     record = audited_create(FixtureRecord, actor=actor, name=f"{tag}{i}")
                     audited_update(record, actor=actor, quantity=i + 1)
-        except BaseException as exc:  # reported below in the main thread
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        return write
 
-    threads = [threading.Thread(target=writer, args=(tag,)) for tag in ("a", "b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    errors = [o for o in race(writer("a"), writer("b")) if isinstance(o, BaseException)]
     assert not errors, errors
     sequences = list(AuditEntry.objects.order_by("sequence").values_list("sequence", flat=True))
     assert sequences == list(range(1, len(sequences) + 1))  # gap-free and unique

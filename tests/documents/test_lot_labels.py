@@ -138,7 +138,12 @@ def test_bad_input_names_the_field(chain, packaged_lot, auth_client):
     assert set(response.json()["fields"]) == {"template", "kind", "format", "copies"}
     unknown = post_labels(client, packaged_lot, template="vial", kind="quarantine", format="pdf", vials=["NOPE"])
     assert unknown.status_code == 400 and "NOPE" in unknown.json()["fields"]["vials"][0]
-    assert client.post("/api/v1/lots/XX99-9999/labels/", {}, format="json").status_code in (400, 404)
+    # An unknown lot in the path with a valid body is 404; the body is checked before the lot is looked up.
+    missing = client.post("/api/v1/lots/XX99-9999/labels/", {"template": "vial", "kind": "quarantine",
+                                                             "format": "pdf"}, format="json")
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found", missing.content
+    empty = client.post("/api/v1/lots/XX99-9999/labels/", {}, format="json")
+    assert empty.status_code == 400 and set(empty.json()["fields"]) == {"template", "kind", "format"}
     assert object_type_of(CMLot) == "batches.cmlot"
 
 

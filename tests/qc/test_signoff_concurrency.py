@@ -1,10 +1,7 @@
 """Rule 10: two officers release the same lot at the same moment — exactly one signature, the other 409.
 Two real PostgreSQL connections (one per thread)."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from batches.models import CMLot, LotStatus
 from cmlims.esign.models import Meaning, Signature
@@ -12,33 +9,21 @@ from cmlims.exceptions import Conflict
 from qc.selectors import lot_review_latest_sequence
 from qc.services.signoff import lot_sign_off
 from tests.conftest import PASSWORD
+from tests.support.races import race
 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_officers_release_at_once(require_postgres, releasable, chain, qc2):
     lot_number = releasable.lot_number
     through = lot_review_latest_sequence(releasable)
-    barrier = threading.Barrier(2)
-    outcomes: dict[str, object] = {}
 
     def release(officer):
-        try:
-            barrier.wait(timeout=10)
-            outcomes[officer.username] = lot_sign_off(
-                lot_number=lot_number, to=LotStatus.RELEASED, actor=officer, username=officer.username,
-                password=PASSWORD, reason="release", audit_reviewed_through=through,
-            )
-        except Exception as exc:  # noqa: BLE001 - recorded and asserted below
-            outcomes[officer.username] = exc
-        finally:
-            connection.close()  # each thread had its own connection
+        return lambda: lot_sign_off(
+            lot_number=lot_number, to=LotStatus.RELEASED, actor=officer, username=officer.username,
+            password=PASSWORD, reason="release", audit_reviewed_through=through,
+        )
 
-    threads = [threading.Thread(target=release, args=(officer,)) for officer in (chain.qc, qc2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
+    outcomes = dict(zip(("qc", "qc2"), race(release(chain.qc), release(qc2)), strict=True))
     signatures = [o for o in outcomes.values() if isinstance(o, Signature)]
     refusals = [o for o in outcomes.values() if isinstance(o, Conflict)]
     assert len(signatures) == 1 and len(refusals) == 1, outcomes

@@ -57,13 +57,13 @@ class World:
             return existing
         source = audited_create(
             CellSource, actor=self.lab, code=code, tissue=CellSource.Tissue.UMBILICAL_CORD,
-            collection_date=dt.date.today() - dt.timedelta(days=90), consent_status="given",
-            consent_recorded_on=dt.date.today() - dt.timedelta(days=91), eligibility_status="eligible",
-            eligibility_determined_on=dt.date.today() - dt.timedelta(days=80),
+            collection_date=timezone.localdate() - dt.timedelta(days=90), consent_status="given",
+            consent_recorded_on=timezone.localdate() - dt.timedelta(days=91), eligibility_status="eligible",
+            eligibility_determined_on=timezone.localdate() - dt.timedelta(days=80),
         )
         audited_create(
             CellBank, actor=self.lab, code=f"MCB-{code}", kind="master", source=source, passage_at_freeze=2,
-            frozen_on=dt.date.today() - dt.timedelta(days=60), vials_frozen=10, vials_on_hand=10,
+            frozen_on=timezone.localdate() - dt.timedelta(days=60), vials_frozen=10, vials_on_hand=10,
         )
         return source
 
@@ -79,7 +79,7 @@ class World:
         lot = audited_create(
             CMLot, actor=self.lab, lot_number=f"CM26-{n:04d}", product=product, pooled_at=ago(10),
             pooled_by=self.lab, status=status, on_hold=on_hold, hold_reason="deviation DV-1" if on_hold else "",
-            expiry=expiry if expiry is not None else dt.date.today() + dt.timedelta(days=300),
+            expiry=expiry if expiry is not None else timezone.localdate() + dt.timedelta(days=300),
         )
         for i, donor in enumerate(donors):
             bank = CellBank.objects.get(code=f"MCB-{donor.code}")

@@ -1,39 +1,15 @@
 """Rule 10 on PostgreSQL with two real connections: two coordinators allocating at the same moment."""
 
-import threading
-
 import pytest
-from django.db import connections
 
 from batches.models import Vial, VialStatus
 from batches.shipping import services
 from batches.shipping.models import ShipmentVial
 from cmlims import roles
 from cmlims.exceptions import Conflict
+from tests.support.races import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(*calls):
-    """Run each call in its own thread (own connection), released together; returns results or exceptions."""
-    start = threading.Barrier(len(calls))
-    outcomes: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            start.wait()
-            outcomes[index] = call()
-        except BaseException as exc:  # collected for the assertions in the main thread
-            outcomes[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return outcomes
 
 
 def test_two_coordinators_allocating_the_same_vial_exactly_one_succeeds(require_postgres, world, make_user):

@@ -65,7 +65,7 @@ def test_allocation_refusals_list_every_vial_and_change_nothing(world):
     good = world.lot(vials=3)
     unreleased = world.lot(vials=1, status=LotStatus.QC_COMPLETE)
     held = world.lot(vials=1, on_hold=True)
-    expired = world.lot(vials=1, expiry=dt.date.today() - dt.timedelta(days=1))
+    expired = world.lot(vials=1, expiry=timezone.localdate() - dt.timedelta(days=1))
     other_shipment = world.shipment()
     services.shipment_allocate_scans(shipment=other_shipment, scans=serials(good, 3), actor=world.coordinator)
     shipment = world.shipment()
@@ -109,10 +109,10 @@ def test_vial_of_another_product_is_refused(world):
 
 
 def test_fefo_by_count_takes_the_earliest_expiry_first(world):
-    late = world.lot(vials=3, expiry=dt.date.today() + dt.timedelta(days=300))
-    early = world.lot(vials=2, expiry=dt.date.today() + dt.timedelta(days=30))
-    world.lot(vials=2, on_hold=True, expiry=dt.date.today() + dt.timedelta(days=5))  # earlier but held
-    world.lot(vials=2, expiry=dt.date.today() - dt.timedelta(days=1))  # expired
+    late = world.lot(vials=3, expiry=timezone.localdate() + dt.timedelta(days=300))
+    early = world.lot(vials=2, expiry=timezone.localdate() + dt.timedelta(days=30))
+    world.lot(vials=2, on_hold=True, expiry=timezone.localdate() + dt.timedelta(days=5))  # earlier but held
+    world.lot(vials=2, expiry=timezone.localdate() - dt.timedelta(days=1))  # expired
     shipment = world.shipment()
     rows = services.shipment_allocate_count(shipment=shipment, count=3, actor=world.coordinator)
     assert [r.vial.serial for r in rows] == serials(early, 1, 2) + serials(late, 1)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app
+from tests.support.clock import clock_env_for_child
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,10 +49,11 @@ class WorkerProcess:
             DATABASE_URL=test_database_url(),
             CMLIMS_TEST_RUN_DIR=str(settings.CMLIMS_TEST_RUN_DIR),
             PYTHONUNBUFFERED="1",
+            **clock_env_for_child(),
         )
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", self.queues,
+            [sys.executable, "-m", "tests.support.celery_worker", "-A", "config", "worker", "-Q", self.queues,
              "-c", str(self.concurrency), "-n", self.hostname, "--without-gossip", "--without-mingle",
              "-l", "info"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
