@@ -62,6 +62,9 @@ ELEMENT = f"01{GTIN}17281231" + "10CM26-0042" + GS + "21SN000001"
         f"(01){GTIN}(17)281231(10)CM26-0042(21)SN000001",  # human-readable text
         f"]d2(01){GTIN}(17)281231(10)CM26-0042(21)SN000001",
         f"]d2{GS}21SN000001{GS}10CM26-0042{GS}01{GTIN}17281231",  # any AI order
+        "]C1" + ELEMENT,  # GS1-128 symbology identifier
+        "]Q3" + ELEMENT,  # GS1 QR symbology identifier
+        "]d2" + ELEMENT + GS,  # scanner that ends every field with GS
     ],
 )
 def test_scan_element_strings(text):
@@ -100,6 +103,10 @@ def test_scan_plain_serial(text):
         (f"(01){GTIN}(17)281231(10)LOT1", "no (21) serial"),
         ("(00)106141411234567897", "no (21) serial"),  # a shipping label scanned by mistake
         (f"]d201{GTIN}17281331{GS}21SN1", "month 13"),
+        (f"]d201{GTIN}17280230{GS}21SN1", "280230: not a date"),
+        (f"]d201{GTIN}21" + "A" * 21, "GS separator missing"),  # serial over 20 characters
+        (f"(01){GTIN}(10)LOT{GS}1(21)SN1", "does not allow"),  # GS inside the parentheses form is not dropped
+        ("]d221SN#1", "does not allow"),  # outside GS1 character set 82
         ("]d299ABC", "unknown GS1 application identifier"),
         ("(01)123(21)SN", "(01) must be 14 digits"),
         ("(21)SN 1", "does not allow"),
