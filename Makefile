@@ -1,4 +1,5 @@
-# cmlims: `make demo` runs the app with demo data; `make test` runs the tests. Both set up .venv first.
+# cmlims: `make demo` runs the app with demo data; `make test` runs the tests. Both set up .venv first,
+# from requirements.lock (exact versions with hashes; `make lock` refreshes it).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,16 +8,31 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: demo test validation seed install migrate lint backup restore bench clean
+LOCK_TOOL := $(VENV)/lock-tool
+UV_VERSION := 0.13.9
 
-$(STAMP): pyproject.toml
+.PHONY: demo test validation seed install lock migrate lint backup restore bench clean
+
+# Exactly the locked versions (hash-checked), then cmlims itself without resolving anything again;
+# a lock that no longer matches pyproject.toml stops here, naming what to add.
+$(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m cmlims.validation.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolves requirements.lock from pyproject.toml (base + dev), keeping current pins that still fit;
+# `make lock UPGRADE=1` takes the newest versions allowed. uv lives outside the app's environment.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(LOCK_TOOL)/bin/uv || $(BIN)/python -m pip install --quiet --target $(LOCK_TOOL) 'uv==$(UV_VERSION)'
+	$(LOCK_TOOL)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --quiet \
+	  --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade,) -o requirements.lock
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
