@@ -50,14 +50,15 @@ test: install
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python -m pytest --junitxml=reports/junit.xml $(PYTEST_ARGS); \
 	code=$$?; [ $$code -ne 5 ] || echo "pytest collected no tests"; exit $$code
 
-# The traceability matrix in reports/validation/ (HTML, CSV) from this commit's reports/junit.xml;
-# `make test` runs first only when the report is not from this commit.
+# The validation pack in reports/validation/: traceability matrix (HTML, CSV) and IQ/OQ PDF, from this
+# commit's reports/junit.xml; `make test` runs first only when the report is not from this commit.
 # Fails while a mandatory requirement has no passing test.
-validation: install
+validation: migrate
 	@if $(BIN)/python -m cmlims.validation.matrix --fresh reports/junit.xml; then \
 	  echo "reports/junit.xml is from this commit: using it"; \
 	else $(MAKE) --no-print-directory test || echo "tests failed: the matrix shows which"; fi
-	$(BIN)/python -m cmlims.validation.matrix --junit reports/junit.xml --out reports/validation
+	$(BIN)/python manage.py validation_pack --junit reports/junit.xml --out reports/validation \
+	  --deploy-settings config.settings.production
 
 lint: install
 	$(BIN)/ruff check .
