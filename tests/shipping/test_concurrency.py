@@ -36,6 +36,7 @@ def race(*calls):
     return outcomes
 
 
+@pytest.mark.req("RULE-10")
 def test_two_coordinators_allocating_the_same_vial_exactly_one_succeeds(require_postgres, world, make_user):
     other = make_user("ship2", roles.SHIPPING_COORDINATOR)
     lot = world.lot(vials=3)
