@@ -1,4 +1,5 @@
-# cmlims: `make demo` runs the app with demo data; `make test` runs the tests. Both set up .venv first.
+# cmlims: `make demo` runs the app with demo data; `make test` runs the tests. Both set up .venv first,
+# from requirements.lock (exact versions with hashes; `make lock` refreshes it).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,16 +8,31 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: demo test test-clocks seed install migrate lint backup restore bench clean
+LOCK_TOOL := $(VENV)/lock-tool
+UV_VERSION := 0.13.9
 
-$(STAMP): pyproject.toml
+.PHONY: demo test test-clocks validation seed install lock migrate lint backup restore bench clean
+
+# Exactly the locked versions (hash-checked), then cmlims itself without resolving anything again;
+# a lock that no longer matches pyproject.toml stops here, naming what to add.
+$(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m cmlims.validation.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolves requirements.lock from pyproject.toml (base + dev), keeping current pins that still fit;
+# `make lock UPGRADE=1` takes the newest versions allowed. uv lives outside the app's environment.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(LOCK_TOOL)/bin/uv || $(BIN)/python -m pip install --quiet --target $(LOCK_TOOL) 'uv==$(UV_VERSION)'
+	$(LOCK_TOOL)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --quiet \
+	  --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade,) -o requirements.lock
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -42,6 +58,16 @@ test-clocks: install
 	  CMLIMS_TEST_CLOCK=$$clock DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python -m pytest -p no:cacheprovider \
 	  $(PYTEST_ARGS) || failed="$$failed $$clock"; done; \
 	[ -z "$$failed" ] || { echo "failed under:$$failed"; exit 1; }
+
+# The validation pack in reports/validation/: traceability matrix (HTML, CSV) and IQ/OQ PDF, from this
+# commit's reports/junit.xml; `make test` runs first only when the report is not from this commit.
+# Fails while a mandatory requirement has no passing test.
+validation: migrate
+	@if $(BIN)/python -m cmlims.validation.matrix --fresh reports/junit.xml; then \
+	  echo "reports/junit.xml is from this commit: using it"; \
+	else $(MAKE) --no-print-directory test || echo "tests failed: the matrix shows which"; fi
+	$(BIN)/python manage.py validation_pack --junit reports/junit.xml --out reports/validation \
+	  --deploy-settings config.settings.production
 
 lint: install
 	$(BIN)/ruff check .

@@ -53,6 +53,7 @@ def test_other_changelists_are_constant(chain, client, url):
     assert _count(client, url) == one
 
 
+@pytest.mark.req("FEAT-LOT-RECORD")
 def test_pooling_in_the_admin_goes_through_the_service(chain, client):
     client.force_login(chain.lab1)
     first = make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("100"))
@@ -79,6 +80,7 @@ def test_pooling_in_the_admin_goes_through_the_service(chain, client):
     assert CMLot.objects.count() == 1
 
 
+@pytest.mark.req("P11-11.10f")
 def test_transition_action_reports_refusals(chain, client):
     client.force_login(chain.lab1)
     lot = lot_at(chain, LotStatus.POOLED)
@@ -89,6 +91,7 @@ def test_transition_action_reports_refusals(chain, client):
     assert lot.status == LotStatus.POOLED
 
 
+@pytest.mark.req("1271-290", "RULE-9")
 def test_genealogy_page_and_search(chain, client):
     client.force_login(chain.qc)
     lot = lot_at(chain, LotStatus.PACKAGED)
@@ -104,6 +107,7 @@ def test_genealogy_page_and_search(chain, client):
         lot.lot_number.encode() not in client.get(CHANGELIST, {"q": "NOTHING-LIKE-THIS"}).content
 
 
+@pytest.mark.req("P11-11.10g")
 def test_qc_officer_cannot_record_manufacturing(chain, client):
     client.force_login(chain.qc)
     assert client.get("/admin/batches/cmlot/add/").status_code == 403

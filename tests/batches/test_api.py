@@ -80,6 +80,7 @@ def test_filters(chain, auth_client):
     assert response.status_code == 400 and "status" in response.json()["fields"]
 
 
+@pytest.mark.req("P11-11.10f", "A11-15")
 def test_transition_endpoint_answers_409_with_conditions(chain, auth_client):
     lot = lot_at(chain, LotStatus.POOLED)
     client = auth_client(chain.lab1)
@@ -97,6 +98,7 @@ def test_transition_endpoint_answers_409_with_conditions(chain, auth_client):
     assert client.post("/api/v1/lots/CM00-9999/transitions/", {"to": "packaged"}, format="json").status_code == 404
 
 
+@pytest.mark.req("FEAT-LOT-RECORD", "README-SECOND-PERSON")
 def test_manufacturing_steps_over_the_api(chain, auth_client):
     client = auth_client(chain.lab1)
     harvest = client.post(f"/api/v1/cultures/{chain.culture.code}/harvests/", {
@@ -137,6 +139,7 @@ def test_manufacturing_steps_over_the_api(chain, auth_client):
     assert patch.status_code == 400 and "volume_ml" in patch.json()["fields"]
 
 
+@pytest.mark.req("RULE-9", "1271-290")
 def test_traceability_both_ways(chain, auth_client):
     lot = lot_at(chain, LotStatus.PACKAGED)
     client = auth_client(chain.qc)
@@ -169,6 +172,7 @@ def test_create_and_update_routes_allow_only_their_method(chain, auth_client):
     assert chain.source.voided_at is None
 
 
+@pytest.mark.req("FEAT-LOT-RECORD")
 def test_vials_move_and_destroy_over_the_api(chain, auth_client):
     from batches.models import Vial
     from batches.services import products
@@ -216,6 +220,7 @@ def test_packaged_lot_detail_has_the_freeze_drying_and_packaging_summary_at_cons
     assert many == few
 
 
+@pytest.mark.req("P11-11.10d", "P11-11.10g")
 def test_who_reads_lots_and_traces(chain, auth_client, make_user, api_client):
     """DESIGN roles: every role reads lots; the integration account reads lots, not traces; no role, no read."""
     from cmlims import roles

@@ -18,6 +18,7 @@ from .conftest import freeze_dry, lot_at, make_harvest, package, pool, process
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.req("P11-11.10f", "211-188b", "FEAT-LOT-RECORD")
 def test_full_path_to_packaged_records_who_did_each_step(chain):
     lot = lot_at(chain, LotStatus.PACKAGED)
     lot.refresh_from_db()
@@ -33,6 +34,7 @@ def test_full_path_to_packaged_records_who_did_each_step(chain):
     assert lot.expiry == lot.packaging_run.ended_at.date() + timedelta(days=lot.product.shelf_life_days)
 
 
+@pytest.mark.req("P11-11.10f")
 def test_wrong_order_lists_every_unmet_condition(chain):
     harvest = make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("300"))
     lot = pool(chain, [(harvest, Decimal("300"))])
@@ -49,6 +51,7 @@ def test_wrong_order_lists_every_unmet_condition(chain):
 
 
 @pytest.mark.parametrize("target", [LotStatus.RELEASED, LotStatus.REJECTED, LotStatus.RECALLED])
+@pytest.mark.req("A11-15")
 def test_signed_statuses_need_a_signature(chain, target):
     lot = lot_at(chain, LotStatus.PACKAGED)
     with pytest.raises(Conflict) as err:
@@ -58,6 +61,7 @@ def test_signed_statuses_need_a_signature(chain, target):
     assert lot.status == LotStatus.PACKAGED
 
 
+@pytest.mark.req("P11-11.10g")
 def test_wrong_role_is_refused(chain):
     lot = lot_at(chain, LotStatus.PACKAGED)
     with pytest.raises(PermissionDenied):
@@ -67,6 +71,7 @@ def test_wrong_role_is_refused(chain):
         pool(type(chain)(**{**chain.__dict__, "lab1": chain.qc}), [(harvest, Decimal("10"))])
 
 
+@pytest.mark.req("README-HOLD")
 def test_held_lot_moves_nowhere(chain):
     lot = lot_at(chain, LotStatus.PACKAGED)
 
@@ -95,6 +100,7 @@ def test_registered_guard_adds_conditions(chain):
     assert lot.status == LotStatus.PACKAGED
 
 
+@pytest.mark.req("RULE-1")
 def test_packaging_never_exceeds_vials_loaded(chain):
     harvest = make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("400"), verifier=chain.lab2)
     lot = process(chain, pool(chain, [(harvest, Decimal("400"))]))

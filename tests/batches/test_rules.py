@@ -28,6 +28,7 @@ def _fields(exc) -> dict:
 
 @pytest.mark.django_db
 class TestImpossibleQuantities:
+    @pytest.mark.req("README-REFUSALS")
     def test_negative_volume_names_the_field(self, chain):
         with pytest.raises(InvalidInput) as err:
             make_harvest(chain.lab1, chain.culture, volume_ml=D("-1"))
@@ -42,6 +43,7 @@ class TestImpossibleQuantities:
                                     viability_percent=D("101"), confluence_percent=D("80"))
         assert "viability_percent" in _fields(err)
 
+    @pytest.mark.req("README-REFUSALS")
     def test_end_before_start(self, chain):
         with pytest.raises(InvalidInput) as err:
             cultures.harvest_record(culture=chain.culture, actor=chain.lab1, conditioning_started_at=t(1),
@@ -74,6 +76,7 @@ class TestLimits:
         return cultures.culture_create(actor=chain.lab1, product=chain.product, bank=chain.bank, code="CU-L",
                                        started_at=t(15), vessel="T175", medium_lot="M")
 
+    @pytest.mark.req("RULE-1")
     def test_passage_over_the_product_limit(self, chain):
         culture = self._active(chain)
         with pytest.raises(InvalidInput) as err:
@@ -82,6 +85,7 @@ class TestLimits:
                                     viability_percent=D("90"), confluence_percent=D("80"))
         assert "passage_number" in _fields(err) and "P5" in str(err.value)
 
+    @pytest.mark.req("RULE-1")
     def test_cumulative_population_doublings_over_the_limit(self, chain):
         culture = self._active(chain)
         first = cultures.passage_record(culture=culture, actor=chain.lab1, passage_number=3, seeded_at=t(14),
@@ -106,6 +110,7 @@ class TestLimits:
 
 @pytest.mark.django_db
 class TestOrder:
+    @pytest.mark.req("RULE-1", "P11-11.10f")
     def test_harvest_needs_a_culture_in_conditioning(self, chain):
         active = cultures.culture_create(actor=chain.lab1, product=chain.product, bank=chain.bank, code="CU-A",
                                          started_at=t(10), vessel="T175", medium_lot="M")
@@ -131,6 +136,7 @@ class TestOrder:
             lots.lot_transition(lot_number_or_lot=lot, to=LotStatus.FREEZE_DRYING, actor=chain.lab1)
         assert "filter_integrity_failed" in {c["code"] for c in err.value.extra["conditions"]}
 
+    @pytest.mark.req("README-SECOND-PERSON")
     def test_the_performer_cannot_verify(self, chain):
         harvest = make_harvest(chain.lab1, chain.culture)
         with pytest.raises(Conflict) as err:
@@ -138,6 +144,7 @@ class TestOrder:
         assert err.value.code == "same_person"
         assert records.step_verify(record=harvest, actor=chain.lab2).verified_by == chain.lab2
 
+    @pytest.mark.req("1271-290")
     def test_lot_numbers_follow_site_year_sequence(self, chain, settings):
         settings.CMLIMS_SITE_PREFIX = "XY"
         pooled_at = t(1)  # the number carries the pooling year, which is not today's on 1 January
@@ -156,6 +163,7 @@ class TestOrder:
 
 @pytest.mark.django_db
 class TestPooling:
+    @pytest.mark.req("RULE-1")
     def test_a_harvest_feeds_several_lots_but_never_more_than_it_holds(self, chain):
         harvest = make_harvest(chain.lab1, chain.culture, volume_ml=D("100"))
         pool(chain, [(harvest, D("70"))])
@@ -165,6 +173,7 @@ class TestPooling:
         assert "contributions[0].volume_ml" in _fields(err)
         assert lots.harvest_volume_taken_ml(harvest) == D("100")
 
+    @pytest.mark.req("RULE-1")
     def test_a_harvest_joins_a_lot_once(self, chain):
         harvest = make_harvest(chain.lab1, chain.culture, volume_ml=D("100"))
         with pytest.raises(InvalidInput) as err:
@@ -194,6 +203,7 @@ class TestPooling:
 
 @pytest.mark.django_db
 class TestVoidNotDelete:
+    @pytest.mark.req("README-NO-DELETE")
     def test_delete_raises_and_void_keeps_the_record(self, chain):
         harvest = make_harvest(chain.lab1, chain.culture)
         with pytest.raises(UnauditedWrite):
@@ -206,6 +216,7 @@ class TestVoidNotDelete:
         assert AuditEntry.objects.filter(object_type="batches.harvest", object_id=str(harvest.pk),
                                          action="voided").exists()
 
+    @pytest.mark.req("README-NO-DELETE")
     def test_a_pooled_harvest_cannot_be_voided(self, chain):
         harvest = make_harvest(chain.lab1, chain.culture, volume_ml=D("100"))
         pool(chain, [(harvest, D("10"))])
@@ -228,6 +239,7 @@ class TestVoidNotDelete:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.req("RULE-10", "RULE-1")
 def test_two_lots_pooling_the_last_millilitres_at_once(require_postgres, make_user):
     """Two threads, each with its own PostgreSQL connection, pool the last 60 mL of the same harvests at once:
     for each harvest exactly one succeeds, and the volumes taken never exceed what it holds."""
@@ -273,6 +285,7 @@ def test_two_lots_pooling_the_last_millilitres_at_once(require_postgres, make_us
 
 @pytest.mark.django_db
 class TestDuplicateCodes:
+    @pytest.mark.req("README-REFUSALS")
     def test_a_duplicate_donor_code_names_the_field(self, lab1):
         make_donor(lab1, code="DN-0042")
         with pytest.raises(InvalidInput) as exc:
@@ -294,6 +307,7 @@ class TestDuplicateCodes:
         assert Product.objects.count() == 1
         assert AuditEntry.objects.filter(object_type="batches.product").count() == 1
 
+    @pytest.mark.req("README-REFUSALS", "README-API-ERRORS")
     def test_the_api_answers_400_for_a_duplicate_product(self, lab1, client):
         make_product(lab1)
         client.force_login(lab1)
@@ -306,6 +320,7 @@ class TestDuplicateCodes:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.req("README-REFUSALS")
 def test_two_donors_with_one_code_at_once(require_postgres, make_user):
     """Two PostgreSQL connections create the same donor code: the first holds its transaction open after the
     insert, so the second's uniqueness check cannot see it and the unique index refuses its insert. The loser

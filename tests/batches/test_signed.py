@@ -21,6 +21,7 @@ def _sign(lot, user, meaning, reason="sterility failure"):
                           reason=reason, content={"lot_number": lot.lot_number}, field_list_version="test-1")
 
 
+@pytest.mark.req("RULE-8", "A11-9")
 def test_signed_rejection_and_reason_required_afterwards(chain):
     lot = lot_at(chain, LotStatus.PACKAGED)
     signature = _sign(lot, chain.qc, "rejected")
@@ -46,6 +47,7 @@ def test_signed_change_checks_the_rule_table_and_the_signature(chain):
     assert CMLot.objects.get(pk=lot.pk).status == LotStatus.PACKAGED
 
 
+@pytest.mark.req("P11-11.50")
 def test_release_signature_in_the_lot_list_with_constant_queries(chain, auth_client):
     client = auth_client(chain.qc)
     first = lot_at(chain, LotStatus.PACKAGED)

@@ -28,6 +28,7 @@ def token_for(api_client, username: str, password: str = PASSWORD) -> str:
 
 
 @pytest.mark.django_db
+@pytest.mark.req("README-API-ERRORS")
 def test_validation_error_is_400_invalid_naming_each_field(api_client):
     response = api_client.post("/api/v1/auth/token/", {"username": "qc1"}, format="json")
 
@@ -39,6 +40,7 @@ def test_validation_error_is_400_invalid_naming_each_field(api_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.req("README-API-ERRORS")
 def test_malformed_json_is_400_not_500(api_client):
     response = api_client.post("/api/v1/auth/token/", data="{not json", content_type="application/json")
 
@@ -47,6 +49,7 @@ def test_malformed_json_is_400_not_500(api_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.req("P11-11.10d", "README-API-ERRORS")
 def test_unauthenticated_is_401_with_www_authenticate(api_client):
     response = api_client.get("/api/v1/me/")
 
@@ -58,6 +61,7 @@ def test_unauthenticated_is_401_with_www_authenticate(api_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.req("P11-11.10d", "README-TOKENS")
 def test_unknown_token_is_401(api_client):
     api_client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 48)
 
@@ -68,6 +72,7 @@ def test_unknown_token_is_401(api_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.req("P11-11.10g", "README-API-ERRORS")
 def test_permission_error_is_403_permission_denied(make_user, auth_client):
     owner = make_user("robot", roles.INTEGRATION)
     other = make_user("lab1", roles.LAB_STAFF)
@@ -99,6 +104,7 @@ def test_unknown_route_is_404_json(make_user, auth_client):
 @pytest.mark.django_db
 @pytest.mark.parametrize("url", ["/api/v1/vials/%00/trace/", "/api/v1/lots/CM26%000001/",
                                  "/api/v1/lots/?search=%00", "/admin/batches/cmlot/?q=a%00b"])
+@pytest.mark.req("README-API-ERRORS")
 def test_a_nul_character_in_the_url_is_400_not_500(make_user, auth_client, url):
     """PostgreSQL cannot compare text with NUL: refused before any lookup, on every database."""
     client = auth_client(make_user("lab1", roles.LAB_STAFF, is_staff=True))
@@ -134,6 +140,7 @@ def test_wrong_method_is_405_with_code(make_user, auth_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.req("RULE-8", "README-TOKENS")
 def test_token_issue_returns_token_and_expiry_and_is_audited(make_user, api_client, settings):
     user = make_user("robot", roles.INTEGRATION)
     before = timezone.now()
@@ -154,6 +161,7 @@ def test_token_issue_returns_token_and_expiry_and_is_audited(make_user, api_clie
 
 
 @pytest.mark.django_db
+@pytest.mark.req("P11-11.300", "README-TOKENS")
 def test_failed_login_is_401_and_audited(make_user, api_client):
     user = make_user("qc1", roles.QC_OFFICER)
 
@@ -169,6 +177,7 @@ def test_failed_login_is_401_and_audited(make_user, api_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.req("P11-11.10d", "RULE-8", "README-TOKENS")
 def test_expired_token_is_401(make_user, api_client):
     user = make_user("robot", roles.INTEGRATION)
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(api_client, 'robot')}")
@@ -185,6 +194,7 @@ def test_expired_token_is_401(make_user, api_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.req("RULE-8", "README-TOKENS")
 def test_revoked_token_is_401_and_revocation_is_audited(make_user, api_client):
     user = make_user("robot", roles.INTEGRATION)
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(api_client, 'robot')}")
@@ -201,6 +211,7 @@ def test_revoked_token_is_401_and_revocation_is_audited(make_user, api_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.req("P11-11.10d")
 def test_inactive_user_token_is_401(make_user, api_client):
     user = make_user("robot", roles.INTEGRATION)
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(api_client, 'robot')}")

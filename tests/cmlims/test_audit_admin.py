@@ -49,6 +49,7 @@ def test_the_trail_list_runs_a_fixed_number_of_queries(qc_client, qc, django_ass
     assert response.status_code == 200 and "B59" in response.content.decode()
 
 
+@pytest.mark.req("FEAT-AUDIT-VIEW", via="browser")
 def test_the_trail_filters_by_object_type_user_action_and_time_and_searches_ids(qc_client, qc, make_user):
     other = make_user("lab1", roles.LAB_STAFF)
     (mine,) = make_records(qc, 1, "Mine")
@@ -73,6 +74,7 @@ def test_the_trail_filters_by_object_type_user_action_and_time_and_searches_ids(
     assert "Theirs" in listed("q=Theirs")
 
 
+@pytest.mark.req("P11-11.10e", "FEAT-AUDIT-VIEW")
 def test_the_trail_is_read_only_even_for_the_superuser(admin_client, qc):
     (record,) = make_records(qc, 1)
     entry = AuditEntry.objects.filter(object_type="auditfixture.fixturerecord").last()
@@ -85,6 +87,7 @@ def test_the_trail_is_read_only_even_for_the_superuser(admin_client, qc):
     assert entry.hash in page  # viewable, with its chain hash
 
 
+@pytest.mark.req("P11-11.10e", "A11-9", "FEAT-AUDIT-VIEW")
 def test_history_shows_each_change_with_old_and_new_values(admin_client, qc):
     (record,) = make_records(qc, 1)
     audited_update(record, actor=qc, quantity=17, reason="recount")
@@ -94,6 +97,7 @@ def test_history_shows_each_change_with_old_and_new_values(admin_client, qc):
     assert reverse("admin:cmlims_timeline", args=["auditfixture.fixturerecord", record.pk]) in page
 
 
+@pytest.mark.req("FEAT-AUDIT-VIEW")
 def test_the_timeline_covers_the_object_and_everything_registered_under_it(admin_client, qc):
     record, other = make_records(qc, 2)
     samples = audited_bulk_create(FixtureSample, [FixtureSample(record=record, label=f"S{i}") for i in range(3)],
@@ -118,6 +122,7 @@ def test_the_timeline_covers_the_object_and_everything_registered_under_it(admin
     assert admin_client.get("/admin/cmlims/auditentry/timeline/nosuch.model/1/").status_code == 404
 
 
+@pytest.mark.req("README-NO-DELETE", "A11-9")
 def test_audited_admin_offers_no_delete_but_void_with_a_reason(admin_client, qc):
     (record,) = make_records(qc, 1)
     assert admin_client.get(f"/admin/auditfixture/fixturerecord/{record.pk}/delete/").status_code == 403
@@ -135,6 +140,7 @@ def test_audited_admin_offers_no_delete_but_void_with_a_reason(admin_client, qc)
     assert admin_client.get(void_url).status_code == 403  # already voided
 
 
+@pytest.mark.req("A11-9", "RULE-8")
 def test_a_released_record_needs_a_reason_to_change_in_the_admin(admin_client, qc):
     (record,) = make_records(qc, 1)
     audited_update(record, actor=qc, released=True)

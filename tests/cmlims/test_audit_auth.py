@@ -42,6 +42,7 @@ def test_admin_login_and_logout_are_recorded(make_user):
     assert last(Action.LOGGED_OUT).user == user
 
 
+@pytest.mark.req("P11-11.300", via="browser")
 def test_a_failed_admin_login_records_the_attempted_name_with_no_actor(make_user):
     user = make_user("lab1", roles.LAB_STAFF, is_staff=True)
     response = Client().post("/admin/login/", {"username": "lab1", "password": "wrong-password"},
@@ -86,6 +87,7 @@ def test_token_revocation_is_recorded(make_user, auth_client):
     assert entry.user == user and entry.reason == "rotating keys" and "revoked_at" in entry.changes
 
 
+@pytest.mark.req("RULE-8", "P11-11.10e")
 def test_admin_creating_and_changing_a_user_is_recorded_with_who_changed_whom(admin_client, admin_user):
     response = admin_client.post("/admin/auth/user/add/", {
         "username": "newbie", "password1": "Str0ng-enough-pass", "password2": "Str0ng-enough-pass",
@@ -122,6 +124,7 @@ def test_password_changes_are_recorded_without_the_hash(make_user):
     assert entry.changes == {"password": ["(hidden)", "(changed)"]}
 
 
+@pytest.mark.req("RULE-8")
 def test_memberships_and_permissions_both_directions_and_clear(make_user):
     user = make_user("lab1")
     group = Group.objects.create(name="Reviewers")
@@ -156,6 +159,7 @@ def test_deleting_a_group_is_recorded_with_its_members_and_permissions(make_user
     assert entry.changes["permissions"] == [["cmlims.view_auditentry"], None]
 
 
+@pytest.mark.req("README-NO-DELETE")
 def test_users_cannot_be_deleted_in_the_admin(admin_client, make_user):
     user = make_user("lab1")
     assert admin_client.get(f"/admin/auth/user/{user.pk}/delete/").status_code == 403
@@ -171,6 +175,7 @@ def test_a_users_admin_history_shows_the_trail(admin_client, make_user):
     assert "Renamed" in page and "first name" in page
 
 
+@pytest.mark.req("P11-11.10e")
 def test_entries_carry_the_request_id_of_the_request(make_user, admin_client):
     """X-Request-ID (kept by the middleware in cmlims.context) reaches every entry the request writes."""
     user = make_user("lab1")

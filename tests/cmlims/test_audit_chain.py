@@ -42,6 +42,7 @@ def entries_for(obj):
     return list(AuditEntry.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk)))
 
 
+@pytest.mark.req("P11-11.10e", "RULE-8", "ALCOA")
 def test_create_records_every_field_with_the_actor_and_request_id(actor):
     from cmlims import context
 
@@ -56,6 +57,7 @@ def test_create_records_every_field_with_the_actor_and_request_id(actor):
     assert entry.object_repr == "R1"
 
 
+@pytest.mark.req("P11-11.10e", "RULE-8")
 def test_update_records_only_changed_fields_old_and_new(actor):
     record = audited_create(FixtureRecord, actor=actor, name="R1", quantity=3)
     audited_update(record, actor=actor, quantity=5)
@@ -83,6 +85,7 @@ def test_invalid_values_are_refused_naming_the_field(actor):
     assert AuditEntry.objects.filter(object_type="auditfixture.fixturerecord").count() == 0
 
 
+@pytest.mark.req("A11-9", "RULE-8")
 def test_reason_required_once_released_but_not_for_the_release_itself(actor):
     record = audited_create(FixtureRecord, actor=actor, name="R1")
     audited_update(record, actor=actor, released=True)  # releasing is not a change to a released record
@@ -108,6 +111,7 @@ def test_reason_required_on_bulk_paths_for_released_rows(actor):
     assert audited_bulk_update([released], ["quantity"], actor=actor, reason="rework") == 1
 
 
+@pytest.mark.req("A11-9", "README-NO-DELETE")
 def test_void_needs_a_reason_and_keeps_the_row(actor):
     record = audited_create(FixtureRecord, actor=actor, name="R1")
     with pytest.raises(InvalidInput):
@@ -157,6 +161,7 @@ def test_queryset_update_with_an_expression_records_each_rows_values(actor):
         assert entries_for(record)[-1].changes == {"quantity": [record.quantity - 10, record.quantity]}
 
 
+@pytest.mark.req("README-AUDIT-CHAIN")
 def test_the_chain_links_each_entry_to_the_previous_with_an_hmac(actor):
     before = chain_head()
     audited_create(FixtureRecord, actor=actor, name="R1")
@@ -187,6 +192,7 @@ def test_an_entry_from_a_rolled_back_transaction_leaves_no_gap(actor):
     assert audit_chain_verify().ok
 
 
+@pytest.mark.req("P11-11.10e", "README-AUDIT-CHAIN")
 def test_the_trail_is_append_only_through_the_orm(actor):
     audited_create(FixtureRecord, actor=actor, name="R1")
     entry = AuditEntry.objects.last()

@@ -65,6 +65,7 @@ def _some_field(model) -> models.Field:
 
 
 @pytest.mark.parametrize("label", LABELS)
+@pytest.mark.req("README-NO-DELETE", "P11-11.10e")
 def test_every_unsafe_write_path_raises(label):
     model = next(m for m in MODELS if m._meta.label == label)
     field = _some_field(model)

@@ -60,6 +60,7 @@ def test_an_intact_trail_verifies(trail, capsys):
     assert "Audit trail intact" in out and f"head #{trail[-1]}" in out
 
 
+@pytest.mark.req("README-AUDIT-CHAIN")
 def test_an_edited_entry_is_caught_by_its_hmac(trail):
     target = trail[4]
     tamper("UPDATE cmlims_auditentry SET reason = %s WHERE sequence = %s", ["nothing happened", target])
@@ -77,6 +78,7 @@ def test_a_changed_diff_value_is_caught(trail):
     verify_fails_at(target, "hmac")
 
 
+@pytest.mark.req("README-AUDIT-CHAIN")
 def test_a_deleted_middle_entry_is_a_gap(trail):
     target = trail[5]
     tamper("DELETE FROM cmlims_auditentry WHERE sequence = %s", [target])
@@ -92,6 +94,7 @@ def test_a_deleted_and_renumbered_entry_breaks_the_link(trail):
     verify_fails_at(target, "link")
 
 
+@pytest.mark.req("README-AUDIT-CHAIN")
 def test_the_newest_entries_cut_off_are_caught_by_a_checkpoint(trail):
     checkpoint = audit_checkpoint_write()
     assert checkpoint.sequence == trail[-1]
@@ -207,6 +210,7 @@ def test_the_nightly_verification_runs_on_a_real_worker_and_reports_a_broken_cha
     assert not result["ok"] and f"BROKEN at entry #{chain_head().sequence} (hmac)" in result["summary"]
 
 
+@pytest.mark.req("README-AUDIT-CHAIN")
 def test_generated_documents_anchor_the_chain_and_queued_ones_are_skipped(trail, make_user):
     from cmlims.documents.models import DocumentJob
 

@@ -56,6 +56,7 @@ def scratch_url(tmp_path):
 
 
 @with_committed_data
+@pytest.mark.req("README-BACKUP")
 def test_backup_then_restore_round_trip_passes_verify_audit(records, media, tmp_path, scratch_url, capsys):
     folder = tmp_path / "backup"
     call_command("backup", destination=folder)
@@ -76,6 +77,7 @@ def test_backup_then_restore_round_trip_passes_verify_audit(records, media, tmp_
 
 
 @with_committed_data
+@pytest.mark.req("README-BACKUP")
 def test_restore_refuses_a_backup_that_does_not_match_its_manifest(records, media, tmp_path, scratch_url):
     folder = tmp_path / "backup"
     call_command("backup", destination=folder)

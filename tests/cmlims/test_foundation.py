@@ -76,6 +76,7 @@ def test_production_settings_refuse_a_short_audit_key(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["demo_users", "seed_demo"])
+@pytest.mark.req("README-DEMO-REFUSAL")
 def test_demo_commands_are_refused_under_production_settings(tmp_path, command):
     result = run_manage(command, env_extra=PRODUCTION_ENV, tmp_path=tmp_path)
 
@@ -259,5 +260,6 @@ def test_the_connected_database_runs_in_utc_and_sqlite_in_wal_mode(settings):
 
 
 @pytest.mark.django_db
+@pytest.mark.req("P11-11.10d")
 def test_role_groups_exist_after_migrate():
     assert set(Group.objects.filter(name__in=roles.ROLES).values_list("name", flat=True)) == set(roles.ROLES)

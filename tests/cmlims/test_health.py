@@ -18,6 +18,7 @@ def closed_port() -> int:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.req("FEAT-HEALTH")
 def test_healthz_is_200_when_database_broker_and_worker_are_up(client, celery_worker_process):
     response = client.get("/healthz")
 
@@ -46,6 +47,7 @@ def test_healthz_is_503_when_the_broker_port_is_closed(client, settings):
 
 
 @pytest.mark.django_db
+@pytest.mark.req("FEAT-HEALTH")
 def test_healthz_is_503_when_no_worker_answers(client, settings, tmp_path):
     """A live broker with nobody consuming: a Redis database of its own, or an empty embedded broker."""
     if settings.CELERY_BROKER_URL.startswith("redis://"):

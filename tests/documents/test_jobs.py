@@ -52,6 +52,7 @@ def request_test_labels(user, count: int = 4, output_format: str = "pdf") -> Doc
     return services.document_job_request(kind="label_test_print", params=params, actor=user)
 
 
+@pytest.mark.req("README-JOBS-ONCE", "P11-11.10bc")
 def test_job_runs_once_and_the_api_serves_status_and_download(celery_worker_process, make_user, auth_client):
     user = make_user("ship1", roles.SHIPPING_COORDINATOR)
     job = request_test_labels(user, count=4)
@@ -101,6 +102,7 @@ def test_request_without_the_role_is_refused_and_creates_nothing(make_user):
     assert not DocumentJob.objects.exists()
 
 
+@pytest.mark.req("README-JOBS-ONCE")
 def test_broker_down_at_request_time_then_the_sweep_sends_it(celery_worker_process, make_user, settings):
     user = make_user("ship3", roles.SHIPPING_COORDINATOR)
     with broker_at(CLOSED_PORT_BROKER):
@@ -135,6 +137,7 @@ def test_api_answers_202_while_the_broker_is_down(celery_worker_process, make_us
     assert wait_for(job.pk, finished).status == JobStatus.DONE
 
 
+@pytest.mark.req("README-JOBS-ONCE")
 def test_worker_killed_mid_job_completes_exactly_once(celery_worker_process, make_user, settings):
     user = make_user("ship5", roles.SHIPPING_COORDINATOR)
     celery_worker_process.kill()

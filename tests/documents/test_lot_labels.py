@@ -38,6 +38,7 @@ def expected_ais(lot: CMLot, serial: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.req("RULE-4", "1271-265", "FEAT-LABELS")
 def test_quarantine_vial_labels_read_back_match_the_database(celery_worker_process, chain, packaged_lot, auth_client):
     client = auth_client(chain.lab1)
     response = post_labels(client, packaged_lot, template="vial", kind="quarantine", format="pdf")
@@ -63,6 +64,7 @@ def test_quarantine_vial_labels_read_back_match_the_database(celery_worker_proce
 
 
 @pytest.mark.django_db  # jobs run in this process: nothing is committed, nothing sent
+@pytest.mark.req("RULE-7", "FEAT-LABELS")
 def test_reprint_needs_a_reason_and_reconciliation_counts_each_label_once(chain, packaged_lot, auth_client):
     from batches.documents import lot_label_reconciliation
 
@@ -101,6 +103,7 @@ def test_reprint_needs_a_reason_and_reconciliation_counts_each_label_once(chain,
 
 
 @pytest.mark.django_db  # jobs run in this process: nothing is committed, nothing sent
+@pytest.mark.req("RULE-4", "1271-265")
 def test_final_labels_are_refused_unless_rule_4_holds(chain, packaged_lot, shipper, auth_client):
     client = auth_client(shipper)
     response = post_labels(client, packaged_lot, template="vial", kind="final", format="pdf")
@@ -114,6 +117,7 @@ def test_final_labels_are_refused_unless_rule_4_holds(chain, packaged_lot, shipp
 
 
 @pytest.mark.django_db  # jobs run in this process: nothing is committed, nothing sent
+@pytest.mark.req("RULE-4", "FEAT-LABELS")
 def test_final_labels_for_a_released_lot(chain, released_lot, shipper, auth_client):
     client = auth_client(shipper)
     response = post_labels(client, released_lot, template="carton", kind="final", format="pdf", carton_size=4)
@@ -148,6 +152,7 @@ def test_bad_input_names_the_field(chain, packaged_lot, auth_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.req("RULE-4", "README-HOLD")
 def test_a_lot_put_on_hold_after_the_request_fails_the_job_and_issues_nothing(chain, released_lot, shipper,
                                                                               auth_client):
     from qc.services.hold import lot_hold

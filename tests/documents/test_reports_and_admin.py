@@ -26,6 +26,7 @@ def page_numbers_ok(pages: list[str]) -> bool:
 
 
 @pytest.mark.django_db
+@pytest.mark.req("211-188b", "FEAT-BATCH-RECORD", "A11-8.2")
 def test_batch_record_lists_steps_people_audit_trail_and_chain_head(chain, packaged_lot, auth_client):
     lot = CMLot.objects.get(pk=packaged_lot.pk)
     audited_update(lot, actor=chain.lab1, reason="typo in filter lot", filter_lot="FLT-10")  # a later change
@@ -47,6 +48,7 @@ def test_batch_record_lists_steps_people_audit_trail_and_chain_head(chain, packa
 
 
 @pytest.mark.django_db
+@pytest.mark.req("FEAT-CERTIFICATES")
 def test_coa_is_refused_before_release(chain, packaged_lot, shipper, auth_client):
     response = auth_client(shipper).post(f"/api/v1/lots/{packaged_lot.lot_number}/coa/")
     assert response.status_code == 409 and response.json()["conditions"][0]["code"] == "lot_not_released"
@@ -54,6 +56,7 @@ def test_coa_is_refused_before_release(chain, packaged_lot, shipper, auth_client
 
 
 @pytest.mark.django_db
+@pytest.mark.req("FEAT-CERTIFICATES", "P11-11.10bc", "P11-11.50")
 def test_coa_of_a_released_lot(chain, released_lot, shipper, auth_client):
     from qc.selectors import lot_specification, spec_items
 
@@ -75,6 +78,7 @@ def test_coa_of_a_released_lot(chain, released_lot, shipper, auth_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.req("A11-8.2", "P11-11.70")
 def test_coa_and_batch_record_show_changed_after_signing(chain, released_lot, shipper, auth_client):
     import datetime as dt
 
@@ -90,6 +94,7 @@ def test_coa_and_batch_record_show_changed_after_signing(chain, released_lot, sh
 
 
 @pytest.mark.django_db
+@pytest.mark.req("RULE-7", via="browser")
 def test_admin_actions_print_unlabelled_vials_and_show_reconciliation(chain, packaged_lot):
     chain.lab1.is_staff = True
     chain.lab1.save(update_fields=["is_staff"])

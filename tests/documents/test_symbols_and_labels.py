@@ -97,6 +97,7 @@ def test_invalid_gs1_data_is_refused_with_the_field(ais, field):
 
 
 @pytest.mark.parametrize("layout", ["page", "a4"])
+@pytest.mark.req("FEAT-LABELS", "1271-370")
 def test_vial_labels_read_back_as_gs1_datamatrix(layout):
     items = [vial(f"{n:06d}") for n in range(1, 13)]
     pdf = labels.render_pdf(labels.TEMPLATES["vial"], items, layout=layout)
@@ -123,6 +124,7 @@ def test_vial_raw_data_separates_variable_fields_with_fnc1():
     assert read.raw.decode() == f"01{GTIN}17281231" + f"10CM26-0042{GS}21SN-7"
 
 
+@pytest.mark.req("RULE-4")
 def test_copies_give_one_page_each_and_final_labels_have_no_quarantine_text():
     pdf = labels.render_pdf(labels.TEMPLATES["vial"], [vial("000009", status="", copies=3)])
     pages = pdf_page_texts(pdf)
@@ -147,6 +149,7 @@ def test_shipping_label_reads_back_as_gs1_128_sscc():
     assert "Clinic A" in text and "SHIP FROM" in text and "2-8 °C" in text
 
 
+@pytest.mark.req("FEAT-LABELS")
 def test_zpl_one_label_per_item_with_datamatrix_data_and_fnc1_escapes():
     items = [vial("000001"), vial("000002", lot="CM_26")]
     zpl = labels.render_zpl(labels.TEMPLATES["vial"], items)

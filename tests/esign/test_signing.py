@@ -33,6 +33,7 @@ def failures(user):
     return AuditEntry.objects.filter(action=Action.SIGNATURE_FAILED, user=user)
 
 
+@pytest.mark.req("P11-11.50", "A11-14", "P11-11.70")
 def test_signature_records_name_time_meaning_hash_and_chain_anchor(officer):
     head_before = chain_head()
     signature = sign(officer)
@@ -50,6 +51,7 @@ def test_signature_records_name_time_meaning_hash_and_chain_anchor(officer):
                                      object_id=str(signature.pk)).count() == 1
 
 
+@pytest.mark.req("P11-11.200a")
 def test_user_name_must_be_the_callers(officer, make_user):
     make_user("qc2", roles.QC_OFFICER)
     with pytest.raises(InvalidInput) as exc:
@@ -59,6 +61,7 @@ def test_user_name_must_be_the_callers(officer, make_user):
     assert not Signature.objects.exists()
 
 
+@pytest.mark.req("P11-11.200a")
 def test_password_is_required_every_time(officer):
     with pytest.raises(InvalidInput) as exc:
         sign(officer, password="")
@@ -73,6 +76,7 @@ def test_reason_required_for_reject_and_recall(officer):
     assert sign(officer, meaning=Meaning.REJECTED, reason="sterility failed").reason == "sterility failed"
 
 
+@pytest.mark.req("P11-11.300")
 def test_wrong_password_is_a_field_error_and_audited(officer):
     with pytest.raises(InvalidInput) as exc:
         sign(officer, password="wrong")
@@ -82,6 +86,7 @@ def test_wrong_password_is_a_field_error_and_audited(officer):
     assert entry.changes["consecutive"] == 1
 
 
+@pytest.mark.req("P11-11.300")
 def test_five_wrong_passwords_lock_signing_for_fifteen_minutes(officer):
     for _ in range(4):
         with pytest.raises(InvalidInput):
@@ -122,6 +127,7 @@ def test_lockout_is_per_user(officer, make_user):
     assert sign(other).signer == other
 
 
+@pytest.mark.req("P11-11.70")
 def test_status_shows_changed_after_signing_only_for_signed_content(officer):
     signature = sign(officer)
     assert not signature_status(signature, dict(CONTENT)).changed_after_signing

@@ -36,6 +36,7 @@ def test_unknown_kind_refused(people):
         investigation_open(subject=lab, kind="gossip", title="x", actor=lab)
 
 
+@pytest.mark.req("P11-11.10g")
 def test_only_a_qc_officer_progresses_or_closes(people):
     lab, _ = people
     inv = open_on(lab, lab)
@@ -45,6 +46,7 @@ def test_only_a_qc_officer_progresses_or_closes(people):
         investigation_close(investigation=inv, actor=lab, conclusion="fine", related_lots_checked="none")
 
 
+@pytest.mark.req("211-192")
 def test_close_needs_conclusion_and_related_lots_for_oos(people):
     lab, qc = people
     inv = open_on(lab, lab)
@@ -89,6 +91,7 @@ def test_disposition_recorded_while_open_is_kept_at_close(people, auth_client):
     assert response.json()["product_disposition"] == "not_usable"
 
 
+@pytest.mark.req("211-192")
 def test_api_close(people, auth_client, django_assert_num_queries):
     lab, qc = people
     inv = open_on(lab, lab)

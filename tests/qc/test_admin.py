@@ -38,6 +38,7 @@ def test_result_changelist_has_no_per_row_queries(client, packaged, chain, qc2, 
     assert response.status_code == 200 and QCResult.objects.count() == 7
 
 
+@pytest.mark.req("FEAT-SIGNOFF", "A11-9", "P11-11.50")
 def test_signoff_page_shows_checklist_and_audit_trail_and_signs(client, releasable, chain):
     client.force_login(staff(chain.qc))
     url = reverse("admin:qc_lot_signoff", args=[releasable.lot_number])
@@ -70,6 +71,7 @@ def test_import_page_lists_row_errors(client, packaged, chain):
     assert not QCResult.objects.exists()
 
 
+@pytest.mark.req("README-SPEC-VERSIONS")
 def test_specification_approval_page_signs_it_into_force(client, chain, qc2):
     spec = specification_create(product=chain.product, title="CM release", actor=qc2, items=SMALL_PANEL)
     client.force_login(staff(qc2))
@@ -81,6 +83,7 @@ def test_specification_approval_page_signs_it_into_force(client, chain, qc2):
     assert spec.status == SpecStatus.IN_FORCE and spec.approval.meaning == Meaning.SPECIFICATION_APPROVED
 
 
+@pytest.mark.req("FEAT-QC-RESULTS", "ALCOA")
 def test_admin_add_result_and_correct_it(client, packaged, chain, spec):
     from django.utils import timezone
 

@@ -37,6 +37,7 @@ def post(client, upload):
     return client.post("/api/v1/qc/results/import/", {"file": upload}, format="multipart")
 
 
+@pytest.mark.req("FEAT-QC-RESULTS")
 def test_one_bad_row_among_1000_writes_nothing_and_names_the_row(packaged, chain, auth_client):
     rows = good_rows(packaged, 1000)
     rows[736][1], rows[736][3] = "Bacterial endotoxin", "pg/mL"  # row 737: a unit that cannot be converted
@@ -77,6 +78,7 @@ def test_missing_columns_and_empty_file(packaged, chain, auth_client):
     assert client.post("/api/v1/qc/results/import/", {}, format="multipart").status_code == 400
 
 
+@pytest.mark.req("FEAT-QC-RESULTS", "RULE-5")
 def test_a_good_file_imports_every_row_with_one_audit_entry_each(packaged, chain, auth_client):
     rows = good_rows(packaged, 10)
     rows[3][2] = "9.1"  # a failing pH: opens an OOS investigation
@@ -91,6 +93,7 @@ def test_a_good_file_imports_every_row_with_one_audit_entry_each(packaged, chain
     assert str(moisture.value.normalize()) == "1.2"
 
 
+@pytest.mark.req("P11-11.10g")
 def test_wrong_role_is_403(packaged, make_user, auth_client):
     from cmlims import roles
 

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.django_db
 D = Decimal
 
 
+@pytest.mark.req("README-RESULT-EVALUATION")
 def test_value_is_converted_to_the_spec_unit_and_judged(packaged, chain):
     result = enter(packaged, "VEGF", "0.711", "ng/mL", analyst=chain.lab1)
     assert result.value == D("711") and result.passed
@@ -33,6 +34,7 @@ def test_value_is_converted_to_the_spec_unit_and_judged(packaged, chain):
     assert low.value == D("3.5") and not low.passed
 
 
+@pytest.mark.req("README-RESULT-EVALUATION")
 def test_incompatible_unit_refused_with_a_clear_error(packaged, chain):
     with pytest.raises(InvalidInput) as exc:
         enter(packaged, "Bacterial endotoxin", "3", "pg/mL", analyst=chain.lab1)
@@ -62,6 +64,7 @@ def test_unknown_test_future_time_naive_time_and_wrong_analyst_refused(packaged,
         enter(packaged, "VEGF", "600", "pg/mL", analyst=chain.lab1, actor=shipper)
 
 
+@pytest.mark.req("RULE-5", "211-192")
 def test_failing_result_opens_an_oos_investigation(packaged, chain):
     from cmlims.investigations.models import Investigation
     from tests.qc.conftest import lot_at
@@ -78,6 +81,7 @@ def test_failing_result_opens_an_oos_investigation(packaged, chain):
     assert Investigation.objects.count() == 1  # a passing result opens nothing
 
 
+@pytest.mark.req("ALCOA", "RULE-5")
 def test_correction_supersedes_with_reason_and_keeps_the_original(packaged, chain):
     original = enter(packaged, "VEGF", "60", "pg/mL", analyst=chain.lab1)
     with pytest.raises(InvalidInput) as exc:
@@ -95,6 +99,7 @@ def test_correction_supersedes_with_reason_and_keeps_the_original(packaged, chai
     assert entry.changes["status"] == ["valid", "superseded"] and entry.reason.startswith("transcription")
 
 
+@pytest.mark.req("RULE-5", "ALCOA")
 def test_retest_links_to_the_original_which_stays_valid_and_latest_counts(packaged, chain):
     first = enter(packaged, "pH (reconstituted)", "8.4", "pH", analyst=chain.lab1,
                   tested_at=timezone.now() - timedelta(hours=5))
@@ -106,6 +111,7 @@ def test_retest_links_to_the_original_which_stays_valid_and_latest_counts(packag
     assert {r.pk for r in selectors.lot_results(packaged)} == {first.pk, retest.pk}
 
 
+@pytest.mark.req("RULE-2", "FEAT-QC-RESULTS")
 def test_approval_is_a_signature_and_never_by_the_one_who_entered(packaged, chain, make_user, qc2):
     officer_lab = make_user("qc3", roles.QC_OFFICER)
     result = enter(packaged, "VEGF", "600", "pg/mL", analyst=chain.lab1, actor=officer_lab)
@@ -122,6 +128,7 @@ def test_approval_is_a_signature_and_never_by_the_one_who_entered(packaged, chai
     assert exc.value.extra["conditions"][0]["code"] == "already_approved"
 
 
+@pytest.mark.req("RULE-3", "P11-11.10f")
 def test_qc_complete_needs_an_approved_result_for_every_mandatory_item(packaged, chain, qc2):
     results = pass_all(packaged, analyst=chain.lab1, approver=qc2, skip=("Sterility", "TGF-beta1"))
     unapproved = enter(packaged, "Sterility", "no growth", analyst=chain.lab1)
@@ -152,6 +159,7 @@ def test_qc_complete_lists_every_missing_item(packaged, chain):
     assert missing == {"pH (reconstituted)", "Residual moisture", "Bacterial endotoxin", "VEGF", "Sterility"}
 
 
+@pytest.mark.req("README-SPEC-VERSIONS")
 def test_lot_is_tested_against_the_version_in_force_when_pooled(chain, qc2, spec):
     from tests.qc.conftest import SMALL_PANEL, lot_at, sign_spec
 
@@ -164,6 +172,7 @@ def test_lot_is_tested_against_the_version_in_force_when_pooled(chain, qc2, spec
     assert enter(old_lot, "pH (reconstituted)", "7.9", "pH", analyst=chain.lab1).passed  # v1: 7.0-8.0
 
 
+@pytest.mark.req("README-HOLD")
 def test_hold_and_unhold_need_a_reason_and_a_qc_officer(packaged, chain, auth_client):
     client = auth_client(chain.qc)
     url = f"/api/v1/lots/{packaged.lot_number}/hold/"
@@ -187,6 +196,7 @@ def test_hold_and_unhold_need_a_reason_and_a_qc_officer(packaged, chain, auth_cl
     assert client.post("/api/v1/lots/NOPE/hold/", {"reason": "x"}, format="json").status_code == 404
 
 
+@pytest.mark.req("FEAT-QC-RESULTS")
 def test_api_create_result_with_attachment_and_approve(packaged, chain, qc2, auth_client, robot):
     raw = SimpleUploadedFile("elisa.csv", b"well,od\nA1,0.42\n", content_type="text/csv")
     response = auth_client(robot).post("/api/v1/qc/results/", {

@@ -36,6 +36,7 @@ def codes(response):
     return {c["code"] for c in response.json()["conditions"]}
 
 
+@pytest.mark.req("A11-15", "P11-11.50", "A11-14")
 def test_release_happy_path_signs_and_moves_the_lot(releasable, chain, auth_client):
     client = auth_client(chain.qc)
     before = checklist(client, releasable)
@@ -61,11 +62,13 @@ def test_release_happy_path_signs_and_moves_the_lot(releasable, chain, auth_clie
     assert Signature.objects.filter(meaning=Meaning.RELEASED).count() == 1
 
 
+@pytest.mark.req("A11-15", "P11-11.10g")
 def test_release_without_role_is_403(releasable, chain, auth_client):
     response = sign(auth_client(chain.lab2), releasable, review=False)
     assert response.status_code == 403
 
 
+@pytest.mark.req("P11-11.300", "P11-11.200a")
 def test_wrong_password_is_400_audited_and_five_lock_with_423(releasable, chain, auth_client):
     client = auth_client(chain.qc)
     for attempt in range(1, 5):
@@ -80,11 +83,13 @@ def test_wrong_password_is_400_audited_and_five_lock_with_423(releasable, chain,
     assert CMLot.objects.get(pk=releasable.pk).status == LotStatus.QC_COMPLETE
 
 
+@pytest.mark.req("P11-11.200a")
 def test_user_name_must_be_the_callers(releasable, chain, auth_client, qc2):
     response = sign(auth_client(chain.qc), releasable, username="qc2")
     assert response.status_code == 400 and "username" in response.json()["fields"]
 
 
+@pytest.mark.req("RULE-3", "211-192", "1271-265")
 def test_409_lists_every_unmet_condition(chain, spec, qc2, auth_client):
     from batches.models import CellSource
 
@@ -106,6 +111,7 @@ def test_409_lists_every_unmet_condition(chain, spec, qc2, auth_client):
     assert not Signature.objects.filter(meaning=Meaning.RELEASED).exists()
 
 
+@pytest.mark.req("RULE-2")
 def test_signer_who_performed_or_verified_a_step_may_not_release(chain, spec, qc2, auth_client, make_user):
     from batches.services.lots import lot_transition
 
@@ -122,6 +128,7 @@ def test_signer_who_performed_or_verified_a_step_may_not_release(chain, spec, qc
     assert sign(auth_client(qc2), lot).status_code == 200
 
 
+@pytest.mark.req("A11-9", "RULE-3")
 def test_audit_review_must_cover_the_newest_entries(releasable, chain, auth_client, qc2):
     client = auth_client(chain.qc)
     seen = checklist(client, releasable)["audit_review"]["confirm_through"]
@@ -142,6 +149,7 @@ def test_audit_review_must_cover_the_newest_entries(releasable, chain, auth_clie
     assert Signature.objects.get(meaning="released").content["audit_review"]["reviewed_through"] == newest
 
 
+@pytest.mark.req("FEAT-SIGNOFF")
 def test_reject_needs_a_reason_and_works_from_packaged(chain, spec, qc2, auth_client):
     lot = lot_at(chain, LotStatus.PACKAGED)
     enter(lot, "Sterility", "growth", analyst=chain.lab1)
@@ -159,6 +167,7 @@ def test_reject_needs_a_reason_and_works_from_packaged(chain, spec, qc2, auth_cl
         enter(lot, "VEGF", "600", "pg/mL", analyst=chain.lab1)
 
 
+@pytest.mark.req("FEAT-SIGNOFF")
 def test_recall_of_a_released_lot(releasable, chain, qc2, auth_client):
     assert sign(auth_client(chain.qc), releasable).status_code == 200
     client = auth_client(qc2)
@@ -168,12 +177,14 @@ def test_recall_of_a_released_lot(releasable, chain, qc2, auth_client):
     assert CMLot.objects.get(pk=releasable.pk).status == LotStatus.RECALLED
 
 
+@pytest.mark.req("A11-15", "P11-11.10f")
 def test_generic_transition_cannot_release(releasable, chain, auth_client):
     response = auth_client(chain.qc).post(f"/api/v1/lots/{releasable.lot_number}/transitions/",
                                           {"to": "released", "reason": "x"}, format="json")
     assert response.status_code == 409 and response.json()["code"] == "signature_required"
 
 
+@pytest.mark.req("P11-11.70", "A11-14")
 def test_changed_after_signing_for_a_signed_field_only(releasable, chain, auth_client, qc2):
     client = auth_client(chain.qc)
     assert sign(client, releasable).status_code == 200
@@ -195,6 +206,7 @@ def test_changed_after_signing_for_a_signed_field_only(releasable, chain, auth_c
     assert status.changed_after_signing and status.changed_fields == ["lot.expiry"]
 
 
+@pytest.mark.req("P11-11.70")
 def test_result_approval_shows_changed_after_signing_once_corrected(packaged, chain, qc2, auth_client):
     from qc.services.results import result_correct
 
@@ -245,6 +257,7 @@ def _lot_views(client, admin_client, lot):
     return item["release"], detail["release"], changelist, change
 
 
+@pytest.mark.req("P11-11.70", "P11-11.50")
 def test_lot_payload_and_admin_show_changed_after_signing_for_signed_fields_only(releasable, chain, auth_client,
                                                                                   qc2, client):
     api = auth_client(chain.qc)
@@ -320,6 +333,7 @@ def test_lot_admin_links_to_the_signoff_page(releasable, chain, client):
 
 
 @pytest.mark.parametrize("action", ["release", "reject", "recall"])
+@pytest.mark.req("FEAT-SIGNOFF", "P11-11.10g")
 def test_every_signoff_endpoint_answers_403_400_409_423_and_200(action, chain, spec, qc2, auth_client):
     """Each endpoint: 403 without the role, 400 wrong password, 409 unmet conditions, 423 locked, 200 signed."""
     from cmlims.esign.models import SigningFailure

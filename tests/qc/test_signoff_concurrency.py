@@ -13,6 +13,7 @@ from tests.support.races import race
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.req("RULE-10")
 def test_two_officers_release_at_once(require_postgres, releasable, chain, qc2):
     lot_number = releasable.lot_number
     through = lot_review_latest_sequence(releasable)

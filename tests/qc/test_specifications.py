@@ -35,6 +35,7 @@ def test_only_qc_officers_draft_and_approve(chain, qc2):
         specification_approve(specification=spec, actor=chain.lab1, username="lab1", password=PASSWORD)
 
 
+@pytest.mark.req("README-SPEC-VERSIONS")
 def test_approval_needs_the_password_and_freezes_the_version(chain, qc2):
     spec = specification_create(product=chain.product, title="x", actor=qc2, items=SMALL_PANEL)
     with pytest.raises(InvalidInput) as exc:

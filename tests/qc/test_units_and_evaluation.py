@@ -28,6 +28,7 @@ def test_conversion(value, from_unit, to_unit, expected):
 
 @pytest.mark.parametrize(("from_unit", "to_unit"), [("pg/mL", "EU/mL"), ("pH", "s"), ("mOsm/kg", "mg/mL"),
                                                     ("s", "% w/w")])
+@pytest.mark.req("README-RESULT-EVALUATION")
 def test_incompatible_units_are_refused_naming_both(from_unit, to_unit):
     with pytest.raises(UnitError) as exc:
         convert(D(1), from_unit, to_unit)
@@ -56,6 +57,7 @@ QUAL = spec_item(limit_kind=LimitKind.QUALITATIVE, allowed_values=["no growth", 
     (MIN, "0.5", "ng/mL", True), (MIN, "499", "pg/mL", False), (MIN, "711", "ng/L", True),
     (QUAL, "No Growth", "", True), (QUAL, "growth", "", False),
 ])
+@pytest.mark.req("README-RESULT-EVALUATION")
 def test_pass_fail_is_computed(item, value, unit, passed):
     assert evaluate(item, value, unit).passed is passed
 

@@ -59,6 +59,7 @@ def test_create_in_the_admin_goes_through_the_service(admin_client, world):
     assert shipment.sscc and shipment.reference and shipment.created_by == world.coordinator
 
 
+@pytest.mark.req("FEAT-SHIPPING", "FEAT-SCANNER")
 def test_build_by_scanning_then_ship_and_receive_through_the_step_pages(admin_client, world):
     lot = world.lot(vials=3)
     shipment = world.shipment()
@@ -103,6 +104,7 @@ def test_label_step_queues_a_job(admin_client, world):
     assert response.status_code == 302 and "/admin/documents/documentjob/" in response["Location"]
 
 
+@pytest.mark.req("FEAT-RECALL", "RULE-9")
 def test_recall_page_and_csv(admin_client, world):
     lot = world.lot(vials=2)
     shipment = world.shipment()

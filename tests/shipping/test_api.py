@@ -51,6 +51,7 @@ def test_consignees_create_list_and_field_errors(client, world):
     assert patched.status_code == 200 and patched.json()["contact_phone"] == "+49 40 1"
 
 
+@pytest.mark.req("P11-11.10g", "P11-11.10d")
 def test_roles_on_the_api(auth_client, world, make_user, api_client):
     assert api_client.get("/api/v1/shipments/").status_code == 401
     robot = auth_client(make_user("robot", roles.INTEGRATION))
@@ -62,6 +63,7 @@ def test_roles_on_the_api(auth_client, world, make_user, api_client):
     assert response.status_code == 403 and response.json()["code"] == "permission_denied"
 
 
+@pytest.mark.req("FEAT-SHIPPING")
 def test_full_flow_over_the_api(client, world):
     lot = world.lot(vials=4)
     created = client.post("/api/v1/shipments/", {"consignee": world.consignee.pk, "product": world.product.pk,
@@ -120,6 +122,7 @@ def test_full_flow_over_the_api(client, world):
         (True, ["tracking_number"]), (True, ["tracking_number"])]
 
 
+@pytest.mark.req("RULE-4", "1271-265")
 def test_allocation_refusal_is_409_with_vials(client, world):
     lot = world.lot(vials=2, status=LotStatus.QC_COMPLETE)
     shipment = world.shipment()
@@ -146,6 +149,7 @@ def delivered_shipment(world):
     return services.shipment_deliver(shipment=shipment, actor=world.coordinator)
 
 
+@pytest.mark.req("FEAT-COLD-CHAIN")
 def test_bad_logger_file_is_400_with_rows_and_stores_nothing(client, world):
     shipment = delivered_shipment(world)
     data = b"timestamp,temperature_c\n2026-03-01T08:00:00Z,5\n2026-03-01T08:05:00,abc\n"
@@ -163,6 +167,7 @@ def test_bad_logger_file_is_400_with_rows_and_stores_nothing(client, world):
     assert client.get(url(shipment.pk, "temperature-log")).status_code == 404
 
 
+@pytest.mark.req("RULE-6", "FEAT-COLD-CHAIN", "README-EXCURSION-RECEIPT")
 def test_excursion_over_the_api_holds_receipt(client, world):
     shipment = delivered_shipment(world)
     start = timezone.now() - dt.timedelta(hours=3)
@@ -186,6 +191,7 @@ def test_cancel_over_the_api(client, world):
     assert client.post(url(shipment.pk, "cancel"), {"reason": "again"}, format="json").status_code == 409
 
 
+@pytest.mark.req("FEAT-SHIPPING")
 def test_documents_are_jobs(client, world):
     world.lot(vials=2)
     shipment = world.shipment()
@@ -254,6 +260,7 @@ def recall_world(world):
     return lot_a, lot_b, lot_c, first, second, cancelled, draft_c, other
 
 
+@pytest.mark.req("RULE-9", "FEAT-RECALL", "1271-290")
 def test_recall_from_a_lot_is_complete(client, world):
     lot_a, lot_b, lot_c, first, second, cancelled, draft_c, other = recall_world(world)
     response = client.get(f"/api/v1/lots/{lot_a.lot_number}/recall/")
@@ -269,6 +276,7 @@ def test_recall_from_a_lot_is_complete(client, world):
     assert client.get("/api/v1/lots/CM99-9999/recall/").status_code == 404
 
 
+@pytest.mark.req("RULE-9", "FEAT-RECALL", "1271-290")
 def test_recall_from_a_donor_reaches_every_lot_vial_and_consignee(client, world):
     lot_a, lot_b, lot_c, first, second, cancelled, draft_c, other = recall_world(world)
     body = client.get("/api/v1/donors/DN-0200/recall/").json()
@@ -282,6 +290,7 @@ def test_recall_from_a_donor_reaches_every_lot_vial_and_consignee(client, world)
     assert client.get("/api/v1/donors/NOBODY/recall/").status_code == 404
 
 
+@pytest.mark.req("FEAT-RECALL", "README-CSV-INJECTION", "P11-11.10bc")
 def test_recall_csv_is_complete_and_neutralised(client, world):
     lot_a, *_rest, other = recall_world(world)
     response = client.get(f"/api/v1/lots/{lot_a.lot_number}/recall/csv/")

@@ -12,6 +12,7 @@ from tests.support.races import race
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.mark.req("RULE-10")
 def test_two_coordinators_allocating_the_same_vial_exactly_one_succeeds(require_postgres, world, make_user):
     other = make_user("ship2", roles.SHIPPING_COORDINATOR)
     lot = world.lot(vials=3)

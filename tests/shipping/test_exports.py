@@ -4,12 +4,14 @@ import csv
 import io
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from batches.shipping.exports import csv_cell, csv_render
 
 
+@pytest.mark.req("README-CSV-INJECTION")
 def test_formula_cells_are_neutralised():
     assert csv_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
     assert csv_cell("+1") == "'+1"

@@ -67,6 +67,7 @@ ELEMENT = f"01{GTIN}17281231" + "10CM26-0042" + GS + "21SN000001"
         "]d2" + ELEMENT + GS,  # scanner that ends every field with GS
     ],
 )
+@pytest.mark.req("FEAT-SCANNER")
 def test_scan_element_strings(text):
     scanned = scan_parse(text)
     assert scanned.serial == "SN000001"
@@ -116,6 +117,7 @@ def test_scan_plain_serial(text):
         ("(01 )x", "bracketed"),
     ],
 )
+@pytest.mark.req("FEAT-SCANNER")
 def test_scan_refusals_name_the_problem(text, problem):
     with pytest.raises(ScanError, match=problem.replace("(", r"\(").replace(")", r"\)")):
         scan_parse(text)

@@ -40,6 +40,7 @@ def test_create_assigns_reference_and_valid_sscc_and_copies_the_range(world):
     assert shipment.sscc and shipment.reference == f"SHP-{shipment.pk:06d}"
 
 
+@pytest.mark.req("P11-11.10g")
 def test_only_a_shipping_coordinator_creates_and_allocates(world, make_user):
     qc = make_user("qc1", roles.QC_OFFICER)
     with pytest.raises(PermissionDenied):
@@ -50,6 +51,7 @@ def test_only_a_shipping_coordinator_creates_and_allocates(world, make_user):
         services.shipment_allocate_scans(shipment=shipment, scans=serials(lot, 1), actor=qc)
 
 
+@pytest.mark.req("FEAT-SCANNER")
 def test_allocate_by_serial_and_by_gs1_scan(world):
     lot = world.lot(vials=3)
     shipment = world.shipment()
@@ -61,6 +63,7 @@ def test_allocate_by_serial_and_by_gs1_scan(world):
     assert ShipmentVial.objects.get(vial__serial=s2).scanned_as == scan
 
 
+@pytest.mark.req("RULE-4", "1271-265")
 def test_allocation_refusals_list_every_vial_and_change_nothing(world):
     good = world.lot(vials=3)
     unreleased = world.lot(vials=1, status=LotStatus.QC_COMPLETE)
@@ -173,6 +176,7 @@ def receive(world, shipment, reason="", **kwargs):
                                      **sign(world.coordinator, "received", reason), **kwargs)
 
 
+@pytest.mark.req("FEAT-SHIPPING", "P11-11.10f")
 def test_full_pipeline_with_custody_and_signatures(world):
     lot = world.lot(vials=2)
     shipment = world.shipment()
@@ -199,6 +203,7 @@ def test_full_pipeline_with_custody_and_signatures(world):
     assert signatures[0].printed_name == "Sam Shipper"
 
 
+@pytest.mark.req("P11-11.10f")
 def test_status_refusals(world):
     lot = world.lot(vials=2)
     shipment = world.shipment()
@@ -224,6 +229,7 @@ def test_status_refusals(world):
         assert caught.value.extra["conditions"][0]["code"] == "shipment_status"
 
 
+@pytest.mark.req("RULE-4")
 def test_ship_rechecks_rule_4_and_needs_a_courier(world):
     lot = world.lot(vials=1)
     shipment = world.shipment()
@@ -303,6 +309,7 @@ def test_receipt_needs_the_logger_file(world):
     assert [c["code"] for c in caught.value.extra["conditions"]] == ["temperature_log_missing"]
 
 
+@pytest.mark.req("RULE-6")
 def test_exactly_allowed_minutes_outside_is_not_an_excursion(world):
     shipment = delivered(world)
     start = timezone.now() - dt.timedelta(hours=3)
@@ -315,6 +322,7 @@ def test_exactly_allowed_minutes_outside_is_not_an_excursion(world):
     assert receive(world, shipment).status == ShipmentStatus.RECEIVED
 
 
+@pytest.mark.req("RULE-6", "README-EXCURSION-RECEIPT")
 def test_one_sample_over_opens_an_investigation_and_holds_receipt(world, make_user):
     from cmlims.investigations.services import investigation_close
 
@@ -338,6 +346,7 @@ def test_one_sample_over_opens_an_investigation_and_holds_receipt(world, make_us
     assert receive(world, shipment, reason="excursion assessed, INV closed").status == ShipmentStatus.RECEIVED
 
 
+@pytest.mark.req("README-EXCURSION-RECEIPT")
 def test_receipt_is_refused_when_the_excursion_investigation_finds_the_product_not_usable(world, make_user):
     from cmlims.investigations.services import investigation_close
 
@@ -357,6 +366,7 @@ def test_receipt_is_refused_when_the_excursion_investigation_finds_the_product_n
     assert not shipment.custody_events.filter(kind="received").exists()
 
 
+@pytest.mark.req("FEAT-COLD-CHAIN")
 def test_bad_logger_file_stores_nothing_and_replacement_needs_a_reason(world):
     shipment = delivered(world)
     with pytest.raises(InvalidInput) as caught:
@@ -413,6 +423,7 @@ def test_consignee_and_draft_update_refusals(world):
     assert "consignee" in caught.value.extra["fields"]
 
 
+@pytest.mark.req("P11-11.10e", "RULE-8")
 def test_every_change_is_audited(world):
     from cmlims.models import AuditEntry
 

@@ -42,6 +42,7 @@ def test_segment_between_inside_and_outside_counts_in_full():
     assert summary.episodes[0].start == START and summary.episodes[0].end == START + dt.timedelta(minutes=10)
 
 
+@pytest.mark.req("RULE-6")
 def test_exactly_the_allowed_minutes_is_not_an_excursion():
     # 5 samples above 8 °C between inside samples: 6 segments of 5 min = 30 min = allowed
     summary = measure([5] + [9] * 5 + [5], allowed=30)
@@ -49,6 +50,7 @@ def test_exactly_the_allowed_minutes_is_not_an_excursion():
     assert not summary.is_excursion
 
 
+@pytest.mark.req("RULE-6", "FEAT-COLD-CHAIN")
 def test_one_sample_over_the_allowed_minutes_is_an_excursion():
     summary = measure([5] + [9] * 6 + [5], allowed=30)
     assert summary.outside == dt.timedelta(minutes=35)
@@ -106,6 +108,7 @@ def test_parse_good_file_with_offsets_bom_and_crlf():
     assert all(r.at.tzinfo == dt.UTC for r in readings)
 
 
+@pytest.mark.req("FEAT-COLD-CHAIN")
 def test_bad_rows_are_all_listed_and_nothing_returned():
     data = (
         b"timestamp,temperature_c\n"
