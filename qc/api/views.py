@@ -95,10 +95,8 @@ class ResultApproveView(APIView):
         data = SignatureInput(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
-        if d.get("meaning") and d["meaning"] != "result approved":
-            raise field_error("meaning", "must be 'result approved'")
         result = result_approve(result=result_get(pk), actor=request.user, username=d["username"],
-                                password=d["password"], reason=d["reason"])
+                                password=d["password"], reason=d["reason"], meaning=d.get("meaning"))
         result = QCResult.objects.select_related(
             "lot", "spec_item", "analyst", "entered_by", "approved_by", "approval__signer").get(pk=result.pk)
         return Response(result_body(result, approval_status=result_signature_status(result, result.approval)))
@@ -257,11 +255,9 @@ class SpecificationApproveView(APIView):
         data = SignatureInput(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
-        if d.get("meaning") and d["meaning"] != "specification approved":
-            raise field_error("meaning", "must be 'specification approved'")
         spec = Specification.objects.filter(pk=pk).first()
         if spec is None:
             raise NotFound(f"specification {pk} does not exist")
         specification_approve(specification=spec, actor=request.user, username=d["username"],
-                              password=d["password"], reason=d["reason"])
+                              password=d["password"], reason=d["reason"], meaning=d.get("meaning"))
         return Response(specification_body(selectors.specification_list().get(pk=pk)))
