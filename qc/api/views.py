@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batches.models import CMLot
+from cmlims.api.parsing import SignatureInput, request_parse
 from cmlims.audit import to_jsonable
 from cmlims.esign.services import signature_manifest
 from cmlims.exceptions import NotFound, PayloadTooLarge, field_error
@@ -21,8 +22,8 @@ from qc.api.serializers import (
     HoldReasonInput,
     ImportInput,
     ResultInput,
-    SignatureInput,
     SignOffInput,
+    SpecificationListQuery,
     result_body,
     spec_item_body,
 )
@@ -56,9 +57,7 @@ class ResultCreateView(APIView):
 
     @extend_schema(request=ResultInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
-        data = ResultInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        d = data.validated_data
+        d = request_parse(ResultInput, request)
         lot = CMLot.objects.filter(lot_number=d["lot_number"]).first()
         if lot is None:
             raise field_error("lot_number", f"no lot '{d['lot_number']}'")
@@ -92,9 +91,7 @@ class ResultApproveView(APIView):
 
     @extend_schema(request=SignatureInput, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
-        data = SignatureInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        d = data.validated_data
+        d = request_parse(SignatureInput, request)
         result = result_approve(result=result_get(pk), actor=request.user, username=d["username"],
                                 password=d["password"], reason=d["reason"], meaning=d.get("meaning"))
         result = QCResult.objects.select_related(
@@ -107,9 +104,7 @@ class ResultImportView(APIView):
 
     @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
-        data = ImportInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
+        upload = request_parse(ImportInput, request)["file"]
         if upload.size > settings.CMLIMS_MAX_UPLOAD_BYTES:
             raise PayloadTooLarge(f"file: larger than {settings.CMLIMS_MAX_UPLOAD_BYTES} bytes")
         imported = results_import(data=upload.read(), actor=request.user)
@@ -143,10 +138,9 @@ class LotHoldView(APIView):
 
     @extend_schema(request=HoldReasonInput, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):
-        data = HoldReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        reason = request_parse(HoldReasonInput, request)["reason"]
         service = lot_hold if self.hold else lot_unhold
-        lot = service(lot_number=lot_number, actor=request.user, reason=data.validated_data["reason"])
+        lot = service(lot_number=lot_number, actor=request.user, reason=reason)
         return Response({"lot_number": lot.lot_number, "on_hold": lot.on_hold, "hold_reason": lot.hold_reason,
                          "held_at": to_jsonable(lot.held_at)})
 
@@ -202,9 +196,7 @@ class LotSignOffView(APIView):
 
     @extend_schema(request=SignOffInput, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):
-        data = SignOffInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        d = data.validated_data
+        d = request_parse(SignOffInput, request)
         signature = lot_sign_off(
             lot_number=lot_number, to=self.to, actor=request.user, username=d["username"], password=d["password"],
             reason=d["reason"], meaning=d.get("meaning") or None,
@@ -220,10 +212,8 @@ class LotAuditReviewView(APIView):
 
     @extend_schema(request=AuditReviewInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):
-        data = AuditReviewInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        review = lot_audit_review_confirm(lot_number=lot_number, actor=request.user,
-                                          reviewed_through=data.validated_data["reviewed_through"])
+        reviewed_through = request_parse(AuditReviewInput, request)["reviewed_through"]
+        review = lot_audit_review_confirm(lot_number=lot_number, actor=request.user, reviewed_through=reviewed_through)
         return Response({"lot_number": lot_number, "reviewed_through": review.reviewed_through,
                          "entries_reviewed": review.entries_reviewed, "reviewer": request.user.get_username(),
                          "reviewed_at": to_jsonable(review.reviewed_at)}, status=status.HTTP_201_CREATED)
@@ -241,9 +231,10 @@ def specification_body(spec: Specification) -> dict:
 class SpecificationListView(APIView):
     """Every specification version (newest first per product) with its items and approval signature."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[SpecificationListQuery], responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
-        specs = selectors.specification_list(product_id=request.query_params.get("product"))
+        product = request_parse(SpecificationListQuery, request, query=True)["product"]
+        specs = selectors.specification_list(product_id=product)
         return Response({"results": [specification_body(s) for s in specs]})
 
 
@@ -252,9 +243,7 @@ class SpecificationApproveView(APIView):
 
     @extend_schema(request=SignatureInput, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
-        data = SignatureInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        d = data.validated_data
+        d = request_parse(SignatureInput, request)
         spec = Specification.objects.filter(pk=pk).first()
         if spec is None:
             raise NotFound(f"specification {pk} does not exist")

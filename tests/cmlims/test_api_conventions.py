@@ -329,3 +329,19 @@ def test_openapi_schema_and_swagger_ui_are_served(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
+
+
+@pytest.mark.django_db
+def test_query_parameters_are_parsed_like_bodies_and_described_in_the_schema(make_user, auth_client, client):
+    officer = auth_client(make_user("qc1", roles.QC_OFFICER))
+
+    response = officer.get("/api/v1/qc/specifications/", {"product": "abc"})
+
+    assert response.status_code == 400
+    assert response.json() == {"code": "invalid", "message": "product: A valid integer is required.",
+                               "fields": {"product": ["A valid integer is required."]}}
+    assert officer.get("/api/v1/qc/specifications/", {"product": "1"}).json() == {"results": []}
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    for path, name in (("/api/v1/qc/specifications/", "product"), ("/api/v1/shipments/", "status"),
+                       ("/api/v1/investigations/", "status")):
+        assert name in [p["name"] for p in paths[path]["get"].get("parameters", [])], path
