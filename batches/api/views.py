@@ -11,21 +11,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cmlims.api.parsing import ReasonInput, request_parse, request_reason
-from cmlims.exceptions import NotFound
 
 from .. import models as m
 from .. import selectors
 from ..services import cultures, drying, lots, packaging, products, records, sources
 from . import serializers as s
 from .permissions import LotReaders, TraceReaders
-
-
-def _get(model, **lookup):
-    found = model.objects.filter(**lookup).first()
-    if found is None:
-        label = ", ".join(f"{k}={v}" for k, v in lookup.items())
-        raise NotFound(f"{model._meta.verbose_name} {label} does not exist")
-    return found
 
 
 def _created(obj) -> Response:
@@ -197,7 +188,7 @@ class CreateUpdateView(APIView):
         return _created(type(self).create(actor=request.user, reason=request_reason(request), **data))
 
     def patch(self, request, **kwargs):
-        obj = _get(self.model, **{self.lookup: kwargs["key"]})
+        obj = selectors.record_get(self.model, **{self.lookup: kwargs["key"]})
         data = request_parse(self.input, request, instance=obj, partial=True)
         return _ok(type(self).update(**{self.record_kwarg: obj}, actor=request.user, reason=request_reason(request),
                                      **data))
@@ -237,7 +228,7 @@ class PassageView(CreateUpdateView):
     model, input, update, record_kwarg = (m.Passage, s.PassageInput, cultures.passage_update, "passage")
 
     def post(self, request, **kwargs):
-        culture = _get(m.Culture, code=kwargs["key"])
+        culture = selectors.record_get(m.Culture, code=kwargs["key"])
         data = request_parse(self.input, request)
         return _created(cultures.passage_record(culture=culture, actor=request.user, reason=request_reason(request),
                                                 **data))
@@ -247,7 +238,7 @@ class HarvestView(CreateUpdateView):
     model, input, update, record_kwarg = (m.Harvest, s.HarvestInput, cultures.harvest_update, "harvest")
 
     def post(self, request, **kwargs):
-        culture = _get(m.Culture, code=kwargs["key"])
+        culture = selectors.record_get(m.Culture, code=kwargs["key"])
         data = request_parse(self.input, request)
         return _created(cultures.harvest_record(culture=culture, actor=request.user, reason=request_reason(request),
                                                 **data))
@@ -262,7 +253,7 @@ class CultureStepView(APIView):
         return s.ConditioningInput if self.step == "conditioning" else s.VoidInput
 
     def post(self, request, key: str):
-        culture = _get(m.Culture, code=key)
+        culture = selectors.record_get(m.Culture, code=key)
         if self.step == "conditioning":
             data = request_parse(s.ConditioningInput, request)
             culture = cultures.culture_start_conditioning(culture=culture, actor=request.user,
@@ -287,7 +278,7 @@ class RunStepView(APIView):
         return s.LyophilisationPhaseInput if self.step == "phases" else s.RunCompleteInput
 
     def post(self, request, key: str):
-        run = _get(m.LyophilisationRun, run_number=key)
+        run = selectors.record_get(m.LyophilisationRun, run_number=key)
         if self.step == "phases":
             data = request_parse(s.LyophilisationPhaseInput, request)
             return _created(drying.lyophilisation_phase_record(run=run, actor=request.user,
@@ -308,52 +299,48 @@ VOIDABLE = {
 }
 
 
-class VerifyView(APIView):
+VIALS = {"vials": (m.Vial, "serial")}
+
+
+class RecordActionView(APIView):
+    """POST one action on one record: the record found by its key (404 for none, whatever the key's form), then
+    the body parsed by ``input`` and handed to ``service`` with the caller."""
+
+    kind = ""  # which record type: a key of ``kinds``, set per route
+    kinds: dict[str, tuple[type, str]] = {}  # kind -> (model, lookup field of the key in the URL)
+    input: type = s.VoidInput
+    service = None  # service(<record_kwarg>=record, actor=, **input)
+    record_kwarg = "record"
+
+    def get_serializer_class(self):  # for the OpenAPI schema
+        return self.input
+
+    def post(self, request, key: str):
+        model, lookup = self.kinds[self.kind]
+        record = selectors.record_get(model, **{lookup: key})
+        data = request_parse(self.input, request)
+        return _ok(type(self).service(**{self.record_kwarg: record}, actor=request.user, **data))
+
+
+class VerifyView(RecordActionView):
     """Second-person verification of a performed step (never by who performed it)."""
 
-    serializer_class = ReasonInput
-
-    @extend_schema(request=ReasonInput)
-    def post(self, request, kind: str, key: str):
-        model, lookup = VERIFIABLE[kind]
-        record = records.step_verify(record=_get(model, **{lookup: key}), actor=request.user,
-                                     reason=request_parse(ReasonInput, request)["reason"])
-        return _ok(record)
+    kinds, input, service = VERIFIABLE, ReasonInput, records.step_verify
 
 
-class VoidView(APIView):
+class VoidView(RecordActionView):
     """Void a record entered in error (with a reason); nothing is deleted."""
 
-    serializer_class = s.VoidInput
-
-    @extend_schema(request=s.VoidInput)
-    def post(self, request, kind: str, key: str):
-        model, lookup = VOIDABLE[kind]
-        record = records.record_void(record=_get(model, **{lookup: key}), actor=request.user,
-                                     reason=request_parse(s.VoidInput, request)["reason"])
-        return _ok(record)
+    kinds, service = VOIDABLE, records.record_void
 
 
-class VialDestroyView(APIView):
+class VialDestroyView(RecordActionView):
     """available | allocated → destroyed, with a reason."""
 
-    serializer_class = s.VoidInput
-
-    @extend_schema(request=s.VoidInput)
-    def post(self, request, serial: str):
-        vial = packaging.vial_destroy(vial=_get(m.Vial, serial=serial), actor=request.user,
-                                      reason=request_parse(s.VoidInput, request)["reason"])
-        return _ok(vial)
+    kind, kinds, service, record_kwarg = "vials", VIALS, packaging.vial_destroy, "vial"
 
 
-class VialMoveView(APIView):
+class VialMoveView(RecordActionView):
     """Move a vial in our storage (available | allocated) to another storage location (lab staff)."""
 
-    serializer_class = s.VialMoveInput
-
-    @extend_schema(request=s.VialMoveInput)
-    def post(self, request, serial: str):
-        data = request_parse(s.VialMoveInput, request)
-        vial = packaging.vial_move(vial=_get(m.Vial, serial=serial), storage_location=data["storage_location"],
-                                   actor=request.user, reason=data["reason"])
-        return _ok(vial)
+    kind, kinds, input, service, record_kwarg = "vials", VIALS, s.VialMoveInput, packaging.vial_move, "vial"

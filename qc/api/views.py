@@ -75,28 +75,49 @@ class ResultCreateView(APIView):
         return Response(result_body(result_get(result.pk)), status=status.HTTP_201_CREATED)
 
 
+def _result_detail(pk: int) -> QCResult:
+    result = QCResult.objects.select_related(
+        "lot", "spec_item", "analyst", "entered_by", "approved_by", "approval__signer").filter(pk=pk).first()
+    if result is None:
+        raise NotFound(f"result {pk} does not exist")
+    return result
+
+
+def result_detail_body(pk: int) -> dict:
+    result = _result_detail(pk)
+    approval_status = result_signature_status(result, result.approval) if result.approval_id else None
+    return result_body(result, approval_status=approval_status)
+
+
 class ResultDetailView(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk: int):
-        result = QCResult.objects.select_related(
-            "lot", "spec_item", "analyst", "entered_by", "approved_by", "approval__signer").filter(pk=pk).first()
-        if result is None:
-            raise NotFound(f"result {pk} does not exist")
-        approval_status = result_signature_status(result, result.approval) if result.approval_id else None
-        return Response(result_body(result, approval_status=approval_status))
+        return Response(result_detail_body(pk))
 
 
-class ResultApproveView(APIView):
-    """Approve a result with an electronic signature ("result approved")."""
+class ApprovalView(APIView):
+    """Sign one record into force with the caller's electronic signature: the record found (404), the signature
+    parsed (400), the service signs (the meaning, if sent, checked by cmlims.esign); answers the record."""
+
+    record_get = None  # pk -> record, NotFound if none
+    approve = None  # service(<record_kwarg>=record, actor=, username=, password=, reason=, meaning=)
+    record_kwarg = ""
+    body = None  # pk -> the record's API body
 
     @extend_schema(request=SignatureInput, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
+        view = type(self)
+        record = view.record_get(pk)
         d = request_parse(SignatureInput, request)
-        result = result_approve(result=result_get(pk), actor=request.user, username=d["username"],
-                                password=d["password"], reason=d["reason"], meaning=d.get("meaning"))
-        result = QCResult.objects.select_related(
-            "lot", "spec_item", "analyst", "entered_by", "approved_by", "approval__signer").get(pk=result.pk)
-        return Response(result_body(result, approval_status=result_signature_status(result, result.approval)))
+        view.approve(**{self.record_kwarg: record}, actor=request.user, username=d["username"],
+                     password=d["password"], reason=d["reason"], meaning=d.get("meaning"))
+        return Response(view.body(pk))
+
+
+class ResultApproveView(ApprovalView):
+    """Approve a result with an electronic signature ("result approved")."""
+
+    record_get, approve, record_kwarg, body = result_get, result_approve, "result", result_detail_body
 
 
 class ResultImportView(APIView):
@@ -238,15 +259,18 @@ class SpecificationListView(APIView):
         return Response({"results": [specification_body(s) for s in specs]})
 
 
-class SpecificationApproveView(APIView):
+def _specification(pk: int) -> Specification:
+    spec = Specification.objects.filter(pk=pk).first()
+    if spec is None:
+        raise NotFound(f"specification {pk} does not exist")
+    return spec
+
+
+class SpecificationApproveView(ApprovalView):
     """Sign a draft into force ("specification approved")."""
 
-    @extend_schema(request=SignatureInput, responses={200: OpenApiTypes.OBJECT})
-    def post(self, request, pk: int):
-        d = request_parse(SignatureInput, request)
-        spec = Specification.objects.filter(pk=pk).first()
-        if spec is None:
-            raise NotFound(f"specification {pk} does not exist")
-        specification_approve(specification=spec, actor=request.user, username=d["username"],
-                              password=d["password"], reason=d["reason"], meaning=d.get("meaning"))
-        return Response(specification_body(selectors.specification_list().get(pk=pk)))
+    record_get, approve, record_kwarg = _specification, specification_approve, "specification"
+
+    @staticmethod
+    def body(pk: int) -> dict:
+        return specification_body(selectors.specification_list().get(pk=pk))
