@@ -1,6 +1,5 @@
 """Investigations over the API: list, detail, progress, close."""
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -11,7 +10,7 @@ from rest_framework.views import APIView
 from cmlims.api.parsing import request_parse
 from cmlims.audit import to_jsonable
 from cmlims.investigations.models import Investigation, Phase
-from cmlims.investigations.selectors import investigation_list
+from cmlims.investigations.selectors import investigation_get, investigation_list
 from cmlims.investigations.services import investigation_close, investigation_update
 
 
@@ -72,11 +71,11 @@ class InvestigationDetailView(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk: int):
-        return Response(investigation_body(get_object_or_404(investigation_list(), pk=pk)))
+        return Response(investigation_body(investigation_get(pk)))
 
     @extend_schema(request=UpdateInput, responses={200: OpenApiTypes.OBJECT})
     def patch(self, request, pk: int):
-        inv = investigation_update(investigation=get_object_or_404(Investigation, pk=pk), actor=request.user,
+        inv = investigation_update(investigation=investigation_get(pk), actor=request.user,
                                    **request_parse(self.UpdateInput, request))
         return Response(investigation_body(inv))
 
@@ -90,6 +89,6 @@ class InvestigationCloseView(APIView):
 
     @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
-        inv = investigation_close(investigation=get_object_or_404(Investigation, pk=pk), actor=request.user,
+        inv = investigation_close(investigation=investigation_get(pk), actor=request.user,
                                   **request_parse(self.Input, request))
         return Response(investigation_body(inv))

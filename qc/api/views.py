@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -11,10 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batches.models import CMLot
+from batches.selectors import lot_get
 from cmlims.api.parsing import SignatureInput, request_parse
 from cmlims.audit import to_jsonable
 from cmlims.esign.services import signature_manifest
-from cmlims.exceptions import NotFound, PayloadTooLarge, field_error
+from cmlims.exceptions import PayloadTooLarge, field_error
 from cmlims.investigations.api import investigation_body
 from qc import selectors
 from qc.api.serializers import (
@@ -36,17 +36,10 @@ from qc.services.specs import specification_approve
 from qc.signed_content import lot_signature_status, result_signature_status
 
 
-def _lot(lot_number: str) -> CMLot:
-    lot = CMLot.objects.select_related("product").filter(lot_number=lot_number).first()
-    if lot is None:
-        raise NotFound(f"lot {lot_number} does not exist")
-    return lot
-
-
 def _linked_result(result_id: int | None, field: str) -> QCResult | None:
     if result_id is None:
         return None
-    found = QCResult.objects.filter(pk=result_id).first()
+    found = selectors.result_by_id(result_id)
     if found is None:
         raise field_error(field, f"result {result_id} does not exist")
     return found
@@ -58,12 +51,12 @@ class ResultCreateView(APIView):
     @extend_schema(request=ResultInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         d = request_parse(ResultInput, request)
-        lot = CMLot.objects.filter(lot_number=d["lot_number"]).first()
+        lot = selectors.lot_by_number(d["lot_number"])
         if lot is None:
             raise field_error("lot_number", f"no lot '{d['lot_number']}'")
         analyst = request.user
         if d["analyst"]:
-            analyst = get_user_model().objects.filter(username=d["analyst"]).first()
+            analyst = selectors.user_by_username(d["analyst"])
             if analyst is None:
                 raise field_error("analyst", f"no user '{d['analyst']}'")
         result = result_enter(
@@ -75,16 +68,8 @@ class ResultCreateView(APIView):
         return Response(result_body(result_get(result.pk)), status=status.HTTP_201_CREATED)
 
 
-def _result_detail(pk: int) -> QCResult:
-    result = QCResult.objects.select_related(
-        "lot", "spec_item", "analyst", "entered_by", "approved_by", "approval__signer").filter(pk=pk).first()
-    if result is None:
-        raise NotFound(f"result {pk} does not exist")
-    return result
-
-
 def result_detail_body(pk: int) -> dict:
-    result = _result_detail(pk)
+    result = selectors.result_detail(pk)
     approval_status = result_signature_status(result, result.approval) if result.approval_id else None
     return result_body(result, approval_status=approval_status)
 
@@ -137,7 +122,7 @@ class LotResultsView(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, lot_number: str):
-        lot = _lot(lot_number)
+        lot = lot_get(lot_number)
         specification = selectors.lot_specification(lot)
         results = list(selectors.lot_results(lot))
         counting = {r.pk for r in selectors.counting_results(lot, results).values()}
@@ -223,7 +208,7 @@ class LotSignOffView(APIView):
             reason=d["reason"], meaning=d.get("meaning") or None,
             audit_reviewed_through=d.get("audit_reviewed_through"),
         )
-        lot = _lot(lot_number)
+        lot = lot_get(lot_number)
         return Response({"lot_number": lot.lot_number, "status": lot.status,
                          "signature": signature_manifest(signature, lot_signature_status(lot, signature))})
 
@@ -259,17 +244,10 @@ class SpecificationListView(APIView):
         return Response({"results": [specification_body(s) for s in specs]})
 
 
-def _specification(pk: int) -> Specification:
-    spec = Specification.objects.filter(pk=pk).first()
-    if spec is None:
-        raise NotFound(f"specification {pk} does not exist")
-    return spec
-
-
 class SpecificationApproveView(ApprovalView):
     """Sign a draft into force ("specification approved")."""
 
-    record_get, approve, record_kwarg = _specification, specification_approve, "specification"
+    record_get, approve, record_kwarg = selectors.specification_get, specification_approve, "specification"
 
     @staticmethod
     def body(pk: int) -> dict:

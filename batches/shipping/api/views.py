@@ -16,7 +16,6 @@ from batches.shipping.api import serializers as s
 from batches.shipping.api.permissions import ShippingReaders
 from batches.shipping.charts import temperature_chart_png
 from batches.shipping.documents import PACKING_LIST, SHIPPING_LABEL, shipment_document_request
-from batches.shipping.models import Consignee
 from cmlims.api.pagination import CursorPagination
 from cmlims.api.parsing import request_parse
 from cmlims.exceptions import NotFound, PayloadTooLarge, UnsupportedMediaType
@@ -68,10 +67,7 @@ class ConsigneeListView(generics.GenericAPIView):
 class ConsigneeDetailView(ShippingView):
     @extend_schema(responses={200: dict})
     def get(self, request, pk: int):
-        consignee = Consignee.objects.filter(pk=pk).first()
-        if consignee is None:
-            raise NotFound(f"consignee {pk} does not exist")
-        return Response(s.consignee_body(consignee))
+        return Response(s.consignee_body(selectors.consignee_get(pk)))
 
     @extend_schema(request=s.ConsigneeInput(partial=True), responses={200: dict})
     def patch(self, request, pk: int):
