@@ -21,6 +21,8 @@ from datetime import date
 from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -97,6 +99,19 @@ def lot_detail_queryset() -> QuerySet[CMLot]:
         Prefetch("lyophilisation_run__phases",
                  queryset=LyophilisationPhase.objects.filter(voided_at__isnull=True).order_by("started_at")),
     )
+
+
+def record_get(model: type[models.Model], **lookup) -> models.Model:
+    """The one record of ``model`` with ``lookup`` (its key: pk, code, run number, serial). A key of the wrong
+    form (``harvests/abc/``) finds nothing, like an unknown one: NotFound (404), never a 500."""
+    try:
+        found = model.objects.filter(**lookup).first()
+    except (ValueError, TypeError, ValidationError):
+        found = None
+    if found is None:
+        label = ", ".join(f"{k}={v}" for k, v in lookup.items())
+        raise NotFound(f"{model._meta.verbose_name} {label} does not exist")
+    return found
 
 
 def lot_get(lot_number: str, queryset: QuerySet[CMLot] | None = None) -> CMLot:

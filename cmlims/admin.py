@@ -233,10 +233,21 @@ class AuditedStackedInline(admin.StackedInline):
         return False
 
 
+class SignatureForm(forms.Form):
+    """The two signature components, every time (11.200(a)), plus the reason: every signing page uses it."""
+
+    username = forms.CharField(help_text="your own user name")
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
 # --- the audit trail ---------------------------------------------------------------------------------
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by services only (the trail, signatures, document jobs): viewed, never added,
+    changed, deleted or acted on from the admin."""
+
     def has_add_permission(self, request) -> bool:
         return False
 

@@ -14,7 +14,7 @@ from django.utils.html import format_html
 
 from batches.models import CMLot, LotStatus
 from cmlims import roles
-from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, ReadOnlyAdmin, audit_entry_rows
+from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, ReadOnlyAdmin, SignatureForm, audit_entry_rows
 from cmlims.exceptions import ApplicationError
 from qc import selectors
 from qc.models import LotAuditReview, QCResult, Specification, SpecItem, SpecStatus
@@ -30,14 +30,6 @@ from qc.services.specs import (
     specification_update,
 )
 from qc.signed_content import lot_signature_status
-
-
-class SignatureForm(forms.Form):
-    """The two components, every time (11.200(a)), plus the reason."""
-
-    username = forms.CharField()
-    password = forms.CharField(widget=forms.PasswordInput, strip=False)
-    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 def _apply_error(form: forms.Form, exc: ApplicationError) -> None:

@@ -3,15 +3,48 @@ and the lot's audit trail since its last review."""
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from batches.models import CMLot
 from cmlims.esign.selectors import signatures_of
+from cmlims.exceptions import NotFound
 from cmlims.investigations.selectors import investigations_on
 from cmlims.models import AuditEntry
 from qc.models import LotAuditReview, QCResult, ResultStatus, Specification, SpecItem, SpecStatus
 
 Condition = dict[str, str]
+
+
+# --- lookups for the API: one record by its key ------------------------------------------------------------
+
+
+def lot_by_number(lot_number: str) -> CMLot | None:
+    return CMLot.objects.select_related("product").filter(lot_number=lot_number).first()
+
+
+def user_by_username(username: str):
+    return get_user_model().objects.filter(username=username).first()
+
+
+def result_by_id(result_id: int) -> QCResult | None:
+    return QCResult.objects.filter(pk=result_id).first()
+
+
+def result_detail(result_id: int) -> QCResult:
+    """One result with everything its API body shows (lot, item, people, approval signer)."""
+    result = QCResult.objects.select_related(
+        "lot", "spec_item", "analyst", "entered_by", "approved_by", "approval__signer").filter(pk=result_id).first()
+    if result is None:
+        raise NotFound(f"result {result_id} does not exist")
+    return result
+
+
+def specification_get(specification_id: int) -> Specification:
+    spec = Specification.objects.filter(pk=specification_id).first()
+    if spec is None:
+        raise NotFound(f"specification {specification_id} does not exist")
+    return spec
 
 
 _APPROVED = [SpecStatus.IN_FORCE, SpecStatus.SUPERSEDED]

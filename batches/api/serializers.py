@@ -41,10 +41,6 @@ HarvestInput = _input(m.Harvest, cultures.HARVEST_FIELDS, "HarvestInput")
 LyophilisationRunInput = _input(m.LyophilisationRun, drying.RUN_FIELDS, "LyophilisationRunInput")
 LyophilisationPhaseInput = _input(m.LyophilisationPhase, drying.PHASE_FIELDS | {"phase"}, "LyophilisationPhaseInput")
 
-class ReasonInput(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
-
-
 class VoidInput(serializers.Serializer):
     reason = serializers.CharField()
 

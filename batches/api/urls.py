@@ -14,8 +14,8 @@ urlpatterns = [
     *[path(f"lots/<str:lot_number>/{step}/", v.LotStepView.as_view(step=step), name=f"lot-{step}")
       for step in _steps],
     path("vials/<str:serial>/trace/", v.VialTraceView.as_view(), name="vial-trace"),
-    path("vials/<str:serial>/destroy/", v.VialDestroyView.as_view(), name="vial-destroy"),
-    path("vials/<str:serial>/move/", v.VialMoveView.as_view(), name="vial-move"),
+    path("vials/<str:key>/destroy/", v.VialDestroyView.as_view(), name="vial-destroy"),
+    path("vials/<str:key>/move/", v.VialMoveView.as_view(), name="vial-move"),
     path("donors/<str:code>/trace/", v.DonorTraceView.as_view(), name="donor-trace"),
     path("products/", v.ProductView.as_view(**CREATE), name="product-create"),
     path("products/<int:key>/", v.ProductView.as_view(**UPDATE), name="product-update"),
@@ -37,8 +37,8 @@ urlpatterns = [
     path("freeze-drying-runs/<str:key>/", v.RunView.as_view(**UPDATE), name="run-update"),
     path("freeze-drying-runs/<str:key>/phases/", v.RunStepView.as_view(step="phases"), name="run-phases"),
     path("freeze-drying-runs/<str:key>/complete/", v.RunStepView.as_view(step="complete"), name="run-complete"),
-    *[path(f"{kind}/<str:key>/verify/", v.VerifyView.as_view(), {"kind": kind}, name=f"{kind}-verify")
+    *[path(f"{kind}/<str:key>/verify/", v.VerifyView.as_view(kind=kind), name=f"{kind}-verify")
       for kind in v.VERIFIABLE],
-    *[path(f"{kind}/<str:key>/void/", v.VoidView.as_view(), {"kind": kind}, name=f"{kind}-void")
+    *[path(f"{kind}/<str:key>/void/", v.VoidView.as_view(kind=kind), name=f"{kind}-void")
       for kind in v.VOIDABLE],
 ]

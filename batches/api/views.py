@@ -10,32 +10,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cmlims.exceptions import NotFound
+from cmlims.api.parsing import ReasonInput, request_parse, request_reason
 
 from .. import models as m
 from .. import selectors
 from ..services import cultures, drying, lots, packaging, products, records, sources
 from . import serializers as s
 from .permissions import LotReaders, TraceReaders
-
-
-def _get(model, **lookup):
-    found = model.objects.filter(**lookup).first()
-    if found is None:
-        label = ", ".join(f"{k}={v}" for k, v in lookup.items())
-        raise NotFound(f"{model._meta.verbose_name} {label} does not exist")
-    return found
-
-
-def _parse(serializer_class, request, instance=None, partial=False) -> dict:
-    data = serializer_class(instance, data=request.data, partial=partial) if instance is not None else \
-        serializer_class(data=request.data, partial=partial)
-    data.is_valid(raise_exception=True)
-    return dict(data.validated_data)
-
-
-def _reason(request) -> str:
-    return str(request.data.get("reason", "") or "") if hasattr(request.data, "get") else ""
 
 
 def _created(obj) -> Response:
@@ -88,7 +69,7 @@ class LotListView(generics.ListAPIView):
 
     @extend_schema(request=s.PoolInput, responses={201: s.LotDetailSerializer})
     def post(self, request):
-        data = _parse(s.PoolInput, request)
+        data = request_parse(s.PoolInput, request)
         lot = lots.lot_pool(
             product=data["product"], actor=request.user, pooled_at=data.get("pooled_at"), reason=data["reason"],
             contributions=[lots.Contribution(harvest_id=c["harvest"], volume_ml=c["volume_ml"])
@@ -120,7 +101,7 @@ class LotTransitionView(APIView):
 
     @extend_schema(request=s.TransitionInput, responses=s.LotDetailSerializer)
     def post(self, request, lot_number: str):
-        data = _parse(s.TransitionInput, request)
+        data = request_parse(s.TransitionInput, request)
         lots.lot_transition(lot_number_or_lot=lot_number, to=data["to"], actor=request.user, reason=data["reason"])
         return Response(_lot_detail(lot_number))
 
@@ -141,28 +122,25 @@ class LotStepView(APIView):
 
     def post(self, request, lot_number: str):
         lot = selectors.lot_get(lot_number)
-        actor, reason = request.user, _reason(request)
+        actor, reason = request.user, request_reason(request)
+        data = request_parse(self.inputs[self.step], request)
         if self.step == "contributions":
-            data = _parse(s.ContributionInput, request)
             lots.lot_contribution_add(lot=lot, harvest_id=data["harvest"], volume_ml=data["volume_ml"], actor=actor,
                                       reason=reason)
         elif self.step == "filtration":
-            lots.lot_record_filtration(lot=lot, actor=actor, reason=reason, **_parse(s.FiltrationInput, request))
+            lots.lot_record_filtration(lot=lot, actor=actor, reason=reason, **data)
         elif self.step == "concentration":
-            lots.lot_record_concentration(lot=lot, actor=actor, reason=reason,
-                                          **_parse(s.ConcentrationInput, request))
+            lots.lot_record_concentration(lot=lot, actor=actor, reason=reason, **data)
         elif self.step == "verifications":
-            data = _parse(s.LotStepVerifyInput, request)
             lots.lot_step_verify(lot=lot, step=data["step"], actor=actor, reason=data["reason"])
         elif self.step == "freeze-drying":
-            run = drying.lyophilisation_run_start(lot=lot, actor=actor, reason=reason,
-                                                  **_parse(s.LyophilisationRunInput, request))
+            run = drying.lyophilisation_run_start(lot=lot, actor=actor, reason=reason, **data)
             return _created(run)
         elif self.step == "packaging":
-            run = packaging.packaging_record(lot=lot, actor=actor, reason=reason, **_parse(s.PackagingInput, request))
+            run = packaging.packaging_record(lot=lot, actor=actor, reason=reason, **data)
             return _created(run)
         elif self.step == "void":
-            lots.lot_void(lot=lot, actor=actor, reason=_parse(s.VoidInput, request)["reason"])
+            lots.lot_void(lot=lot, actor=actor, reason=data["reason"])
         return Response(_lot_detail(lot_number))
 
 
@@ -206,13 +184,14 @@ class CreateUpdateView(APIView):
         return self.input
 
     def post(self, request, **kwargs):
-        data = _parse(self.input, request)
-        return _created(type(self).create(actor=request.user, reason=_reason(request), **data))
+        data = request_parse(self.input, request)
+        return _created(type(self).create(actor=request.user, reason=request_reason(request), **data))
 
     def patch(self, request, **kwargs):
-        obj = _get(self.model, **{self.lookup: kwargs["key"]})
-        data = _parse(self.input, request, instance=obj, partial=True)
-        return _ok(type(self).update(**{self.record_kwarg: obj}, actor=request.user, reason=_reason(request), **data))
+        obj = selectors.record_get(self.model, **{self.lookup: kwargs["key"]})
+        data = request_parse(self.input, request, instance=obj, partial=True)
+        return _ok(type(self).update(**{self.record_kwarg: obj}, actor=request.user, reason=request_reason(request),
+                                     **data))
 
 
 class ProductView(CreateUpdateView):
@@ -241,26 +220,28 @@ class CultureView(CreateUpdateView):
         m.Culture, s.CultureInput, "code", cultures.culture_update, "culture")
 
     def post(self, request, **kwargs):
-        data = _parse(self.input, request)
-        return _created(cultures.culture_create(actor=request.user, reason=_reason(request), **data))
+        data = request_parse(self.input, request)
+        return _created(cultures.culture_create(actor=request.user, reason=request_reason(request), **data))
 
 
 class PassageView(CreateUpdateView):
     model, input, update, record_kwarg = (m.Passage, s.PassageInput, cultures.passage_update, "passage")
 
     def post(self, request, **kwargs):
-        culture = _get(m.Culture, code=kwargs["key"])
-        data = _parse(self.input, request)
-        return _created(cultures.passage_record(culture=culture, actor=request.user, reason=_reason(request), **data))
+        culture = selectors.record_get(m.Culture, code=kwargs["key"])
+        data = request_parse(self.input, request)
+        return _created(cultures.passage_record(culture=culture, actor=request.user, reason=request_reason(request),
+                                                **data))
 
 
 class HarvestView(CreateUpdateView):
     model, input, update, record_kwarg = (m.Harvest, s.HarvestInput, cultures.harvest_update, "harvest")
 
     def post(self, request, **kwargs):
-        culture = _get(m.Culture, code=kwargs["key"])
-        data = _parse(self.input, request)
-        return _created(cultures.harvest_record(culture=culture, actor=request.user, reason=_reason(request), **data))
+        culture = selectors.record_get(m.Culture, code=kwargs["key"])
+        data = request_parse(self.input, request)
+        return _created(cultures.harvest_record(culture=culture, actor=request.user, reason=request_reason(request),
+                                                **data))
 
 
 class CultureStepView(APIView):
@@ -272,14 +253,14 @@ class CultureStepView(APIView):
         return s.ConditioningInput if self.step == "conditioning" else s.VoidInput
 
     def post(self, request, key: str):
-        culture = _get(m.Culture, code=key)
+        culture = selectors.record_get(m.Culture, code=key)
         if self.step == "conditioning":
-            data = _parse(s.ConditioningInput, request)
+            data = request_parse(s.ConditioningInput, request)
             culture = cultures.culture_start_conditioning(culture=culture, actor=request.user,
-                                                          reason=_reason(request), **data)
+                                                          reason=request_reason(request), **data)
         else:
             culture = cultures.culture_close(culture=culture, actor=request.user,
-                                             reason=_parse(s.VoidInput, request)["reason"])
+                                             reason=request_parse(s.VoidInput, request)["reason"])
         return _ok(culture)
 
 
@@ -297,13 +278,14 @@ class RunStepView(APIView):
         return s.LyophilisationPhaseInput if self.step == "phases" else s.RunCompleteInput
 
     def post(self, request, key: str):
-        run = _get(m.LyophilisationRun, run_number=key)
+        run = selectors.record_get(m.LyophilisationRun, run_number=key)
         if self.step == "phases":
-            data = _parse(s.LyophilisationPhaseInput, request)
-            return _created(drying.lyophilisation_phase_record(run=run, actor=request.user, reason=_reason(request),
-                                                               **data))
-        data = _parse(s.RunCompleteInput, request)
-        return _ok(drying.lyophilisation_run_complete(run=run, actor=request.user, reason=_reason(request), **data))
+            data = request_parse(s.LyophilisationPhaseInput, request)
+            return _created(drying.lyophilisation_phase_record(run=run, actor=request.user,
+                                                               reason=request_reason(request), **data))
+        data = request_parse(s.RunCompleteInput, request)
+        return _ok(drying.lyophilisation_run_complete(run=run, actor=request.user, reason=request_reason(request),
+                                                      **data))
 
 
 VERIFIABLE = {
@@ -317,52 +299,48 @@ VOIDABLE = {
 }
 
 
-class VerifyView(APIView):
+VIALS = {"vials": (m.Vial, "serial")}
+
+
+class RecordActionView(APIView):
+    """POST one action on one record: the record found by its key (404 for none, whatever the key's form), then
+    the body parsed by ``input`` and handed to ``service`` with the caller."""
+
+    kind = ""  # which record type: a key of ``kinds``, set per route
+    kinds: dict[str, tuple[type, str]] = {}  # kind -> (model, lookup field of the key in the URL)
+    input: type = s.VoidInput
+    service = None  # service(<record_kwarg>=record, actor=, **input)
+    record_kwarg = "record"
+
+    def get_serializer_class(self):  # for the OpenAPI schema
+        return self.input
+
+    def post(self, request, key: str):
+        model, lookup = self.kinds[self.kind]
+        record = selectors.record_get(model, **{lookup: key})
+        data = request_parse(self.input, request)
+        return _ok(type(self).service(**{self.record_kwarg: record}, actor=request.user, **data))
+
+
+class VerifyView(RecordActionView):
     """Second-person verification of a performed step (never by who performed it)."""
 
-    serializer_class = s.ReasonInput
-
-    @extend_schema(request=s.ReasonInput)
-    def post(self, request, kind: str, key: str):
-        model, lookup = VERIFIABLE[kind]
-        record = records.step_verify(record=_get(model, **{lookup: key}), actor=request.user,
-                                     reason=_parse(s.ReasonInput, request)["reason"])
-        return _ok(record)
+    kinds, input, service = VERIFIABLE, ReasonInput, records.step_verify
 
 
-class VoidView(APIView):
+class VoidView(RecordActionView):
     """Void a record entered in error (with a reason); nothing is deleted."""
 
-    serializer_class = s.VoidInput
-
-    @extend_schema(request=s.VoidInput)
-    def post(self, request, kind: str, key: str):
-        model, lookup = VOIDABLE[kind]
-        record = records.record_void(record=_get(model, **{lookup: key}), actor=request.user,
-                                     reason=_parse(s.VoidInput, request)["reason"])
-        return _ok(record)
+    kinds, service = VOIDABLE, records.record_void
 
 
-class VialDestroyView(APIView):
+class VialDestroyView(RecordActionView):
     """available | allocated → destroyed, with a reason."""
 
-    serializer_class = s.VoidInput
-
-    @extend_schema(request=s.VoidInput)
-    def post(self, request, serial: str):
-        vial = packaging.vial_destroy(vial=_get(m.Vial, serial=serial), actor=request.user,
-                                      reason=_parse(s.VoidInput, request)["reason"])
-        return _ok(vial)
+    kind, kinds, service, record_kwarg = "vials", VIALS, packaging.vial_destroy, "vial"
 
 
-class VialMoveView(APIView):
+class VialMoveView(RecordActionView):
     """Move a vial in our storage (available | allocated) to another storage location (lab staff)."""
 
-    serializer_class = s.VialMoveInput
-
-    @extend_schema(request=s.VialMoveInput)
-    def post(self, request, serial: str):
-        data = _parse(s.VialMoveInput, request)
-        vial = packaging.vial_move(vial=_get(m.Vial, serial=serial), storage_location=data["storage_location"],
-                                   actor=request.user, reason=data["reason"])
-        return _ok(vial)
+    kind, kinds, input, service, record_kwarg = "vials", VIALS, s.VialMoveInput, packaging.vial_move, "vial"

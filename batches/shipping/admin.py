@@ -21,7 +21,7 @@ from batches.shipping.charts import temperature_chart_png
 from batches.shipping.documents import PACKING_LIST, SHIPPING_LABEL, shipment_document_request
 from batches.shipping.gs1 import scans_split
 from batches.shipping.models import Consignee, CustodyEvent, Shipment, ShipmentStatus, ShipmentVial, TemperatureLog
-from cmlims.admin import AuditedModelAdmin, AuditedTabularInline
+from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, SignatureForm
 from cmlims.exceptions import ApplicationError
 
 
@@ -128,13 +128,7 @@ class PackForm(forms.Form):
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class SignForm(forms.Form):
-    username = forms.CharField(help_text="your own user name")
-    password = forms.CharField(widget=forms.PasswordInput)
-    reason = forms.CharField(required=False)
-
-
-class ShipForm(SignForm):
+class ShipForm(SignatureForm):
     courier = forms.CharField()
     tracking_number = forms.CharField()
     party = forms.CharField(required=False, label="courier's driver / agent")
@@ -147,7 +141,7 @@ class DeliverForm(forms.Form):
     notes = forms.CharField(required=False)
 
 
-class ReceiveForm(SignForm):
+class ReceiveForm(SignatureForm):
     received_by_name = forms.CharField(label="received by (consignee's person)")
     field_order = ["received_by_name", "username", "password", "reason"]
 

@@ -36,6 +36,13 @@ def consignee_list() -> QuerySet[Consignee]:
     return Consignee.objects.filter(voided_at__isnull=True).order_by("name", "id")
 
 
+def consignee_get(pk: int) -> Consignee:
+    consignee = Consignee.objects.filter(pk=pk).first()
+    if consignee is None:
+        raise NotFound(f"consignee {pk} does not exist")
+    return consignee
+
+
 def shipment_list() -> QuerySet[Shipment]:
     """Shipments, newest first, with consignee, product and live vial count (one query per page)."""
     return (

@@ -5,20 +5,10 @@ from django.http import FileResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from cmlims.admin import ReadOnlyAdmin
 from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
 from cmlims.documents.selectors import document_job_get_for_user
 from cmlims.exceptions import ApplicationError
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(DocumentJob)

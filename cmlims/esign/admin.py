@@ -2,34 +2,20 @@
 
 from django.contrib import admin
 
+from cmlims.admin import ReadOnlyAdmin
 from cmlims.esign.models import Signature, SigningFailure
 
 
 @admin.register(Signature)
-class SignatureAdmin(admin.ModelAdmin):
+class SignatureAdmin(ReadOnlyAdmin):
     list_display = ("signed_at", "printed_name", "meaning", "content_type", "object_id", "reason")
     list_filter = ("meaning",)
     search_fields = ("printed_name", "signer__username", "object_id")
     list_select_related = ("content_type",)
     readonly_fields = [f.name for f in Signature._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(SigningFailure)
-class SigningFailureAdmin(admin.ModelAdmin):
+class SigningFailureAdmin(ReadOnlyAdmin):
     list_display = ("user", "consecutive", "locked_until")
     readonly_fields = ("user", "consecutive", "locked_until")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -43,13 +43,18 @@ def _locked(user, until) -> SigningLocked:
     )
 
 
-def signing_credentials_verify(*, signer, username: str, password: str, meaning: str, reason: str = "") -> None:
-    """Check both signature components for ``signer`` (the caller). Raises InvalidInput (400) or
-    SigningLocked (423). Call it BEFORE opening the transaction of the signed change: the failure count and
-    its audit entry are written in their own transaction, which the refusal does not roll back. (Inside an
-    outer transaction — the demo seeder — they share that transaction's fate.)"""
+def signing_credentials_verify(
+    *, signer, username: str, password: str, meaning: str, reason: str = "", meaning_sent: str | None = None,
+) -> None:
+    """Check both signature components for ``signer`` (the caller) signing with ``meaning`` (the one the step
+    signs with), and that ``meaning_sent`` (what the signer sent, None if nothing) is that meaning. Raises
+    InvalidInput (400) or SigningLocked (423). Call it BEFORE opening the transaction of the signed change:
+    the failure count and its audit entry are written in their own transaction, which the refusal does not
+    roll back. (Inside an outer transaction — the demo seeder — they share that transaction's fate.)"""
     if meaning not in Meaning.values:
         raise field_error("meaning", f"must be one of: {', '.join(Meaning.values)}")
+    if meaning_sent is not None and meaning_sent != meaning:
+        raise field_error("meaning", f"must be '{meaning}' for this signature")
     if meaning in REASON_REQUIRED and not (reason or "").strip():
         raise field_error("reason", f"a reason is required to sign '{meaning}'")
     missing = {name: ["This field is required."] for name, value in (("username", username), ("password", password))

@@ -1,6 +1,5 @@
 """Investigations over the API: list, detail, progress, close."""
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -8,9 +7,10 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cmlims.api.parsing import request_parse
 from cmlims.audit import to_jsonable
 from cmlims.investigations.models import Investigation, Phase
-from cmlims.investigations.selectors import investigation_list
+from cmlims.investigations.selectors import investigation_get, investigation_list
 from cmlims.investigations.services import investigation_close, investigation_update
 
 
@@ -43,12 +43,20 @@ class InvestigationSerializer(serializers.Serializer):
         return investigation_body(instance)
 
 
+class InvestigationListQuery(serializers.Serializer):
+    status = serializers.CharField(required=False, allow_blank=True, default="", help_text="open or closed")
+
+
 class InvestigationListView(ListAPIView):
     serializer_class = InvestigationSerializer
 
+    @extend_schema(parameters=[InvestigationListQuery])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self):
         qs = investigation_list()
-        status = self.request.query_params.get("status")
+        status = request_parse(InvestigationListQuery, self.request, query=True)["status"]
         return qs.filter(status=status) if status else qs
 
 
@@ -63,14 +71,12 @@ class InvestigationDetailView(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk: int):
-        return Response(investigation_body(get_object_or_404(investigation_list(), pk=pk)))
+        return Response(investigation_body(investigation_get(pk)))
 
     @extend_schema(request=UpdateInput, responses={200: OpenApiTypes.OBJECT})
     def patch(self, request, pk: int):
-        data = self.UpdateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        inv = investigation_update(investigation=get_object_or_404(Investigation, pk=pk), actor=request.user,
-                                   **data.validated_data)
+        inv = investigation_update(investigation=investigation_get(pk), actor=request.user,
+                                   **request_parse(self.UpdateInput, request))
         return Response(investigation_body(inv))
 
 
@@ -83,8 +89,6 @@ class InvestigationCloseView(APIView):
 
     @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        inv = investigation_close(investigation=get_object_or_404(Investigation, pk=pk), actor=request.user,
-                                  **data.validated_data)
+        inv = investigation_close(investigation=investigation_get(pk), actor=request.user,
+                                  **request_parse(self.Input, request))
         return Response(investigation_body(inv))

@@ -6,6 +6,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 
+from cmlims.exceptions import NotFound
 from cmlims.investigations.models import Investigation, Status
 
 
@@ -24,3 +25,11 @@ def investigations_on(subjects: Iterable[tuple[type[models.Model], Iterable]], *
 
 def investigation_list():
     return Investigation.objects.select_related("content_type", "opened_by", "closed_by")
+
+
+def investigation_get(pk: int) -> Investigation:
+    """One investigation with its subject type and people; NotFound (404) if there is none."""
+    investigation = investigation_list().filter(pk=pk).first()
+    if investigation is None:
+        raise NotFound(f"investigation {pk} does not exist")
+    return investigation

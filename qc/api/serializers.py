@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from cmlims.api.parsing import SignatureInput
 from cmlims.audit import to_jsonable
 from cmlims.esign.services import signature_manifest
 from qc.models import QCResult, SpecItem
-
-
-class SignatureInput(serializers.Serializer):
-    """The two signature components, every time (11.200(a)), with meaning and reason."""
-
-    username = serializers.CharField(allow_blank=True)
-    password = serializers.CharField(allow_blank=True, trim_whitespace=False, style={"input_type": "password"})
-    meaning = serializers.CharField(required=False, allow_blank=True)
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class SignOffInput(SignatureInput):
@@ -47,6 +39,10 @@ class ResultInput(serializers.Serializer):
     supersedes = serializers.IntegerField(required=False, allow_null=True, help_text="correct this result")
     reason = serializers.CharField(required=False, allow_blank=True, default="",
                                    help_text="required with supersedes")
+
+
+class SpecificationListQuery(serializers.Serializer):
+    product = serializers.IntegerField(required=False, allow_null=True, default=None, help_text="product id")
 
 
 class ImportInput(serializers.Serializer):

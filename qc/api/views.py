@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -11,9 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batches.models import CMLot
+from batches.selectors import lot_get
+from cmlims.api.parsing import SignatureInput, request_parse
 from cmlims.audit import to_jsonable
 from cmlims.esign.services import signature_manifest
-from cmlims.exceptions import NotFound, PayloadTooLarge, field_error
+from cmlims.exceptions import PayloadTooLarge, field_error
 from cmlims.investigations.api import investigation_body
 from qc import selectors
 from qc.api.serializers import (
@@ -21,8 +22,8 @@ from qc.api.serializers import (
     HoldReasonInput,
     ImportInput,
     ResultInput,
-    SignatureInput,
     SignOffInput,
+    SpecificationListQuery,
     result_body,
     spec_item_body,
 )
@@ -35,17 +36,10 @@ from qc.services.specs import specification_approve
 from qc.signed_content import lot_signature_status, result_signature_status
 
 
-def _lot(lot_number: str) -> CMLot:
-    lot = CMLot.objects.select_related("product").filter(lot_number=lot_number).first()
-    if lot is None:
-        raise NotFound(f"lot {lot_number} does not exist")
-    return lot
-
-
 def _linked_result(result_id: int | None, field: str) -> QCResult | None:
     if result_id is None:
         return None
-    found = QCResult.objects.filter(pk=result_id).first()
+    found = selectors.result_by_id(result_id)
     if found is None:
         raise field_error(field, f"result {result_id} does not exist")
     return found
@@ -56,15 +50,13 @@ class ResultCreateView(APIView):
 
     @extend_schema(request=ResultInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
-        data = ResultInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        d = data.validated_data
-        lot = CMLot.objects.filter(lot_number=d["lot_number"]).first()
+        d = request_parse(ResultInput, request)
+        lot = selectors.lot_by_number(d["lot_number"])
         if lot is None:
             raise field_error("lot_number", f"no lot '{d['lot_number']}'")
         analyst = request.user
         if d["analyst"]:
-            analyst = get_user_model().objects.filter(username=d["analyst"]).first()
+            analyst = selectors.user_by_username(d["analyst"])
             if analyst is None:
                 raise field_error("analyst", f"no user '{d['analyst']}'")
         result = result_enter(
@@ -76,32 +68,41 @@ class ResultCreateView(APIView):
         return Response(result_body(result_get(result.pk)), status=status.HTTP_201_CREATED)
 
 
+def result_detail_body(pk: int) -> dict:
+    result = selectors.result_detail(pk)
+    approval_status = result_signature_status(result, result.approval) if result.approval_id else None
+    return result_body(result, approval_status=approval_status)
+
+
 class ResultDetailView(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk: int):
-        result = QCResult.objects.select_related(
-            "lot", "spec_item", "analyst", "entered_by", "approved_by", "approval__signer").filter(pk=pk).first()
-        if result is None:
-            raise NotFound(f"result {pk} does not exist")
-        approval_status = result_signature_status(result, result.approval) if result.approval_id else None
-        return Response(result_body(result, approval_status=approval_status))
+        return Response(result_detail_body(pk))
 
 
-class ResultApproveView(APIView):
-    """Approve a result with an electronic signature ("result approved")."""
+class ApprovalView(APIView):
+    """Sign one record into force with the caller's electronic signature: the record found (404), the signature
+    parsed (400), the service signs (the meaning, if sent, checked by cmlims.esign); answers the record."""
+
+    record_get = None  # pk -> record, NotFound if none
+    approve = None  # service(<record_kwarg>=record, actor=, username=, password=, reason=, meaning=)
+    record_kwarg = ""
+    body = None  # pk -> the record's API body
 
     @extend_schema(request=SignatureInput, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
-        data = SignatureInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        d = data.validated_data
-        if d.get("meaning") and d["meaning"] != "result approved":
-            raise field_error("meaning", "must be 'result approved'")
-        result = result_approve(result=result_get(pk), actor=request.user, username=d["username"],
-                                password=d["password"], reason=d["reason"])
-        result = QCResult.objects.select_related(
-            "lot", "spec_item", "analyst", "entered_by", "approved_by", "approval__signer").get(pk=result.pk)
-        return Response(result_body(result, approval_status=result_signature_status(result, result.approval)))
+        view = type(self)
+        record = view.record_get(pk)
+        d = request_parse(SignatureInput, request)
+        view.approve(**{self.record_kwarg: record}, actor=request.user, username=d["username"],
+                     password=d["password"], reason=d["reason"], meaning=d.get("meaning"))
+        return Response(view.body(pk))
+
+
+class ResultApproveView(ApprovalView):
+    """Approve a result with an electronic signature ("result approved")."""
+
+    record_get, approve, record_kwarg, body = result_get, result_approve, "result", result_detail_body
 
 
 class ResultImportView(APIView):
@@ -109,9 +110,7 @@ class ResultImportView(APIView):
 
     @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
-        data = ImportInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
+        upload = request_parse(ImportInput, request)["file"]
         if upload.size > settings.CMLIMS_MAX_UPLOAD_BYTES:
             raise PayloadTooLarge(f"file: larger than {settings.CMLIMS_MAX_UPLOAD_BYTES} bytes")
         imported = results_import(data=upload.read(), actor=request.user)
@@ -123,7 +122,7 @@ class LotResultsView(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, lot_number: str):
-        lot = _lot(lot_number)
+        lot = lot_get(lot_number)
         specification = selectors.lot_specification(lot)
         results = list(selectors.lot_results(lot))
         counting = {r.pk for r in selectors.counting_results(lot, results).values()}
@@ -145,10 +144,9 @@ class LotHoldView(APIView):
 
     @extend_schema(request=HoldReasonInput, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):
-        data = HoldReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        reason = request_parse(HoldReasonInput, request)["reason"]
         service = lot_hold if self.hold else lot_unhold
-        lot = service(lot_number=lot_number, actor=request.user, reason=data.validated_data["reason"])
+        lot = service(lot_number=lot_number, actor=request.user, reason=reason)
         return Response({"lot_number": lot.lot_number, "on_hold": lot.on_hold, "hold_reason": lot.hold_reason,
                          "held_at": to_jsonable(lot.held_at)})
 
@@ -204,15 +202,13 @@ class LotSignOffView(APIView):
 
     @extend_schema(request=SignOffInput, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):
-        data = SignOffInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        d = data.validated_data
+        d = request_parse(SignOffInput, request)
         signature = lot_sign_off(
             lot_number=lot_number, to=self.to, actor=request.user, username=d["username"], password=d["password"],
             reason=d["reason"], meaning=d.get("meaning") or None,
             audit_reviewed_through=d.get("audit_reviewed_through"),
         )
-        lot = _lot(lot_number)
+        lot = lot_get(lot_number)
         return Response({"lot_number": lot.lot_number, "status": lot.status,
                          "signature": signature_manifest(signature, lot_signature_status(lot, signature))})
 
@@ -222,10 +218,8 @@ class LotAuditReviewView(APIView):
 
     @extend_schema(request=AuditReviewInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):
-        data = AuditReviewInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        review = lot_audit_review_confirm(lot_number=lot_number, actor=request.user,
-                                          reviewed_through=data.validated_data["reviewed_through"])
+        reviewed_through = request_parse(AuditReviewInput, request)["reviewed_through"]
+        review = lot_audit_review_confirm(lot_number=lot_number, actor=request.user, reviewed_through=reviewed_through)
         return Response({"lot_number": lot_number, "reviewed_through": review.reviewed_through,
                          "entries_reviewed": review.entries_reviewed, "reviewer": request.user.get_username(),
                          "reviewed_at": to_jsonable(review.reviewed_at)}, status=status.HTTP_201_CREATED)
@@ -243,25 +237,18 @@ def specification_body(spec: Specification) -> dict:
 class SpecificationListView(APIView):
     """Every specification version (newest first per product) with its items and approval signature."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[SpecificationListQuery], responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
-        specs = selectors.specification_list(product_id=request.query_params.get("product"))
+        product = request_parse(SpecificationListQuery, request, query=True)["product"]
+        specs = selectors.specification_list(product_id=product)
         return Response({"results": [specification_body(s) for s in specs]})
 
 
-class SpecificationApproveView(APIView):
+class SpecificationApproveView(ApprovalView):
     """Sign a draft into force ("specification approved")."""
 
-    @extend_schema(request=SignatureInput, responses={200: OpenApiTypes.OBJECT})
-    def post(self, request, pk: int):
-        data = SignatureInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        d = data.validated_data
-        if d.get("meaning") and d["meaning"] != "specification approved":
-            raise field_error("meaning", "must be 'specification approved'")
-        spec = Specification.objects.filter(pk=pk).first()
-        if spec is None:
-            raise NotFound(f"specification {pk} does not exist")
-        specification_approve(specification=spec, actor=request.user, username=d["username"],
-                              password=d["password"], reason=d["reason"])
-        return Response(specification_body(selectors.specification_list().get(pk=pk)))
+    record_get, approve, record_kwarg = selectors.specification_get, specification_approve, "specification"
+
+    @staticmethod
+    def body(pk: int) -> dict:
+        return specification_body(selectors.specification_list().get(pk=pk))

@@ -193,11 +193,14 @@ def result_get(result_id: int) -> QCResult:
         raise NotFound(f"result {result_id} does not exist") from exc
 
 
-def result_approve(*, result: QCResult, actor, username: str, password: str, reason: str = "") -> QCResult:
-    """A QC officer approves a result with a signature ("result approved"); never one they entered (rule 2)."""
+def result_approve(
+    *, result: QCResult, actor, username: str, password: str, reason: str = "", meaning: str | None = None,
+) -> QCResult:
+    """A QC officer approves a result with a signature ("result approved"); never one they entered (rule 2).
+    ``meaning``, if sent, must be "result approved"."""
     roles.require_role(actor, roles.QC_OFFICER, "Approving a QC result")
     signing_credentials_verify(signer=actor, username=username, password=password,
-                               meaning=Meaning.RESULT_APPROVED, reason=reason)
+                               meaning=Meaning.RESULT_APPROVED, meaning_sent=meaning or None, reason=reason)
     return result_approval_record(result=result, actor=actor, reason=reason)
 
 

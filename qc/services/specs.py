@@ -64,17 +64,18 @@ def spec_item_update(*, item: SpecItem, actor, **fields) -> SpecItem:
 
 def specification_approve(
     *, specification: Specification, actor, username: str, password: str, reason: str = "",
-    effective_from: datetime | None = None,
+    effective_from: datetime | None = None, meaning: str | None = None,
 ) -> Specification:
     """Sign the draft into force. The version it replaces stays in force for lots pooled before this one's
-    effective time. ``effective_from`` defaults to now; a future date is refused (nothing is signed ahead)."""
+    effective time. ``effective_from`` defaults to now; a future date is refused (nothing is signed ahead).
+    ``meaning``, if sent, must be "specification approved"."""
     roles.require_role(actor, roles.QC_OFFICER, "Approving a specification")
     now = timezone.now()
     effective = effective_from or now
     if effective > now:
         raise field_error("effective_from", "cannot be in the future")
     signing_credentials_verify(signer=actor, username=username, password=password,
-                               meaning=Meaning.SPECIFICATION_APPROVED, reason=reason)
+                               meaning=Meaning.SPECIFICATION_APPROVED, meaning_sent=meaning or None, reason=reason)
     with transaction.atomic():
         spec = Specification.objects.select_for_update().get(pk=specification.pk)
         _require_draft(spec)

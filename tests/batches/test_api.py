@@ -203,6 +203,14 @@ def test_vials_move_and_destroy_over_the_api(chain, auth_client):
     assert client.post("/api/v1/vials/NOPE/move/", {"storage_location": "FRZ-01"}, format="json").status_code == 404
 
 
+@pytest.mark.parametrize("url", ["/api/v1/harvests/abc/void/", "/api/v1/passages/abc/verify/",
+                                 "/api/v1/freeze-drying-phases/1.5/void/", "/api/v1/cultures/abc/void/",
+                                 "/api/v1/vials/abc/destroy/"])
+def test_a_record_action_on_a_key_of_the_wrong_form_is_404_not_500(chain, auth_client, url):
+    response = auth_client(chain.lab1).post(url, {"reason": "entered in error"}, format="json")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
 def test_packaged_lot_detail_has_the_freeze_drying_and_packaging_summary_at_constant_queries(chain, auth_client):
     client = auth_client(chain.qc)
     small = lot_at(chain, LotStatus.PACKAGED, vials=40)

@@ -2,12 +2,18 @@
 timelines, voiding instead of deleting, and a reason asked for once a record is released."""
 
 import pytest
+from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
+from batches.shipping.admin import STEPS
 from cmlims import roles
+from cmlims.admin import ReadOnlyAdmin, SignatureForm
 from cmlims.audit import Action, audited_bulk_create, audited_create, audited_update
-from cmlims.models import AuditEntry
+from cmlims.documents.models import DocumentJob, LabelPrint
+from cmlims.esign.models import Signature, SigningFailure
+from cmlims.models import ApiToken, AuditCheckpoint, AuditEntry
+from qc.admin import SignOffForm
 from tests.auditfixture.models import FixtureRecord, FixtureSample
 from tests.conftest import PASSWORD
 
@@ -181,8 +187,6 @@ def test_history_and_timeline_pages_run_a_fixed_number_of_queries(admin_client, 
 
 def test_no_admin_of_an_audited_model_offers_delete(rf, make_user):
     """Every registered admin of an AuditedModel (any app, inlines too) refuses delete, even to the superuser."""
-    from django.contrib import admin
-
     from cmlims.audit import AuditedModel
 
     root = make_user("root", is_superuser=True, is_staff=True)
@@ -199,3 +203,23 @@ def test_no_admin_of_an_audited_model_offers_delete(rf, make_user):
             if issubclass(inline.model, AuditedModel):
                 assert not inline.has_delete_permission(request), (model._meta.label, inline.model._meta.label)
     assert {"batches.CMLot", "batches.Vial", "batches.Harvest"} <= set(checked)
+
+
+def test_records_written_only_by_services_share_one_read_only_admin(admin_client, qc):
+    from django.contrib import admin
+
+    service_only = [AuditEntry, AuditCheckpoint, ApiToken, Signature, SigningFailure, DocumentJob, LabelPrint]
+    assert [m for m in service_only if not isinstance(admin.site._registry[m], ReadOnlyAdmin)] == []
+    failure = SigningFailure.objects.create(user=qc, consecutive=2)
+    url = f"/admin/esign/signingfailure/{failure.pk}/change/"
+    admin_client.post(url, {"consecutive": "0"})
+    failure.refresh_from_db()
+    assert failure.consecutive == 2 and admin_client.get(url).status_code == 200  # viewable, never reset by hand
+    assert admin_client.get("/admin/esign/signingfailure/add/").status_code == 403
+
+
+def test_every_signing_page_asks_with_the_one_signature_form():
+    signing = [STEPS["ship"].form, STEPS["receive"].form, SignOffForm]
+    assert all(issubclass(form, SignatureForm) for form in signing)
+    form = STEPS["ship"].form({"courier": "c", "tracking_number": "t", "username": "u", "password": " pw "})
+    assert form.is_valid() and form.cleaned_data["password"] == " pw "  # a password is taken as typed

@@ -9,7 +9,7 @@ from django.utils import timezone
 from cmlims import roles
 from cmlims.audit import Action, canonical_json, chain_head
 from cmlims.esign.models import Meaning, Signature, SigningFailure
-from cmlims.esign.services import signature_sign, signature_status
+from cmlims.esign.services import signature_sign, signature_status, signing_credentials_verify
 from cmlims.exceptions import InvalidInput, SigningLocked
 from cmlims.models import AuditEntry
 from tests.conftest import PASSWORD
@@ -74,6 +74,22 @@ def test_reason_required_for_reject_and_recall(officer):
             sign(officer, meaning=meaning, reason="  ")
         assert "reason" in exc.value.extra["fields"]
     assert sign(officer, meaning=Meaning.REJECTED, reason="sterility failed").reason == "sterility failed"
+
+
+def test_the_meaning_sent_must_be_the_one_the_step_signs_with(officer):
+    # Checked with the credentials, before the password: a wrong meaning counts no failure.
+    with pytest.raises(InvalidInput) as exc:
+        signing_credentials_verify(signer=officer, username=officer.username, password="wrong",
+                                   meaning=Meaning.RELEASED, meaning_sent=Meaning.REJECTED)
+    assert exc.value.extra["fields"] == {"meaning": ["must be 'released' for this signature"]}
+    assert not failures(officer).exists()
+    for sent in (None, Meaning.RELEASED):  # nothing sent means the step's meaning
+        signing_credentials_verify(signer=officer, username=officer.username, password=PASSWORD,
+                                   meaning=Meaning.RELEASED, meaning_sent=sent)
+    with pytest.raises(InvalidInput) as exc:
+        signing_credentials_verify(signer=officer, username=officer.username, password=PASSWORD,
+                                   meaning=Meaning.SHIPPED, meaning_sent="")
+    assert "meaning" in exc.value.extra["fields"]
 
 
 @pytest.mark.req("P11-11.300")

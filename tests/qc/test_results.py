@@ -212,6 +212,8 @@ def test_api_create_result_with_attachment_and_approve(packaged, chain, qc2, aut
     url = f"/api/v1/qc/results/{body['id']}/approve/"
     wrong = client.post(url, {"username": "qc2", "password": "nope"}, format="json")
     assert wrong.status_code == 400 and "password" in wrong.json()["fields"]
+    other = client.post(url, {"username": "qc2", "password": PASSWORD, "meaning": "released"}, format="json")
+    assert other.status_code == 400 and "meaning" in other.json()["fields"]
     ok = client.post(url, {"username": "qc2", "password": PASSWORD, "meaning": "result approved"}, format="json")
     assert ok.status_code == 200, ok.content
     approval = ok.json()["approval"]

@@ -62,6 +62,9 @@ def test_empty_draft_and_bad_item_refused(chain, qc2):
 def test_api_lists_and_approves(chain, qc2, auth_client, django_assert_num_queries):
     spec = specification_create(product=chain.product, title="x", actor=qc2, items=SMALL_PANEL)
     client = auth_client(qc2)
+    other = client.post(f"/api/v1/qc/specifications/{spec.pk}/approve/",
+                        {"username": "qc2", "password": PASSWORD, "meaning": "result approved"}, format="json")
+    assert other.status_code == 400 and "meaning" in other.json()["fields"]
     response = client.post(f"/api/v1/qc/specifications/{spec.pk}/approve/",
                            {"username": "qc2", "password": PASSWORD}, format="json")
     assert response.status_code == 200, response.content

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from batches.shipping.models import Consignee, Shipment, TemperatureLog
 from batches.shipping.selectors import Recall
 from batches.shipping.signed import shipment_signature_manifests
+from cmlims.api.parsing import SignatureInput
 from cmlims.audit import to_jsonable
 
 
@@ -39,6 +40,11 @@ class ShipmentInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", write_only=True)
 
 
+class ShipmentListQuery(serializers.Serializer):
+    status = serializers.ListField(child=serializers.CharField(), required=False, default=list,
+                                   help_text="only shipments in these statuses (repeat the parameter)")
+
+
 class AllocateInput(serializers.Serializer):
     vials = serializers.ListField(child=serializers.CharField(trim_whitespace=False), required=False,
                                   help_text="serials or scanner input (GS1 element strings, ]d2 prefix and GS ok)")
@@ -67,13 +73,10 @@ class PackInput(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class ShipmentSignatureInput(serializers.Serializer):
-    """Both signature components every time (11.200(a)), with meaning and reason — as for lot release."""
+class ShipmentSignatureInput(SignatureInput):
+    """The signature components as for lot release; shipping asks for the meaning to be stated."""
 
-    username = serializers.CharField(allow_blank=True)
-    password = serializers.CharField(allow_blank=True, trim_whitespace=False, style={"input_type": "password"})
     meaning = serializers.CharField()
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
     occurred_at = serializers.DateTimeField(required=False)
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 

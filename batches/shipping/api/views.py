@@ -16,8 +16,8 @@ from batches.shipping.api import serializers as s
 from batches.shipping.api.permissions import ShippingReaders
 from batches.shipping.charts import temperature_chart_png
 from batches.shipping.documents import PACKING_LIST, SHIPPING_LABEL, shipment_document_request
-from batches.shipping.models import Consignee
 from cmlims.api.pagination import CursorPagination
+from cmlims.api.parsing import request_parse
 from cmlims.exceptions import NotFound, PayloadTooLarge, UnsupportedMediaType
 
 CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel", "application/octet-stream"}
@@ -25,12 +25,6 @@ CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/vnd.ms-ex
 
 class ShippingView(APIView):
     permission_classes = [ShippingReaders]
-
-
-def _parse(serializer_class, request) -> dict:
-    data = serializer_class(data=request.data)
-    data.is_valid(raise_exception=True)
-    return dict(data.validated_data)
 
 
 def _detail(pk: int, status_code: int = 200) -> Response:
@@ -64,7 +58,7 @@ class ConsigneeListView(generics.GenericAPIView):
 
     @extend_schema(request=s.ConsigneeInput, responses={201: dict})
     def post(self, request):
-        values = _parse(s.ConsigneeInput, request)
+        values = request_parse(s.ConsigneeInput, request)
         values.pop("reason", None)
         consignee = services.consignee_create(actor=request.user, **values)
         return Response(s.consignee_body(consignee), status=status.HTTP_201_CREATED)
@@ -73,16 +67,11 @@ class ConsigneeListView(generics.GenericAPIView):
 class ConsigneeDetailView(ShippingView):
     @extend_schema(responses={200: dict})
     def get(self, request, pk: int):
-        consignee = Consignee.objects.filter(pk=pk).first()
-        if consignee is None:
-            raise NotFound(f"consignee {pk} does not exist")
-        return Response(s.consignee_body(consignee))
+        return Response(s.consignee_body(selectors.consignee_get(pk)))
 
     @extend_schema(request=s.ConsigneeInput(partial=True), responses={200: dict})
     def patch(self, request, pk: int):
-        data = s.ConsigneeInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = request_parse(s.ConsigneeInput, request, partial=True)
         reason = values.pop("reason", "")
         return Response(s.consignee_body(services.consignee_update(consignee=pk, actor=request.user, reason=reason,
                                                                    **values)))
@@ -98,17 +87,17 @@ class ShipmentListView(generics.GenericAPIView):
 
     def get_queryset(self):
         queryset = selectors.shipment_list()
-        wanted = self.request.query_params.getlist("status")
+        wanted = request_parse(s.ShipmentListQuery, self.request, query=True)["status"]
         return queryset.filter(status__in=wanted) if wanted else queryset
 
-    @extend_schema(operation_id="shipments_list", responses={200: dict})
+    @extend_schema(operation_id="shipments_list", parameters=[s.ShipmentListQuery], responses={200: dict})
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([s.shipment_body(x) for x in page])
 
     @extend_schema(request=s.ShipmentInput, responses={201: dict})
     def post(self, request):
-        values = _parse(s.ShipmentInput, request)
+        values = request_parse(s.ShipmentInput, request)
         values.pop("reason", None)
         shipment = services.shipment_create(actor=request.user, **values)
         return _detail(shipment.pk, status.HTTP_201_CREATED)
@@ -121,9 +110,7 @@ class ShipmentDetailView(ShippingView):
 
     @extend_schema(request=s.ShipmentInput(partial=True), responses={200: dict})
     def patch(self, request, pk: int):
-        data = s.ShipmentInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = request_parse(s.ShipmentInput, request, partial=True)
         reason = values.pop("reason", "")
         services.shipment_update(shipment=pk, actor=request.user, reason=reason, **values)
         return _detail(pk)
@@ -135,7 +122,7 @@ class AllocateView(ShippingView):
 
     @extend_schema(request=s.AllocateInput, responses={200: dict})
     def post(self, request, pk: int):
-        d = _parse(s.AllocateInput, request)
+        d = request_parse(s.AllocateInput, request)
         if "vials" in d:
             services.shipment_allocate_scans(shipment=pk, scans=d["vials"], actor=request.user)
         else:
@@ -147,7 +134,7 @@ class AllocateView(ShippingView):
 class ReleaseVialsView(ShippingView):
     @extend_schema(request=s.ReleaseInput, responses={200: dict})
     def post(self, request, pk: int):
-        d = _parse(s.ReleaseInput, request)
+        d = request_parse(s.ReleaseInput, request)
         services.shipment_release_vials(shipment=pk, scans=d.get("vials"), reason=d["reason"], actor=request.user)
         return _detail(pk)
 
@@ -155,7 +142,7 @@ class ReleaseVialsView(ShippingView):
 class PackView(ShippingView):
     @extend_schema(request=s.PackInput, responses={200: dict})
     def post(self, request, pk: int):
-        services.shipment_pack(shipment=pk, actor=request.user, **_parse(s.PackInput, request))
+        services.shipment_pack(shipment=pk, actor=request.user, **request_parse(s.PackInput, request))
         return _detail(pk)
 
 
@@ -164,14 +151,14 @@ class ShipView(ShippingView):
 
     @extend_schema(request=s.ShipInput, responses={200: dict})
     def post(self, request, pk: int):
-        services.shipment_ship(shipment=pk, actor=request.user, **_parse(s.ShipInput, request))
+        services.shipment_ship(shipment=pk, actor=request.user, **request_parse(s.ShipInput, request))
         return _detail(pk)
 
 
 class DeliverView(ShippingView):
     @extend_schema(request=s.DeliverInput, responses={200: dict})
     def post(self, request, pk: int):
-        services.shipment_deliver(shipment=pk, actor=request.user, **_parse(s.DeliverInput, request))
+        services.shipment_deliver(shipment=pk, actor=request.user, **request_parse(s.DeliverInput, request))
         return _detail(pk)
 
 
@@ -180,14 +167,15 @@ class ReceiveView(ShippingView):
 
     @extend_schema(request=s.ReceiveInput, responses={200: dict})
     def post(self, request, pk: int):
-        services.shipment_receive(shipment=pk, actor=request.user, **_parse(s.ReceiveInput, request))
+        services.shipment_receive(shipment=pk, actor=request.user, **request_parse(s.ReceiveInput, request))
         return _detail(pk)
 
 
 class CancelView(ShippingView):
     @extend_schema(request=s.CancelInput, responses={200: dict})
     def post(self, request, pk: int):
-        services.shipment_cancel(shipment=pk, actor=request.user, reason=_parse(s.CancelInput, request)["reason"])
+        reason = request_parse(s.CancelInput, request)["reason"]
+        services.shipment_cancel(shipment=pk, actor=request.user, reason=reason)
         return _detail(pk)
 
 
@@ -204,7 +192,7 @@ class TemperatureLogView(ShippingView):
 
     @extend_schema(request={"multipart/form-data": s.LogUploadInput}, responses={201: dict})
     def post(self, request, pk: int):
-        d = _parse(s.LogUploadInput, request)
+        d = request_parse(s.LogUploadInput, request)
         upload = d["file"]
         if upload.size > settings.CMLIMS_MAX_UPLOAD_BYTES:
             raise PayloadTooLarge(f"file: larger than {settings.CMLIMS_MAX_UPLOAD_BYTES} bytes")
@@ -236,7 +224,7 @@ class LabelsView(ShippingView):
 
     @extend_schema(request=s.LabelInput, responses={202: dict})
     def post(self, request, pk: int):
-        d = _parse(s.LabelInput, request)
+        d = request_parse(s.LabelInput, request)
         return _job(shipment_document_request(shipment=pk, kind=SHIPPING_LABEL, actor=request.user,
                                               output_format=d["format"], copies=d["copies"],
                                               reprint_reason=d["reprint_reason"]))

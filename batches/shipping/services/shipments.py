@@ -162,11 +162,6 @@ def shipment_pack(
     return locked
 
 
-def _check_meaning(meaning: str, expected: str) -> None:
-    if meaning != expected:
-        raise field_error("meaning", f"must be '{expected}' for this step")
-
-
 def _vials_to(vials: list[Vial], status: str, *, actor, reason: str) -> None:
     for vial in vials:
         vial.status = status
@@ -180,8 +175,8 @@ def shipment_ship(
 ) -> Shipment:
     """Packed → shipped, signed "shipped": handed to the courier (custody event); vials become shipped."""
     require_coordinator(actor, "Shipping")
-    _check_meaning(meaning, Meaning.SHIPPED)
-    signing_credentials_verify(signer=actor, username=username, password=password, meaning=meaning, reason=reason)
+    signing_credentials_verify(signer=actor, username=username, password=password, meaning=Meaning.SHIPPED,
+                               meaning_sent=meaning, reason=reason)
     with transaction.atomic():
         locked = shipment_locked(shipment)
         require_status(locked, ShipmentStatus.PACKED, action="shipping")
@@ -245,10 +240,10 @@ def shipment_receive(
 ) -> Shipment:
     """Delivered (or receipt on hold, once its excursion investigation is closed) → received, signed "received"."""
     require_coordinator(actor, "Confirming receipt")
-    _check_meaning(meaning, Meaning.RECEIVED)
     if not (received_by_name or "").strip():
         raise field_error("received_by_name", "name the consignee's person who received the shipment")
-    signing_credentials_verify(signer=actor, username=username, password=password, meaning=meaning, reason=reason)
+    signing_credentials_verify(signer=actor, username=username, password=password, meaning=Meaning.RECEIVED,
+                               meaning_sent=meaning, reason=reason)
     with transaction.atomic():
         locked = shipment_locked(shipment)
         require_status(locked, ShipmentStatus.DELIVERED, ShipmentStatus.RECEIPT_ON_HOLD, action="confirming receipt")
