@@ -6,10 +6,14 @@ registers the builders. The lot admin offers the request services below as actio
 
 from batches.documents.batch_record import BATCH_RECORD, build_batch_record, lot_batch_record_request
 from batches.documents.labels import (
+    CARTON,
     FORMATS,
     LABEL_TEMPLATES,
     LOT_LABELS,
     MAX_COPIES,
+    VIAL,
+    CartonLabel,
+    VialLabel,
     build_lot_labels,
     lot_label_conditions,
     lot_label_reconciliation,
@@ -21,10 +25,14 @@ from batches.documents.labels import (
 
 __all__ = [
     "BATCH_RECORD",
+    "CARTON",
     "FORMATS",
     "LABEL_TEMPLATES",
     "LOT_LABELS",
     "MAX_COPIES",
+    "VIAL",
+    "CartonLabel",
+    "VialLabel",
     "build_batch_record",
     "build_lot_labels",
     "lot_batch_record_request",

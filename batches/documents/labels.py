@@ -1,5 +1,6 @@
 """Labels of a lot: vial and carton labels (quarantine / final) and the request services behind the
-label endpoints and admin actions. Builders hand plain label data to the core renderers.
+label endpoints and admin actions. The vial and carton labels are declared here once (their data and one
+layout each) and registered with the core label engine, which renders them to PDF and ZPL.
 
 Rules: quarantine labels — lab staff, any lot with vials that is not rejected (they say QUARANTINE);
 final labels — shipping coordinator, rule 4 (released, unexpired, not on hold, vial available), checked
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
@@ -23,16 +24,102 @@ from batches.selectors import lot_get, lot_rule4_conditions
 from cmlims import roles
 from cmlims.audit import object_type_of, to_jsonable
 from cmlims.documents import labels
+from cmlims.documents.builtin import GS1_EXAMPLE_GTIN, TEST_TEXT
+from cmlims.documents.labels import Box, LabelTemplate, Symbol, Text
 from cmlims.documents.models import DocumentJob, LabelKind
 from cmlims.documents.registry import BuildContext, BuiltDocument, LabelPrintSpec, register_builder
 from cmlims.documents.selectors import label_print_exists, label_reconciliation
 from cmlims.documents.services import document_job_request
+from cmlims.documents.symbols import gs1_date
 from cmlims.exceptions import Conflict, InvalidInput, field_error
 
 LOT_LABELS = "lot_labels"
 LABEL_TEMPLATES = ("vial", "carton")
 FORMATS = {"pdf": "application/pdf", "zpl": "application/zpl"}
 MAX_COPIES = 10
+
+
+# --- the labels: data and layout ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class LotLabel:
+    """What every label of a lot prints."""
+
+    product_name: str
+    gtin: str
+    lot: str
+    expiry: dt.date
+    storage: str
+    content: str
+    manufacturer: str
+    status: str = ""  # "QUARANTINE" until the lot is released
+    copies: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class VialLabel(LotLabel):
+    serial: str
+
+    @property
+    def key(self) -> str:
+        return self.serial
+
+    def ais(self) -> list[tuple[str, str]]:
+        return [("01", self.gtin), ("17", gs1_date(self.expiry)), ("10", self.lot), ("21", self.serial)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CartonLabel(LotLabel):
+    count: int
+    carton: str = "1"  # carton number within the lot, the reconciliation key
+
+    @property
+    def key(self) -> str:
+        return f"carton-{self.carton}"
+
+    def ais(self) -> list[tuple[str, str]]:
+        # (02)+(37): the carton holds `count` units of one GTIN.
+        return [("02", self.gtin), ("37", str(self.count)), ("17", gs1_date(self.expiry)), ("10", self.lot)]
+
+
+def _test_sample(label: type[LotLabel], **own: Any) -> LotLabel:
+    """A printer test label: GS1's example GTIN, no product, TEST LABEL where the status goes."""
+    return label(product_name="Printer test — not a product", gtin=GS1_EXAMPLE_GTIN, lot="TEST",
+                 expiry=dt.date(2099, 12, 31), storage="Test print", content="Test print", manufacturer="cmlims",
+                 status=TEST_TEXT, **own)
+
+
+# 50 x 25 mm: the symbol left, the text right of it, the status boxed under the symbol (nothing else is there).
+VIAL = labels.label_template_register(LabelTemplate("vial", "2", 50, 25, VialLabel, layout=(
+    Symbol(2, 1.5, 17),
+    Text(21, 4, "{product_name}", 7, 27.5, bold=True),
+    Text(21, 7.4, "LOT {lot}", 6.5, 27.5),
+    Text(21, 10.4, "SN {serial}", 6.5, 27.5),
+    Text(21, 13.4, "EXP {expiry:%Y-%m-%d}", 6.5, 27.5),
+    Text(21, 16.2, "{storage}", 5, 27.5),
+    Text(21, 18.6, "{content}", 5, 27.5),
+    Text(21, 21, "{manufacturer}", 4.5, 27.5),
+    Text(2, 23.8, "{hri}", 4.2, 46),
+    Box(2, 19, 17, 2.8, 0.6 * labels.PT, when="status"),
+    Text(2, 21.1, "{status}", 6, 17, bold=True, center=True, when="status"),
+), sample=lambda n: _test_sample(VialLabel, serial=f"T{n:06d}")))
+
+# 100 x 70 mm: the name across the top, the symbol left with the status boxed above it, the text right.
+CARTON = labels.label_template_register(LabelTemplate("carton", "2", 100, 70, CartonLabel, layout=(
+    Text(5, 8, "{product_name}", 12, 90, bold=True),
+    Symbol(5, 30, 30),
+    Text(40, 18, "LOT {lot}", 10, 56),
+    Text(40, 24, "EXP {expiry:%Y-%m-%d}", 10, 56),
+    Text(40, 30, "CONTENTS {count} vials", 10, 56, bold=True),
+    Text(40, 36, "CARTON {carton}", 8, 56),
+    Text(40, 42, "{storage}", 8, 56),
+    Text(40, 47, "{content}", 8, 56),
+    Text(40, 52, "{manufacturer}", 7, 56),
+    Text(5, 65, "{hri}", 7, 90),
+    Box(5, 19, 30, 7, labels.PT, when="status"),
+    Text(5, 24, "{status}", 11, 30, bold=True, center=True, when="status"),
+), sample=lambda n: _test_sample(CartonLabel, count=1, carton=str(n))))
 
 
 # --- rules --------------------------------------------------------------------------------------------
@@ -176,11 +263,11 @@ def build_lot_labels(ctx: BuildContext) -> BuiltDocument:
     if lot.expiry is None:
         raise Conflict(f"lot {lot.lot_number} has no expiry date yet (set at packaging).", code="no_expiry")
     if p["template"] == "vial":
-        items = [labels.VialLabel(serial=v.serial, **common) for v in vials]
+        items = [VialLabel(serial=v.serial, **common) for v in vials]
     else:
         size = p["carton_size"] or len(vials)
         chunks = [vials[i:i + size] for i in range(0, len(vials), size)]
-        items = [labels.CartonLabel(count=len(chunk), carton=str(n), **common) for n, chunk in enumerate(chunks, 1)]
+        items = [CartonLabel(count=len(chunk), carton=str(n), **common) for n, chunk in enumerate(chunks, 1)]
     template = labels.template_get(p["template"])
 
     def progress(done: int, total: int) -> None:
