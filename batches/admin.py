@@ -6,13 +6,16 @@ from __future__ import annotations
 from datetime import UTC
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.db import transaction
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
+from batches import documents
 from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, timeline_url
+from cmlims.documents.models import LabelKind
 from cmlims.exceptions import ApplicationError, field_error
 
 from . import models as m
@@ -316,6 +319,53 @@ def _verify_lot_action(step: str):
     return admin.action(description=f"Verify {step} (second person)")(action)
 
 
+CARTON_SIZE = 10  # vials per carton when printed from the admin
+_MORE_DOCUMENT_ACTIONS: dict = {}  # name -> action, added by apps above batches
+
+
+def _document_action(description: str, request_fn):
+    """Ask for one document job per selected lot (``request_fn(lot, user)``) and link each queued job."""
+    def action(modeladmin, request, queryset):
+        for lot in queryset.select_related("product").order_by("pk"):
+            try:
+                job = request_fn(lot, request.user)
+            except ApplicationError as exc:
+                modeladmin.message_user(request, f"{lot}: {exc.message}", level=messages.ERROR)
+                continue
+            link = format_html('<a href="{}">job {}</a>', reverse("admin:documents_documentjob_change",
+                                                                   args=[job.pk]), job.pk)
+            modeladmin.message_user(request, format_html("{}: {} queued — {}", lot, description, link),
+                                    level=messages.SUCCESS)
+
+    action.__name__ = "documents_" + description.lower().replace(" ", "_")
+    return admin.action(description=description)(action)
+
+
+def lot_document_action_add(description: str, request_fn) -> None:
+    """Apps above batches (qc: the certificate of analysis) offer their lot documents in the lot admin."""
+    action = _document_action(description, request_fn)
+    _MORE_DOCUMENT_ACTIONS[action.__name__] = action
+
+
+def _carton_labels(lot: m.CMLot, user):
+    kind = LabelKind.FINAL if lot.status == m.LotStatus.RELEASED else LabelKind.QUARANTINE
+    return documents.lot_labels_request(lot_number=lot.lot_number, actor=user, template="carton", kind=kind,
+                                        output_format="pdf", carton_size=CARTON_SIZE,
+                                        reason="carton labels from the admin")
+
+
+LOT_DOCUMENT_ACTIONS = [
+    _document_action("Print quarantine labels", lambda lot, user: documents.lot_unlabelled_vial_labels_request(
+        lot=lot, kind=LabelKind.QUARANTINE, actor=user)),
+    _document_action("Print final vial labels", lambda lot, user: documents.lot_unlabelled_vial_labels_request(
+        lot=lot, kind=LabelKind.FINAL, actor=user)),
+    _document_action("Print carton labels", _carton_labels),
+    _document_action("Generate batch record",
+                     lambda lot, user: documents.lot_batch_record_request(lot_number=lot.lot_number, actor=user)),
+    "show_label_reconciliation",
+]
+
+
 @admin.register(m.CMLot)
 class CMLotAdmin(ServiceAdmin):
     list_display = ("lot_number", "product", "status", "on_hold", "volume_in_ml", "volume_out_ml", "yield_percent",
@@ -330,7 +380,7 @@ class CMLotAdmin(ServiceAdmin):
     inlines = [ContributionInline]
     actions = [_transition_action(to) for to, rule in RULES.items() if not rule.signed and not rule.automatic] + [
         _verify_lot_action(step) for step in lots.LOT_STEPS
-    ]
+    ] + LOT_DOCUMENT_ACTIONS
     readonly_fields = (
         "lot_number", "status", "status_changed_at", "on_hold", "hold_reason", "expiry", "volume_in_ml",
         "pooled_by", "pool_verified_by", "pool_verified_at", "filtration_performed_by", "filtration_verified_by",
@@ -448,6 +498,24 @@ class CMLotAdmin(ServiceAdmin):
 
     def void_object(self, request, obj, reason: str):
         return lots.lot_void(lot=obj, actor=request.user, reason=reason)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if IS_POPUP_VAR not in request.GET:  # a popup offers no actions (as Django's own)
+            actions.update({name: (fn, name, fn.short_description) for name, fn in _MORE_DOCUMENT_ACTIONS.items()})
+        return actions
+
+    @admin.action(description="Show label reconciliation")
+    def show_label_reconciliation(self, request, queryset):
+        for lot in queryset.order_by("pk"):
+            rec = documents.lot_label_reconciliation(lot)
+            rows = "; ".join(f"{r.kind}: {r.items_labelled} labelled, {r.labels_issued} issued, {r.reprints} reprints"
+                             + (f", unexpected {', '.join(r.unexpected)}" if r.unexpected else "") for r in rec.rows)
+            self.message_user(
+                request, f"{lot}: {rec.expected_items} vials; vial labels — {rows or 'none issued'}"
+                + ("" if rec.balanced else " — DOES NOT RECONCILE"),
+                level=messages.INFO if rec.balanced else messages.WARNING,
+            )
 
     def get_urls(self):
         return [

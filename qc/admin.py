@@ -12,11 +12,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from batches.admin import lot_document_action_add
 from batches.models import CMLot, LotStatus
 from cmlims import roles
 from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, ReadOnlyAdmin, SignatureForm, audit_entry_rows
 from cmlims.exceptions import ApplicationError
 from qc import selectors
+from qc.documents import lot_coa_request
 from qc.models import LotAuditReview, QCResult, Specification, SpecItem, SpecStatus
 from qc.services.imports import results_import
 from qc.services.results import result_approve, result_enter
@@ -302,3 +304,8 @@ class LotAuditReviewAdmin(ReadOnlyAdmin):
     list_display = ("lot", "reviewer", "reviewed_at", "reviewed_from", "reviewed_through", "entries_reviewed")
     list_select_related = ("lot", "reviewer")
     search_fields = ("=lot__lot_number",)
+
+
+# The lot admin (batches) offers the certificate of analysis with its own document actions.
+lot_document_action_add("Generate certificate of analysis",
+                        lambda lot, user: lot_coa_request(lot_number=lot.lot_number, actor=user))

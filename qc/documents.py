@@ -9,7 +9,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from batches.documents import lot_admin_action_add
 from batches.models import CMLot, LotStatus
 from batches.selectors import lot_get
 from cmlims import roles
@@ -112,5 +111,3 @@ def build_coa(ctx: BuildContext) -> BuiltDocument:
 
 
 register_builder(COA, build_coa, "reports", _may_get_coa, title="certificate of analysis")
-lot_admin_action_add("Generate certificate of analysis",
-                     lambda lot, user: lot_coa_request(lot_number=lot.lot_number, actor=user))

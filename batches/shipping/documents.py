@@ -1,11 +1,16 @@
-"""Shipping documents through the core job system: the shipping label (4×6 in, GS1-128 SSCC) and the
-packing list (vials, lots, expiry, consignee, CoA references, temperature chart once logged).
+"""Shipping documents through the core job system: the shipping label (4×6 in, GS1-128 SSCC, declared here
+once and rendered by the core label engine to PDF and ZPL) and the packing list (vials, lots, expiry,
+consignee, CoA references, temperature chart once logged).
 
 Discovered by ``cmlims.documents`` (autodiscover of each app's ``documents`` module). Builders run in the
 worker from ids; the request side (``shipment_document_request``) checks the shipment's state first.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -16,6 +21,8 @@ from batches.shipping.models import Shipment, ShipmentStatus
 from batches.shipping.selectors import log_readings, shipment_current_log, shipment_get, shipment_lots
 from cmlims import roles
 from cmlims.documents import labels
+from cmlims.documents.builtin import GS1_EXAMPLE_SSCC, TEST_TEXT
+from cmlims.documents.labels import PT, Box, LabelTemplate, Lines, Symbol, Text
 from cmlims.documents.models import DocumentJob, JobStatus, LabelKind
 from cmlims.documents.registry import BuildContext, BuiltDocument, LabelPrintSpec, register_builder
 from cmlims.documents.reports import Report, Section, render_report
@@ -27,6 +34,58 @@ SHIPPING_LABEL = "shipping_label"
 PACKING_LIST = "packing_list"
 COA_KIND = "certificate_of_analysis"  # the CoA builder's kind (QC); referenced, not generated, here
 SHIPMENT_TYPE = "shipping.shipment"
+
+
+@dataclass(frozen=True)
+class ShippingLabel:
+    sscc: str
+    ship_from: Sequence[str]
+    ship_to: Sequence[str]
+    contents: str
+    count: int
+    lot: str
+    expiry: dt.date | None
+    handling: str
+    temperature: str
+    reference: str = ""  # shipment number
+    copies: int = 1
+
+    @property
+    def key(self) -> str:
+        return self.sscc
+
+    @property
+    def lot_text(self) -> str:
+        return f"LOT {self.lot}" + (f"   EXP {self.expiry:%Y-%m-%d}" if self.expiry else "")
+
+    def ais(self) -> list[tuple[str, str]]:
+        return [("00", self.sscc)]
+
+
+def _shipping_rows() -> tuple[Text, ...]:
+    """The consignment block, one row every 11 pt so the sixth (the shipment number, only when there is one)
+    stays above the rule at 266.4 pt (at 13 pt, version 1 struck it through)."""
+    rows = ("CONTENTS {contents}", "COUNT {count}", "{lot_text}", "TRANSPORT {temperature}", "{handling}",
+            "SHIPMENT {reference}")
+    return tuple(Text(8 * PT, (206 + i * 11) * PT, row, 10, 272 * PT, bold=row.startswith("TRANSPORT"),
+                      when="reference" if "{reference}" in row else "") for i, row in enumerate(rows))
+
+
+# 4 x 6 in, drawn in points: from, to, consignment, then the SSCC as GS1-128 with its text under it.
+SHIPPING = labels.label_template_register(LabelTemplate("shipping", "2", 101.6, 152.4, ShippingLabel, layout=(
+    Text(8 * PT, 16 * PT, "SHIP FROM", 7, 144 * PT, bold=True),
+    Lines(8 * PT, 27 * PT, "ship_from", 9 * PT, 5, 8, 132 * PT),
+    Box(0, 78 * PT, 101.6, 0, PT),
+    Text(8 * PT, 92 * PT, "SHIP TO", 8, 272 * PT, bold=True),
+    Lines(8 * PT, 108 * PT, "ship_to", 13 * PT, 6, 12, 272 * PT),
+    Box(0, 190 * PT, 101.6, 0, PT),
+    *_shipping_rows(),
+    Box(0, 266.4 * PT, 101.6, 0, PT),
+    Text(8 * PT, 280.4 * PT, "SSCC", 8, 272 * PT, bold=True),
+    Symbol(12 * PT, 295.2 * PT, 264 * PT, kind="gs1_128", height=93.6 * PT),
+    Text(0, 406.8 * PT, "{hri}", 11, 101.6, center=True),
+), sample=lambda n: ShippingLabel(GS1_EXAMPLE_SSCC, ["cmlims", TEST_TEXT], [TEST_TEXT, "Do not ship"], TEST_TEXT, 0,
+                                  "TEST", None, "Printer test", "n/a", reference=f"T{n}")))
 
 
 def _shipment_from(params: dict) -> Shipment:
@@ -45,10 +104,10 @@ def _handling(s: Shipment) -> str:
     return "HANDLE WITH CARE — DO NOT X-RAY" + (f" — {coolant}" if coolant else "")
 
 
-def shipping_label_data(s: Shipment, *, copies: int = 1) -> labels.ShippingLabel:
+def shipping_label_data(s: Shipment, *, copies: int = 1) -> ShippingLabel:
     lots = shipment_lots(s)
     lot_text = lots[0]["lot_number"] + (f" +{len(lots) - 1} more" if len(lots) > 1 else "") if lots else "-"
-    return labels.ShippingLabel(
+    return ShippingLabel(
         sscc=s.sscc,
         ship_from=[settings.CMLIMS_MANUFACTURER],
         ship_to=s.consignee.address_lines,
@@ -67,7 +126,7 @@ def build_shipping_label(ctx: BuildContext) -> BuiltDocument:
     s = _shipment_from(ctx.params)
     output_format = ctx.params.get("format", "pdf")
     data = shipping_label_data(s, copies=int(ctx.params.get("copies", 1)))
-    template = labels.template_get("shipping")
+    template = SHIPPING
     spec = LabelPrintSpec(
         template=template.name, template_version=template.version, kind=LabelKind.SHIPPING,
         output_format=output_format, subject_type=SHIPMENT_TYPE, subject_id=str(s.pk), item_key=s.sscc,

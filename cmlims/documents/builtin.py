@@ -1,12 +1,12 @@
-"""The core's own document kind: printer test labels (alignment and scan check before a print run).
+"""The core's own document kind: printer test labels (alignment and scan check before a print run) of any
+registered label template, from the sample its app declares.
 
-They carry GS1's published example GTIN and the text TEST LABEL, and are not issued labels (no
+They carry GS1's published example GTIN or SSCC and the text TEST LABEL, and are not issued labels (no
 LabelPrint rows): nothing of a real product is printed.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from cmlims.documents import labels
@@ -18,18 +18,6 @@ GS1_EXAMPLE_GTIN = "09506000134352"
 GS1_EXAMPLE_SSCC = "095060001343528884"
 TEST_TEXT = "TEST LABEL"
 MAX_TEST_LABELS = 5000
-
-
-def _sample(template: str, index: int) -> labels.LabelData:
-    expiry = dt.date(2099, 12, 31)
-    if template == "vial":
-        return labels.VialLabel("Printer test — not a product", GS1_EXAMPLE_GTIN, "TEST", expiry, f"T{index:06d}",
-                                "Test print", "Test print", "cmlims", status=TEST_TEXT)
-    if template == "carton":
-        return labels.CartonLabel("Printer test — not a product", GS1_EXAMPLE_GTIN, "TEST", expiry, 1, "Test print",
-                                  "Test print", "cmlims", carton=str(index), status=TEST_TEXT)
-    return labels.ShippingLabel(GS1_EXAMPLE_SSCC, ["cmlims", TEST_TEXT], [TEST_TEXT, "Do not ship"], TEST_TEXT, 0,
-                                "TEST", None, "Printer test", "n/a", reference=f"T{index}")
 
 
 def label_test_params(*, template: str, output_format: str, count: int, layout: str = "page") -> dict[str, Any]:
@@ -48,7 +36,7 @@ def build_label_test_print(ctx: BuildContext) -> BuiltDocument:
     params = label_test_params(template=ctx.params["template"], output_format=ctx.params["format"],
                                 count=int(ctx.params["count"]), layout=ctx.params.get("layout", "page"))
     template = labels.template_get(params["template"])
-    items = [_sample(template.name, i + 1) for i in range(params["count"])]
+    items = [template.sample(i + 1) for i in range(params["count"])]
 
     def progress(done: int, total: int) -> None:
         ctx.progress(done * 99 // total)

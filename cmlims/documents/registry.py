@@ -2,9 +2,9 @@
 
 A builder is a function ``build(ctx: BuildContext) -> BuiltDocument`` that reads the app's records
 (it runs in the worker, from ids in ``ctx.params``), hands plain data to the core renderers
-(``cmlims.documents.labels``, ``cmlims.documents.reports``) and returns the bytes plus the labels
-issued. ``permission_check(user, params)`` raises ``PermissionDenied``; the same check guards the
-request, the job's status and its download.
+(``cmlims.documents.labels`` with the label templates apps register there, ``cmlims.documents.reports``)
+and returns the bytes plus the labels issued. ``permission_check(user, params)`` raises ``PermissionDenied``;
+the same check guards the request, the job's status and its download.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def element_string(ais: Sequence[tuple[str, str]]) -> str:
     return "".join(parts)
 
 
-def _encode(symbology: zint.Symbology, text: str, *, gs1_mode: bool) -> Symbol:
+def _zint(symbology: zint.Symbology, text: str, *, gs1_mode: bool) -> zint.Symbol:
     symbol = zint.Symbol()
     symbol.symbology = symbology
     if gs1_mode:
@@ -103,10 +103,19 @@ def _encode(symbology: zint.Symbology, text: str, *, gs1_mode: bool) -> Symbol:
         symbol.encode(text)
     except RuntimeError as exc:
         raise SymbolError(f"Cannot encode {text}: {exc}", fields={"symbol": [str(exc)]}) from exc
+    return symbol
+
+
+def _encode(symbology: zint.Symbology, text: str, *, gs1_mode: bool) -> Symbol:
+    symbol = _zint(symbology, text, gs1_mode=gs1_mode)
     symbol.buffer_vector()
     vector = symbol.vector
     rects = tuple(Rect._make((r.x, r.y, r.width, r.height)) for r in vector.rectangles)
     return Symbol(symbology.name, text, float(vector.width), float(vector.height), rects)
+
+
+# (zint symbology, GS1 input mode) per symbol kind: GS1-128 is GS1 by itself.
+_KINDS = {"datamatrix": (zint.Symbology.DATAMATRIX, True), "gs1_128": (zint.Symbology.GS1_128, False)}
 
 
 def gs1_datamatrix(ais: Sequence[tuple[str, str]]) -> Symbol:
@@ -117,6 +126,13 @@ def gs1_datamatrix(ais: Sequence[tuple[str, str]]) -> Symbol:
 def gs1_128(ais: Sequence[tuple[str, str]]) -> Symbol:
     """GS1-128 (Code 128 with FNC1; decoders report ]C1)."""
     return _encode(zint.Symbology.GS1_128, element_string(ais), gs1_mode=False)
+
+
+def gs1_modules(kind: str, ais: Sequence[tuple[str, str]]) -> int:
+    """Validate ``ais`` as a ``kind`` symbol exactly as the PDF symbol is (zint) and return its width in
+    modules, without drawing it: in ZPL the printer draws the symbol."""
+    symbology, gs1_mode = _KINDS[kind]
+    return _zint(symbology, element_string(ais), gs1_mode=gs1_mode).width
 
 
 def human_readable(ais: Sequence[tuple[str, str]]) -> str:

@@ -32,10 +32,11 @@ def escape_field(text: str) -> str:
     return "".join(out)
 
 
-def text(x: int, y: int, value: str, *, height: int = 24, width: int | None = None, block: int | None = None) -> str:
-    """A text field at (x, y) dots; ``block`` wraps it in a one-line ^FB of that width."""
+def text(x: int, y: int, value: str, *, height: int = 24, width: int | None = None, block: int | None = None,
+         center: bool = False) -> str:
+    """A text field at (x, y) dots; ``block`` wraps it in a one-line ^FB of that width (centred if asked)."""
     font = f"^A0N,{height},{width or height}"
-    fb = f"^FB{block},1,0,L,0" if block else ""
+    fb = f"^FB{block},1,0,{'C' if center else 'L'},0" if block else ""
     return f"^FO{x},{y}{font}{fb}^FH^FD{escape_field(value)}^FS"
 
 
@@ -53,13 +54,14 @@ def _gs1_parts(ais: Sequence[tuple[str, str]], fixed: dict[str, int | None]) -> 
     return parts
 
 
-def gs1_datamatrix(x: int, y: int, ais: Sequence[tuple[str, str]], *, module: int = 4) -> str:
-    """``^BX`` ECC 200 with ``_`` as escape character: ``_1`` is FNC1 (leading = GS1 mode); a literal
-    underscore is written ``_d095``."""
-    from cmlims.documents.symbols import AI_LENGTHS
-    from cmlims.documents.symbols import gs1_datamatrix as encode
+def gs1_datamatrix(x: int, y: int, ais: Sequence[tuple[str, str]], *, size: int) -> str:
+    """``^BX`` ECC 200 about ``size`` dots wide, with ``_`` as escape character: ``_1`` is FNC1 (leading = GS1
+    mode); a literal underscore is written ``_d095``."""
+    from cmlims.documents.symbols import AI_LENGTHS, gs1_modules
 
-    encode(ais)  # the same validation as the PDF symbol: check digits, CSET 82, lengths (SymbolError)
+    # The same validation as the PDF symbol (check digits, CSET 82, lengths: SymbolError); its size in modules
+    # gives the module in dots.
+    module = max(1, size // gs1_modules("datamatrix", ais))
     data = ["_1"]
     for ai, value, fnc1 in _gs1_parts(ais, AI_LENGTHS):
         data.append(ai + value.replace("_", "_d095") + ("_1" if fnc1 else ""))
@@ -68,13 +70,12 @@ def gs1_datamatrix(x: int, y: int, ais: Sequence[tuple[str, str]], *, module: in
     return f"^FO{x},{y}^BXN,{module},200,,,,_^FD{joined}^FS"
 
 
-def gs1_128(x: int, y: int, ais: Sequence[tuple[str, str]], *, height: int = 200, module: int = 3) -> str:
-    """``^BC`` Code 128 in GS1 mode: ``>;`` starts subset C (``>:`` subset B when the data is not all
-    digits), ``>8`` is FNC1; a ``>`` in data is written ``><``."""
-    from cmlims.documents.symbols import AI_LENGTHS
-    from cmlims.documents.symbols import gs1_128 as encode
+def gs1_128(x: int, y: int, ais: Sequence[tuple[str, str]], *, width: int, height: int = 200) -> str:
+    """``^BC`` Code 128 in GS1 mode, about ``width`` dots wide: ``>;`` starts subset C (``>:`` subset B when the
+    data is not all digits), ``>8`` is FNC1; a ``>`` in data is written ``><``."""
+    from cmlims.documents.symbols import AI_LENGTHS, gs1_modules
 
-    encode(ais)  # validated by zint like the PDF symbol
+    module = max(1, width // gs1_modules("gs1_128", ais))  # validated by zint like the PDF symbol
     digits = "".join(ai + value for ai, value in ais)
     data = [">;>8" if digits.isdigit() and len(digits) % 2 == 0 else ">:>8"]
     for ai, value, fnc1 in _gs1_parts(ais, AI_LENGTHS):

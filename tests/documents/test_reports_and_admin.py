@@ -93,13 +93,19 @@ def test_coa_and_batch_record_show_changed_after_signing(chain, released_lot, sh
     assert "released" in text and "CHANGED AFTER SIGNING: lot.expiry" in text
 
 
+def staff_client(user) -> Client:
+    """A client logged in to the admin as ``user`` (made staff)."""
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
 @pytest.mark.django_db
 @pytest.mark.req("RULE-7", via="browser")
 def test_admin_actions_print_unlabelled_vials_and_show_reconciliation(chain, packaged_lot):
-    chain.lab1.is_staff = True
-    chain.lab1.save(update_fields=["is_staff"])
-    client = Client()
-    assert client.login(username=chain.lab1.username, password=PASSWORD)
+    client = staff_client(chain.lab1)
     url = "/admin/batches/cmlot/"
     response = client.post(url, {"action": "documents_print_quarantine_labels",
                                  "_selected_action": [packaged_lot.pk]}, follow=True)
@@ -117,9 +123,27 @@ def test_admin_actions_print_unlabelled_vials_and_show_reconciliation(chain, pac
                         follow=True)
     assert "reprint through the API" in again.content.decode()
     assert DocumentJob.objects.count() == 1
-    shown = client.post(url, {"action": "_show_reconciliation", "_selected_action": [packaged_lot.pk]}, follow=True)
+    shown = client.post(url, {"action": "show_label_reconciliation", "_selected_action": [packaged_lot.pk]},
+                        follow=True)
     assert "quarantine: 10 labelled, 10 issued, 0 reprints" in shown.content.decode()
     assert LabelPrint.objects.count() == 10
+
+
+@pytest.mark.django_db
+def test_lot_admin_offers_the_batch_record_and_the_certificate_qc_adds(chain, released_lot):
+    """The CoA action comes from qc (above batches) through the lot admin's own hook, not a patched registry."""
+    client = staff_client(chain.qc)
+    url = "/admin/batches/cmlot/"
+    page = client.get(url).content.decode()
+    for name in ("documents_generate_batch_record", "documents_generate_certificate_of_analysis",
+                 "show_label_reconciliation"):
+        assert f'value="{name}"' in page
+    assert "documents_generate_certificate_of_analysis" not in client.get(url + "?_popup=1").content.decode()
+    for name in ("documents_generate_batch_record", "documents_generate_certificate_of_analysis"):
+        response = client.post(url, {"action": name, "_selected_action": [released_lot.pk]}, follow=True)
+        assert "queued" in response.content.decode()
+    assert sorted(DocumentJob.objects.values_list("kind", flat=True)) == ["batch_record", "certificate_of_analysis"]
+    assert all(run(job.pk).output for job in DocumentJob.objects.all())
 
 
 @pytest.mark.django_db

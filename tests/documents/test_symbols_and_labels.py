@@ -5,8 +5,9 @@ import datetime as dt
 import pytest
 from stdnum import ean
 
+from batches.documents.labels import CartonLabel, VialLabel
+from batches.shipping.documents import ShippingLabel
 from cmlims.documents import labels, symbols
-from cmlims.documents.labels import CartonLabel, ShippingLabel, VialLabel
 from tests.documents.support import (
     GS,
     barcode_fields,
@@ -198,3 +199,28 @@ def test_unknown_template_and_empty_list_are_input_errors():
     assert "template" in caught.value.extra["fields"]
     with pytest.raises(InvalidInput):
         labels.render_pdf(labels.TEMPLATES["vial"], [])
+
+
+@pytest.mark.parametrize(("name", "item"), [("vial", vial("000001")), ("carton", carton(status="QUARANTINE")),
+                                            ("shipping", shipping())])
+def test_zpl_fields_stay_on_the_label_and_off_its_rules(name, item):
+    """Both outputs come from one layout: a text cell that crosses a rule in ZPL crosses it in the PDF too."""
+    (label,) = split_labels(labels.render_zpl(labels.TEMPLATES[name], [item]))
+    size = {c.name: int(c.args) for c in label if c.name in ("^PW", "^LL")}
+    cells, rules, origin = [], [], None
+    for command in label:
+        if command.name == "^FO":
+            origin = tuple(map(int, command.args.split(",")))
+        elif command.name == "^A0":
+            height = int(command.args.split(",")[1])
+            cells.append((origin[1], origin[1] + height))
+            assert origin[0] >= 0 and origin[1] + height <= size["^LL"]
+        elif command.name == "^FB":
+            assert origin[0] + int(command.args.split(",")[0]) <= size["^PW"]
+        elif command.name == "^GB":
+            width, height, thickness = map(int, command.args.split(","))
+            assert origin[0] + width <= size["^PW"] and origin[1] + height <= size["^LL"]
+            if height <= thickness:
+                rules.append(origin[1])
+    assert cells and (rules or name != "shipping")
+    assert not [(top, bottom, y) for top, bottom in cells for y in rules if top < y < bottom]
