@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -42,6 +42,26 @@ def _apply_error(form: forms.Form, exc: ApplicationError) -> None:
         form.add_error(None, condition["detail"])
     if not fields and not exc.extra.get("conditions"):
         form.add_error(None, exc.message)
+
+
+def approval_page(model_admin, request, *, subject, title: str, meaning: str, sign, done: str,
+                  context: dict) -> HttpResponse:
+    """The signing page of one record (admin/qc/sign.html): the signature form, ``sign(**components)`` on a
+    valid POST, errors shown on the form, back to the record's change page when signed."""
+    form = SignatureForm(request.POST or None, initial={"username": request.user.get_username()})
+    if request.method == "POST" and form.is_valid():
+        try:
+            sign(**form.cleaned_data)
+        except ApplicationError as exc:
+            _apply_error(form, exc)
+        else:
+            model_admin.message_user(request, done, level=messages.SUCCESS)
+            opts = model_admin.opts
+            return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[subject.pk]))
+    return TemplateResponse(request, "admin/qc/sign.html", {
+        **model_admin.admin_site.each_context(request), "opts": model_admin.opts, "title": title,
+        "meaning": meaning, "form": form, "subject": subject, **context,
+    })
 
 
 # --- specifications ---------------------------------------------------------------------------------------
@@ -105,20 +125,11 @@ class SpecificationAdmin(AuditedModelAdmin):
 
     def approve_view(self, request, pk: int):
         spec = get_object_or_404(Specification, pk=pk)
-        form = SignatureForm(request.POST or None, initial={"username": request.user.get_username()})
-        if request.method == "POST" and form.is_valid():
-            try:
-                specification_approve(specification=spec, actor=request.user, **form.cleaned_data)
-            except ApplicationError as exc:
-                _apply_error(form, exc)
-            else:
-                self.message_user(request, f"{spec} is in force.", level=messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:qc_specification_change", args=[spec.pk]))
-        return TemplateResponse(request, "admin/qc/sign.html", {
-            **self.admin_site.each_context(request), "opts": self.opts, "title": f"Approve {spec}",
-            "meaning": "specification approved", "form": form, "subject": spec,
-            "items": spec.items.order_by("order", "id"),
-        })
+        return approval_page(
+            self, request, subject=spec, title=f"Approve {spec}", meaning="specification approved",
+            sign=lambda **signature: specification_approve(specification=spec, actor=request.user, **signature),
+            done=f"{spec} is in force.", context={"items": spec.items.order_by("order", "id")},
+        )
 
 
 # --- results ------------------------------------------------------------------------------------------------
@@ -227,19 +238,11 @@ class QCResultAdmin(AuditedModelAdmin):
 
     def approve_view(self, request, pk: int):
         result = get_object_or_404(QCResult.objects.select_related("lot", "spec_item", "analyst"), pk=pk)
-        form = SignatureForm(request.POST or None, initial={"username": request.user.get_username()})
-        if request.method == "POST" and form.is_valid():
-            try:
-                result_approve(result=result, actor=request.user, **form.cleaned_data)
-            except ApplicationError as exc:
-                _apply_error(form, exc)
-            else:
-                self.message_user(request, f"Result {result.pk} approved.", level=messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:qc_qcresult_change", args=[result.pk]))
-        return TemplateResponse(request, "admin/qc/sign.html", {
-            **self.admin_site.each_context(request), "opts": self.opts, "title": f"Approve result {result.pk}",
-            "meaning": "result approved", "form": form, "subject": result, "result": result,
-        })
+        return approval_page(
+            self, request, subject=result, title=f"Approve result {result.pk}", meaning="result approved",
+            sign=lambda **signature: result_approve(result=result, actor=request.user, **signature),
+            done=f"Result {result.pk} approved.", context={"result": result},
+        )
 
     def signoff_view(self, request, lot_number: str):
         """Checklist of conditions, the audit trail since the last review, meaning, reason, user name, password."""

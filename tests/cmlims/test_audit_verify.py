@@ -90,7 +90,10 @@ def test_a_deleted_and_renumbered_entry_breaks_the_link(trail):
     """The attacker closes the gap by renumbering: the prev_hash link (and each HMAC) gives it away."""
     target = trail[5]
     tamper("DELETE FROM cmlims_auditentry WHERE sequence = %s", [target])
-    tamper("UPDATE cmlims_auditentry SET sequence = sequence - 1 WHERE sequence > %s", [target])
+    # Through negative numbers: PostgreSQL checks the unique sequence row by row, in whatever order the rows
+    # lie on disk, so a one-step "sequence - 1" collides whenever earlier tests left the heap out of order.
+    tamper("UPDATE cmlims_auditentry SET sequence = -(sequence - 1) WHERE sequence > %s", [target])
+    tamper("UPDATE cmlims_auditentry SET sequence = -sequence WHERE sequence < 0", [])
     verify_fails_at(target, "link")
 
 

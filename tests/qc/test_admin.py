@@ -83,6 +83,21 @@ def test_specification_approval_page_signs_it_into_force(client, chain, qc2):
     assert spec.status == SpecStatus.IN_FORCE and spec.approval.meaning == Meaning.SPECIFICATION_APPROVED
 
 
+def test_result_approval_page_shows_a_wrong_password_on_the_form_then_signs(client, packaged, chain, qc2):
+    result = enter(packaged, "VEGF", "600", "pg/mL", analyst=chain.lab1)
+    client.force_login(staff(qc2))
+    url = reverse("admin:qc_qcresult_approve", args=[result.pk])
+    page = client.get(url).content.decode()
+    assert "result approved" in page and 'value="qc2"' in page
+    refused = client.post(url, {"username": "qc2", "password": "wrong", "reason": ""})
+    assert refused.status_code == 200 and "wrong password" in refused.content.decode()
+    response = client.post(url, {"username": "qc2", "password": PASSWORD, "reason": ""})
+    assert response.status_code == 302 and response["Location"] == reverse("admin:qc_qcresult_change",
+                                                                           args=[result.pk])
+    result = QCResult.objects.select_related("approval").get(pk=result.pk)
+    assert result.approved_by == qc2 and result.approval.meaning == Meaning.RESULT_APPROVED
+
+
 @pytest.mark.req("FEAT-QC-RESULTS", "ALCOA")
 def test_admin_add_result_and_correct_it(client, packaged, chain, spec):
     from django.utils import timezone
