@@ -116,16 +116,18 @@ class LabelTemplate:
         return self.width_mm * mm, self.height_mm * mm
 
 
-class _Values:
-    """The fields a layout's format strings read: the label's attributes, and ``hri``."""
+class _Values(dict):
+    """The fields a layout's format strings read: the label's fields, ``hri``, and its properties (looked up
+    only when asked: a dict keeps ``format_map`` in C for the plain fields)."""
 
-    __slots__ = ("data", "hri")
+    __slots__ = ("data",)
 
     def __init__(self, data: LabelData, hri: str) -> None:
-        self.data, self.hri = data, hri
+        super().__init__(data.__dict__, hri=hri)
+        self.data = data
 
-    def __getitem__(self, name: str) -> Any:
-        return self.hri if name == "hri" else getattr(self.data, name)
+    def __missing__(self, name: str) -> Any:
+        return getattr(self.data, name)
 
 
 def _shown(element: Text | Box, data: LabelData) -> bool:
