@@ -23,6 +23,8 @@ from cmlims.validation.facts import git_commit
 from cmlims.validation.register import DEFAULT_REGISTER, Requirement, register_load
 
 HTTP_VIAS = ("api", "browser")
+# The run facts the plugin records; other plugins add testsuite properties of their own (hypothesis statistics).
+RUN_FACTS = ("commit", "run_started", "python", "django", "database_vendor", "database_version")
 HIGH_RISK_MIN_PASSING = 2
 
 
@@ -36,7 +38,11 @@ class TestResult:
 
 @dataclass(frozen=True)
 class TestRun:
-    properties: Mapping[str, str]  # commit, run_started, python, django, database_vendor, database_version
+    properties: Mapping[str, str]  # RUN_FACTS, plus whatever other plugins recorded
+
+    @property
+    def facts(self) -> dict[str, str]:
+        return {key: self.properties[key] for key in RUN_FACTS if key in self.properties}
     results: Sequence[TestResult]
     totals: Mapping[str, int]  # tests, failures, errors, skipped
 
@@ -147,7 +153,7 @@ CSV_HEADER = ("requirement", "statement", "source", "risk", "gamp_category", "ma
 def matrix_write_csv(*, matrix: Matrix, path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(("# " + matrix.summary_line(), *(f"{k}={v}" for k, v in matrix.run.properties.items())))
+        writer.writerow(("# " + matrix.summary_line(), *(f"{k}={v}" for k, v in matrix.run.facts.items())))
         writer.writerow(CSV_HEADER)
         for row in matrix.rows:
             req = row.requirement
@@ -170,7 +176,7 @@ td.status { color: #176117; font-weight: bold; }
 
 def matrix_write_html(*, matrix: Matrix, path: Path) -> None:
     e = html.escape
-    facts = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in matrix.run.properties.items())
+    facts = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in matrix.run.facts.items())
     totals = ", ".join(f"{k}: {v}" for k, v in matrix.run.totals.items())
     rows = []
     for row in matrix.rows:
