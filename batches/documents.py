@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from batches.locks import lot_lock
 from batches.models import CMLot, LotStatus, Vial, VialStatus
 from batches.selectors import lot_get, lot_rule4_conditions
 from cmlims import roles
@@ -125,7 +126,7 @@ def lot_labels_request(*, lot_number: str, actor, **raw: Any) -> DocumentJob:
     params = lot_labels_params(**raw)
     _may_print(actor, params)
     with transaction.atomic():
-        lot = lot_get(lot_number, CMLot.objects.select_related("product").select_for_update(of=("self",)))
+        lot = lot_lock(lot_number)
         conditions = lot_label_conditions(lot, params["kind"], today=timezone.localdate())
         if conditions:
             raise Conflict(f"{params['kind'].capitalize()} labels cannot be printed for lot {lot.lot_number}.",

@@ -24,9 +24,10 @@ from django.utils import timezone
 
 from cmlims import roles
 from cmlims.audit import Action, audited_bulk_create, audited_create, audited_update, audited_void
-from cmlims.exceptions import Conflict, InvalidInput, NotFound, field_error
+from cmlims.exceptions import Conflict, InvalidInput, field_error
 
 from ..lifecycle import RULES, unmet_conditions
+from ..locks import harvests_lock, lot_lock, lot_number_sequence_lock, lots_lock
 from ..models import CMLot, Harvest, HarvestContribution, LotNumberSequence, LotStatus, Product
 from .common import refuse_if_voided, require_lab_staff, step_time, update_fields
 
@@ -44,13 +45,13 @@ def lot_number_next(*, when: datetime | None = None) -> str:
     """
     prefix = settings.CMLIMS_SITE_PREFIX
     year = (when or timezone.now()).year
-    counter = LotNumberSequence.objects.select_for_update().filter(prefix=prefix, year=year).first()
+    counter = lot_number_sequence_lock(prefix=prefix, year=year)
     if counter is None:
         try:
             with transaction.atomic():  # savepoint: a concurrent first lot of the year may win the insert
                 counter = LotNumberSequence.objects.create(prefix=prefix, year=year, last=0)
         except IntegrityError:
-            counter = LotNumberSequence.objects.select_for_update().get(prefix=prefix, year=year)
+            counter = lot_number_sequence_lock(prefix=prefix, year=year)
     counter.last += 1
     counter.save(update_fields=["last"])
     return f"{prefix}{year % 100:02d}-{counter.last:04d}"
@@ -91,13 +92,7 @@ def _check_contributions(
     if errors:
         raise InvalidInput("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()), fields=errors)
 
-    harvests = {
-        h.pk: h
-        for h in Harvest.objects.select_for_update(of=("self",))
-        .select_related("culture")
-        .filter(pk__in=sorted(seen))
-        .order_by("pk")
-    }
+    harvests = {h.pk: h for h in harvests_lock(seen)}
     for i, item in enumerate(contributions):
         name = f"contributions[{i}]"
         harvest = harvests.get(item.harvest_id)
@@ -153,17 +148,6 @@ def lot_pool(
     return lot
 
 
-def _locked_lot(lot_number_or_lot: str | CMLot) -> CMLot:
-    """The lot row under a lock (select_for_update of the lot only), with its product."""
-    query = CMLot.objects.select_for_update(of=("self",)).select_related("product")
-    try:
-        if isinstance(lot_number_or_lot, CMLot):
-            return query.get(pk=lot_number_or_lot.pk)
-        return query.get(lot_number=lot_number_or_lot)
-    except CMLot.DoesNotExist as exc:
-        raise NotFound(f"lot {lot_number_or_lot} does not exist") from exc
-
-
 def _require_status(lot: CMLot, *allowed: str, step: str) -> None:
     refuse_if_voided(lot)
     if lot.status not in allowed:
@@ -178,7 +162,7 @@ def _require_status(lot: CMLot, *allowed: str, step: str) -> None:
 def lot_contribution_add(*, lot: CMLot, harvest_id: int, volume_ml: Decimal, actor, reason: str = "") -> CMLot:
     """Add one more harvest to a lot that is still only pooled (before filtration)."""
     require_lab_staff(actor, "Adding a harvest to a pool")
-    lot = _locked_lot(lot)
+    lot = lot_lock(lot)
     _require_status(lot, LotStatus.POOLED, step="Pooling")
     if lot.filtration_performed_by_id:
         raise Conflict("the lot is already filtered; harvests can no longer be added", code="wrong_status",
@@ -208,7 +192,7 @@ def lot_record_filtration(
 ) -> CMLot:
     """Sterile filtration with its filter integrity test; a failed test is recorded and blocks drying."""
     require_lab_staff(actor, "Recording filtration")
-    lot = _locked_lot(lot)
+    lot = lot_lock(lot)
     _require_status(lot, LotStatus.POOLED, step="Filtration")
     if lot.concentration_performed_by_id:
         raise Conflict("the lot is already concentrated; filtration cannot be re-recorded", code="wrong_status",
@@ -249,7 +233,7 @@ def lot_record_concentration(
 ) -> CMLot:
     """Ultrafiltration to the bulk: cut-off, factor, volume out; computes the lot's yield."""
     require_lab_staff(actor, "Recording concentration")
-    lot = _locked_lot(lot)
+    lot = lot_lock(lot)
     _require_status(lot, LotStatus.POOLED, step="Concentration")
     if lot.integrity_test_passed is None:
         raise Conflict("record filtration first", code="wrong_order",
@@ -286,7 +270,7 @@ def lot_step_verify(*, lot: CMLot, step: str, actor, reason: str = "") -> CMLot:
     require_lab_staff(actor, "Verifying a manufacturing step")
     if step not in LOT_STEPS:
         raise field_error("step", f"must be one of: {', '.join(LOT_STEPS)}")
-    lot = _locked_lot(lot)
+    lot = lot_lock(lot)
     refuse_if_voided(lot)
     performer_field, verified_by, verified_at = LOT_STEPS[step]
     performer = getattr(lot, performer_field)
@@ -309,7 +293,7 @@ LOT_EDITABLE_WHILE_POOLED = {"filter_lot", "filtered_at", "concentrated_at", "co
 def lot_update(*, lot: CMLot, actor, reason: str = "", **values) -> CMLot:
     """Correct descriptive fields of a lot still in processing (quantities go through their step services)."""
     require_lab_staff(actor, "Changing a lot")
-    lot = _locked_lot(lot)
+    lot = lot_lock(lot)
     _require_status(lot, LotStatus.POOLED, step="Changing processing details")
     return update_fields(lot, allowed=LOT_EDITABLE_WHILE_POOLED, values=values, actor=actor, reason=reason)
 
@@ -318,7 +302,7 @@ def lot_update(*, lot: CMLot, actor, reason: str = "", **values) -> CMLot:
 def lot_void(*, lot: CMLot, actor, reason: str) -> CMLot:
     """Void a lot recorded in error; only before freeze-drying. Its harvest volume becomes available again."""
     require_lab_staff(actor, "Voiding a lot")
-    lot = _locked_lot(lot)
+    lot = lot_lock(lot)
     _require_status(lot, LotStatus.POOLED, step="Voiding")
     return audited_void(lot, actor=actor, reason=reason)
 
@@ -350,7 +334,7 @@ def _apply(lot: CMLot, to: str, *, actor, reason: str) -> CMLot:
 def lot_transition(*, lot_number_or_lot: str | CMLot, to: str, actor, reason: str = "") -> CMLot:
     """THE entry point for unsigned lot status changes (see module docstring)."""
     rule = _rule_for(to)
-    lot = _locked_lot(lot_number_or_lot)
+    lot = lot_lock(lot_number_or_lot)
     if rule.signed:
         raise Conflict(
             f"{to} needs a QC officer's electronic signature (sign-off), not a plain transition",
@@ -373,7 +357,7 @@ def lot_set_status_signed(*, lot: CMLot, to: str, actor, reason: str, signature)
     rule = _rule_for(to)
     if not rule.signed:
         raise field_error("to", f"{to} is reached with lot_transition, not a signature")
-    lot = _locked_lot(lot)
+    lot = lot_lock(lot)
     roles.require_role(actor, rule.roles, f"Moving a lot to {to}")
     problems = []
     if signature is None or signature.signer_id != actor.pk or signature.meaning != to or (
@@ -391,10 +375,7 @@ def lot_set_status_signed(*, lot: CMLot, to: str, actor, reason: str, signature)
 def lots_expire_due(*, today: date | None = None) -> list[str]:
     """Move released lots past their expiry to ``expired`` (the periodic task; no user acts)."""
     today = today or timezone.now().date()
-    due = list(
-        CMLot.objects.select_for_update(of=("self",)).select_related("product")
-        .filter(status=LotStatus.RELEASED, expiry__lt=today, voided_at__isnull=True).order_by("pk")
-    )
+    due = lots_lock(CMLot.objects.filter(status=LotStatus.RELEASED, expiry__lt=today, voided_at__isnull=True))
     for lot in due:
         _apply(lot, LotStatus.EXPIRED, actor=None, reason=f"shelf life ended on {lot.expiry}")
     return [lot.lot_number for lot in due]

@@ -9,9 +9,10 @@ from django.db import transaction
 from cmlims.audit import audited_bulk_create, audited_create, audited_update
 from cmlims.exceptions import Conflict, field_error
 
+from ..locks import lot_lock, vial_lock
 from ..models import CMLot, LotStatus, PackagingRun, StorageLocation, Vial, VialStatus
-from .common import locked, refuse_if_voided, require_lab_staff, step_time
-from .lots import _locked_lot, lot_transition
+from .common import refuse_if_voided, require_lab_staff, step_time
+from .lots import lot_transition
 
 
 def vial_serial(lot_number: str, sequence: int) -> str:
@@ -27,7 +28,7 @@ def packaging_record(
     """Package a freeze-dried lot: creates the vials (quarantine), sets expiry from the product's shelf life
     and moves the lot to ``packaged`` — one transaction. Never more vials than the dryer loaded."""
     require_lab_staff(actor, "Recording packaging")
-    lot = _locked_lot(lot)
+    lot = lot_lock(lot)
     refuse_if_voided(lot)
     run = getattr(lot, "lyophilisation_run", None)
     if lot.status != LotStatus.FREEZE_DRYING or run is None or not run.is_complete:
@@ -76,7 +77,7 @@ def vial_destroy(*, vial: Vial, actor, reason: str) -> Vial:
     require_lab_staff(actor, "Destroying a vial")
     if not (reason or "").strip():
         raise field_error("reason", "say why the vial is destroyed")
-    vial = locked(Vial, vial.pk)
+    vial = vial_lock(vial)
     if vial.status not in (VialStatus.AVAILABLE, VialStatus.ALLOCATED):
         raise Conflict(f"vial {vial} is {vial.status}", code="wrong_status",
                        vials=[{"serial": vial.serial, "reason": f"is {vial.status}"}])
@@ -86,7 +87,7 @@ def vial_destroy(*, vial: Vial, actor, reason: str) -> Vial:
 @transaction.atomic
 def vial_move(*, vial: Vial, storage_location: StorageLocation, actor, reason: str = "") -> Vial:
     require_lab_staff(actor, "Moving a vial")
-    vial = locked(Vial, vial.pk)
+    vial = vial_lock(vial)
     if vial.status not in (VialStatus.AVAILABLE, VialStatus.ALLOCATED):
         raise Conflict(f"vial {vial} is {vial.status} and not in our storage", code="wrong_status",
                        vials=[{"serial": vial.serial, "reason": f"is {vial.status}"}])

@@ -5,20 +5,14 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from batches.locks import lot_lock
 from batches.models import CMLot, LotStatus
 from cmlims import roles
 from cmlims.audit import audited_update
-from cmlims.exceptions import Conflict, NotFound, field_error
+from cmlims.exceptions import Conflict, field_error
 
 # A lot that is finished (rejected, recalled, expired) is not held: there is nothing left to stop.
 NOT_HOLDABLE = (LotStatus.REJECTED, LotStatus.RECALLED, LotStatus.EXPIRED)
-
-
-def _locked(lot_number: str) -> CMLot:
-    try:
-        return CMLot.objects.select_for_update(of=("self",)).get(lot_number=lot_number)
-    except CMLot.DoesNotExist as exc:
-        raise NotFound(f"lot {lot_number} does not exist") from exc
 
 
 @transaction.atomic
@@ -26,7 +20,7 @@ def lot_hold(*, lot_number: str, actor, reason: str) -> CMLot:
     roles.require_role(actor, roles.QC_OFFICER, "Putting a lot on hold")
     if not (reason or "").strip():
         raise field_error("reason", "a reason is required to put a lot on hold")
-    lot = _locked(lot_number)
+    lot = lot_lock(lot_number)
     conditions = []
     if lot.status in NOT_HOLDABLE:
         conditions.append({"code": "wrong_status", "detail": f"lot {lot.lot_number} is {lot.status}"})
@@ -47,7 +41,7 @@ def lot_unhold(*, lot_number: str, actor, reason: str) -> CMLot:
     roles.require_role(actor, roles.QC_OFFICER, "Lifting a hold")
     if not (reason or "").strip():
         raise field_error("reason", "a reason is required to lift a hold")
-    lot = _locked(lot_number)
+    lot = lot_lock(lot_number)
     if not lot.on_hold:
         raise Conflict(f"lot {lot.lot_number} is not on hold", code="not_on_hold",
                        conditions=[{"code": "not_on_hold", "detail": f"lot {lot.lot_number} is not on hold"}])

@@ -1,6 +1,7 @@
 """The shipment's life: draft → packed → shipped → delivered → (receipt_on_hold →) received, or cancelled.
 
-Each step is one transaction: the shipment row is locked, the status rule checked, the change and its
+Each step is one transaction: the shipment row is locked (after its vials and their lots when the step
+touches them, the order of ``batches.shipping.locks``), the status rule checked, the change and its
 custody event written with their audit entries. Shipping and receipt are electronic signatures
 (meanings "shipped" and "received"): the password is checked first in its own committed transaction
 (so failures count toward the lockout even when the step is refused), then the step runs.
@@ -17,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from batches.models import Product, Vial, VialStatus
+from batches.shipping.locks import shipment_lock, shipment_with_vials_lock
 from batches.shipping.models import (
     Consignee,
     CustodyEvent,
@@ -30,7 +32,6 @@ from batches.shipping.services.common import (
     require_coordinator,
     require_status,
     rule4_refusal,
-    shipment_locked,
     vials_refused,
     when,
 )
@@ -93,19 +94,11 @@ def shipment_update(*, shipment: Shipment | int, actor, reason: str = "", **valu
     if unknown:
         raise InvalidInput("; ".join(f"{n}: cannot be changed here" for n in unknown),
                            fields={n: ["cannot be changed here"] for n in unknown})
-    locked = shipment_locked(shipment)
+    locked = shipment_lock(shipment)
     require_status(locked, ShipmentStatus.DRAFT, action="changing the shipment")
     if "consignee" in values:
         values["consignee"] = _consignee_usable(values["consignee"])
     return audited_update(locked, actor=actor, reason=reason, **values)
-
-
-def _live_vials(shipment: Shipment) -> list[Vial]:
-    return list(
-        Vial.objects.select_for_update(of=("self",)).select_related("lot")
-        .filter(shipment_allocations__shipment=shipment, shipment_allocations__released_at__isnull=True)
-        .order_by("pk")
-    )
 
 
 def _check_rule4(shipment: Shipment, vials: list[Vial], *, expected: str, action: str) -> None:
@@ -142,12 +135,11 @@ def shipment_pack(
 ) -> Shipment:
     """Draft → packed: vials in the shipper with its coolant (and logger). Custody event "packed by"."""
     require_coordinator(actor, "Packing a shipment")
-    locked = shipment_locked(shipment)
+    locked, vials = shipment_with_vials_lock(shipment)
     require_status(locked, ShipmentStatus.DRAFT, action="packing")
     at = when(occurred_at, "occurred_at", not_before=locked.created_at)
     pack_out = {k: v for k, v in (("shipper_type", shipper_type), ("coolant", coolant),
                                   ("logger_serial", logger_serial)) if v is not None}
-    vials = _live_vials(locked)
     missing = [f for f in ("shipper_type", "coolant") if not (pack_out.get(f) or getattr(locked, f))]
     conditions = [{"code": "pack_out_missing", "detail": f"{f.replace('_', ' ')} is not recorded"} for f in missing]
     if not vials:
@@ -183,7 +175,7 @@ def shipment_ship(
     _check_meaning(meaning, Meaning.SHIPPED)
     signing_credentials_verify(signer=actor, username=username, password=password, meaning=meaning, reason=reason)
     with transaction.atomic():
-        locked = shipment_locked(shipment)
+        locked, vials = shipment_with_vials_lock(shipment)
         require_status(locked, ShipmentStatus.PACKED, action="shipping")
         at = when(occurred_at, "occurred_at", not_before=_last_step_at(locked))
         carrier = {k: v.strip() for k, v in (("courier", courier), ("tracking_number", tracking_number))
@@ -192,7 +184,6 @@ def shipment_ship(
                    if not (carrier.get(f) if f in carrier else getattr(locked, f))}
         if missing:
             raise InvalidInput("; ".join(f"{f}: required" for f in missing), fields=missing)
-        vials = _live_vials(locked)
         _check_rule4(locked, vials, expected=VialStatus.ALLOCATED, action="shipped")
         audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason=reason, status=ShipmentStatus.SHIPPED,
                        shipped_at=at, **carrier)
@@ -212,7 +203,7 @@ def shipment_deliver(
 ) -> Shipment:
     """Shipped → delivered: the courier's proof of delivery (when, and who signed for it at the consignee)."""
     require_coordinator(actor, "Recording a delivery")
-    locked = shipment_locked(shipment)
+    locked = shipment_lock(shipment)
     require_status(locked, ShipmentStatus.SHIPPED, action="recording the delivery")
     at = when(occurred_at, "occurred_at", not_before=locked.shipped_at)
     audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason="delivered by the courier",
@@ -250,14 +241,13 @@ def shipment_receive(
         raise field_error("received_by_name", "name the consignee's person who received the shipment")
     signing_credentials_verify(signer=actor, username=username, password=password, meaning=meaning, reason=reason)
     with transaction.atomic():
-        locked = shipment_locked(shipment)
+        locked, vials = shipment_with_vials_lock(shipment)
         require_status(locked, ShipmentStatus.DELIVERED, ShipmentStatus.RECEIPT_ON_HOLD, action="confirming receipt")
         at = when(occurred_at, "occurred_at", not_before=locked.delivered_at)
         conditions = receipt_conditions(locked)
         if conditions:
             raise Conflict(f"Receipt of {locked} cannot be confirmed yet.", code="receipt_blocked",
                            conditions=conditions)
-        vials = _live_vials(locked)
         audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason=reason or "receipt confirmed",
                        status=ShipmentStatus.RECEIVED,
                        received_at=at, received_by_name=received_by_name.strip())
@@ -276,7 +266,7 @@ def shipment_cancel(*, shipment: Shipment | int, actor, reason: str) -> Shipment
     require_coordinator(actor, "Cancelling a shipment")
     if not (reason or "").strip():
         raise field_error("reason", "a reason is required to cancel a shipment")
-    locked = shipment_locked(shipment)
+    locked, vials = shipment_with_vials_lock(shipment)
     if locked.status in (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED, ShipmentStatus.RECEIPT_ON_HOLD,
                          ShipmentStatus.RECEIVED):
         raise Conflict(
@@ -287,7 +277,6 @@ def shipment_cancel(*, shipment: Shipment | int, actor, reason: str) -> Shipment
         )
     require_status(locked, ShipmentStatus.DRAFT, ShipmentStatus.PACKED, action="cancelling")
     allocations = list(ShipmentVial.objects.filter(shipment=locked, released_at__isnull=True).order_by("vial_id"))
-    vials = _live_vials(locked)
     now = timezone.now()
     for allocation in allocations:
         allocation.released_at, allocation.released_by, allocation.release_reason = now, actor, reason

@@ -13,8 +13,9 @@ import hashlib
 from django.db import transaction
 from django.utils import timezone
 
+from batches.shipping.locks import shipment_lock, temperature_logs_lock
 from batches.shipping.models import Shipment, ShipmentStatus, TemperatureLog, TemperatureReading
-from batches.shipping.services.common import require_coordinator, require_status, shipment_locked
+from batches.shipping.services.common import require_coordinator, require_status
 from batches.shipping.temperature import ExcursionSummary, excursion_compute, logger_csv_parse
 from cmlims.audit import Action, audited_bulk_create, audited_create, audited_update, audited_void
 from cmlims.exceptions import field_error
@@ -51,10 +52,10 @@ def shipment_temperature_log_upload(
     require_coordinator(actor, "Uploading temperature logger data")
     readings = logger_csv_parse(data)  # before any lock: a bad file never touches the database
     with transaction.atomic():
-        locked = shipment_locked(shipment)
+        locked = shipment_lock(shipment)
         require_status(locked, ShipmentStatus.DELIVERED, ShipmentStatus.RECEIPT_ON_HOLD,
                        action="uploading logger data")
-        previous = list(TemperatureLog.objects.select_for_update().filter(shipment=locked, voided_at__isnull=True))
+        previous = temperature_logs_lock(locked)
         if previous and not (reason or "").strip():
             raise field_error("reason", "this shipment already has a logger file: give the reason to replace it")
         for old in previous:
