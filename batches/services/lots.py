@@ -26,7 +26,7 @@ from cmlims import roles
 from cmlims.audit import Action, audited_bulk_create, audited_create, audited_update, audited_void
 from cmlims.exceptions import Conflict, InvalidInput, field_error
 
-from ..lifecycle import RULES, unmet_conditions
+from ..lifecycle import HOLD, LOT_PIPELINE, RULES, UNHOLD
 from ..locks import harvests_lock, lot_lock, lot_number_sequence_lock, lots_lock
 from ..models import CMLot, Harvest, HarvestContribution, LotNumberSequence, LotStatus, Product
 from .common import refuse_if_voided, require_lab_staff, step_time, update_fields
@@ -310,12 +310,6 @@ def lot_void(*, lot: CMLot, actor, reason: str) -> CMLot:
 # --- status transitions ----------------------------------------------------------------------------------
 
 
-def _refuse(lot: CMLot, to: str, conditions: list[dict]) -> Conflict:
-    details = "; ".join(c["detail"] for c in conditions)
-    return Conflict(f"lot {lot.lot_number} cannot move to {to}: {details}", code="transition_not_allowed",
-                    conditions=conditions)
-
-
 def _rule_for(to: str):
     rule = RULES.get(to)
     if rule is None:
@@ -345,9 +339,7 @@ def lot_transition(*, lot_number_or_lot: str | CMLot, to: str, actor, reason: st
         raise Conflict(f"{to} is set automatically", code="transition_not_allowed",
                        conditions=[{"code": "automatic", "detail": f"{to} is set by the system when due"}])
     roles.require_role(actor, rule.roles, f"Moving a lot to {to}")
-    conditions = unmet_conditions(lot, to, actor)
-    if conditions:
-        raise _refuse(lot, to, conditions)
+    LOT_PIPELINE.check(lot, to, actor)
     return _apply(lot, to, actor=actor, reason=reason)
 
 
@@ -365,10 +357,24 @@ def lot_set_status_signed(*, lot: CMLot, to: str, actor, reason: str, signature)
     ):
         problems.append({"code": "signature_mismatch",
                          "detail": f"the signature is not {actor}'s '{to}' signature of lot {lot.lot_number}"})
-    conditions = problems + unmet_conditions(lot, to, actor)
+    conditions = problems + LOT_PIPELINE.unmet_conditions(lot, to, actor)
     if conditions:
-        raise _refuse(lot, to, conditions)
+        raise LOT_PIPELINE.refusal(lot, to, conditions)
     return _apply(lot, to, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def lot_set_hold(*, lot: CMLot | str, on_hold: bool, actor, reason: str) -> CMLot:
+    """THE entry point for a lot's hold flag (``hold``/``unhold`` in the pipeline): lock, role, every unmet
+    condition, then the change with its audit entry. The caller checked that ``reason`` is given."""
+    to = HOLD if on_hold else UNHOLD
+    roles.require_role(actor, LOT_PIPELINE.rule(to).roles, "Putting a lot on hold" if on_hold else "Lifting a hold")
+    lot = lot_lock(lot)
+    LOT_PIPELINE.check(lot, to, actor)
+    held = {"hold_reason": reason.strip(), "held_at": timezone.now(), "held_by": actor} if on_hold else {
+        "hold_reason": "", "held_at": None, "held_by": None}
+    # clean=False: a hold must always be possible, whatever else about the lot is still incomplete.
+    return audited_update(lot, actor=actor, reason=reason, clean=False, on_hold=on_hold, **held)
 
 
 @transaction.atomic
@@ -383,6 +389,6 @@ def lots_expire_due(*, today: date | None = None) -> list[str]:
 
 __all__ = [
     "Contribution", "harvest_volume_taken_ml", "lot_contribution_add", "lot_number_next", "lot_pool",
-    "lot_record_concentration", "lot_record_filtration", "lot_set_status_signed", "lot_step_verify",
+    "lot_record_concentration", "lot_record_filtration", "lot_set_hold", "lot_set_status_signed", "lot_step_verify",
     "lot_transition", "lot_update", "lot_void", "lots_expire_due", "yield_percent",
 ]

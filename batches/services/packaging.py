@@ -13,6 +13,7 @@ from ..locks import lot_lock, vial_lock
 from ..models import CMLot, LotStatus, PackagingRun, StorageLocation, Vial, VialStatus
 from .common import refuse_if_voided, require_lab_staff, step_time
 from .lots import lot_transition
+from .vials import vials_set_status
 
 
 def vial_serial(lot_number: str, sequence: int) -> str:
@@ -77,11 +78,8 @@ def vial_destroy(*, vial: Vial, actor, reason: str) -> Vial:
     require_lab_staff(actor, "Destroying a vial")
     if not (reason or "").strip():
         raise field_error("reason", "say why the vial is destroyed")
-    vial = vial_lock(vial)
-    if vial.status not in (VialStatus.AVAILABLE, VialStatus.ALLOCATED):
-        raise Conflict(f"vial {vial} is {vial.status}", code="wrong_status",
-                       vials=[{"serial": vial.serial, "reason": f"is {vial.status}"}])
-    return audited_update(vial, actor=actor, reason=reason, status=VialStatus.DESTROYED, destroyed_reason=reason)
+    return vials_set_status(vials=[vial], to=VialStatus.DESTROYED, actor=actor, reason=reason,
+                            destroyed_reason=reason)[0]
 
 
 @transaction.atomic

@@ -90,7 +90,7 @@ def test_registered_guard_adds_conditions(chain):
             lots.lot_transition(lot_number_or_lot=lot, to=LotStatus.QC_COMPLETE, actor=chain.qc)
         assert no_results(lot, None)[0] in err.value.extra["conditions"]
     finally:
-        lifecycle._guards[LotStatus.QC_COMPLETE].remove(no_results)
+        lifecycle.LOT_PIPELINE.unregister_guard(LotStatus.QC_COMPLETE, no_results)
     lot.refresh_from_db()
     assert lot.status == LotStatus.PACKAGED
 

@@ -19,13 +19,14 @@ from django.utils import timezone
 
 from batches.locks import lots_lock, vials_lock_unclaimed
 from batches.models import CMLot, LotStatus, Vial, VialStatus
+from batches.services.vials import vials_set_status
 from batches.shipping.gs1 import ScanError, scan_parse
+from batches.shipping.lifecycle import ALLOCATING, RELEASING, shipment_require
 from batches.shipping.locks import lots_and_vials_lock, shipment_lock, shipment_pk, shipment_with_vials_lock
-from batches.shipping.models import Shipment, ShipmentStatus, ShipmentVial
+from batches.shipping.models import Shipment, ShipmentVial
 from batches.shipping.services.common import (
     lot_shippable_conditions,
     require_coordinator,
-    require_status,
     rule4_refusal,
     vials_refused,
 )
@@ -44,9 +45,7 @@ def _allocate(shipment: Shipment, vials: Sequence[Vial], *, actor, scanned_as: d
         actor=actor,
         reason=f"allocated to {shipment}",
     )
-    for vial in vials:
-        vial.status = VialStatus.ALLOCATED
-    audited_bulk_update(sorted(vials, key=lambda v: v.pk), ["status"], actor=actor, reason=f"allocated to {shipment}")
+    vials_set_status(vials=vials, to=VialStatus.ALLOCATED, actor=actor, reason=f"allocated to {shipment}")
     return rows
 
 
@@ -83,7 +82,7 @@ def shipment_allocate_scans(*, shipment: Shipment | int, scans: Sequence[str], a
     wanted = Vial.objects.filter(serial__in=serials).values_list("pk", flat=True)
     vials = {v.serial: v for v in lots_and_vials_lock(wanted)}
     locked = shipment_lock(shipment)
-    require_status(locked, ShipmentStatus.DRAFT, action="allocating vials")
+    shipment_require(locked, ALLOCATING)
     elsewhere = _live_shipment_of([v.pk for v in vials.values() if v.status == VialStatus.ALLOCATED])
     today = timezone.localdate()
     chosen: list[Vial] = []
@@ -133,7 +132,7 @@ def shipment_allocate_count(
     lots_lock(CMLot.objects.filter(lot_number=named) if named is not None else CMLot.objects.filter(
         product_id=product_id, status=LotStatus.RELEASED, on_hold=False, expiry__gte=today, voided_at__isnull=True))
     locked = shipment_lock(shipment)
-    require_status(locked, ShipmentStatus.DRAFT, action="allocating vials")
+    shipment_require(locked, ALLOCATING)
     candidates = Vial.objects.filter(
         status=VialStatus.AVAILABLE, voided_at__isnull=True,
         lot__product_id=locked.product_id, lot__status=LotStatus.RELEASED, lot__on_hold=False,
@@ -168,7 +167,7 @@ def shipment_release_vials(
     """Take vials (all when ``scans`` is None) out of a draft shipment; they become available again."""
     require_coordinator(actor, "Releasing vials from a shipment")
     locked, vials = shipment_with_vials_lock(shipment)
-    require_status(locked, ShipmentStatus.DRAFT, action="releasing vials")
+    shipment_require(locked, RELEASING)
     live = {a.vial.serial: a for a in locked.allocations.filter(released_at__isnull=True)
             .select_related("vial").order_by("vial_id")}
     if scans is None:
@@ -195,11 +194,10 @@ def shipment_release_vials(
     now = timezone.now()
     chosen.sort(key=lambda a: a.vial_id)
     taken_out = {a.vial_id for a in chosen}
-    vials = [v for v in vials if v.pk in taken_out]
+    # A vial destroyed while allocated stays destroyed (the pipeline has no way back from it).
+    vials = [v for v in vials if v.pk in taken_out and v.status == VialStatus.ALLOCATED]
     for allocation in chosen:
         allocation.released_at, allocation.released_by, allocation.release_reason = now, actor, why
     audited_bulk_update(chosen, ["released_at", "released_by", "release_reason"], actor=actor, reason=why)
-    for vial in vials:
-        vial.status = VialStatus.AVAILABLE
-    audited_bulk_update(vials, ["status"], actor=actor, reason=why)
+    vials_set_status(vials=vials, to=VialStatus.AVAILABLE, actor=actor, reason=why)
     return chosen

@@ -9,24 +9,12 @@ from django.utils import timezone
 
 from batches.models import CMLot, Vial
 from batches.selectors import lot_rule4_conditions
-from batches.shipping.models import Shipment, ShipmentStatus
 from cmlims import roles
 from cmlims.exceptions import Conflict, field_error
 
 
 def require_coordinator(actor, action: str) -> None:
     roles.require_role(actor, roles.SHIPPING_COORDINATOR, action)
-
-
-def require_status(shipment: Shipment, *allowed: str, action: str) -> None:
-    if shipment.status not in allowed:
-        names = " or ".join(ShipmentStatus(s).label for s in allowed)
-        raise Conflict(
-            f"{shipment} is {shipment.get_status_display()}: {action} needs it {names}.",
-            code="invalid_state",
-            conditions=[{"code": "shipment_status",
-                         "detail": f"status is {shipment.status}; {action} needs {' or '.join(allowed)}"}],
-        )
 
 
 def when(value: dt.datetime | None, field: str, *, not_before: dt.datetime | None = None) -> dt.datetime:

@@ -18,6 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from batches.models import Product, Vial, VialStatus
+from batches.services.vials import vials_set_status
+from batches.shipping.lifecycle import CHANGING, SHIPMENT_PIPELINE, shipment_require
 from batches.shipping.locks import shipment_lock, shipment_with_vials_lock
 from batches.shipping.models import (
     Consignee,
@@ -26,22 +28,19 @@ from batches.shipping.models import (
     Shipment,
     ShipmentStatus,
     ShipmentVial,
-    TemperatureLog,
 )
 from batches.shipping.services.common import (
     require_coordinator,
-    require_status,
     rule4_refusal,
     vials_refused,
     when,
 )
+from batches.shipping.services.status import shipment_set_status
 from batches.shipping.signed import SIGNED_FIELDS, signed_content
-from cmlims.audit import Action, audited_bulk_update, audited_create, audited_update
+from cmlims.audit import audited_bulk_update, audited_create, audited_update
 from cmlims.esign.models import Meaning, Signature
 from cmlims.esign.services import signature_record, signing_credentials_verify
-from cmlims.exceptions import Conflict, InvalidInput, field_error
-from cmlims.investigations.models import Disposition, Investigation
-from cmlims.investigations.models import Status as InvestigationStatus
+from cmlims.exceptions import InvalidInput, field_error
 
 DRAFT_EDITABLE = ("consignee", "courier", "tracking_number", "shipper_type", "coolant", "logger_serial", "notes")
 
@@ -95,7 +94,7 @@ def shipment_update(*, shipment: Shipment | int, actor, reason: str = "", **valu
         raise InvalidInput("; ".join(f"{n}: cannot be changed here" for n in unknown),
                            fields={n: ["cannot be changed here"] for n in unknown})
     locked = shipment_lock(shipment)
-    require_status(locked, ShipmentStatus.DRAFT, action="changing the shipment")
+    shipment_require(locked, CHANGING)
     if "consignee" in values:
         values["consignee"] = _consignee_usable(values["consignee"])
     return audited_update(locked, actor=actor, reason=reason, **values)
@@ -136,7 +135,7 @@ def shipment_pack(
     """Draft → packed: vials in the shipper with its coolant (and logger). Custody event "packed by"."""
     require_coordinator(actor, "Packing a shipment")
     locked, vials = shipment_with_vials_lock(shipment)
-    require_status(locked, ShipmentStatus.DRAFT, action="packing")
+    shipment_require(locked, ShipmentStatus.PACKED)
     at = when(occurred_at, "occurred_at", not_before=locked.created_at)
     pack_out = {k: v for k, v in (("shipper_type", shipper_type), ("coolant", coolant),
                                   ("logger_serial", logger_serial)) if v is not None}
@@ -144,11 +143,10 @@ def shipment_pack(
     conditions = [{"code": "pack_out_missing", "detail": f"{f.replace('_', ' ')} is not recorded"} for f in missing]
     if not vials:
         conditions.append({"code": "no_vials", "detail": "the shipment holds no vials"})
-    if conditions:
-        raise Conflict(f"{locked} cannot be packed yet.", code="not_ready", conditions=conditions)
+    SHIPMENT_PIPELINE.check(locked, ShipmentStatus.PACKED, actor, extra=conditions)
     _check_rule4(locked, vials, expected=VialStatus.ALLOCATED, action="packed")
-    audited_update(locked, actor=actor, action=Action.TRANSITIONED, status=ShipmentStatus.PACKED, packed_at=at,
-                   **pack_out)
+    locked = shipment_set_status(shipment=locked, to=ShipmentStatus.PACKED, actor=actor, conditions=conditions,
+                                 packed_at=at, **pack_out)
     _custody(locked, kind=CustodyKind.PACKED, occurred_at=at, actor=actor,
              notes=f"{len(vials)} vial(s)" + (f"; {notes}" if notes else ""))
     return locked
@@ -160,9 +158,8 @@ def _check_meaning(meaning: str, expected: str) -> None:
 
 
 def _vials_to(vials: list[Vial], status: str, *, actor, reason: str) -> None:
-    for vial in vials:
-        vial.status = status
-    audited_bulk_update(vials, ["status"], actor=actor, reason=reason)
+    if vials:
+        vials_set_status(vials=vials, to=status, actor=actor, reason=reason)
 
 
 def shipment_ship(
@@ -176,7 +173,7 @@ def shipment_ship(
     signing_credentials_verify(signer=actor, username=username, password=password, meaning=meaning, reason=reason)
     with transaction.atomic():
         locked, vials = shipment_with_vials_lock(shipment)
-        require_status(locked, ShipmentStatus.PACKED, action="shipping")
+        shipment_require(locked, ShipmentStatus.SHIPPED)
         at = when(occurred_at, "occurred_at", not_before=_last_step_at(locked))
         carrier = {k: v.strip() for k, v in (("courier", courier), ("tracking_number", tracking_number))
                    if v is not None}
@@ -185,8 +182,8 @@ def shipment_ship(
         if missing:
             raise InvalidInput("; ".join(f"{f}: required" for f in missing), fields=missing)
         _check_rule4(locked, vials, expected=VialStatus.ALLOCATED, action="shipped")
-        audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason=reason, status=ShipmentStatus.SHIPPED,
-                       shipped_at=at, **carrier)
+        locked = shipment_set_status(shipment=locked, to=ShipmentStatus.SHIPPED, actor=actor, reason=reason,
+                                     signed=True, shipped_at=at, **carrier)
         signature = signature_record(subject=locked, signer=actor, meaning=meaning, reason=reason,
                                      content=signed_content(locked, meaning=meaning, serials=[v.serial for v in vials]),
                                      field_list_version=SIGNED_FIELDS[meaning])
@@ -204,30 +201,12 @@ def shipment_deliver(
     """Shipped → delivered: the courier's proof of delivery (when, and who signed for it at the consignee)."""
     require_coordinator(actor, "Recording a delivery")
     locked = shipment_lock(shipment)
-    require_status(locked, ShipmentStatus.SHIPPED, action="recording the delivery")
+    shipment_require(locked, ShipmentStatus.DELIVERED)
     at = when(occurred_at, "occurred_at", not_before=locked.shipped_at)
-    audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason="delivered by the courier",
-                   status=ShipmentStatus.DELIVERED, delivered_at=at)
+    locked = shipment_set_status(shipment=locked, to=ShipmentStatus.DELIVERED, actor=actor,
+                                 reason="delivered by the courier", delivered_at=at)
     _custody(locked, kind=CustodyKind.DELIVERED, occurred_at=at, actor=actor, party=party, notes=notes)
     return locked
-
-
-def receipt_conditions(shipment: Shipment) -> list[dict]:
-    """What stops receipt: no logger data yet, an excursion investigation still open (rule 6), or one closed
-    with the product found not usable (the consignee may not accept it; it is returned or destroyed)."""
-    logs = list(TemperatureLog.objects.filter(shipment=shipment, voided_at__isnull=True))
-    conditions = []
-    if not logs:
-        conditions.append({"code": "temperature_log_missing",
-                           "detail": "upload the temperature logger file before confirming receipt"})
-    investigation_ids = [log.investigation_id for log in logs if log.investigation_id]
-    still_open = Investigation.objects.filter(pk__in=investigation_ids, status=InvestigationStatus.OPEN)
-    conditions += [{"code": "excursion_investigation_open", "detail": f"{inv} is open"} for inv in still_open]
-    not_usable = Investigation.objects.filter(pk__in=investigation_ids, status=InvestigationStatus.CLOSED,
-                                              product_disposition=Disposition.NOT_USABLE)
-    conditions += [{"code": "excursion_product_not_usable",
-                    "detail": f"{inv} concluded the product is not usable: {inv.conclusion}"} for inv in not_usable]
-    return conditions
 
 
 def shipment_receive(
@@ -242,15 +221,11 @@ def shipment_receive(
     signing_credentials_verify(signer=actor, username=username, password=password, meaning=meaning, reason=reason)
     with transaction.atomic():
         locked, vials = shipment_with_vials_lock(shipment)
-        require_status(locked, ShipmentStatus.DELIVERED, ShipmentStatus.RECEIPT_ON_HOLD, action="confirming receipt")
+        shipment_require(locked, ShipmentStatus.RECEIVED)
         at = when(occurred_at, "occurred_at", not_before=locked.delivered_at)
-        conditions = receipt_conditions(locked)
-        if conditions:
-            raise Conflict(f"Receipt of {locked} cannot be confirmed yet.", code="receipt_blocked",
-                           conditions=conditions)
-        audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason=reason or "receipt confirmed",
-                       status=ShipmentStatus.RECEIVED,
-                       received_at=at, received_by_name=received_by_name.strip())
+        locked = shipment_set_status(shipment=locked, to=ShipmentStatus.RECEIVED, actor=actor, signed=True,
+                                     reason=reason or "receipt confirmed", received_at=at,
+                                     received_by_name=received_by_name.strip())
         signature = signature_record(subject=locked, signer=actor, meaning=meaning, reason=reason,
                                      content=signed_content(locked, meaning=meaning, serials=[v.serial for v in vials]),
                                      field_list_version=SIGNED_FIELDS[meaning])
@@ -267,20 +242,14 @@ def shipment_cancel(*, shipment: Shipment | int, actor, reason: str) -> Shipment
     if not (reason or "").strip():
         raise field_error("reason", "a reason is required to cancel a shipment")
     locked, vials = shipment_with_vials_lock(shipment)
-    if locked.status in (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED, ShipmentStatus.RECEIPT_ON_HOLD,
-                         ShipmentStatus.RECEIVED):
-        raise Conflict(
-            f"{locked} is {locked.get_status_display()}: it left the site and cannot be cancelled.",
-            code="invalid_state",
-            conditions=[{"code": "shipment_status",
-                         "detail": f"status is {locked.status}; only draft or packed shipments can be cancelled"}],
-        )
-    require_status(locked, ShipmentStatus.DRAFT, ShipmentStatus.PACKED, action="cancelling")
+    shipment_require(locked, ShipmentStatus.CANCELLED)
     allocations = list(ShipmentVial.objects.filter(shipment=locked, released_at__isnull=True).order_by("vial_id"))
     now = timezone.now()
     for allocation in allocations:
         allocation.released_at, allocation.released_by, allocation.release_reason = now, actor, reason
     audited_bulk_update(allocations, ["released_at", "released_by", "release_reason"], actor=actor, reason=reason)
-    _vials_to(vials, VialStatus.AVAILABLE, actor=actor, reason=f"{locked} cancelled: {reason}")
-    return audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason=reason,
-                          status=ShipmentStatus.CANCELLED, cancelled_at=now, cancelled_by=actor, cancel_reason=reason)
+    # A vial destroyed while allocated stays destroyed (the pipeline has no way back from it).
+    _vials_to([v for v in vials if v.status == VialStatus.ALLOCATED], VialStatus.AVAILABLE, actor=actor,
+              reason=f"{locked} cancelled: {reason}")
+    return shipment_set_status(shipment=locked, to=ShipmentStatus.CANCELLED, actor=actor, reason=reason,
+                               cancelled_at=now, cancelled_by=actor, cancel_reason=reason)
