@@ -47,7 +47,7 @@ def lyophilisation_run_start(*, lot: CMLot, actor, reason: str = "", **values) -
         raise Conflict(f"lot {lot} already has a freeze-drying run", code="wrong_status",
                        conditions=[{"code": "already_loaded", "detail": f"lot {lot} already has a run"}])
     run = audited_create(LyophilisationRun, actor=actor, reason=reason, lot=lot, performed_by=actor, **values)
-    lot_transition(lot_number_or_lot=lot, to=LotStatus.FREEZE_DRYING, actor=actor, reason=reason)
+    lot_transition(lot=lot, to=LotStatus.FREEZE_DRYING, actor=actor, reason=reason)
     return run
 
 

@@ -2,7 +2,7 @@
 
 Contracts other apps rely on:
 
-- ``lot_transition(*, lot_number_or_lot, to, actor, reason="") -> CMLot``: locks the lot row, checks the
+- ``lot_transition(*, lot, to, actor, reason="") -> CMLot``: locks the lot row, checks the
   role (403) and collects ALL unmet conditions (409 ``transition_not_allowed`` with ``conditions``), then
   writes the status and its "transitioned" audit entry in one transaction. ``released``/``rejected``/
   ``recalled`` are refused with 409 ``signature_required``; a held lot moves nowhere.
@@ -325,10 +325,10 @@ def _apply(lot: CMLot, to: str, *, actor, reason: str) -> CMLot:
 
 
 @transaction.atomic
-def lot_transition(*, lot_number_or_lot: str | CMLot, to: str, actor, reason: str = "") -> CMLot:
+def lot_transition(*, lot: CMLot, to: str, actor, reason: str = "") -> CMLot:
     """THE entry point for unsigned lot status changes (see module docstring)."""
     rule = _rule_for(to)
-    lot = lot_lock(lot_number_or_lot)
+    lot = lot_lock(lot)
     if rule.signed:
         raise Conflict(
             f"{to} needs a QC officer's electronic signature (sign-off), not a plain transition",
@@ -364,7 +364,7 @@ def lot_set_status_signed(*, lot: CMLot, to: str, actor, reason: str, signature)
 
 
 @transaction.atomic
-def lot_set_hold(*, lot: CMLot | str, on_hold: bool, actor, reason: str) -> CMLot:
+def lot_set_hold(*, lot: CMLot, on_hold: bool, actor, reason: str) -> CMLot:
     """THE entry point for a lot's hold flag (``hold``/``unhold`` in the pipeline): lock, role, every unmet
     condition, then the change with its audit entry. The caller checked that ``reason`` is given."""
     to = HOLD if on_hold else UNHOLD

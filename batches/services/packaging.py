@@ -68,7 +68,7 @@ def packaging_record(
     # Expiry runs from the packaging date (end of manufacture) for the product's shelf life.
     audited_update(lot, actor=actor, reason=reason, clean=False,
                    expiry=ended_at.date() + timedelta(days=lot.product.shelf_life_days))
-    lot_transition(lot_number_or_lot=lot, to=LotStatus.PACKAGED, actor=actor, reason=reason)
+    lot_transition(lot=lot, to=LotStatus.PACKAGED, actor=actor, reason=reason)
     return packaging
 
 

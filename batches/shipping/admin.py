@@ -315,7 +315,7 @@ class ShipmentAdmin(AuditedModelAdmin):
         values = {n: form.cleaned_data[n] for n in form.changed_data if n in ShipmentForm.Meta.fields}
         if change:
             values.pop("product", None)
-            saved = services.shipment_update(shipment=obj.pk, actor=request.user,
+            saved = services.shipment_update(shipment=obj, actor=request.user,
                                              reason=form.cleaned_data.get("change_reason", ""), **values)
         else:
             fields = {n: form.cleaned_data[n] for n in ShipmentForm.Meta.fields if n in form.cleaned_data}

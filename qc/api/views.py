@@ -148,7 +148,7 @@ class LotHoldView(APIView):
         data = HoldReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
         service = lot_hold if self.hold else lot_unhold
-        lot = service(lot_number=lot_number, actor=request.user, reason=data.validated_data["reason"])
+        lot = service(lot=_lot(lot_number), actor=request.user, reason=data.validated_data["reason"])
         return Response({"lot_number": lot.lot_number, "on_hold": lot.on_hold, "hold_reason": lot.hold_reason,
                          "held_at": to_jsonable(lot.held_at)})
 
@@ -208,7 +208,7 @@ class LotSignOffView(APIView):
         data.is_valid(raise_exception=True)
         d = data.validated_data
         signature = lot_sign_off(
-            lot_number=lot_number, to=self.to, actor=request.user, username=d["username"], password=d["password"],
+            lot=_lot(lot_number), to=self.to, actor=request.user, username=d["username"], password=d["password"],
             reason=d["reason"], meaning=d.get("meaning") or None,
             audit_reviewed_through=d.get("audit_reviewed_through"),
         )
@@ -224,7 +224,7 @@ class LotAuditReviewView(APIView):
     def post(self, request, lot_number: str):
         data = AuditReviewInput(data=request.data)
         data.is_valid(raise_exception=True)
-        review = lot_audit_review_confirm(lot_number=lot_number, actor=request.user,
+        review = lot_audit_review_confirm(lot=_lot(lot_number), actor=request.user,
                                           reviewed_through=data.validated_data["reviewed_through"])
         return Response({"lot_number": lot_number, "reviewed_through": review.reviewed_through,
                          "entries_reviewed": review.entries_reviewed, "reviewer": request.user.get_username(),

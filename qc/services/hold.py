@@ -12,15 +12,15 @@ from cmlims import roles
 from cmlims.exceptions import field_error
 
 
-def lot_hold(*, lot_number: str, actor, reason: str) -> CMLot:
+def lot_hold(*, lot: CMLot, actor, reason: str) -> CMLot:
     roles.require_role(actor, roles.QC_OFFICER, "Putting a lot on hold")
     if not (reason or "").strip():
         raise field_error("reason", "a reason is required to put a lot on hold")
-    return lot_set_hold(lot=lot_number, on_hold=True, actor=actor, reason=reason)
+    return lot_set_hold(lot=lot, on_hold=True, actor=actor, reason=reason)
 
 
-def lot_unhold(*, lot_number: str, actor, reason: str) -> CMLot:
+def lot_unhold(*, lot: CMLot, actor, reason: str) -> CMLot:
     roles.require_role(actor, roles.QC_OFFICER, "Lifting a hold")
     if not (reason or "").strip():
         raise field_error("reason", "a reason is required to lift a hold")
-    return lot_set_hold(lot=lot_number, on_hold=False, actor=actor, reason=reason)
+    return lot_set_hold(lot=lot, on_hold=False, actor=actor, reason=reason)

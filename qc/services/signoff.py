@@ -47,10 +47,10 @@ def _record_review(lot: CMLot, actor, through: int) -> LotAuditReview:
 
 
 @transaction.atomic
-def lot_audit_review_confirm(*, lot_number: str, actor, reviewed_through: int) -> LotAuditReview:
+def lot_audit_review_confirm(*, lot: CMLot, actor, reviewed_through: int) -> LotAuditReview:
     """The officer confirms having read the lot's audit trail up to ``reviewed_through`` (Annex 11 §9)."""
     roles.require_role(actor, roles.QC_OFFICER, "Reviewing a lot's audit trail")
-    lot = lot_lock(lot_number)
+    lot = lot_lock(lot)
     _check_through(lot, reviewed_through)
     return _record_review(lot, actor, reviewed_through)
 
@@ -69,17 +69,16 @@ def _check_through(lot: CMLot, through: int) -> None:
 
 
 def lot_sign_off(
-    *, lot_number: str, to: str, actor, username: str, password: str, reason: str = "",
+    *, lot: CMLot, to: str, actor, username: str, password: str, reason: str = "",
     meaning: str | None = None, audit_reviewed_through: int | None = None,
 ) -> Signature:
-    """Release, reject or recall ``lot_number`` with the caller's electronic signature."""
+    """Release, reject or recall ``lot`` with the caller's electronic signature."""
     if to not in MEANINGS:
         raise field_error("to", f"sign-off moves a lot to one of {', '.join(MEANINGS)}")
     expected = MEANINGS[to]
     roles.require_role(actor, roles.QC_OFFICER, f"Signing a lot {expected}")
     if meaning and meaning != expected:
         raise field_error("meaning", f"must be '{expected}' for this sign-off")
-    lot = lot_for_signoff(lot_number)
     signing_credentials_verify(signer=actor, username=username, password=password, meaning=expected,
                                reason=reason)
     with transaction.atomic():

@@ -37,19 +37,19 @@ def test_hold_and_unhold_are_rules_of_the_lot_pipeline(chain):
     lot = lot_at(chain, LotStatus.PACKAGED)
     assert lifecycle.HOLD in lifecycle.LOT_PIPELINE.allowed_targets(LotStatus.PACKAGED, moves=False)
     assert lifecycle.HOLD not in lifecycle.LOT_PIPELINE.allowed_targets(LotStatus.REJECTED, moves=False)
-    lot_hold(lot_number=lot.lot_number, actor=chain.qc, reason="deviation DV-2")
+    lot_hold(lot=lot, actor=chain.qc, reason="deviation DV-2")
     with pytest.raises(Conflict) as again:
-        lot_hold(lot_number=lot.lot_number, actor=chain.qc, reason="again")
+        lot_hold(lot=lot, actor=chain.qc, reason="again")
     assert again.value.code == "hold_refused"
     assert [c["code"] for c in again.value.extra["conditions"]] == ["already_on_hold"]
-    lot_unhold(lot_number=lot.lot_number, actor=chain.qc, reason="closed")
+    lot_unhold(lot=lot, actor=chain.qc, reason="closed")
     with pytest.raises(Conflict) as not_held:
-        lot_unhold(lot_number=lot.lot_number, actor=chain.qc, reason="again")
+        lot_unhold(lot=lot, actor=chain.qc, reason="again")
     assert not_held.value.code == "not_on_hold" and not_held.value.message == f"lot {lot.lot_number} is not on hold"
     audited_update(CMLot.objects.get(pk=lot.pk), actor=chain.qc, clean=False, status=LotStatus.REJECTED,
                    on_hold=True, hold_reason="set for the test")
     with pytest.raises(Conflict) as finished:
-        lot_hold(lot_number=lot.lot_number, actor=chain.qc, reason="x")
+        lot_hold(lot=lot, actor=chain.qc, reason="x")
     assert [c["code"] for c in finished.value.extra["conditions"]] == ["wrong_status", "already_on_hold"]
 
 

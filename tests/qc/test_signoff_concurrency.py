@@ -16,7 +16,6 @@ from tests.conftest import PASSWORD
 
 @pytest.mark.django_db(transaction=True)
 def test_two_officers_release_at_once(require_postgres, releasable, chain, qc2):
-    lot_number = releasable.lot_number
     through = lot_review_latest_sequence(releasable)
     barrier = threading.Barrier(2)
     outcomes: dict[str, object] = {}
@@ -25,7 +24,7 @@ def test_two_officers_release_at_once(require_postgres, releasable, chain, qc2):
         try:
             barrier.wait(timeout=10)
             outcomes[officer.username] = lot_sign_off(
-                lot_number=lot_number, to=LotStatus.RELEASED, actor=officer, username=officer.username,
+                lot=releasable, to=LotStatus.RELEASED, actor=officer, username=officer.username,
                 password=PASSWORD, reason="release", audit_reviewed_through=through,
             )
         except Exception as exc:  # noqa: BLE001 - recorded and asserted below

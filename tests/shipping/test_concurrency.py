@@ -43,8 +43,8 @@ def test_two_coordinators_allocating_the_same_vial_exactly_one_succeeds(require_
     serials = [v.serial for v in lot.vials.order_by("sequence")]
     for _ in range(5):  # several rounds: the outcome must never depend on who is faster
         outcomes = race(
-            lambda: services.shipment_allocate_scans(shipment=first.pk, scans=serials, actor=world.coordinator),
-            lambda: services.shipment_allocate_scans(shipment=second.pk, scans=serials, actor=other),
+            lambda: services.shipment_allocate_scans(shipment=first, scans=serials, actor=world.coordinator),
+            lambda: services.shipment_allocate_scans(shipment=second, scans=serials, actor=other),
         )
         winners = [o for o in outcomes if isinstance(o, list)]
         losers = [o for o in outcomes if isinstance(o, Conflict)]
@@ -62,8 +62,8 @@ def test_two_coordinators_by_count_get_different_vials(require_postgres, world, 
     lot = world.lot(vials=6)
     first, second = world.shipment(), world.shipment()
     outcomes = race(
-        lambda: services.shipment_allocate_count(shipment=first.pk, count=3, actor=world.coordinator),
-        lambda: services.shipment_allocate_count(shipment=second.pk, count=3, actor=other),
+        lambda: services.shipment_allocate_count(shipment=first, count=3, actor=world.coordinator),
+        lambda: services.shipment_allocate_count(shipment=second, count=3, actor=other),
     )
     assert all(isinstance(o, list) for o in outcomes), outcomes
     taken = [a.vial_id for rows in outcomes for a in rows]
@@ -80,11 +80,11 @@ def test_packing_while_allocating_into_the_same_shipment_never_deadlocks(require
     for n in range(rounds):
         shipment = world.shipment()
         first, late = [v.serial for v in vials[3 * n:3 * n + 2]], [vials[3 * n + 2].serial]
-        services.shipment_allocate_scans(shipment=shipment.pk, scans=first, actor=world.coordinator)
+        services.shipment_allocate_scans(shipment=shipment, scans=first, actor=world.coordinator)
         packed, allocated = race(
-            lambda: services.shipment_pack(shipment=shipment.pk, actor=world.coordinator,
+            lambda: services.shipment_pack(shipment=shipment, actor=world.coordinator,
                                            shipper_type="insulated_box", coolant="gel_packs"),
-            lambda: services.shipment_allocate_scans(shipment=shipment.pk, scans=late, actor=world.coordinator),
+            lambda: services.shipment_allocate_scans(shipment=shipment, scans=late, actor=world.coordinator),
         )
         assert not isinstance(packed, BaseException), packed  # no DeadlockDetected: packing always succeeds
         assert isinstance(allocated, list | Conflict), allocated
@@ -114,9 +114,9 @@ def test_a_hold_and_an_allocation_of_the_same_lot_take_turns(require_postgres, w
     for n in range(5):
         shipment = world.shipment()
         allocated, held = race(
-            lambda: services.shipment_allocate_scans(shipment=shipment.pk, scans=serials[2 * n:2 * n + 2],
+            lambda: services.shipment_allocate_scans(shipment=shipment, scans=serials[2 * n:2 * n + 2],
                                                      actor=world.coordinator),
-            lambda: lot_hold(lot_number=lot.lot_number, actor=qc, reason="deviation DV-9"),
+            lambda: lot_hold(lot=lot, actor=qc, reason="deviation DV-9"),
         )
         assert not isinstance(held, BaseException), held
         statuses = set(Vial.objects.filter(serial__in=serials[2 * n:2 * n + 2]).values_list("status", flat=True))
@@ -126,4 +126,4 @@ def test_a_hold_and_an_allocation_of_the_same_lot_take_turns(require_postgres, w
             assert isinstance(allocated, Conflict) and allocated.code == "vials_refused", allocated
             assert all("hold" in v["reason"] for v in allocated.extra["vials"]), allocated.extra
             assert statuses == {VialStatus.AVAILABLE}
-        lot_unhold(lot_number=lot.lot_number, actor=qc, reason="deviation closed")
+        lot_unhold(lot=lot, actor=qc, reason="deviation closed")

@@ -55,7 +55,7 @@ def _live_shipment_of(vial_ids: Sequence[int]) -> dict[int, str]:
 
 
 @transaction.atomic
-def shipment_allocate_scans(*, shipment: Shipment | int, scans: Sequence[str], actor) -> list[ShipmentVial]:
+def shipment_allocate_scans(*, shipment: Shipment, scans: Sequence[str], actor) -> list[ShipmentVial]:
     """Allocate vials given as typed serials or scanner input (GS1 element strings accepted).
 
     All or nothing: if any entry is refused, nothing is allocated and the 409 lists every refusal as
@@ -118,7 +118,7 @@ def shipment_allocate_scans(*, shipment: Shipment | int, scans: Sequence[str], a
 
 @transaction.atomic
 def shipment_allocate_count(
-    *, shipment: Shipment | int, count: int, actor, lot_number: str | None = None
+    *, shipment: Shipment, count: int, actor, lot_number: str | None = None
 ) -> list[ShipmentVial]:
     """Allocate ``count`` eligible vials first-expiry-first-out: the lots of the shipment's product that
     expire first give their vials first (lowest vial sequence first); ``lot_number`` limits it to one lot."""
@@ -162,7 +162,7 @@ def shipment_allocate_count(
 
 @transaction.atomic
 def shipment_release_vials(
-    *, shipment: Shipment | int, actor, scans: Sequence[str] | None = None, reason: str = ""
+    *, shipment: Shipment, actor, scans: Sequence[str] | None = None, reason: str = ""
 ) -> list[ShipmentVial]:
     """Take vials (all when ``scans`` is None) out of a draft shipment; they become available again."""
     require_coordinator(actor, "Releasing vials from a shipment")

@@ -86,7 +86,7 @@ def shipment_create(*, consignee: Consignee | int, product: Product | int, actor
 
 
 @transaction.atomic
-def shipment_update(*, shipment: Shipment | int, actor, reason: str = "", **values: Any) -> Shipment:
+def shipment_update(*, shipment: Shipment, actor, reason: str = "", **values: Any) -> Shipment:
     """Change a draft shipment's consignee, courier, pack-out or notes (other fields are refused by name)."""
     require_coordinator(actor, "Changing a shipment")
     unknown = sorted(set(values) - set(DRAFT_EDITABLE))
@@ -129,7 +129,7 @@ def _last_step_at(shipment: Shipment) -> dt.datetime | None:
 
 @transaction.atomic
 def shipment_pack(
-    *, shipment: Shipment | int, actor, occurred_at: dt.datetime | None = None, notes: str = "",
+    *, shipment: Shipment, actor, occurred_at: dt.datetime | None = None, notes: str = "",
     shipper_type: str | None = None, coolant: str | None = None, logger_serial: str | None = None,
 ) -> Shipment:
     """Draft → packed: vials in the shipper with its coolant (and logger). Custody event "packed by"."""
@@ -163,7 +163,7 @@ def _vials_to(vials: list[Vial], status: str, *, actor, reason: str) -> None:
 
 
 def shipment_ship(
-    *, shipment: Shipment | int, actor, username: str, password: str, meaning: str, reason: str = "",
+    *, shipment: Shipment, actor, username: str, password: str, meaning: str, reason: str = "",
     courier: str | None = None, tracking_number: str | None = None, party: str = "",
     occurred_at: dt.datetime | None = None, notes: str = "",
 ) -> Shipment:
@@ -196,7 +196,7 @@ def shipment_ship(
 
 @transaction.atomic
 def shipment_deliver(
-    *, shipment: Shipment | int, actor, occurred_at: dt.datetime | None = None, party: str = "", notes: str = ""
+    *, shipment: Shipment, actor, occurred_at: dt.datetime | None = None, party: str = "", notes: str = ""
 ) -> Shipment:
     """Shipped → delivered: the courier's proof of delivery (when, and who signed for it at the consignee)."""
     require_coordinator(actor, "Recording a delivery")
@@ -210,7 +210,7 @@ def shipment_deliver(
 
 
 def shipment_receive(
-    *, shipment: Shipment | int, actor, username: str, password: str, meaning: str, received_by_name: str,
+    *, shipment: Shipment, actor, username: str, password: str, meaning: str, received_by_name: str,
     reason: str = "", occurred_at: dt.datetime | None = None, notes: str = "",
 ) -> Shipment:
     """Delivered (or receipt on hold, once its excursion investigation is closed) → received, signed "received"."""
@@ -236,7 +236,7 @@ def shipment_receive(
 
 
 @transaction.atomic
-def shipment_cancel(*, shipment: Shipment | int, actor, reason: str) -> Shipment:
+def shipment_cancel(*, shipment: Shipment, actor, reason: str) -> Shipment:
     """Draft or packed → cancelled with a reason; its vials go back to available. Never deleted."""
     require_coordinator(actor, "Cancelling a shipment")
     if not (reason or "").strip():

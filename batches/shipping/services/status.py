@@ -18,7 +18,7 @@ from cmlims.pipeline import Condition
 
 @transaction.atomic
 def shipment_set_status(
-    *, shipment: Shipment | int, to: str, actor, reason: str = "", conditions: Sequence[Condition] = (),
+    *, shipment: Shipment, to: str, actor, reason: str = "", conditions: Sequence[Condition] = (),
     signed: bool = False, **changes: Any,
 ) -> Shipment:
     """Lock the shipment, check the role and EVERY unmet condition (the rule's, its guards' and the step's

@@ -45,7 +45,7 @@ def _open_excursion_investigation(shipment: Shipment) -> Investigation | None:
 
 
 def shipment_temperature_log_upload(
-    *, shipment: Shipment | int, actor, file_name: str, data: bytes, reason: str = ""
+    *, shipment: Shipment, actor, file_name: str, data: bytes, reason: str = ""
 ) -> TemperatureLog:
     """Store a logger file for a delivered shipment. A bad file raises 400 with ``rows`` and stores nothing.
 
