@@ -20,7 +20,7 @@ from cmlims.exceptions import ApplicationError, field_error
 
 from . import models as m
 from . import selectors
-from .lifecycle import RULES
+from .lifecycle import LOT_PIPELINE
 from .services import cultures, drying, lots, packaging, products, records, sources
 
 PERFORMED = ("performed_by", "performed_at", "verified_by", "verified_at")
@@ -304,10 +304,10 @@ CONCENTRATION_FIELDS = ("concentration_cutoff_kda", "concentration_factor", "vol
 def _transition_action(to: str):
     def action(modeladmin, request, queryset):
         modeladmin.run_for_each(request, queryset.order_by("pk"), f"Moved to {to}",
-                                lambda lot: lots.lot_transition(lot_number_or_lot=lot, to=to, actor=request.user))
+                                lambda lot: lots.lot_transition(lot=lot, to=to, actor=request.user))
 
     action.__name__ = f"move_to_{to}"
-    return admin.action(description=f"Move to {RULES[to].to.replace('_', ' ')}")(action)
+    return admin.action(description=f"Move to {to.replace('_', ' ')}")(action)
 
 
 def _verify_lot_action(step: str):
@@ -378,7 +378,8 @@ class CMLotAdmin(ServiceAdmin):
     autocomplete_fields = ("product",)
     ordering = ("-id",)
     inlines = [ContributionInline]
-    actions = [_transition_action(to) for to, rule in RULES.items() if not rule.signed and not rule.automatic] + [
+    # The unsigned, user-asked status targets of the lot pipeline (signed ones are the sign-off pages).
+    actions = [_transition_action(to) for to in LOT_PIPELINE.targets(signed=False)] + [
         _verify_lot_action(step) for step in lots.LOT_STEPS
     ] + LOT_DOCUMENT_ACTIONS
     readonly_fields = (

@@ -1,47 +1,63 @@
-"""The CM lot status pipeline as data (DESIGN.md "Lot lifecycle"), plus the guards that other apps add.
+"""The lot and vial status pipelines, declared once on ``cmlims.pipeline`` (DESIGN.md "Lot lifecycle").
 
 Contract (other apps rely on it):
 
-- ``RULES``: ``{to_status: Rule}``; a Rule names the statuses it may be reached from, the roles allowed,
-  whether it needs an electronic signature (only ``lot_set_status_signed`` may apply it) and whether it
-  is automatic (the expiry task, no user).
-- ``register_guard(to_status, fn)``: ``fn(lot, actor) -> list[{"code": str, "detail": str}]`` returns
-  the unmet preconditions for moving ``lot`` to ``to_status`` (empty list = fine). Register from your
-  AppConfig.ready(); e.g. qc registers "every mandatory item has an approved result" for ``qc_complete``.
-  Guards run inside the transition's transaction with the lot row locked.
-- ``unmet_conditions(lot, to_status, actor)`` gathers EVERY unmet condition (state, hold, void, built-in
+- ``LOT_PIPELINE``: the lot's rules, by target. Status targets (``moves``) are reached through
+  ``lot_transition`` (unsigned) or ``lot_set_status_signed`` (released/rejected/recalled, qc's sign-off);
+  ``hold`` and ``unhold`` gate on the status but set the hold flag (``qc.services.hold``); ``expired`` is
+  automatic (the periodic task, no user).
+- ``register_guard(to, fn)``: ``fn(lot, actor) -> list[{"code": str, "detail": str}]`` returns the unmet
+  preconditions for moving ``lot`` to ``to`` (empty list = fine). Register from your AppConfig.ready(); e.g.
+  qc registers "every mandatory item has an approved result" for ``qc_complete``. Guards run inside the
+  transition's transaction with the lot row locked.
+- ``unmet_conditions(lot, to, actor)`` gathers EVERY unmet condition (void, state, hold, built-in
   manufacturing guards, registered guards) so one refusal lists all of them.
+- ``VIAL_PIPELINE``: available → allocated → shipped → received; allocated → available (taken out of a
+  draft shipment); available | allocated → destroyed. Written only by ``vials_set_status``.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from cmlims import roles
+from cmlims.pipeline import Condition, Guard, Pipeline, Rule
 
-from .models import CMLot, LotStatus
-
-Condition = dict[str, str]
-Guard = Callable[[CMLot, object], list[Condition]]
+from .models import CMLot, LotStatus, Vial, VialStatus
 
 S = LotStatus
+HOLD, UNHOLD = "hold", "unhold"
+
+# A lot that is finished (rejected, recalled, expired) is not held: there is nothing left to stop.
+NOT_HOLDABLE = frozenset({S.REJECTED, S.RECALLED, S.EXPIRED})
 
 
-@dataclass(frozen=True)
-class Rule:
-    to: str
-    from_statuses: frozenset[str]
-    roles: frozenset[str]
-    signed: bool = False
-    automatic: bool = False
-    description: str = ""
+def _lot_subject(lot: CMLot) -> str:
+    return f"lot {lot.lot_number}"
 
 
-RULES: dict[str, Rule] = {
-    rule.to: rule
-    for rule in (
+def _lot_voided(lot: CMLot, rule: Rule) -> list[Condition]:
+    if lot.voided_at is not None and rule.to != UNHOLD:
+        return [{"code": "voided", "detail": f"lot {lot.lot_number} is voided"}]
+    return []
+
+
+def _lot_on_hold(lot: CMLot, rule: Rule) -> list[Condition]:
+    """A held lot moves nowhere (hold and unhold themselves say "already on hold" / "not on hold")."""
+    if rule.moves and lot.on_hold:
+        return [{"code": "on_hold", "detail": f"lot {lot.lot_number} is on hold: {lot.hold_reason}"}]
+    return []
+
+
+def _lot_wrong_status(pipeline: Pipeline, lot: CMLot, rule: Rule) -> Condition:
+    if not rule.moves:
+        return {"code": "wrong_status", "detail": f"lot {lot.lot_number} is {lot.status}"}
+    allowed = ", ".join(sorted(rule.from_states))
+    return {"code": "wrong_status",
+            "detail": f"lot {lot.lot_number} is {lot.status}; {rule.to} can only be reached from {allowed}"}
+
+
+LOT_PIPELINE = Pipeline(
+    "lot",
+    rules=[
         Rule(S.FREEZE_DRYING, frozenset({S.POOLED}), frozenset({roles.LAB_STAFF}),
              description="processed lot loaded into the freeze-dryer"),
         Rule(S.PACKAGED, frozenset({S.FREEZE_DRYING}), frozenset({roles.LAB_STAFF}),
@@ -56,49 +72,75 @@ RULES: dict[str, Rule] = {
              description="recalled by a QC officer's electronic signature"),
         Rule(S.EXPIRED, frozenset({S.RELEASED}), frozenset(), automatic=True,
              description="shelf life ended (periodic task)"),
-    )
-}
+        Rule(HOLD, frozenset(S.values) - NOT_HOLDABLE, frozenset({roles.QC_OFFICER}), moves=False,
+             refusal_code="hold_refused", refusal_message="{subject} cannot be put on hold: {details}",
+             description="put on hold with a reason: the lot moves nowhere and ships nothing"),
+        Rule(UNHOLD, frozenset(S.values), frozenset({roles.QC_OFFICER}), moves=False,
+             refusal_code="not_on_hold", refusal_message="{details}",
+             description="hold lifted with a reason"),
+    ],
+    subject=_lot_subject,
+    before_state=_lot_voided,
+    after_state=_lot_on_hold,
+    state_condition=_lot_wrong_status,
+)
 
-_guards: dict[str, list[Guard]] = defaultdict(list)
+# The status rules alone, by target (what ``lot_transition`` and the sign-off may reach).
+RULES: dict[str, Rule] = {to: rule for to, rule in LOT_PIPELINE.rules.items() if rule.moves}
+LOT_STATUS_TARGETS = tuple(LOT_PIPELINE.targets(signed=None, automatic=None))
 
 
 def register_guard(to_status: str, fn: Guard) -> None:
-    """Add a precondition for reaching ``to_status``; ``fn(lot, actor) -> [{"code", "detail"}]``.
-
-    Registering the same function twice (e.g. ``ready()`` running again in tests) has no effect.
-    """
-    if to_status not in RULES:
-        raise ValueError(f"unknown lot status {to_status!r}; known: {', '.join(RULES)}")
-    if fn not in _guards[to_status]:
-        _guards[to_status].append(fn)
-
-
-def registered_guards(to_status: str) -> list[Guard]:
-    return list(_guards.get(to_status, ()))
+    """Add a precondition for reaching ``to_status``; ``fn(lot, actor) -> [{"code", "detail"}]``."""
+    LOT_PIPELINE.register_guard(to_status, fn)
 
 
 def allowed_targets(status: str) -> list[str]:
     """Statuses reachable from ``status`` by some rule (for the admin's actions and the API)."""
-    return [to for to, rule in RULES.items() if status in rule.from_statuses]
+    return LOT_PIPELINE.allowed_targets(status)
 
 
 def unmet_conditions(lot: CMLot, to_status: str, actor) -> list[Condition]:
     """Every reason ``lot`` cannot move to ``to_status`` now (roles are checked separately: 403, not 409)."""
-    rule = RULES[to_status]
-    conditions: list[Condition] = []
-    if lot.voided_at is not None:
-        conditions.append({"code": "voided", "detail": f"lot {lot.lot_number} is voided"})
-    if lot.status not in rule.from_statuses:
-        allowed = ", ".join(sorted(rule.from_statuses))
-        conditions.append({
-            "code": "wrong_status",
-            "detail": f"lot {lot.lot_number} is {lot.status}; {to_status} can only be reached from {allowed}",
-        })
+    return LOT_PIPELINE.unmet_conditions(lot, to_status, actor)
+
+
+def _already_on_hold(lot: CMLot, actor) -> list[Condition]:
     if lot.on_hold:
-        conditions.append({"code": "on_hold", "detail": f"lot {lot.lot_number} is on hold: {lot.hold_reason}"})
-    for guard in [*_builtin_guards.get(to_status, ()), *registered_guards(to_status)]:
-        conditions.extend(guard(lot, actor))
-    return conditions
+        return [{"code": "already_on_hold", "detail": f"lot {lot.lot_number} is on hold: {lot.hold_reason}"}]
+    return []
+
+
+def _not_on_hold(lot: CMLot, actor) -> list[Condition]:
+    if not lot.on_hold:
+        return [{"code": "not_on_hold", "detail": f"lot {lot.lot_number} is not on hold"}]
+    return []
+
+
+V = VialStatus
+
+
+def _vial_wrong_status(pipeline: Pipeline, vial: Vial, rule: Rule) -> Condition:
+    return {"code": "wrong_status", "detail": f"is {vial.status}"}
+
+
+VIAL_PIPELINE = Pipeline(
+    "vial",
+    rules=[
+        Rule(V.ALLOCATED, frozenset({V.AVAILABLE}), frozenset({roles.SHIPPING_COORDINATOR}),
+             refusal_code="vials_refused", description="allocated to a draft shipment"),
+        Rule(V.AVAILABLE, frozenset({V.ALLOCATED}), frozenset({roles.SHIPPING_COORDINATOR}),
+             refusal_code="vials_refused", description="taken out of a draft shipment, or its shipment cancelled"),
+        Rule(V.SHIPPED, frozenset({V.ALLOCATED}), frozenset({roles.SHIPPING_COORDINATOR}),
+             refusal_code="vials_refused", description="its shipment handed to the courier"),
+        Rule(V.RECEIVED, frozenset({V.SHIPPED}), frozenset({roles.SHIPPING_COORDINATOR}),
+             refusal_code="vials_refused", description="its shipment's receipt confirmed by the consignee"),
+        Rule(V.DESTROYED, frozenset({V.AVAILABLE, V.ALLOCATED}), frozenset({roles.LAB_STAFF}),
+             refusal_code="wrong_status", description="destroyed with a reason (breakage, sampling, expiry)"),
+    ],
+    subject=lambda vial: f"vial {vial.serial}",
+    state_condition=_vial_wrong_status,
+)
 
 
 # --- built-in manufacturing guards (rule 1: steps happen in order; 211.188(b): verified where required) ----
@@ -154,8 +196,6 @@ def _packaging_verified(lot: CMLot, actor) -> list[Condition]:
     return []
 
 
-_builtin_guards: dict[str, list[Guard]] = {
-    S.FREEZE_DRYING: [_processing_complete],
-    S.PACKAGED: [_drying_and_packaging_complete],
-    S.QC_COMPLETE: [_packaging_verified],
-}
+for _to, _guard in ((S.FREEZE_DRYING, _processing_complete), (S.PACKAGED, _drying_and_packaging_complete),
+                    (S.QC_COMPLETE, _packaging_verified), (HOLD, _already_on_hold), (UNHOLD, _not_on_hold)):
+    LOT_PIPELINE.register_guard(_to, _guard)

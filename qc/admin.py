@@ -270,7 +270,7 @@ def signoff_context(model_admin, request, lot: CMLot) -> dict:
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
-            lot_sign_off(lot_number=lot.lot_number, to=d["action"], actor=request.user, username=d["username"],
+            lot_sign_off(lot=lot, to=d["action"], actor=request.user, username=d["username"],
                          password=d["password"], reason=d["reason"],
                          audit_reviewed_through=d["reviewed_through"] if d["confirm_review"] else None)
         except ApplicationError as exc:

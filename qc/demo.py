@@ -87,7 +87,7 @@ def _full_panel(lot, users, *, skip=()) -> None:
 
 
 def _sign(lot, to, user, reason):
-    lot_sign_off(lot_number=lot.lot_number, to=to, actor=user, username=user.username, password=DEMO_PASSWORD,
+    lot_sign_off(lot=lot, to=to, actor=user, username=user.username, password=DEMO_PASSWORD,
                  reason=reason, audit_reviewed_through=selectors.lot_review_latest_sequence(lot))
 
 
@@ -105,7 +105,7 @@ def _released_with_closed_investigation(lot, users) -> None:
             related_lots_checked="every lot tested with tip lot PT-4411 on that day re-checked: none affected",
             conclusion="laboratory error confirmed (phase I); original result invalidated; retest 0.9 EU/mL passes",
         )
-    lot_transition(lot_number_or_lot=lot, to=LotStatus.QC_COMPLETE, actor=users["qc2"])
+    lot_transition(lot=lot, to=LotStatus.QC_COMPLETE, actor=users["qc2"])
     _sign(lot, LotStatus.RELEASED, users["qc1"], "every release condition met")
 
 
@@ -130,7 +130,7 @@ def _rejected(lot, users) -> None:
 
 def _releasable(lot, users) -> None:
     _full_panel(lot, users)
-    lot_transition(lot_number_or_lot=lot, to=LotStatus.QC_COMPLETE, actor=users["qc2"])
+    lot_transition(lot=lot, to=LotStatus.QC_COMPLETE, actor=users["qc2"])
 
 
 def seed(users) -> None:

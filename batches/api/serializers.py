@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import models as m
-from ..lifecycle import RULES
+from ..lifecycle import LOT_PIPELINE, LOT_STATUS_TARGETS
 from ..selectors import lot_genealogy, vial_counts
 from ..services import cultures, drying, products, sources
 
@@ -112,7 +113,8 @@ class ConditioningInput(serializers.Serializer):
 
 
 class TransitionInput(serializers.Serializer):
-    to = serializers.ChoiceField(choices=list(RULES))
+    # Every status target of the lot pipeline (signed and automatic ones are refused with their 409 code).
+    to = serializers.ChoiceField(choices=LOT_STATUS_TARGETS)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -166,6 +168,7 @@ class LotSerializer(serializers.Serializer):
     vials = serializers.SerializerMethodField()
     release = serializers.SerializerMethodField()
     signoffs = serializers.SerializerMethodField()
+    allowed_transitions = serializers.SerializerMethodField()
 
     def get_vials(self, lot) -> dict[str, int]:
         return vial_counts(lot)
@@ -175,6 +178,12 @@ class LotSerializer(serializers.Serializer):
 
     def get_signoffs(self, lot) -> list[dict]:
         return [release_body(signature) for signature in self.context.get("signoffs", {}).get(lot.pk, [])]
+
+    @extend_schema_field(serializers.ListField(
+        child=serializers.ChoiceField(choices=LOT_STATUS_TARGETS)))
+    def get_allowed_transitions(self, lot) -> list[str]:
+        """The statuses a user may move the lot to from here by the pipeline (its guards may still refuse one)."""
+        return LOT_PIPELINE.allowed_targets(lot.status, automatic=False)
 
 
 class LotDetailSerializer(LotSerializer):

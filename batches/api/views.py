@@ -102,7 +102,7 @@ class LotTransitionView(APIView):
     @extend_schema(request=s.TransitionInput, responses=s.LotDetailSerializer)
     def post(self, request, lot_number: str):
         data = request_parse(s.TransitionInput, request)
-        lots.lot_transition(lot_number_or_lot=lot_number, to=data["to"], actor=request.user, reason=data["reason"])
+        lots.lot_transition(lot=selectors.lot_get(lot_number), to=data["to"], actor=request.user, reason=data["reason"])
         return Response(_lot_detail(lot_number))
 
 

@@ -20,7 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from batches.models import CMLot, LotStatus, Vial, VialStatus
-from batches.selectors import lot_get, lot_rule4_conditions
+from batches.locks import lot_lock
+from batches.selectors import lot_rule4_conditions
 from cmlims import roles
 from cmlims.audit import object_type_of, to_jsonable
 from cmlims.documents import labels
@@ -212,7 +213,7 @@ def lot_labels_request(*, lot_number: str, actor, **raw: Any) -> DocumentJob:
     params = lot_labels_params(**raw)
     _may_print(actor, params)
     with transaction.atomic():
-        lot = lot_get(lot_number, CMLot.objects.select_related("product").select_for_update(of=("self",)))
+        lot = lot_lock(lot_number)
         conditions = lot_label_conditions(lot, params["kind"], today=timezone.localdate())
         if conditions:
             raise Conflict(f"{params['kind'].capitalize()} labels cannot be printed for lot {lot.lot_number}.",

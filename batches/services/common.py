@@ -11,21 +11,13 @@ from django.utils import timezone
 
 from cmlims import roles
 from cmlims.audit import audited_update
-from cmlims.exceptions import Conflict, InvalidInput, NotFound, field_error
+from cmlims.exceptions import Conflict, InvalidInput, field_error
 
 M = TypeVar("M", bound=models.Model)
 
 
 def require_lab_staff(actor, action: str) -> None:
     roles.require_role(actor, roles.LAB_STAFF, action)
-
-
-def locked(model: type[M], pk: Any) -> M:
-    """Re-read one row under a row lock (SQLite: the IMMEDIATE transaction already serialises writers)."""
-    try:
-        return model._base_manager.select_for_update().get(pk=pk)
-    except model.DoesNotExist as exc:
-        raise NotFound(f"{model._meta.verbose_name} {pk} does not exist") from exc
 
 
 def refuse_if_voided(obj: models.Model) -> None:

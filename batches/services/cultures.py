@@ -12,8 +12,9 @@ from django.utils import timezone
 from cmlims.audit import audited_create, audited_update
 from cmlims.exceptions import Conflict, InvalidInput, field_error
 
+from ..locks import row_lock
 from ..models import CellBank, Culture, Harvest, Passage, Product, population_doublings
-from .common import locked, refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
+from .common import refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
 from .lots import harvest_volume_taken_ml
 
 CULTURE_FIELDS = {"code", "product", "bank", "started_at", "vessel", "medium_lot", "reagent_lots", "performed_at"}
@@ -59,7 +60,7 @@ def culture_create(*, actor, product: Product, bank: CellBank, reason: str = "",
     culture = audited_create(Culture, actor=actor, reason=reason, product=product, bank=bank, performed_by=actor,
                              **values)
     # One vial of the bank is thawed for the culture.
-    locked_bank = locked(CellBank, bank.pk)
+    locked_bank = row_lock(CellBank, bank.pk)
     audited_update(locked_bank, actor=actor, reason=f"thawed for culture {culture.code}",
                    vials_on_hand=locked_bank.vials_on_hand - 1)
     return culture
@@ -68,7 +69,7 @@ def culture_create(*, actor, product: Product, bank: CellBank, reason: str = "",
 @transaction.atomic
 def culture_update(*, culture: Culture, actor, reason: str = "", **values) -> Culture:
     require_lab_staff(actor, "Changing a culture")
-    culture = locked(Culture, culture.pk)
+    culture = row_lock(Culture, culture.pk)
     refuse_if_voided(culture)
     allowed = {"vessel", "medium_lot", "reagent_lots", "started_at", "performed_at"}
     return update_fields(culture, allowed=allowed, values=values, actor=actor, reason=reason)
@@ -84,7 +85,7 @@ def culture_start_conditioning(
 ) -> Culture:
     """active → conditioning (serum-free medium): needs a passage whose viability meets the product's minimum."""
     require_lab_staff(actor, "Starting conditioning")
-    culture = locked(Culture, culture.pk)
+    culture = row_lock(Culture, culture.pk)
     refuse_if_voided(culture)
     if culture.status != Culture.Status.ACTIVE:
         raise _wrong_state(culture, f"culture {culture} is {culture.status}; conditioning starts from active")
@@ -108,7 +109,7 @@ def culture_close(*, culture: Culture, actor, reason: str, closed_at: datetime |
     require_lab_staff(actor, "Closing a culture")
     if not (reason or "").strip():
         raise field_error("reason", "say why the culture is closed")
-    culture = locked(Culture, culture.pk)
+    culture = row_lock(Culture, culture.pk)
     refuse_if_voided(culture)
     if culture.status == Culture.Status.CLOSED:
         raise _wrong_state(culture, f"culture {culture} is already closed")
@@ -142,7 +143,7 @@ def passage_record(*, culture: Culture, actor, reason: str = "", **values) -> Pa
     """Record a passage; PD = log2(harvested/seeded) and the cumulative PD are computed and checked."""
     require_lab_staff(actor, "Recording a passage")
     refuse_unknown(values, PASSAGE_FIELDS)
-    culture = locked(Culture, culture.pk)
+    culture = row_lock(Culture, culture.pk)
     refuse_if_voided(culture)
     if culture.status != Culture.Status.ACTIVE:
         raise _wrong_state(culture, f"culture {culture} is {culture.status}; passages are recorded while active")
@@ -164,7 +165,7 @@ def passage_update(*, passage: Passage, actor, reason: str = "", **values) -> Pa
     """Correct the latest passage of an active culture (earlier ones feed later cumulative PDs)."""
     require_lab_staff(actor, "Changing a passage")
     refuse_unknown(values, PASSAGE_FIELDS)
-    passage = locked(Passage, passage.pk)
+    passage = row_lock(Passage, passage.pk)
     refuse_if_voided(passage)
     culture = passage.culture
     if culture.status != Culture.Status.ACTIVE or _latest_passage(culture).pk != passage.pk:
@@ -198,7 +199,7 @@ def harvest_record(*, culture: Culture, actor, reason: str = "", **values) -> Ha
     """Collect conditioned medium: the culture must be in conditioning (rule 1); numbered per culture."""
     require_lab_staff(actor, "Recording a harvest")
     refuse_unknown(values, HARVEST_FIELDS)
-    culture = locked(Culture, culture.pk)
+    culture = row_lock(Culture, culture.pk)
     refuse_if_voided(culture)
     if culture.status != Culture.Status.CONDITIONING:
         raise _wrong_state(culture, f"culture {culture} is {culture.status}; a harvest needs a culture in conditioning")
@@ -221,7 +222,7 @@ def harvest_update(*, harvest: Harvest, actor, reason: str = "", **values) -> Ha
     """Correct a harvest; its volume never drops below what lots already took from it."""
     require_lab_staff(actor, "Changing a harvest")
     refuse_unknown(values, HARVEST_FIELDS)
-    harvest = locked(Harvest, harvest.pk)
+    harvest = row_lock(Harvest, harvest.pk)
     refuse_if_voided(harvest)
     if "volume_ml" in values:
         taken = harvest_volume_taken_ml(harvest)

@@ -10,9 +10,10 @@ from django.db import transaction
 from cmlims.audit import audited_create, audited_update
 from cmlims.exceptions import Conflict, field_error
 
+from ..locks import lot_lock, row_lock
 from ..models import CMLot, LotStatus, LyophilisationPhase, LyophilisationRun
-from .common import locked, refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
-from .lots import locked_lot, lot_transition
+from .common import refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
+from .lots import lot_transition
 
 RUN_FIELDS = {"run_number", "dryer", "recipe", "recipe_version", "vials_loaded", "fill_volume_ml", "started_at",
               "performed_at"}
@@ -30,7 +31,7 @@ def lyophilisation_run_start(*, lot: CMLot, actor, reason: str = "", **values) -
     """
     require_lab_staff(actor, "Loading the freeze-dryer")
     refuse_unknown(values, RUN_FIELDS)
-    lot = locked_lot(lot)
+    lot = lot_lock(lot)
     vials, fill = values.get("vials_loaded"), values.get("fill_volume_ml")
     if vials is None or vials < 1:
         raise field_error("vials_loaded", "must be at least 1 vial")
@@ -46,12 +47,12 @@ def lyophilisation_run_start(*, lot: CMLot, actor, reason: str = "", **values) -
         raise Conflict(f"lot {lot} already has a freeze-drying run", code="wrong_status",
                        conditions=[{"code": "already_loaded", "detail": f"lot {lot} already has a run"}])
     run = audited_create(LyophilisationRun, actor=actor, reason=reason, lot=lot, performed_by=actor, **values)
-    lot_transition(lot_number_or_lot=lot, to=LotStatus.FREEZE_DRYING, actor=actor, reason=reason)
+    lot_transition(lot=lot, to=LotStatus.FREEZE_DRYING, actor=actor, reason=reason)
     return run
 
 
 def _open_run(run: LyophilisationRun) -> LyophilisationRun:
-    run = locked(LyophilisationRun, run.pk)
+    run = row_lock(LyophilisationRun, run.pk)
     refuse_if_voided(run)
     if run.is_complete:
         raise Conflict(f"run {run} is completed", code="wrong_status",
@@ -119,7 +120,7 @@ def lyophilisation_run_complete(
 def lyophilisation_run_update(*, run: LyophilisationRun, actor, reason: str = "", **values) -> LyophilisationRun:
     """Correct descriptive fields of a run (the vial count is fixed once loaded: it feeds reconciliation)."""
     require_lab_staff(actor, "Changing a freeze-drying run")
-    run = locked(LyophilisationRun, run.pk)
+    run = row_lock(LyophilisationRun, run.pk)
     refuse_if_voided(run)
     allowed = {"dryer", "recipe", "recipe_version", "started_at", "alarms", "end_of_primary_drying_evidence"}
     if run.lot.status in (LotStatus.FREEZE_DRYING,) and not hasattr(run, "packaging_run"):

@@ -2,7 +2,7 @@
 
 Contracts other apps rely on:
 
-- ``lot_transition(*, lot_number_or_lot, to, actor, reason="") -> CMLot``: locks the lot row, checks the
+- ``lot_transition(*, lot, to, actor, reason="") -> CMLot``: locks the lot row, checks the
   role (403) and collects ALL unmet conditions (409 ``transition_not_allowed`` with ``conditions``), then
   writes the status and its "transitioned" audit entry in one transaction. ``released``/``rejected``/
   ``recalled`` are refused with 409 ``signature_required``; a held lot moves nowhere.
@@ -24,9 +24,10 @@ from django.utils import timezone
 
 from cmlims import roles
 from cmlims.audit import Action, audited_bulk_create, audited_create, audited_update, audited_void
-from cmlims.exceptions import Conflict, InvalidInput, NotFound, field_error
+from cmlims.exceptions import Conflict, InvalidInput, field_error
 
-from ..lifecycle import RULES, unmet_conditions
+from ..lifecycle import HOLD, LOT_PIPELINE, RULES, UNHOLD
+from ..locks import harvests_lock, lot_lock, lot_number_sequence_lock, lots_lock
 from ..models import CMLot, Harvest, HarvestContribution, LotNumberSequence, LotStatus, Product
 from .common import refuse_if_voided, require_lab_staff, step_time, update_fields
 
@@ -44,13 +45,13 @@ def lot_number_next(*, when: datetime | None = None) -> str:
     """
     prefix = settings.CMLIMS_SITE_PREFIX
     year = (when or timezone.now()).year
-    counter = LotNumberSequence.objects.select_for_update().filter(prefix=prefix, year=year).first()
+    counter = lot_number_sequence_lock(prefix=prefix, year=year)
     if counter is None:
         try:
             with transaction.atomic():  # savepoint: a concurrent first lot of the year may win the insert
                 counter = LotNumberSequence.objects.create(prefix=prefix, year=year, last=0)
         except IntegrityError:
-            counter = LotNumberSequence.objects.select_for_update().get(prefix=prefix, year=year)
+            counter = lot_number_sequence_lock(prefix=prefix, year=year)
     counter.last += 1
     counter.save(update_fields=["last"])
     return f"{prefix}{year % 100:02d}-{counter.last:04d}"
@@ -91,13 +92,7 @@ def _check_contributions(
     if errors:
         raise InvalidInput("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()), fields=errors)
 
-    harvests = {
-        h.pk: h
-        for h in Harvest.objects.select_for_update(of=("self",))
-        .select_related("culture")
-        .filter(pk__in=sorted(seen))
-        .order_by("pk")
-    }
+    harvests = {h.pk: h for h in harvests_lock(seen)}
     for i, item in enumerate(contributions):
         name = f"contributions[{i}]"
         harvest = harvests.get(item.harvest_id)
@@ -153,17 +148,6 @@ def lot_pool(
     return lot
 
 
-def locked_lot(lot_number_or_lot: str | CMLot) -> CMLot:
-    """The lot row under a lock (select_for_update of the lot only), with its product."""
-    query = CMLot.objects.select_for_update(of=("self",)).select_related("product")
-    try:
-        if isinstance(lot_number_or_lot, CMLot):
-            return query.get(pk=lot_number_or_lot.pk)
-        return query.get(lot_number=lot_number_or_lot)
-    except CMLot.DoesNotExist as exc:
-        raise NotFound(f"lot {lot_number_or_lot} does not exist") from exc
-
-
 def _require_status(lot: CMLot, *allowed: str, step: str) -> None:
     refuse_if_voided(lot)
     if lot.status not in allowed:
@@ -178,7 +162,7 @@ def _require_status(lot: CMLot, *allowed: str, step: str) -> None:
 def lot_contribution_add(*, lot: CMLot, harvest_id: int, volume_ml: Decimal, actor, reason: str = "") -> CMLot:
     """Add one more harvest to a lot that is still only pooled (before filtration)."""
     require_lab_staff(actor, "Adding a harvest to a pool")
-    lot = locked_lot(lot)
+    lot = lot_lock(lot)
     _require_status(lot, LotStatus.POOLED, step="Pooling")
     if lot.filtration_performed_by_id:
         raise Conflict("the lot is already filtered; harvests can no longer be added", code="wrong_status",
@@ -208,7 +192,7 @@ def lot_record_filtration(
 ) -> CMLot:
     """Sterile filtration with its filter integrity test; a failed test is recorded and blocks drying."""
     require_lab_staff(actor, "Recording filtration")
-    lot = locked_lot(lot)
+    lot = lot_lock(lot)
     _require_status(lot, LotStatus.POOLED, step="Filtration")
     if lot.concentration_performed_by_id:
         raise Conflict("the lot is already concentrated; filtration cannot be re-recorded", code="wrong_status",
@@ -249,7 +233,7 @@ def lot_record_concentration(
 ) -> CMLot:
     """Ultrafiltration to the bulk: cut-off, factor, volume out; computes the lot's yield."""
     require_lab_staff(actor, "Recording concentration")
-    lot = locked_lot(lot)
+    lot = lot_lock(lot)
     _require_status(lot, LotStatus.POOLED, step="Concentration")
     if lot.integrity_test_passed is None:
         raise Conflict("record filtration first", code="wrong_order",
@@ -286,7 +270,7 @@ def lot_step_verify(*, lot: CMLot, step: str, actor, reason: str = "") -> CMLot:
     require_lab_staff(actor, "Verifying a manufacturing step")
     if step not in LOT_STEPS:
         raise field_error("step", f"must be one of: {', '.join(LOT_STEPS)}")
-    lot = locked_lot(lot)
+    lot = lot_lock(lot)
     refuse_if_voided(lot)
     performer_field, verified_by, verified_at = LOT_STEPS[step]
     performer = getattr(lot, performer_field)
@@ -309,7 +293,7 @@ LOT_EDITABLE_WHILE_POOLED = {"filter_lot", "filtered_at", "concentrated_at", "co
 def lot_update(*, lot: CMLot, actor, reason: str = "", **values) -> CMLot:
     """Correct descriptive fields of a lot still in processing (quantities go through their step services)."""
     require_lab_staff(actor, "Changing a lot")
-    lot = locked_lot(lot)
+    lot = lot_lock(lot)
     _require_status(lot, LotStatus.POOLED, step="Changing processing details")
     return update_fields(lot, allowed=LOT_EDITABLE_WHILE_POOLED, values=values, actor=actor, reason=reason)
 
@@ -318,18 +302,12 @@ def lot_update(*, lot: CMLot, actor, reason: str = "", **values) -> CMLot:
 def lot_void(*, lot: CMLot, actor, reason: str) -> CMLot:
     """Void a lot recorded in error; only before freeze-drying. Its harvest volume becomes available again."""
     require_lab_staff(actor, "Voiding a lot")
-    lot = locked_lot(lot)
+    lot = lot_lock(lot)
     _require_status(lot, LotStatus.POOLED, step="Voiding")
     return audited_void(lot, actor=actor, reason=reason)
 
 
 # --- status transitions ----------------------------------------------------------------------------------
-
-
-def _refuse(lot: CMLot, to: str, conditions: list[dict]) -> Conflict:
-    details = "; ".join(c["detail"] for c in conditions)
-    return Conflict(f"lot {lot.lot_number} cannot move to {to}: {details}", code="transition_not_allowed",
-                    conditions=conditions)
 
 
 def _rule_for(to: str):
@@ -347,10 +325,10 @@ def _apply(lot: CMLot, to: str, *, actor, reason: str) -> CMLot:
 
 
 @transaction.atomic
-def lot_transition(*, lot_number_or_lot: str | CMLot, to: str, actor, reason: str = "") -> CMLot:
+def lot_transition(*, lot: CMLot, to: str, actor, reason: str = "") -> CMLot:
     """THE entry point for unsigned lot status changes (see module docstring)."""
     rule = _rule_for(to)
-    lot = locked_lot(lot_number_or_lot)
+    lot = lot_lock(lot)
     if rule.signed:
         raise Conflict(
             f"{to} needs a QC officer's electronic signature (sign-off), not a plain transition",
@@ -361,9 +339,7 @@ def lot_transition(*, lot_number_or_lot: str | CMLot, to: str, actor, reason: st
         raise Conflict(f"{to} is set automatically", code="transition_not_allowed",
                        conditions=[{"code": "automatic", "detail": f"{to} is set by the system when due"}])
     roles.require_role(actor, rule.roles, f"Moving a lot to {to}")
-    conditions = unmet_conditions(lot, to, actor)
-    if conditions:
-        raise _refuse(lot, to, conditions)
+    LOT_PIPELINE.check(lot, to, actor)
     return _apply(lot, to, actor=actor, reason=reason)
 
 
@@ -373,7 +349,7 @@ def lot_set_status_signed(*, lot: CMLot, to: str, actor, reason: str, signature)
     rule = _rule_for(to)
     if not rule.signed:
         raise field_error("to", f"{to} is reached with lot_transition, not a signature")
-    lot = locked_lot(lot)
+    lot = lot_lock(lot)
     roles.require_role(actor, rule.roles, f"Moving a lot to {to}")
     problems = []
     if signature is None or signature.signer_id != actor.pk or signature.meaning != to or (
@@ -381,20 +357,31 @@ def lot_set_status_signed(*, lot: CMLot, to: str, actor, reason: str, signature)
     ):
         problems.append({"code": "signature_mismatch",
                          "detail": f"the signature is not {actor}'s '{to}' signature of lot {lot.lot_number}"})
-    conditions = problems + unmet_conditions(lot, to, actor)
+    conditions = problems + LOT_PIPELINE.unmet_conditions(lot, to, actor)
     if conditions:
-        raise _refuse(lot, to, conditions)
+        raise LOT_PIPELINE.refusal(lot, to, conditions)
     return _apply(lot, to, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def lot_set_hold(*, lot: CMLot, on_hold: bool, actor, reason: str) -> CMLot:
+    """THE entry point for a lot's hold flag (``hold``/``unhold`` in the pipeline): lock, role, every unmet
+    condition, then the change with its audit entry. The caller checked that ``reason`` is given."""
+    to = HOLD if on_hold else UNHOLD
+    roles.require_role(actor, LOT_PIPELINE.rule(to).roles, "Putting a lot on hold" if on_hold else "Lifting a hold")
+    lot = lot_lock(lot)
+    LOT_PIPELINE.check(lot, to, actor)
+    held = {"hold_reason": reason.strip(), "held_at": timezone.now(), "held_by": actor} if on_hold else {
+        "hold_reason": "", "held_at": None, "held_by": None}
+    # clean=False: a hold must always be possible, whatever else about the lot is still incomplete.
+    return audited_update(lot, actor=actor, reason=reason, clean=False, on_hold=on_hold, **held)
 
 
 @transaction.atomic
 def lots_expire_due(*, today: date | None = None) -> list[str]:
     """Move released lots past their expiry to ``expired`` (the periodic task; no user acts)."""
     today = today or timezone.now().date()
-    due = list(
-        CMLot.objects.select_for_update(of=("self",)).select_related("product")
-        .filter(status=LotStatus.RELEASED, expiry__lt=today, voided_at__isnull=True).order_by("pk")
-    )
+    due = lots_lock(CMLot.objects.filter(status=LotStatus.RELEASED, expiry__lt=today, voided_at__isnull=True))
     for lot in due:
         _apply(lot, LotStatus.EXPIRED, actor=None, reason=f"shelf life ended on {lot.expiry}")
     return [lot.lot_number for lot in due]
@@ -402,6 +389,6 @@ def lots_expire_due(*, today: date | None = None) -> list[str]:
 
 __all__ = [
     "Contribution", "harvest_volume_taken_ml", "lot_contribution_add", "lot_number_next", "lot_pool",
-    "lot_record_concentration", "lot_record_filtration", "lot_set_status_signed", "lot_step_verify",
+    "lot_record_concentration", "lot_record_filtration", "lot_set_hold", "lot_set_status_signed", "lot_step_verify",
     "lot_transition", "lot_update", "lot_void", "lots_expire_due", "yield_percent",
 ]

@@ -9,9 +9,11 @@ from django.db import transaction
 from cmlims.audit import audited_bulk_create, audited_create, audited_update
 from cmlims.exceptions import Conflict, field_error
 
+from ..locks import lot_lock, vial_lock
 from ..models import CMLot, LotStatus, PackagingRun, StorageLocation, Vial, VialStatus
-from .common import locked, refuse_if_voided, require_lab_staff, step_time
-from .lots import locked_lot, lot_transition
+from .common import refuse_if_voided, require_lab_staff, step_time
+from .lots import lot_transition
+from .vials import vials_set_status
 
 
 def vial_serial(lot_number: str, sequence: int) -> str:
@@ -27,7 +29,7 @@ def packaging_record(
     """Package a freeze-dried lot: creates the vials (quarantine), sets expiry from the product's shelf life
     and moves the lot to ``packaged`` — one transaction. Never more vials than the dryer loaded."""
     require_lab_staff(actor, "Recording packaging")
-    lot = locked_lot(lot)
+    lot = lot_lock(lot)
     refuse_if_voided(lot)
     run = getattr(lot, "lyophilisation_run", None)
     if lot.status != LotStatus.FREEZE_DRYING or run is None or not run.is_complete:
@@ -66,7 +68,7 @@ def packaging_record(
     # Expiry runs from the packaging date (end of manufacture) for the product's shelf life.
     audited_update(lot, actor=actor, reason=reason, clean=False,
                    expiry=ended_at.date() + timedelta(days=lot.product.shelf_life_days))
-    lot_transition(lot_number_or_lot=lot, to=LotStatus.PACKAGED, actor=actor, reason=reason)
+    lot_transition(lot=lot, to=LotStatus.PACKAGED, actor=actor, reason=reason)
     return packaging
 
 
@@ -76,17 +78,14 @@ def vial_destroy(*, vial: Vial, actor, reason: str) -> Vial:
     require_lab_staff(actor, "Destroying a vial")
     if not (reason or "").strip():
         raise field_error("reason", "say why the vial is destroyed")
-    vial = locked(Vial, vial.pk)
-    if vial.status not in (VialStatus.AVAILABLE, VialStatus.ALLOCATED):
-        raise Conflict(f"vial {vial} is {vial.status}", code="wrong_status",
-                       vials=[{"serial": vial.serial, "reason": f"is {vial.status}"}])
-    return audited_update(vial, actor=actor, reason=reason, status=VialStatus.DESTROYED, destroyed_reason=reason)
+    return vials_set_status(vials=[vial], to=VialStatus.DESTROYED, actor=actor, reason=reason,
+                            destroyed_reason=reason)[0]
 
 
 @transaction.atomic
 def vial_move(*, vial: Vial, storage_location: StorageLocation, actor, reason: str = "") -> Vial:
     require_lab_staff(actor, "Moving a vial")
-    vial = locked(Vial, vial.pk)
+    vial = vial_lock(vial)
     if vial.status not in (VialStatus.AVAILABLE, VialStatus.ALLOCATED):
         raise Conflict(f"vial {vial} is {vial.status} and not in our storage", code="wrong_status",
                        vials=[{"serial": vial.serial, "reason": f"is {vial.status}"}])

@@ -6,8 +6,9 @@ from django.db import transaction
 
 from cmlims.audit import audited_create
 
+from ..locks import row_lock
 from ..models import Product, StorageLocation
-from .common import locked, refuse_unknown, require_lab_staff, update_fields
+from .common import refuse_unknown, require_lab_staff, update_fields
 
 PRODUCT_FIELDS = {
     "name", "gtin", "description", "shelf_life_days", "storage_temperature_min_c", "storage_temperature_max_c",
@@ -28,7 +29,7 @@ def product_create(*, actor, reason: str = "", **values) -> Product:
 @transaction.atomic
 def product_update(*, product: Product, actor, reason: str = "", **values) -> Product:
     require_lab_staff(actor, "Changing a product")
-    return update_fields(locked(Product, product.pk), allowed=PRODUCT_FIELDS, values=values, actor=actor,
+    return update_fields(row_lock(Product, product.pk), allowed=PRODUCT_FIELDS, values=values, actor=actor,
                          reason=reason)
 
 
@@ -42,5 +43,5 @@ def storage_location_create(*, actor, reason: str = "", **values) -> StorageLoca
 @transaction.atomic
 def storage_location_update(*, location: StorageLocation, actor, reason: str = "", **values) -> StorageLocation:
     require_lab_staff(actor, "Changing a storage location")
-    return update_fields(locked(StorageLocation, location.pk), allowed=LOCATION_FIELDS, values=values, actor=actor,
+    return update_fields(row_lock(StorageLocation, location.pk), allowed=LOCATION_FIELDS, values=values, actor=actor,
                          reason=reason)

@@ -8,6 +8,7 @@ from django.utils import timezone
 from cmlims.audit import audited_update, audited_void
 from cmlims.exceptions import Conflict, field_error
 
+from ..locks import row_lock
 from ..models import (
     CellBank,
     CellSource,
@@ -23,7 +24,7 @@ from ..models import (
     Product,
     StorageLocation,
 )
-from .common import locked, refuse_if_voided, require_lab_staff
+from .common import refuse_if_voided, require_lab_staff
 from .lots import lot_void
 
 
@@ -40,7 +41,7 @@ def step_verify(*, record: PerformedStep, actor, reason: str = "") -> PerformedS
     require_lab_staff(actor, "Verifying a manufacturing step")
     if not isinstance(record, PerformedStep):
         raise field_error("record", f"{type(record).__name__} has no verifiable step")
-    record = locked(type(record), record.pk)
+    record = row_lock(type(record), record.pk)
     refuse_if_voided(record)
     if record.performed_by_id is None:
         raise _conflict("wrong_order", f"{record} has not been performed yet")
@@ -93,7 +94,7 @@ def record_void(*, record, actor, reason: str):
     require_lab_staff(actor, "Voiding a record")
     if isinstance(record, CMLot):
         return lot_void(lot=record, actor=actor, reason=reason)
-    record = locked(type(record), record.pk)
+    record = row_lock(type(record), record.pk)
     blocker = _in_use(record)
     if blocker:
         raise _conflict("in_use", f"{record} cannot be voided: {blocker}")

@@ -7,8 +7,9 @@ from django.db import transaction
 from cmlims.audit import audited_create
 from cmlims.exceptions import field_error
 
+from ..locks import row_lock
 from ..models import CellBank, CellSource
-from .common import locked, refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
+from .common import refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
 
 CELL_SOURCE_FIELDS = {
     "code", "tissue", "collection_date", "consent_status", "consent_recorded_on", "eligibility_status",
@@ -31,7 +32,7 @@ def cell_source_create(*, actor, reason: str = "", **values) -> CellSource:
 @transaction.atomic
 def cell_source_update(*, source: CellSource, actor, reason: str = "", **values) -> CellSource:
     require_lab_staff(actor, "Changing a cell source")
-    source = locked(CellSource, source.pk)
+    source = row_lock(CellSource, source.pk)
     refuse_if_voided(source)
     if "code" in values and values["code"] != source.code and source.banks.exists():
         raise field_error("code", "cannot change once cell banks refer to this donor")
@@ -52,7 +53,7 @@ def cell_bank_create(*, actor, reason: str = "", **values) -> CellBank:
 @transaction.atomic
 def cell_bank_update(*, bank: CellBank, actor, reason: str = "", **values) -> CellBank:
     require_lab_staff(actor, "Changing a cell bank")
-    bank = locked(CellBank, bank.pk)
+    bank = row_lock(CellBank, bank.pk)
     refuse_if_voided(bank)
     if "source" in values and values["source"].pk != bank.source_id and bank.cultures.exists():
         raise field_error("source", "cannot change once cultures use this bank")

@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from batches.shipping import selectors, services
+from batches.shipping import lifecycle, selectors, services
 from batches.shipping.charts import temperature_chart_png
 from batches.shipping.documents import PACKING_LIST, SHIPPING_LABEL, shipment_document_request
 from batches.shipping.gs1 import scans_split
@@ -231,15 +231,18 @@ STEPS: dict[str, Step] = {
     "packing-list": Step("Packing list", forms.Form, _document(PACKING_LIST)),
 }
 
-# Which steps each status offers (the services enforce the same rules; this only hides dead buttons).
+# What each step needs, from the shipment pipeline (a target status or an activity that keeps the status);
+# the buttons a status offers are read from it, never copied (the services enforce the same rules).
+STEP_NEEDS = {
+    "allocate": lifecycle.ALLOCATING, "release": lifecycle.RELEASING, "pack": ShipmentStatus.PACKED,
+    "ship": ShipmentStatus.SHIPPED, "deliver": ShipmentStatus.DELIVERED, "log": lifecycle.LOGGING,
+    "receive": ShipmentStatus.RECEIVED, "label": lifecycle.LABELLING, "packing-list": lifecycle.LISTING,
+    "cancel": ShipmentStatus.CANCELLED,
+}
 STEPS_BY_STATUS = {
-    ShipmentStatus.DRAFT: ("allocate", "release", "pack", "label", "packing-list", "cancel"),
-    ShipmentStatus.PACKED: ("ship", "label", "packing-list", "cancel"),
-    ShipmentStatus.SHIPPED: ("deliver", "packing-list"),
-    ShipmentStatus.DELIVERED: ("log", "receive", "packing-list"),
-    ShipmentStatus.RECEIPT_ON_HOLD: ("log", "receive", "packing-list"),
-    ShipmentStatus.RECEIVED: ("packing-list",),
-    ShipmentStatus.CANCELLED: (),
+    status: tuple(step for step, needs in STEP_NEEDS.items()
+                  if status in lifecycle.SHIPMENT_PIPELINE.from_states(needs))
+    for status in ShipmentStatus.values
 }
 
 
@@ -273,7 +276,7 @@ class ShipmentAdmin(AuditedModelAdmin):
                     "notes"]
         if obj is None:
             return editable
-        if obj.status != ShipmentStatus.DRAFT:
+        if obj.status not in lifecycle.SHIPMENT_PIPELINE.from_states(lifecycle.CHANGING):
             return ["reference", "sscc", "status", "transport_range", "steps", "chart"]
         return ["reference", "sscc", "status", "transport_range", "steps", *editable[:1], *editable[2:],
                 "change_reason"]
@@ -306,7 +309,7 @@ class ShipmentAdmin(AuditedModelAdmin):
         values = {n: form.cleaned_data[n] for n in form.changed_data if n in ShipmentForm.Meta.fields}
         if change:
             values.pop("product", None)
-            saved = services.shipment_update(shipment=obj.pk, actor=request.user,
+            saved = services.shipment_update(shipment=obj, actor=request.user,
                                              reason=form.cleaned_data.get("change_reason", ""), **values)
         else:
             fields = {n: form.cleaned_data[n] for n in ShipmentForm.Meta.fields if n in form.cleaned_data}

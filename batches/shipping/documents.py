@@ -228,7 +228,7 @@ register_builder(PACKING_LIST, build_packing_list, "reports", _may_get_packing_l
 
 @transaction.atomic
 def shipment_document_request(
-    *, shipment: Shipment | int, kind: str, actor, output_format: str = "pdf", copies: int = 1,
+    *, shipment: Shipment, kind: str, actor, output_format: str = "pdf", copies: int = 1,
     reprint_reason: str = "",
 ) -> DocumentJob:
     """Ask for the shipping label or the packing list of a shipment that holds vials (202 job).

@@ -52,6 +52,14 @@ def shipment_list() -> QuerySet[Shipment]:
     )
 
 
+def shipment_find(pk: int) -> Shipment:
+    """The shipment a service acts on (it re-reads it under its lock); 404 when there is none."""
+    shipment = Shipment.objects.filter(pk=pk).first()
+    if shipment is None:
+        raise NotFound(f"shipment {pk} does not exist")
+    return shipment
+
+
 def shipment_get(pk: int) -> Shipment:
     """One shipment with everything its detail shows, prefetched (a fixed number of queries)."""
     live = ShipmentVial.objects.filter(released_at__isnull=True).select_related("vial__lot").order_by("vial_id")

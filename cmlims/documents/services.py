@@ -145,9 +145,14 @@ def _progress_updater(job_id: int):
     return update
 
 
+def _job_lock(job_id: int) -> DocumentJob:
+    """The job row under a lock (the one place jobs are locked; not its requester's user row)."""
+    return DocumentJob.objects.select_for_update(of=("self",)).select_related("requested_by").get(pk=job_id)
+
+
 def _job_start(job_id: int) -> DocumentJob | None:
     with transaction.atomic():
-        job = DocumentJob.objects.select_for_update().select_related("requested_by").get(pk=job_id)
+        job = _job_lock(job_id)
         if job.finished:
             return None
         now = timezone.now()
@@ -202,7 +207,7 @@ def document_job_run(*, job_id: int) -> str:
 def _job_complete(job_id: int, built: BuiltDocument, head, *, attempt: int) -> str:
     digest = hashlib.sha256(built.content).hexdigest()
     with transaction.atomic():
-        job = DocumentJob.objects.select_for_update().select_related("requested_by").get(pk=job_id)
+        job = _job_lock(job_id)
         if job.finished:
             # Another execution finished first: its output and LabelPrint rows are the record.
             logger.info("document job %s already %s; discarding duplicate output", job_id, job.status)
@@ -242,7 +247,7 @@ def _job_complete(job_id: int, built: BuiltDocument, head, *, attempt: int) -> s
 def document_job_fail(*, job_id: int, error: str) -> None:
     """Mark an unfinished job failed with its error (audited); a finished job is left alone."""
     with transaction.atomic():
-        job = DocumentJob.objects.select_for_update().select_related("requested_by").get(pk=job_id)
+        job = _job_lock(job_id)
         if job.finished:
             return
         previous = job.status

@@ -169,6 +169,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # The lot pipeline's status targets: one enum for the transition input and the allowed transitions.
+    "ENUM_NAME_OVERRIDES": {"LotStatusTargetEnum": "batches.lifecycle.LOT_STATUS_TARGETS"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------------

@@ -146,7 +146,7 @@ class LotHoldView(APIView):
     def post(self, request, lot_number: str):
         reason = request_parse(HoldReasonInput, request)["reason"]
         service = lot_hold if self.hold else lot_unhold
-        lot = service(lot_number=lot_number, actor=request.user, reason=reason)
+        lot = service(lot=lot_get(lot_number), actor=request.user, reason=reason)
         return Response({"lot_number": lot.lot_number, "on_hold": lot.on_hold, "hold_reason": lot.hold_reason,
                          "held_at": to_jsonable(lot.held_at)})
 
@@ -204,7 +204,7 @@ class LotSignOffView(APIView):
     def post(self, request, lot_number: str):
         d = request_parse(SignOffInput, request)
         signature = lot_sign_off(
-            lot_number=lot_number, to=self.to, actor=request.user, username=d["username"], password=d["password"],
+            lot=lot_get(lot_number), to=self.to, actor=request.user, username=d["username"], password=d["password"],
             reason=d["reason"], meaning=d.get("meaning") or None,
             audit_reviewed_through=d.get("audit_reviewed_through"),
         )
@@ -219,7 +219,7 @@ class LotAuditReviewView(APIView):
     @extend_schema(request=AuditReviewInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):
         reviewed_through = request_parse(AuditReviewInput, request)["reviewed_through"]
-        review = lot_audit_review_confirm(lot_number=lot_number, actor=request.user, reviewed_through=reviewed_through)
+        review = lot_audit_review_confirm(lot=lot_get(lot_number), actor=request.user, reviewed_through=reviewed_through)
         return Response({"lot_number": lot_number, "reviewed_through": review.reviewed_through,
                          "entries_reviewed": review.entries_reviewed, "reviewer": request.user.get_username(),
                          "reviewed_at": to_jsonable(review.reviewed_at)}, status=status.HTTP_201_CREATED)

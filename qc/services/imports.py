@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from batches.locks import lots_lock
 from batches.models import CMLot
 from cmlims import roles
 from cmlims.audit import audited_bulk_create
@@ -103,8 +104,7 @@ def results_import(*, data: bytes, actor) -> int:
 def _validate(rows: list[dict], actor, problems: list[dict]) -> list[QCResult]:
     lot_numbers = sorted({r["lot_number"] for r in rows if r["lot_number"]})
     # Lock the lots in a fixed order: no sign-off can slip in between the check and the write.
-    lots = {lot.lot_number: lot for lot in CMLot.objects.select_for_update(of=("self",)).select_related("product")
-            .filter(lot_number__in=lot_numbers).order_by("pk")}
+    lots = {lot.lot_number: lot for lot in lots_lock(CMLot.objects.filter(lot_number__in=lot_numbers))}
     usernames = {r["analyst"] for r in rows if r["analyst"]}
     users = {u.username: u for u in get_user_model().objects.filter(username__in=usernames)
              .prefetch_related("groups")}

@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from batches.locks import lot_lock
 from batches.models import CMLot, LotStatus
 from cmlims import roles
 from cmlims.audit import audited_save, audited_update
@@ -23,6 +24,7 @@ from cmlims.exceptions import Conflict, InvalidInput, NotFound, field_error
 from cmlims.investigations.models import Kind
 from cmlims.investigations.services import investigation_open
 from qc.evaluation import ValueProblem, evaluate
+from qc.locks import result_lock
 from qc.models import QCResult, ResultSource, ResultStatus, SpecItem
 from qc.selectors import lot_specification, related_lot_numbers
 from qc.signed_content import RESULT_APPROVAL_V1, result_content
@@ -113,7 +115,7 @@ def oos_details(lot: CMLot) -> str:
 
 
 def _locked_open_lot(lot: CMLot) -> CMLot:
-    lot = CMLot.objects.select_for_update(of=("self",)).select_related("product").get(pk=lot.pk)
+    lot = lot_lock(lot)
     problem = lot_open_problem(lot)
     if problem:
         raise Conflict(problem, code="lot_closed", conditions=[{"code": "lot_closed", "detail": problem}])
@@ -155,7 +157,7 @@ def result_enter(
     if attachment:
         result.attachment = attachment
     if supersedes is not None:
-        original = QCResult.objects.select_for_update().get(pk=supersedes.pk)
+        original = result_lock(supersedes)
         if original.status != ResultStatus.VALID:
             raise Conflict(f"result {original.pk} is already superseded", code="result_superseded")
         audited_update(original, actor=actor, reason=correction_reason, status=ResultStatus.SUPERSEDED)
@@ -210,7 +212,7 @@ def result_approval_record(*, result: QCResult, actor, reason: str = "") -> QCRe
     series of signings in one continuous session whose first signing used every component (21 CFR
     11.200(a)(1)(i)): the demo seeder approving a panel."""
     roles.require_role(actor, roles.QC_OFFICER, "Approving a QC result")
-    locked = QCResult.objects.select_for_update(of=("self",)).select_related("lot", "spec_item").get(pk=result.pk)
+    locked = result_lock(result)
     conditions = []
     if locked.status != ResultStatus.VALID:
         conditions.append({"code": "result_superseded", "detail": f"result {locked.pk} has been superseded"})

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from batches.lifecycle import unmet_conditions
+from batches.locks import lot_lock
 from batches.models import CMLot, LotStatus
 from batches.services.lots import lot_set_status_signed
 from cmlims import roles
@@ -46,12 +47,10 @@ def _record_review(lot: CMLot, actor, through: int) -> LotAuditReview:
 
 
 @transaction.atomic
-def lot_audit_review_confirm(*, lot_number: str, actor, reviewed_through: int) -> LotAuditReview:
+def lot_audit_review_confirm(*, lot: CMLot, actor, reviewed_through: int) -> LotAuditReview:
     """The officer confirms having read the lot's audit trail up to ``reviewed_through`` (Annex 11 §9)."""
     roles.require_role(actor, roles.QC_OFFICER, "Reviewing a lot's audit trail")
-    lot = CMLot.objects.select_for_update(of=("self",)).filter(lot_number=lot_number).first()
-    if lot is None:
-        raise NotFound(f"lot {lot_number} does not exist")
+    lot = lot_lock(lot)
     _check_through(lot, reviewed_through)
     return _record_review(lot, actor, reviewed_through)
 
@@ -70,19 +69,18 @@ def _check_through(lot: CMLot, through: int) -> None:
 
 
 def lot_sign_off(
-    *, lot_number: str, to: str, actor, username: str, password: str, reason: str = "",
+    *, lot: CMLot, to: str, actor, username: str, password: str, reason: str = "",
     meaning: str | None = None, audit_reviewed_through: int | None = None,
 ) -> Signature:
-    """Release, reject or recall ``lot_number`` with the caller's electronic signature."""
+    """Release, reject or recall ``lot`` with the caller's electronic signature."""
     if to not in MEANINGS:
         raise field_error("to", f"sign-off moves a lot to one of {', '.join(MEANINGS)}")
     expected = MEANINGS[to]
     roles.require_role(actor, roles.QC_OFFICER, f"Signing a lot {expected}")
-    lot = lot_for_signoff(lot_number)
     signing_credentials_verify(signer=actor, username=username, password=password, meaning=expected,
                                meaning_sent=meaning or None, reason=reason)
     with transaction.atomic():
-        lot = CMLot.objects.select_for_update(of=("self",)).select_related("product").get(pk=lot.pk)
+        lot = lot_lock(lot)
         conditions = unmet_conditions(lot, to, actor)
         review_conditions, review = audit_review_conditions(lot, actor, audit_reviewed_through,
                                                             required=(to == LotStatus.RELEASED))

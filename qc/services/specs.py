@@ -8,12 +8,14 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from batches.locks import product_lock
 from batches.models import Product
 from cmlims import roles
 from cmlims.audit import audited_create, audited_update
 from cmlims.esign.models import Meaning
 from cmlims.esign.services import signature_record, signing_credentials_verify
 from cmlims.exceptions import Conflict, field_error
+from qc.locks import spec_item_lock, specification_lock, specifications_lock
 from qc.models import Specification, SpecItem, SpecStatus
 from qc.signed_content import SPECIFICATION_V1, specification_content
 
@@ -33,7 +35,7 @@ def specification_create(*, product: Product, title: str, actor, items: list[dic
                          notes: str = "") -> Specification:
     """A new draft version (the next number for the product), optionally with its items."""
     roles.require_role(actor, roles.QC_OFFICER, "Drafting a specification")
-    Product.objects.select_for_update().get(pk=product.pk)  # serialise version numbering per product
+    product_lock(product)  # serialise version numbering per product
     version = (Specification.objects.filter(product=product).aggregate(v=Max("version"))["v"] or 0) + 1
     specification = audited_create(Specification, actor=actor, product=product, version=version, title=title,
                                    notes=notes, created_by=actor)
@@ -48,18 +50,18 @@ def spec_item_add(*, specification: Specification, actor, **fields) -> SpecItem:
     unknown = set(fields) - set(ITEM_FIELDS)
     if unknown:
         raise field_error(sorted(unknown)[0], "not a field of a specification item")
-    _require_draft(Specification.objects.select_for_update().get(pk=specification.pk))
+    _require_draft(specification_lock(specification))
     return audited_create(SpecItem, actor=actor, specification=specification, **fields)
 
 
 @transaction.atomic
 def spec_item_update(*, item: SpecItem, actor, **fields) -> SpecItem:
     roles.require_role(actor, roles.QC_OFFICER, "Changing a specification")
-    _require_draft(Specification.objects.select_for_update().get(pk=item.specification_id))
+    _require_draft(specification_lock(item.specification_id))
     unknown = set(fields) - set(ITEM_FIELDS)
     if unknown:
         raise field_error(sorted(unknown)[0], "not a field of a specification item")
-    return audited_update(SpecItem.objects.select_for_update().get(pk=item.pk), actor=actor, **fields)
+    return audited_update(spec_item_lock(item), actor=actor, **fields)
 
 
 def specification_approve(
@@ -77,7 +79,7 @@ def specification_approve(
     signing_credentials_verify(signer=actor, username=username, password=password,
                                meaning=Meaning.SPECIFICATION_APPROVED, meaning_sent=meaning or None, reason=reason)
     with transaction.atomic():
-        spec = Specification.objects.select_for_update().get(pk=specification.pk)
+        spec = specification_lock(specification)
         _require_draft(spec)
         if not spec.items.exists():
             raise Conflict(f"{spec} has no items", code="specification_empty",
@@ -85,8 +87,8 @@ def specification_approve(
         signature = signature_record(subject=spec, signer=actor, meaning=Meaning.SPECIFICATION_APPROVED,
                                      reason=reason, content=specification_content(spec),
                                      field_list_version=SPECIFICATION_V1)
-        for previous in Specification.objects.select_for_update().filter(product=spec.product_id,
-                                                                          status=SpecStatus.IN_FORCE):
+        for previous in specifications_lock(Specification.objects.filter(product=spec.product_id,
+                                                                         status=SpecStatus.IN_FORCE)):
             audited_update(previous, actor=actor, reason=f"superseded by version {spec.version}",
                            status=SpecStatus.SUPERSEDED)
         return audited_update(spec, actor=actor, reason=reason, status=SpecStatus.IN_FORCE,
@@ -98,7 +100,7 @@ def specification_update(*, specification: Specification, actor, reason: str = "
                          notes: str | None = None) -> Specification:
     """Title and notes of a draft (an approved version is changed by a new version, never edited)."""
     roles.require_role(actor, roles.QC_OFFICER, "Changing a specification")
-    spec = Specification.objects.select_for_update().get(pk=specification.pk)
+    spec = specification_lock(specification)
     _require_draft(spec)
     values = {k: v for k, v in (("title", title), ("notes", notes)) if v is not None}
     return audited_update(spec, actor=actor, reason=reason, **values)

@@ -133,7 +133,7 @@ class TestOrder:
             integrity_test_measured_bar=D("2.1"), volume_filtered_ml=D("49"))
         assert lot.integrity_test_passed is False
         with pytest.raises(Conflict) as err:
-            lots.lot_transition(lot_number_or_lot=lot, to=LotStatus.FREEZE_DRYING, actor=chain.lab1)
+            lots.lot_transition(lot=lot, to=LotStatus.FREEZE_DRYING, actor=chain.lab1)
         assert "filter_integrity_failed" in {c["code"] for c in err.value.extra["conditions"]}
 
     @pytest.mark.req("README-SECOND-PERSON")

@@ -83,5 +83,5 @@ def test_released_lots_past_expiry_expire_automatically(chain):
     entry = AuditEntry.objects.filter(object_type="batches.cmlot", object_id=str(lot.pk)).last()
     assert entry.action == "transitioned" and entry.username == "system" and "shelf life" in entry.reason
     with pytest.raises(Conflict) as err:
-        lots.lot_transition(lot_number_or_lot=fresh, to=LotStatus.EXPIRED, actor=chain.qc)
+        lots.lot_transition(lot=fresh, to=LotStatus.EXPIRED, actor=chain.qc)
     assert err.value.extra["conditions"][0]["code"] == "automatic"

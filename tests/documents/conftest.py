@@ -27,6 +27,6 @@ def packaged_lot(chain):
 def released_lot(chain, releasable):
     from qc.services.signoff import lot_sign_off
 
-    lot_sign_off(lot_number=releasable.lot_number, to=LotStatus.RELEASED, actor=chain.qc, username=chain.qc.username,
+    lot_sign_off(lot=releasable, to=LotStatus.RELEASED, actor=chain.qc, username=chain.qc.username,
                  password=PASSWORD, audit_reviewed_through=chain_head().sequence)
     return type(releasable).objects.select_related("product").get(pk=releasable.pk)

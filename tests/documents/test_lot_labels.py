@@ -160,7 +160,7 @@ def test_a_lot_put_on_hold_after_the_request_fails_the_job_and_issues_nothing(ch
     client = auth_client(shipper)
     response = post_labels(client, released_lot, template="vial", kind="final", format="zpl")
     assert response.status_code == 202
-    lot_hold(lot_number=released_lot.lot_number, actor=chain.qc, reason="deviation under review")
+    lot_hold(lot=released_lot, actor=chain.qc, reason="deviation under review")
     assert document_job_run(job_id=response.json()["job"]) == JobStatus.FAILED
     body = client.get(response.json()["url"]).json()
     assert body["status"] == "failed" and "on hold" in body["error"] and body["download"] is None

@@ -95,4 +95,4 @@ def releasable(chain, spec, qc2):
 
     lot = lot_at(chain, LotStatus.PACKAGED)
     pass_all(lot, analyst=chain.lab1, approver=qc2)
-    return lot_transition(lot_number_or_lot=lot, to=LotStatus.QC_COMPLETE, actor=chain.qc)
+    return lot_transition(lot=lot, to=LotStatus.QC_COMPLETE, actor=chain.qc)

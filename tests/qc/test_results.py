@@ -133,12 +133,12 @@ def test_qc_complete_needs_an_approved_result_for_every_mandatory_item(packaged,
     results = pass_all(packaged, analyst=chain.lab1, approver=qc2, skip=("Sterility", "TGF-beta1"))
     unapproved = enter(packaged, "Sterility", "no growth", analyst=chain.lab1)
     with pytest.raises(Conflict) as exc:
-        lot_transition(lot_number_or_lot=packaged, to=LotStatus.QC_COMPLETE, actor=chain.qc)
+        lot_transition(lot=packaged, to=LotStatus.QC_COMPLETE, actor=chain.qc)
     assert {"code": "result_not_approved", "detail": "Sterility: the latest result is not approved"} in \
         exc.value.extra["conditions"]
     approve(unapproved, qc2)
     assert "TGF-beta1" not in results  # not mandatory: not needed
-    lot = lot_transition(lot_number_or_lot=packaged, to=LotStatus.QC_COMPLETE, actor=chain.qc)
+    lot = lot_transition(lot=packaged, to=LotStatus.QC_COMPLETE, actor=chain.qc)
     assert lot.status == LotStatus.QC_COMPLETE
 
 
@@ -154,7 +154,7 @@ def test_qc_complete_over_the_api_is_for_a_qc_officer(packaged, chain, qc2, auth
 
 def test_qc_complete_lists_every_missing_item(packaged, chain):
     with pytest.raises(Conflict) as exc:
-        lot_transition(lot_number_or_lot=packaged, to=LotStatus.QC_COMPLETE, actor=chain.qc)
+        lot_transition(lot=packaged, to=LotStatus.QC_COMPLETE, actor=chain.qc)
     missing = {c["detail"].split(":")[0] for c in exc.value.extra["conditions"] if c["code"] == "result_missing"}
     assert missing == {"pH (reconstituted)", "Residual moisture", "Bacterial endotoxin", "VEGF", "Sterility"}
 
@@ -182,7 +182,7 @@ def test_hold_and_unhold_need_a_reason_and_a_qc_officer(packaged, chain, auth_cl
     assert response.status_code == 200 and response.json()["on_hold"] is True
     assert client.post(url, {"reason": "again"}, format="json").status_code == 409
     with pytest.raises(Conflict) as exc:
-        lot_transition(lot_number_or_lot=packaged, to=LotStatus.QC_COMPLETE, actor=chain.qc)
+        lot_transition(lot=packaged, to=LotStatus.QC_COMPLETE, actor=chain.qc)
     assert "on_hold" in {c["code"] for c in exc.value.extra["conditions"]}
     entry = AuditEntry.objects.filter(object_type="batches.cmlot", object_id=str(packaged.pk)).last()
     assert entry.changes["on_hold"] == [False, True] and entry.reason == "OOS pH under investigation"

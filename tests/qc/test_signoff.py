@@ -101,7 +101,7 @@ def test_409_lists_every_unmet_condition(chain, spec, qc2, auth_client):
     enter(lot, "TGF-beta1", "300", "pg/mL", analyst=chain.lab1, actor=chain.qc)  # the signer entered a result
     donor = CellSource.objects.get(pk=chain.source.pk)
     audited_update(donor, actor=chain.lab1, eligibility_status="ineligible", reason="late positive serology")
-    lot_hold(lot_number=lot.lot_number, actor=qc2, reason="OOS pH")
+    lot_hold(lot=lot, actor=qc2, reason="OOS pH")
     response = sign(auth_client(chain.qc), lot, review=False)
     assert response.status_code == 409, response.content
     assert codes(response) == {
@@ -119,7 +119,7 @@ def test_signer_who_performed_or_verified_a_step_may_not_release(chain, spec, qc
 
     lot = lot_at(chain, LotStatus.PACKAGED)
     pass_all(lot, analyst=chain.lab1, approver=chain.qc)
-    lot = lot_transition(lot_number_or_lot=lot, to=LotStatus.QC_COMPLETE, actor=chain.qc)
+    lot = lot_transition(lot=lot, to=LotStatus.QC_COMPLETE, actor=chain.qc)
     # lab2 verified the steps; give them the QC officer role as well: still not clear under rule 2.
     from django.contrib.auth.models import Group
 
@@ -134,10 +134,10 @@ def test_signer_who_performed_or_verified_a_step_may_not_release(chain, spec, qc
 def test_audit_review_must_cover_the_newest_entries(releasable, chain, auth_client, qc2):
     client = auth_client(chain.qc)
     seen = checklist(client, releasable)["audit_review"]["confirm_through"]
-    lot_hold(lot_number=releasable.lot_number, actor=qc2, reason="check label")  # new entries after the review
+    lot_hold(lot=releasable, actor=qc2, reason="check label")  # new entries after the review
     from qc.services.hold import lot_unhold
 
-    lot_unhold(lot_number=releasable.lot_number, actor=qc2, reason="label fine")
+    lot_unhold(lot=releasable, actor=qc2, reason="label fine")
     response = client.post(f"/api/v1/lots/{releasable.lot_number}/release/",
                            {"username": "qc1", "password": PASSWORD, "audit_reviewed_through": seen}, format="json")
     assert response.status_code == 409 and codes(response) == {"audit_review_stale"}
@@ -215,7 +215,7 @@ def test_changed_after_signing_for_a_signed_field_only(releasable, chain, auth_c
     signature = Signature.objects.get(meaning="released")
 
     # Unsigned fields (hold flag and reason) change: the signature still matches.
-    lot_hold(lot_number=releasable.lot_number, actor=qc2, reason="customer query, checking")
+    lot_hold(lot=releasable, actor=qc2, reason="customer query, checking")
     after_hold = checklist(client, releasable)["signatures"][0]
     assert after_hold["changed_after_signing"] is False
     assert signature_current_status(signature, CMLot.objects.get(pk=releasable.pk)).changed_after_signing is False
@@ -267,7 +267,7 @@ def _make_releasable(chain, qc2):
 
     lot = lot_at(chain, LotStatus.PACKAGED)
     pass_all(lot, analyst=chain.lab1, approver=qc2)
-    return lot_transition(lot_number_or_lot=lot, to=LotStatus.QC_COMPLETE, actor=chain.qc)
+    return lot_transition(lot=lot, to=LotStatus.QC_COMPLETE, actor=chain.qc)
 
 
 def _lot_views(client, admin_client, lot):
@@ -291,7 +291,7 @@ def test_lot_payload_and_admin_show_changed_after_signing_for_signed_fields_only
     client.force_login(chain.qc)
 
     printed = Signature.objects.get(meaning="released").printed_name
-    lot_hold(lot_number=releasable.lot_number, actor=qc2, reason="customer query, checking")  # unsigned fields
+    lot_hold(lot=releasable, actor=qc2, reason="customer query, checking")  # unsigned fields
     listed, detail, changelist, change = _lot_views(api, client, releasable)
     for release in (listed, detail):
         assert release["meaning"] == "released" and release["signed_by"] == printed and release["signed_at"]
@@ -369,9 +369,9 @@ def test_every_signoff_endpoint_answers_403_400_409_423_and_200(action, chain, s
 
     # 409: an unmet condition (release: the lot is on hold; reject: a released lot; recall: a lot not released).
     if action == "release":
-        lot_hold(lot_number=lot.lot_number, actor=qc2, reason="query")
+        lot_hold(lot=lot, actor=qc2, reason="query")
         conflict, expected = sign(officer, lot, action), "on_hold"
-        lot_unhold(lot_number=lot.lot_number, actor=qc2, reason="answered")
+        lot_unhold(lot=lot, actor=qc2, reason="answered")
     elif action == "reject":
         released = _make_releasable(chain, qc2)
         assert sign(auth_client(qc2), released, reason="ok").status_code == 200

@@ -15,12 +15,11 @@ from tests.support.races import race
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.req("RULE-10")
 def test_two_officers_release_at_once(require_postgres, releasable, chain, qc2):
-    lot_number = releasable.lot_number
     through = lot_review_latest_sequence(releasable)
 
     def release(officer):
         return lambda: lot_sign_off(
-            lot_number=lot_number, to=LotStatus.RELEASED, actor=officer, username=officer.username,
+            lot=releasable, to=LotStatus.RELEASED, actor=officer, username=officer.username,
             password=PASSWORD, reason="release", audit_reviewed_through=through,
         )
 

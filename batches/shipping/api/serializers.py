@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from batches.shipping.lifecycle import SHIPMENT_PIPELINE
 from batches.shipping.models import Consignee, Shipment, TemperatureLog
 from batches.shipping.selectors import Recall
 from batches.shipping.signed import shipment_signature_manifests
@@ -140,6 +141,7 @@ def shipment_body(s: Shipment) -> dict[str, Any]:
         "created_at": s.created_at, "packed_at": s.packed_at, "shipped_at": s.shipped_at,
         "delivered_at": s.delivered_at, "received_at": s.received_at, "received_by_name": s.received_by_name,
         "cancelled_at": s.cancelled_at, "cancel_reason": s.cancel_reason,
+        "allowed_transitions": SHIPMENT_PIPELINE.allowed_targets(s.status, automatic=False),
     })
 
 

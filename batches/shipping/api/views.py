@@ -112,7 +112,7 @@ class ShipmentDetailView(ShippingView):
     def patch(self, request, pk: int):
         values = request_parse(s.ShipmentInput, request, partial=True)
         reason = values.pop("reason", "")
-        services.shipment_update(shipment=pk, actor=request.user, reason=reason, **values)
+        services.shipment_update(shipment=selectors.shipment_find(pk), actor=request.user, reason=reason, **values)
         return _detail(pk)
 
 
@@ -124,9 +124,10 @@ class AllocateView(ShippingView):
     def post(self, request, pk: int):
         d = request_parse(s.AllocateInput, request)
         if "vials" in d:
-            services.shipment_allocate_scans(shipment=pk, scans=d["vials"], actor=request.user)
+            services.shipment_allocate_scans(shipment=selectors.shipment_find(pk), scans=d["vials"], actor=request.user)
         else:
-            services.shipment_allocate_count(shipment=pk, count=d["count"], lot_number=d.get("lot"),
+            services.shipment_allocate_count(shipment=selectors.shipment_find(pk),
+                                             count=d["count"], lot_number=d.get("lot"),
                                              actor=request.user)
         return _detail(pk)
 
@@ -135,14 +136,15 @@ class ReleaseVialsView(ShippingView):
     @extend_schema(request=s.ReleaseInput, responses={200: dict})
     def post(self, request, pk: int):
         d = request_parse(s.ReleaseInput, request)
-        services.shipment_release_vials(shipment=pk, scans=d.get("vials"), reason=d["reason"], actor=request.user)
+        services.shipment_release_vials(shipment=selectors.shipment_find(pk),
+                                        scans=d.get("vials"), reason=d["reason"], actor=request.user)
         return _detail(pk)
 
 
 class PackView(ShippingView):
     @extend_schema(request=s.PackInput, responses={200: dict})
     def post(self, request, pk: int):
-        services.shipment_pack(shipment=pk, actor=request.user, **request_parse(s.PackInput, request))
+        services.shipment_pack(shipment=selectors.shipment_find(pk), actor=request.user, **request_parse(s.PackInput, request))
         return _detail(pk)
 
 
@@ -151,14 +153,15 @@ class ShipView(ShippingView):
 
     @extend_schema(request=s.ShipInput, responses={200: dict})
     def post(self, request, pk: int):
-        services.shipment_ship(shipment=pk, actor=request.user, **request_parse(s.ShipInput, request))
+        services.shipment_ship(shipment=selectors.shipment_find(pk), actor=request.user, **request_parse(s.ShipInput, request))
         return _detail(pk)
 
 
 class DeliverView(ShippingView):
     @extend_schema(request=s.DeliverInput, responses={200: dict})
     def post(self, request, pk: int):
-        services.shipment_deliver(shipment=pk, actor=request.user, **request_parse(s.DeliverInput, request))
+        services.shipment_deliver(shipment=selectors.shipment_find(pk),
+                                  actor=request.user, **request_parse(s.DeliverInput, request))
         return _detail(pk)
 
 
@@ -167,15 +170,16 @@ class ReceiveView(ShippingView):
 
     @extend_schema(request=s.ReceiveInput, responses={200: dict})
     def post(self, request, pk: int):
-        services.shipment_receive(shipment=pk, actor=request.user, **request_parse(s.ReceiveInput, request))
+        services.shipment_receive(shipment=selectors.shipment_find(pk),
+                                  actor=request.user, **request_parse(s.ReceiveInput, request))
         return _detail(pk)
 
 
 class CancelView(ShippingView):
     @extend_schema(request=s.CancelInput, responses={200: dict})
     def post(self, request, pk: int):
-        reason = request_parse(s.CancelInput, request)["reason"]
-        services.shipment_cancel(shipment=pk, actor=request.user, reason=reason)
+        services.shipment_cancel(shipment=selectors.shipment_find(pk),
+                                 actor=request.user, reason=request_parse(s.CancelInput, request)["reason"])
         return _detail(pk)
 
 
@@ -200,7 +204,8 @@ class TemperatureLogView(ShippingView):
         if content_type and content_type not in CSV_TYPES:
             raise UnsupportedMediaType(f"file: {content_type} is not CSV; export the logger data as CSV",
                                        fields={"file": [f"{content_type} is not CSV"]})
-        log = services.shipment_temperature_log_upload(shipment=pk, actor=request.user, file_name=upload.name,
+        log = services.shipment_temperature_log_upload(shipment=selectors.shipment_find(pk),
+                                                       actor=request.user, file_name=upload.name,
                                                        data=upload.read(), reason=d["reason"])
         return Response(s.log_body(log), status=status.HTTP_201_CREATED)
 
@@ -225,7 +230,8 @@ class LabelsView(ShippingView):
     @extend_schema(request=s.LabelInput, responses={202: dict})
     def post(self, request, pk: int):
         d = request_parse(s.LabelInput, request)
-        return _job(shipment_document_request(shipment=pk, kind=SHIPPING_LABEL, actor=request.user,
+        return _job(shipment_document_request(shipment=selectors.shipment_find(pk),
+                                              kind=SHIPPING_LABEL, actor=request.user,
                                               output_format=d["format"], copies=d["copies"],
                                               reprint_reason=d["reprint_reason"]))
 
@@ -233,7 +239,8 @@ class LabelsView(ShippingView):
 class PackingListView(ShippingView):
     @extend_schema(request=None, responses={202: dict})
     def post(self, request, pk: int):
-        return _job(shipment_document_request(shipment=pk, kind=PACKING_LIST, actor=request.user))
+        return _job(shipment_document_request(shipment=selectors.shipment_find(pk),
+                                              kind=PACKING_LIST, actor=request.user))
 
 
 # --- recall ---------------------------------------------------------------------------------------------

@@ -14,11 +14,13 @@ from .shipments import (
     shipment_ship,
     shipment_update,
 )
+from .status import shipment_set_status
 from .temperature import shipment_temperature_log_upload
 
 __all__ = [
     "consignee_create", "consignee_update", "consignee_void",
     "shipment_allocate_count", "shipment_allocate_scans", "shipment_cancel", "shipment_create",
-    "shipment_deliver", "shipment_pack", "shipment_receive", "shipment_release_vials", "shipment_ship",
+    "shipment_deliver", "shipment_pack", "shipment_receive", "shipment_release_vials", "shipment_set_status",
+    "shipment_ship",
     "shipment_temperature_log_upload", "shipment_update",
 ]

@@ -1,10 +1,11 @@
 """Putting released vials into a draft shipment (rule 4) and taking them back out.
 
-Concurrency (rule 10): the shipment row is locked first, then the vial rows (by id, the same order
-everywhere), and the vial's status is checked only after its lock is held. Two coordinators sending
+Concurrency (rule 10): the vials' lots, the vials (by id) and then the shipment are locked, in the order
+of ``batches.locks``, and the vial's status is checked only after its lock is held. Two coordinators sending
 the same vial therefore take turns: the second sees it allocated and is refused. The partial unique
 index ``shipping_one_live_allocation_per_vial`` backs this at the database level.
-By count, vials already locked by another allocation are skipped (PostgreSQL SKIP LOCKED), so two
+By count, the eligible lots and then the shipment are locked, and vials already locked by another
+allocation are skipped (PostgreSQL SKIP LOCKED, which never waits and so cannot deadlock), so two
 coordinators picking from the same lot both succeed with different vials.
 """
 
@@ -16,15 +17,17 @@ from collections.abc import Sequence
 from django.db import transaction
 from django.utils import timezone
 
+from batches.locks import lots_lock, vials_lock_unclaimed
 from batches.models import CMLot, LotStatus, Vial, VialStatus
+from batches.services.vials import vials_set_status
 from batches.shipping.gs1 import ScanError, scan_parse
-from batches.shipping.models import Shipment, ShipmentStatus, ShipmentVial
+from batches.shipping.lifecycle import ALLOCATING, RELEASING, shipment_require
+from batches.shipping.locks import lots_and_vials_lock, shipment_lock, shipment_pk, shipment_with_vials_lock
+from batches.shipping.models import Shipment, ShipmentVial
 from batches.shipping.services.common import (
     lot_shippable_conditions,
     require_coordinator,
-    require_status,
     rule4_refusal,
-    shipment_locked,
     vials_refused,
 )
 from cmlims.audit import audited_bulk_create, audited_bulk_update
@@ -42,9 +45,7 @@ def _allocate(shipment: Shipment, vials: Sequence[Vial], *, actor, scanned_as: d
         actor=actor,
         reason=f"allocated to {shipment}",
     )
-    for vial in vials:
-        vial.status = VialStatus.ALLOCATED
-    audited_bulk_update(sorted(vials, key=lambda v: v.pk), ["status"], actor=actor, reason=f"allocated to {shipment}")
+    vials_set_status(vials=vials, to=VialStatus.ALLOCATED, actor=actor, reason=f"allocated to {shipment}")
     return rows
 
 
@@ -54,7 +55,7 @@ def _live_shipment_of(vial_ids: Sequence[int]) -> dict[int, str]:
 
 
 @transaction.atomic
-def shipment_allocate_scans(*, shipment: Shipment | int, scans: Sequence[str], actor) -> list[ShipmentVial]:
+def shipment_allocate_scans(*, shipment: Shipment, scans: Sequence[str], actor) -> list[ShipmentVial]:
     """Allocate vials given as typed serials or scanner input (GS1 element strings accepted).
 
     All or nothing: if any entry is refused, nothing is allocated and the 409 lists every refusal as
@@ -77,14 +78,11 @@ def shipment_allocate_scans(*, shipment: Shipment | int, scans: Sequence[str], a
     counts = Counter(scanned.serial for _, scanned in parsed)
     refusals += [{"serial": serial, "reason": f"listed {n} times"} for serial, n in counts.items() if n > 1]
 
-    locked = shipment_locked(shipment)
-    require_status(locked, ShipmentStatus.DRAFT, action="allocating vials")
     serials = sorted(counts)
-    vials = {
-        v.serial: v
-        for v in Vial.objects.select_for_update(of=("self",)).select_related("lot").filter(serial__in=serials)
-        .order_by("pk")
-    }
+    wanted = Vial.objects.filter(serial__in=serials).values_list("pk", flat=True)
+    vials = {v.serial: v for v in lots_and_vials_lock(wanted)}
+    locked = shipment_lock(shipment)
+    shipment_require(locked, ALLOCATING)
     elsewhere = _live_shipment_of([v.pk for v in vials.values() if v.status == VialStatus.ALLOCATED])
     today = timezone.localdate()
     chosen: list[Vial] = []
@@ -120,16 +118,21 @@ def shipment_allocate_scans(*, shipment: Shipment | int, scans: Sequence[str], a
 
 @transaction.atomic
 def shipment_allocate_count(
-    *, shipment: Shipment | int, count: int, actor, lot_number: str | None = None
+    *, shipment: Shipment, count: int, actor, lot_number: str | None = None
 ) -> list[ShipmentVial]:
     """Allocate ``count`` eligible vials first-expiry-first-out: the lots of the shipment's product that
     expire first give their vials first (lowest vial sequence first); ``lot_number`` limits it to one lot."""
     require_coordinator(actor, "Allocating vials")
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_VIALS_PER_REQUEST:
         raise field_error("count", f"must be a whole number from 1 to {MAX_VIALS_PER_REQUEST}")
-    locked = shipment_locked(shipment)
-    require_status(locked, ShipmentStatus.DRAFT, action="allocating vials")
     today = timezone.localdate()
+    named = lot_number.strip() if isinstance(lot_number, str) else None
+    product_id = Shipment.objects.filter(pk=shipment_pk(shipment)).values_list("product_id", flat=True).first()
+    # The lots first (a hold or recall of one waits for this allocation, or this one sees it), then the shipment.
+    lots_lock(CMLot.objects.filter(lot_number=named) if named is not None else CMLot.objects.filter(
+        product_id=product_id, status=LotStatus.RELEASED, on_hold=False, expiry__gte=today, voided_at__isnull=True))
+    locked = shipment_lock(shipment)
+    shipment_require(locked, ALLOCATING)
     candidates = Vial.objects.filter(
         status=VialStatus.AVAILABLE, voided_at__isnull=True,
         lot__product_id=locked.product_id, lot__status=LotStatus.RELEASED, lot__on_hold=False,
@@ -146,10 +149,7 @@ def shipment_allocate_count(
             raise Conflict(f"Vials of lot {lot} cannot be allocated.", code="lot_not_allocatable",
                            conditions=conditions)
         candidates = candidates.filter(lot=lot)
-    picked = list(
-        candidates.select_for_update(of=("self",), skip_locked=True)
-        .order_by("lot__expiry", "lot_id", "sequence", "pk")[:count]
-    )
+    picked = vials_lock_unclaimed(candidates.order_by("lot__expiry", "lot_id", "sequence", "pk"), limit=count)
     if len(picked) < count:
         where = f"lot {lot_number}" if lot_number else f"released lots of {locked.product}"
         raise Conflict(
@@ -162,12 +162,12 @@ def shipment_allocate_count(
 
 @transaction.atomic
 def shipment_release_vials(
-    *, shipment: Shipment | int, actor, scans: Sequence[str] | None = None, reason: str = ""
+    *, shipment: Shipment, actor, scans: Sequence[str] | None = None, reason: str = ""
 ) -> list[ShipmentVial]:
     """Take vials (all when ``scans`` is None) out of a draft shipment; they become available again."""
     require_coordinator(actor, "Releasing vials from a shipment")
-    locked = shipment_locked(shipment)
-    require_status(locked, ShipmentStatus.DRAFT, action="releasing vials")
+    locked, vials = shipment_with_vials_lock(shipment)
+    shipment_require(locked, RELEASING)
     live = {a.vial.serial: a for a in locked.allocations.filter(released_at__isnull=True)
             .select_related("vial").order_by("vial_id")}
     if scans is None:
@@ -193,11 +193,11 @@ def shipment_release_vials(
     why = (reason or "").strip() or f"taken out of draft {locked}"
     now = timezone.now()
     chosen.sort(key=lambda a: a.vial_id)
-    vials = list(Vial.objects.select_for_update(of=("self",)).filter(pk__in=[a.vial_id for a in chosen]).order_by("pk"))
+    taken_out = {a.vial_id for a in chosen}
+    # A vial destroyed while allocated stays destroyed (the pipeline has no way back from it).
+    vials = [v for v in vials if v.pk in taken_out and v.status == VialStatus.ALLOCATED]
     for allocation in chosen:
         allocation.released_at, allocation.released_by, allocation.release_reason = now, actor, why
     audited_bulk_update(chosen, ["released_at", "released_by", "release_reason"], actor=actor, reason=why)
-    for vial in vials:
-        vial.status = VialStatus.AVAILABLE
-    audited_bulk_update(vials, ["status"], actor=actor, reason=why)
+    vials_set_status(vials=vials, to=VialStatus.AVAILABLE, actor=actor, reason=why)
     return chosen

@@ -1,4 +1,4 @@
-"""What the shipping services share: the role check, the shipment row lock, status and rule-4 checks."""
+"""What the shipping services share: the role check, status and rule-4 checks (locks: ``batches.shipping.locks``)."""
 
 from __future__ import annotations
 
@@ -9,34 +9,12 @@ from django.utils import timezone
 
 from batches.models import CMLot, Vial
 from batches.selectors import lot_rule4_conditions
-from batches.shipping.models import Shipment, ShipmentStatus
 from cmlims import roles
-from cmlims.exceptions import Conflict, NotFound, field_error
+from cmlims.exceptions import Conflict, field_error
 
 
 def require_coordinator(actor, action: str) -> None:
     roles.require_role(actor, roles.SHIPPING_COORDINATOR, action)
-
-
-def shipment_locked(shipment: Shipment | int) -> Shipment:
-    """Re-read the shipment under a row lock: every change to a shipment starts here (lock order:
-    shipment first, then its vials by id), so two coordinators working one shipment take turns."""
-    pk = shipment.pk if isinstance(shipment, Shipment) else shipment
-    try:
-        return Shipment.objects.select_for_update(of=("self",)).select_related("product", "consignee").get(pk=pk)
-    except Shipment.DoesNotExist:
-        raise NotFound(f"shipment {pk} does not exist") from None
-
-
-def require_status(shipment: Shipment, *allowed: str, action: str) -> None:
-    if shipment.status not in allowed:
-        names = " or ".join(ShipmentStatus(s).label for s in allowed)
-        raise Conflict(
-            f"{shipment} is {shipment.get_status_display()}: {action} needs it {names}.",
-            code="invalid_state",
-            conditions=[{"code": "shipment_status",
-                         "detail": f"status is {shipment.status}; {action} needs {' or '.join(allowed)}"}],
-        )
 
 
 def when(value: dt.datetime | None, field: str, *, not_before: dt.datetime | None = None) -> dt.datetime:

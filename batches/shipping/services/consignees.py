@@ -6,10 +6,11 @@ from typing import Any
 
 from django.db import transaction
 
+from batches.shipping.locks import consignee_lock
 from batches.shipping.models import Consignee
 from batches.shipping.services.common import require_coordinator
 from cmlims.audit import audited_create, audited_update, audited_void
-from cmlims.exceptions import Conflict, InvalidInput, NotFound
+from cmlims.exceptions import Conflict, InvalidInput
 
 EDITABLE = (
     "name", "kind", "address_line1", "address_line2", "postal_code", "city", "country", "contact_name",
@@ -35,11 +36,7 @@ def consignee_create(*, actor, **values: Any) -> Consignee:
 def consignee_update(*, consignee: Consignee | int, actor, reason: str = "", **values: Any) -> Consignee:
     require_coordinator(actor, "Changing a consignee")
     _refuse_unknown(values)
-    pk = consignee.pk if isinstance(consignee, Consignee) else consignee
-    try:
-        locked = Consignee.objects.select_for_update().get(pk=pk)
-    except Consignee.DoesNotExist:
-        raise NotFound(f"consignee {pk} does not exist") from None
+    locked = consignee_lock(consignee)
     if locked.voided_at is not None:
         raise Conflict(f"{locked} is voided.", conditions=[{"code": "voided", "detail": locked.void_reason}])
     return audited_update(locked, actor=actor, reason=reason, **values)
@@ -49,4 +46,4 @@ def consignee_update(*, consignee: Consignee | int, actor, reason: str = "", **v
 def consignee_void(*, consignee: Consignee, actor, reason: str) -> Consignee:
     """No longer supplied: voided with a reason; its shipments keep pointing at it."""
     require_coordinator(actor, "Voiding a consignee")
-    return audited_void(Consignee.objects.select_for_update().get(pk=consignee.pk), actor=actor, reason=reason)
+    return audited_void(consignee_lock(consignee), actor=actor, reason=reason)

@@ -1,6 +1,7 @@
 """The shipment's life: draft → packed → shipped → delivered → (receipt_on_hold →) received, or cancelled.
 
-Each step is one transaction: the shipment row is locked, the status rule checked, the change and its
+Each step is one transaction: the shipment row is locked (after its vials and their lots when the step
+touches them, the order of ``batches.shipping.locks``), the status rule checked, the change and its
 custody event written with their audit entries. Shipping and receipt are electronic signatures
 (meanings "shipped" and "received"): the password is checked first in its own committed transaction
 (so failures count toward the lockout even when the step is refused), then the step runs.
@@ -17,6 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from batches.models import Product, Vial, VialStatus
+from batches.services.vials import vials_set_status
+from batches.shipping.lifecycle import CHANGING, SHIPMENT_PIPELINE, shipment_require
+from batches.shipping.locks import shipment_lock, shipment_with_vials_lock
 from batches.shipping.models import (
     Consignee,
     CustodyEvent,
@@ -24,23 +28,19 @@ from batches.shipping.models import (
     Shipment,
     ShipmentStatus,
     ShipmentVial,
-    TemperatureLog,
 )
 from batches.shipping.services.common import (
     require_coordinator,
-    require_status,
     rule4_refusal,
-    shipment_locked,
     vials_refused,
     when,
 )
+from batches.shipping.services.status import shipment_set_status
 from batches.shipping.signed import SIGNED_FIELDS, signed_content
-from cmlims.audit import Action, audited_bulk_update, audited_create, audited_update
+from cmlims.audit import audited_bulk_update, audited_create, audited_update
 from cmlims.esign.models import Meaning, Signature
 from cmlims.esign.services import signature_record, signing_credentials_verify
-from cmlims.exceptions import Conflict, InvalidInput, field_error
-from cmlims.investigations.models import Disposition, Investigation
-from cmlims.investigations.models import Status as InvestigationStatus
+from cmlims.exceptions import InvalidInput, field_error
 
 DRAFT_EDITABLE = ("consignee", "courier", "tracking_number", "shipper_type", "coolant", "logger_serial", "notes")
 
@@ -86,26 +86,18 @@ def shipment_create(*, consignee: Consignee | int, product: Product | int, actor
 
 
 @transaction.atomic
-def shipment_update(*, shipment: Shipment | int, actor, reason: str = "", **values: Any) -> Shipment:
+def shipment_update(*, shipment: Shipment, actor, reason: str = "", **values: Any) -> Shipment:
     """Change a draft shipment's consignee, courier, pack-out or notes (other fields are refused by name)."""
     require_coordinator(actor, "Changing a shipment")
     unknown = sorted(set(values) - set(DRAFT_EDITABLE))
     if unknown:
         raise InvalidInput("; ".join(f"{n}: cannot be changed here" for n in unknown),
                            fields={n: ["cannot be changed here"] for n in unknown})
-    locked = shipment_locked(shipment)
-    require_status(locked, ShipmentStatus.DRAFT, action="changing the shipment")
+    locked = shipment_lock(shipment)
+    shipment_require(locked, CHANGING)
     if "consignee" in values:
         values["consignee"] = _consignee_usable(values["consignee"])
     return audited_update(locked, actor=actor, reason=reason, **values)
-
-
-def _live_vials(shipment: Shipment) -> list[Vial]:
-    return list(
-        Vial.objects.select_for_update(of=("self",)).select_related("lot")
-        .filter(shipment_allocations__shipment=shipment, shipment_allocations__released_at__isnull=True)
-        .order_by("pk")
-    )
 
 
 def _check_rule4(shipment: Shipment, vials: list[Vial], *, expected: str, action: str) -> None:
@@ -137,39 +129,36 @@ def _last_step_at(shipment: Shipment) -> dt.datetime | None:
 
 @transaction.atomic
 def shipment_pack(
-    *, shipment: Shipment | int, actor, occurred_at: dt.datetime | None = None, notes: str = "",
+    *, shipment: Shipment, actor, occurred_at: dt.datetime | None = None, notes: str = "",
     shipper_type: str | None = None, coolant: str | None = None, logger_serial: str | None = None,
 ) -> Shipment:
     """Draft → packed: vials in the shipper with its coolant (and logger). Custody event "packed by"."""
     require_coordinator(actor, "Packing a shipment")
-    locked = shipment_locked(shipment)
-    require_status(locked, ShipmentStatus.DRAFT, action="packing")
+    locked, vials = shipment_with_vials_lock(shipment)
+    shipment_require(locked, ShipmentStatus.PACKED)
     at = when(occurred_at, "occurred_at", not_before=locked.created_at)
     pack_out = {k: v for k, v in (("shipper_type", shipper_type), ("coolant", coolant),
                                   ("logger_serial", logger_serial)) if v is not None}
-    vials = _live_vials(locked)
     missing = [f for f in ("shipper_type", "coolant") if not (pack_out.get(f) or getattr(locked, f))]
     conditions = [{"code": "pack_out_missing", "detail": f"{f.replace('_', ' ')} is not recorded"} for f in missing]
     if not vials:
         conditions.append({"code": "no_vials", "detail": "the shipment holds no vials"})
-    if conditions:
-        raise Conflict(f"{locked} cannot be packed yet.", code="not_ready", conditions=conditions)
+    SHIPMENT_PIPELINE.check(locked, ShipmentStatus.PACKED, actor, extra=conditions)
     _check_rule4(locked, vials, expected=VialStatus.ALLOCATED, action="packed")
-    audited_update(locked, actor=actor, action=Action.TRANSITIONED, status=ShipmentStatus.PACKED, packed_at=at,
-                   **pack_out)
+    locked = shipment_set_status(shipment=locked, to=ShipmentStatus.PACKED, actor=actor, conditions=conditions,
+                                 packed_at=at, **pack_out)
     _custody(locked, kind=CustodyKind.PACKED, occurred_at=at, actor=actor,
              notes=f"{len(vials)} vial(s)" + (f"; {notes}" if notes else ""))
     return locked
 
 
 def _vials_to(vials: list[Vial], status: str, *, actor, reason: str) -> None:
-    for vial in vials:
-        vial.status = status
-    audited_bulk_update(vials, ["status"], actor=actor, reason=reason)
+    if vials:
+        vials_set_status(vials=vials, to=status, actor=actor, reason=reason)
 
 
 def shipment_ship(
-    *, shipment: Shipment | int, actor, username: str, password: str, meaning: str, reason: str = "",
+    *, shipment: Shipment, actor, username: str, password: str, meaning: str, reason: str = "",
     courier: str | None = None, tracking_number: str | None = None, party: str = "",
     occurred_at: dt.datetime | None = None, notes: str = "",
 ) -> Shipment:
@@ -178,8 +167,8 @@ def shipment_ship(
     signing_credentials_verify(signer=actor, username=username, password=password, meaning=Meaning.SHIPPED,
                                meaning_sent=meaning, reason=reason)
     with transaction.atomic():
-        locked = shipment_locked(shipment)
-        require_status(locked, ShipmentStatus.PACKED, action="shipping")
+        locked, vials = shipment_with_vials_lock(shipment)
+        shipment_require(locked, ShipmentStatus.SHIPPED)
         at = when(occurred_at, "occurred_at", not_before=_last_step_at(locked))
         carrier = {k: v.strip() for k, v in (("courier", courier), ("tracking_number", tracking_number))
                    if v is not None}
@@ -187,10 +176,9 @@ def shipment_ship(
                    if not (carrier.get(f) if f in carrier else getattr(locked, f))}
         if missing:
             raise InvalidInput("; ".join(f"{f}: required" for f in missing), fields=missing)
-        vials = _live_vials(locked)
         _check_rule4(locked, vials, expected=VialStatus.ALLOCATED, action="shipped")
-        audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason=reason, status=ShipmentStatus.SHIPPED,
-                       shipped_at=at, **carrier)
+        locked = shipment_set_status(shipment=locked, to=ShipmentStatus.SHIPPED, actor=actor, reason=reason,
+                                     signed=True, shipped_at=at, **carrier)
         signature = signature_record(subject=locked, signer=actor, meaning=meaning, reason=reason,
                                      content=signed_content(locked, meaning=meaning, serials=[v.serial for v in vials]),
                                      field_list_version=SIGNED_FIELDS[meaning])
@@ -203,39 +191,21 @@ def shipment_ship(
 
 @transaction.atomic
 def shipment_deliver(
-    *, shipment: Shipment | int, actor, occurred_at: dt.datetime | None = None, party: str = "", notes: str = ""
+    *, shipment: Shipment, actor, occurred_at: dt.datetime | None = None, party: str = "", notes: str = ""
 ) -> Shipment:
     """Shipped → delivered: the courier's proof of delivery (when, and who signed for it at the consignee)."""
     require_coordinator(actor, "Recording a delivery")
-    locked = shipment_locked(shipment)
-    require_status(locked, ShipmentStatus.SHIPPED, action="recording the delivery")
+    locked = shipment_lock(shipment)
+    shipment_require(locked, ShipmentStatus.DELIVERED)
     at = when(occurred_at, "occurred_at", not_before=locked.shipped_at)
-    audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason="delivered by the courier",
-                   status=ShipmentStatus.DELIVERED, delivered_at=at)
+    locked = shipment_set_status(shipment=locked, to=ShipmentStatus.DELIVERED, actor=actor,
+                                 reason="delivered by the courier", delivered_at=at)
     _custody(locked, kind=CustodyKind.DELIVERED, occurred_at=at, actor=actor, party=party, notes=notes)
     return locked
 
 
-def receipt_conditions(shipment: Shipment) -> list[dict]:
-    """What stops receipt: no logger data yet, an excursion investigation still open (rule 6), or one closed
-    with the product found not usable (the consignee may not accept it; it is returned or destroyed)."""
-    logs = list(TemperatureLog.objects.filter(shipment=shipment, voided_at__isnull=True))
-    conditions = []
-    if not logs:
-        conditions.append({"code": "temperature_log_missing",
-                           "detail": "upload the temperature logger file before confirming receipt"})
-    investigation_ids = [log.investigation_id for log in logs if log.investigation_id]
-    still_open = Investigation.objects.filter(pk__in=investigation_ids, status=InvestigationStatus.OPEN)
-    conditions += [{"code": "excursion_investigation_open", "detail": f"{inv} is open"} for inv in still_open]
-    not_usable = Investigation.objects.filter(pk__in=investigation_ids, status=InvestigationStatus.CLOSED,
-                                              product_disposition=Disposition.NOT_USABLE)
-    conditions += [{"code": "excursion_product_not_usable",
-                    "detail": f"{inv} concluded the product is not usable: {inv.conclusion}"} for inv in not_usable]
-    return conditions
-
-
 def shipment_receive(
-    *, shipment: Shipment | int, actor, username: str, password: str, meaning: str, received_by_name: str,
+    *, shipment: Shipment, actor, username: str, password: str, meaning: str, received_by_name: str,
     reason: str = "", occurred_at: dt.datetime | None = None, notes: str = "",
 ) -> Shipment:
     """Delivered (or receipt on hold, once its excursion investigation is closed) → received, signed "received"."""
@@ -245,17 +215,12 @@ def shipment_receive(
     signing_credentials_verify(signer=actor, username=username, password=password, meaning=Meaning.RECEIVED,
                                meaning_sent=meaning, reason=reason)
     with transaction.atomic():
-        locked = shipment_locked(shipment)
-        require_status(locked, ShipmentStatus.DELIVERED, ShipmentStatus.RECEIPT_ON_HOLD, action="confirming receipt")
+        locked, vials = shipment_with_vials_lock(shipment)
+        shipment_require(locked, ShipmentStatus.RECEIVED)
         at = when(occurred_at, "occurred_at", not_before=locked.delivered_at)
-        conditions = receipt_conditions(locked)
-        if conditions:
-            raise Conflict(f"Receipt of {locked} cannot be confirmed yet.", code="receipt_blocked",
-                           conditions=conditions)
-        vials = _live_vials(locked)
-        audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason=reason or "receipt confirmed",
-                       status=ShipmentStatus.RECEIVED,
-                       received_at=at, received_by_name=received_by_name.strip())
+        locked = shipment_set_status(shipment=locked, to=ShipmentStatus.RECEIVED, actor=actor, signed=True,
+                                     reason=reason or "receipt confirmed", received_at=at,
+                                     received_by_name=received_by_name.strip())
         signature = signature_record(subject=locked, signer=actor, meaning=meaning, reason=reason,
                                      content=signed_content(locked, meaning=meaning, serials=[v.serial for v in vials]),
                                      field_list_version=SIGNED_FIELDS[meaning])
@@ -266,27 +231,20 @@ def shipment_receive(
 
 
 @transaction.atomic
-def shipment_cancel(*, shipment: Shipment | int, actor, reason: str) -> Shipment:
+def shipment_cancel(*, shipment: Shipment, actor, reason: str) -> Shipment:
     """Draft or packed → cancelled with a reason; its vials go back to available. Never deleted."""
     require_coordinator(actor, "Cancelling a shipment")
     if not (reason or "").strip():
         raise field_error("reason", "a reason is required to cancel a shipment")
-    locked = shipment_locked(shipment)
-    if locked.status in (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED, ShipmentStatus.RECEIPT_ON_HOLD,
-                         ShipmentStatus.RECEIVED):
-        raise Conflict(
-            f"{locked} is {locked.get_status_display()}: it left the site and cannot be cancelled.",
-            code="invalid_state",
-            conditions=[{"code": "shipment_status",
-                         "detail": f"status is {locked.status}; only draft or packed shipments can be cancelled"}],
-        )
-    require_status(locked, ShipmentStatus.DRAFT, ShipmentStatus.PACKED, action="cancelling")
+    locked, vials = shipment_with_vials_lock(shipment)
+    shipment_require(locked, ShipmentStatus.CANCELLED)
     allocations = list(ShipmentVial.objects.filter(shipment=locked, released_at__isnull=True).order_by("vial_id"))
-    vials = _live_vials(locked)
     now = timezone.now()
     for allocation in allocations:
         allocation.released_at, allocation.released_by, allocation.release_reason = now, actor, reason
     audited_bulk_update(allocations, ["released_at", "released_by", "release_reason"], actor=actor, reason=reason)
-    _vials_to(vials, VialStatus.AVAILABLE, actor=actor, reason=f"{locked} cancelled: {reason}")
-    return audited_update(locked, actor=actor, action=Action.TRANSITIONED, reason=reason,
-                          status=ShipmentStatus.CANCELLED, cancelled_at=now, cancelled_by=actor, cancel_reason=reason)
+    # A vial destroyed while allocated stays destroyed (the pipeline has no way back from it).
+    _vials_to([v for v in vials if v.status == VialStatus.ALLOCATED], VialStatus.AVAILABLE, actor=actor,
+              reason=f"{locked} cancelled: {reason}")
+    return shipment_set_status(shipment=locked, to=ShipmentStatus.CANCELLED, actor=actor, reason=reason,
+                               cancelled_at=now, cancelled_by=actor, cancel_reason=reason)

@@ -13,10 +13,13 @@ import hashlib
 from django.db import transaction
 from django.utils import timezone
 
+from batches.shipping.lifecycle import LOGGING, shipment_require
+from batches.shipping.locks import shipment_lock, temperature_logs_lock
 from batches.shipping.models import Shipment, ShipmentStatus, TemperatureLog, TemperatureReading
-from batches.shipping.services.common import require_coordinator, require_status, shipment_locked
+from batches.shipping.services.common import require_coordinator
+from batches.shipping.services.status import shipment_set_status
 from batches.shipping.temperature import ExcursionSummary, excursion_compute, logger_csv_parse
-from cmlims.audit import Action, audited_bulk_create, audited_create, audited_update, audited_void
+from cmlims.audit import audited_bulk_create, audited_create, audited_void
 from cmlims.exceptions import field_error
 from cmlims.investigations.models import Investigation, Kind
 from cmlims.investigations.models import Status as InvestigationStatus
@@ -42,7 +45,7 @@ def _open_excursion_investigation(shipment: Shipment) -> Investigation | None:
 
 
 def shipment_temperature_log_upload(
-    *, shipment: Shipment | int, actor, file_name: str, data: bytes, reason: str = ""
+    *, shipment: Shipment, actor, file_name: str, data: bytes, reason: str = ""
 ) -> TemperatureLog:
     """Store a logger file for a delivered shipment. A bad file raises 400 with ``rows`` and stores nothing.
 
@@ -51,10 +54,9 @@ def shipment_temperature_log_upload(
     require_coordinator(actor, "Uploading temperature logger data")
     readings = logger_csv_parse(data)  # before any lock: a bad file never touches the database
     with transaction.atomic():
-        locked = shipment_locked(shipment)
-        require_status(locked, ShipmentStatus.DELIVERED, ShipmentStatus.RECEIPT_ON_HOLD,
-                       action="uploading logger data")
-        previous = list(TemperatureLog.objects.select_for_update().filter(shipment=locked, voided_at__isnull=True))
+        locked = shipment_lock(shipment)
+        shipment_require(locked, LOGGING)
+        previous = temperature_logs_lock(locked)
         if previous and not (reason or "").strip():
             raise field_error("reason", "this shipment already has a logger file: give the reason to replace it")
         for old in previous:
@@ -85,6 +87,6 @@ def shipment_temperature_log_upload(
             actor=actor, clean=False,  # values were validated by the parser; full_clean per row would double it
         )
         if summary.is_excursion and locked.status != ShipmentStatus.RECEIPT_ON_HOLD:
-            audited_update(locked, actor=actor, action=Action.TRANSITIONED, status=ShipmentStatus.RECEIPT_ON_HOLD,
-                           reason=f"temperature excursion ({investigation})")
+            shipment_set_status(shipment=locked, to=ShipmentStatus.RECEIPT_ON_HOLD, actor=actor,
+                                reason=f"temperature excursion ({investigation})")
         return log
