@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from batches.models import CMLot, LotStatus, Vial, VialStatus
 from batches.locks import lot_lock
+from batches.models import CMLot, LotStatus, Vial, VialStatus
 from batches.selectors import lot_rule4_conditions
 from cmlims import roles
 from cmlims.audit import object_type_of, to_jsonable

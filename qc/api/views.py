@@ -219,7 +219,8 @@ class LotAuditReviewView(APIView):
     @extend_schema(request=AuditReviewInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):
         reviewed_through = request_parse(AuditReviewInput, request)["reviewed_through"]
-        review = lot_audit_review_confirm(lot=lot_get(lot_number), actor=request.user, reviewed_through=reviewed_through)
+        review = lot_audit_review_confirm(lot=lot_get(lot_number), actor=request.user,
+                                          reviewed_through=reviewed_through)
         return Response({"lot_number": lot_number, "reviewed_through": review.reviewed_through,
                          "entries_reviewed": review.entries_reviewed, "reviewer": request.user.get_username(),
                          "reviewed_at": to_jsonable(review.reviewed_at)}, status=status.HTTP_201_CREATED)

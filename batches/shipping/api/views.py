@@ -144,7 +144,8 @@ class ReleaseVialsView(ShippingView):
 class PackView(ShippingView):
     @extend_schema(request=s.PackInput, responses={200: dict})
     def post(self, request, pk: int):
-        services.shipment_pack(shipment=selectors.shipment_find(pk), actor=request.user, **request_parse(s.PackInput, request))
+        services.shipment_pack(shipment=selectors.shipment_find(pk), actor=request.user,
+                               **request_parse(s.PackInput, request))
         return _detail(pk)
 
 
@@ -153,7 +154,8 @@ class ShipView(ShippingView):
 
     @extend_schema(request=s.ShipInput, responses={200: dict})
     def post(self, request, pk: int):
-        services.shipment_ship(shipment=selectors.shipment_find(pk), actor=request.user, **request_parse(s.ShipInput, request))
+        services.shipment_ship(shipment=selectors.shipment_find(pk), actor=request.user,
+                               **request_parse(s.ShipInput, request))
         return _detail(pk)
 
 
