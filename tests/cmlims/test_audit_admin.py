@@ -9,7 +9,7 @@ from cmlims import roles
 from cmlims.audit import Action, audited_bulk_create, audited_create, audited_update
 from cmlims.models import AuditEntry
 from tests.auditfixture.models import FixtureRecord, FixtureSample
-from tests.conftest import PASSWORD
+from tests.support.builders import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

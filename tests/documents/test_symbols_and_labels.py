@@ -7,7 +7,7 @@ from stdnum import ean
 
 from cmlims.documents import labels, symbols
 from cmlims.documents.labels import CartonLabel, ShippingLabel, VialLabel
-from tests.documents.support import (
+from tests.support.documents import (
     GS,
     barcode_fields,
     parse_gs1_raw,

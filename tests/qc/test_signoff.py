@@ -13,8 +13,7 @@ from cmlims.esign.services import signature_current_status
 from cmlims.exceptions import Conflict
 from cmlims.models import AuditEntry
 from qc.services.hold import lot_hold
-from tests.conftest import PASSWORD
-from tests.qc.conftest import approve, enter, lot_at, pass_all
+from tests.support.builders import PASSWORD, approve, enter, lot_at, pass_all
 
 pytestmark = pytest.mark.django_db
 

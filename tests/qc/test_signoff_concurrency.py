@@ -11,7 +11,7 @@ from cmlims.esign.models import Meaning, Signature
 from cmlims.exceptions import Conflict
 from qc.selectors import lot_review_latest_sequence
 from qc.services.signoff import lot_sign_off
-from tests.conftest import PASSWORD
+from tests.support.builders import PASSWORD
 
 
 @pytest.mark.django_db(transaction=True)
