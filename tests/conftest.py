@@ -9,14 +9,14 @@ import os
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection
 
+from batches.models import LotStatus
 from cmlims import roles
+from tests.support import builders
+from tests.support.builders import PASSWORD
 from tests.support.clock import clock_from_env, clock_start
 from tests.support.worker import WorkerProcess, purge_broker
-
-PASSWORD = "correct-horse-battery"
 
 
 def pytest_configure(config):
@@ -56,21 +56,8 @@ def require_redis():
 
 @pytest.fixture
 def make_user(db):
-    """make_user("lab1", roles.LAB_STAFF) -> a user in that role (groups survive transactional flushes)."""
-
-    def make(username: str, *role_names: str, password: str = PASSWORD, **extra):
-        roles.sync_role_permissions()
-        user = get_user_model().objects.create_user(
-            username=username, password=password,
-            first_name=extra.pop("first_name", username.capitalize()), last_name=extra.pop("last_name", "Tester"),
-            **extra,
-        )
-        from django.contrib.auth.models import Group
-
-        user.groups.add(*Group.objects.filter(name__in=role_names))
-        return user
-
-    return make
+    """make_user("lab1", roles.LAB_STAFF) -> a user in that role (see ``builders.make_user``)."""
+    return builders.make_user
 
 
 @pytest.fixture
@@ -120,3 +107,48 @@ def worker_factory(django_db_setup):
     yield start
     for worker in started:
         worker.stop()
+
+
+# --- the manufacturing and QC people and data every app's tests build on (tests/support/builders.py) ---
+
+
+@pytest.fixture
+def lab1(make_user):
+    return make_user("lab1", roles.LAB_STAFF, is_staff=True)
+
+
+@pytest.fixture
+def lab2(make_user):
+    return make_user("lab2", roles.LAB_STAFF, is_staff=True)
+
+
+@pytest.fixture
+def qc1(make_user):
+    return make_user("qc1", roles.QC_OFFICER, is_staff=True)
+
+
+@pytest.fixture
+def qc2(make_user):
+    return make_user("qc2", roles.QC_OFFICER)
+
+
+@pytest.fixture
+def robot(make_user):
+    return make_user("robot", roles.INTEGRATION)
+
+
+@pytest.fixture
+def chain(lab1, lab2, qc1):
+    return builders.make_chain(lab1=lab1, lab2=lab2, qc=qc1)
+
+
+@pytest.fixture
+def spec(chain, qc2):
+    return builders.sign_spec(qc2, chain.product)
+
+
+@pytest.fixture
+def releasable(chain, spec, qc2):
+    """A qc_complete lot meeting every release condition for qc1 (results by lab1, approved by qc2)."""
+    lot = builders.lot_at(chain, LotStatus.PACKAGED)
+    return builders.lot_qc_complete(lot, analyst=chain.lab1, approver=qc2, officer=chain.qc)

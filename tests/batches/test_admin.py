@@ -10,8 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from batches.models import CMLot, LotStatus
 from cmlims.models import AuditEntry
-
-from .conftest import lot_at, make_harvest, pool, t
+from tests.support.builders import lot_at, make_harvest, pool, t
 
 pytestmark = pytest.mark.django_db
 
@@ -208,8 +207,7 @@ def test_run_admin_refuses_editing_a_recorded_phase_and_completes_the_run(chain,
 
     from batches.models import LyophilisationPhase, LyophilisationRun
     from batches.services import drying
-
-    from .conftest import process
+    from tests.support.builders import process
 
     lot = process(chain, lot_at(chain, LotStatus.POOLED))
     start = t(1, 5)

@@ -7,8 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from batches.models import LotStatus
-
-from .conftest import lot_at, make_harvest, pool, t
+from tests.support.builders import lot_at, make_harvest, pool, t
 
 pytestmark = pytest.mark.django_db
 

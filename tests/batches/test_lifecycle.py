@@ -12,8 +12,7 @@ from batches.services import lots
 from cmlims.audit import audited_update
 from cmlims.exceptions import Conflict, InvalidInput, PermissionDenied
 from cmlims.models import AuditEntry
-
-from .conftest import freeze_dry, lot_at, make_harvest, package, pool, process
+from tests.support.builders import freeze_dry, lot_at, make_harvest, package, pool, process
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from cmlims.audit import audited_update
 from cmlims.exceptions import Conflict
 from qc.services.hold import lot_hold, lot_unhold
 
-from .conftest import lot_at
+from tests.support.builders import lot_at
 
 pytestmark = pytest.mark.django_db
 

@@ -15,9 +15,8 @@ from batches.services import cultures, lots, products, records
 from cmlims.audit import UnauditedWrite, audited_create
 from cmlims.exceptions import Conflict, InvalidInput
 from cmlims.models import AuditEntry
+from tests.support.builders import make_bank, make_conditioning_culture, make_donor, make_harvest, make_product, pool, t
 from tests.support.races import race
-
-from .conftest import make_bank, make_conditioning_culture, make_donor, make_harvest, make_product, pool, t
 
 D = Decimal
 
@@ -231,7 +230,7 @@ class TestVoidNotDelete:
             pool(chain, [(harvest, D("10"))])
 
     def test_a_lot_past_pooling_cannot_be_voided(self, chain):
-        from .conftest import lot_at
+        from tests.support.builders import lot_at
 
         lot = lot_at(chain, LotStatus.FREEZE_DRYING)
         with pytest.raises(Conflict):

@@ -9,8 +9,7 @@ from batches.services import lots
 from cmlims.audit import audited_update
 from cmlims.esign.services import signature_sign
 from cmlims.exceptions import Conflict, InvalidInput
-
-from .conftest import lot_at
+from tests.support.builders import lot_at
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery"

@@ -16,7 +16,7 @@ from cmlims import roles
 from cmlims.api.pagination import CursorPagination
 from cmlims.audit import Action, audited_bulk_create, audited_update
 from cmlims.models import ApiToken, AuditEntry
-from tests.conftest import PASSWORD
+from tests.support.builders import PASSWORD
 
 
 def token_for(api_client, username: str, password: str = PASSWORD) -> str:

@@ -15,7 +15,7 @@ from cmlims.esign.models import Signature, SigningFailure
 from cmlims.models import ApiToken, AuditCheckpoint, AuditEntry
 from qc.admin import SignOffForm
 from tests.auditfixture.models import FixtureRecord, FixtureSample
-from tests.conftest import PASSWORD
+from tests.support.builders import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

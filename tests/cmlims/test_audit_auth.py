@@ -8,7 +8,7 @@ from cmlims import roles
 from cmlims.audit import Action
 from cmlims.models import AuditEntry
 from cmlims.verification import audit_chain_verify
-from tests.conftest import PASSWORD
+from tests.support.builders import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -1,16 +1,10 @@
-"""Manufacturing and QC builders shared from their test folders (a conftest's fixtures only reach its folder)."""
+"""Document fixtures; the builders are in tests/support/builders.py."""
 
 import pytest
 
 from batches.models import LotStatus
 from cmlims import roles
-from cmlims.audit import chain_head
-from tests.batches import conftest as manufacturing
-from tests.conftest import PASSWORD
-from tests.qc import conftest as qc_builders
-
-chain, lab1, lab2, qc1 = manufacturing.chain, manufacturing.lab1, manufacturing.lab2, manufacturing.qc1
-qc2, spec, releasable = qc_builders.qc2, qc_builders.spec, qc_builders.releasable
+from tests.support.builders import lot_at, lot_release
 
 
 @pytest.fixture
@@ -20,13 +14,9 @@ def shipper(make_user):
 
 @pytest.fixture
 def packaged_lot(chain):
-    return manufacturing.lot_at(chain, LotStatus.PACKAGED, vials=12)
+    return lot_at(chain, LotStatus.PACKAGED, vials=12)
 
 
 @pytest.fixture
 def released_lot(chain, releasable):
-    from qc.services.signoff import lot_sign_off
-
-    lot_sign_off(lot=releasable, to=LotStatus.RELEASED, actor=chain.qc, username=chain.qc.username,
-                 password=PASSWORD, audit_reviewed_through=chain_head().sequence)
-    return type(releasable).objects.select_related("product").get(pk=releasable.pk)
+    return lot_release(releasable, officer=chain.qc)

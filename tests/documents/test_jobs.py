@@ -13,7 +13,7 @@ from cmlims.documents import services
 from cmlims.documents.models import DocumentJob, JobStatus
 from cmlims.models import AuditEntry
 from config.celery import app
-from tests.documents.support import read_pdf_symbols
+from tests.support.documents import read_pdf_symbols
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,6 +1,5 @@
 """Lot labels end to end: API request -> 202 -> real worker -> labels read back and compared with the database."""
 
-import time
 
 import pytest
 from stdnum import ean
@@ -9,24 +8,15 @@ from batches.models import CMLot, Vial
 from cmlims.audit import object_type_of
 from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
 from cmlims.documents.services import document_job_run
-from tests.documents.support import (
+from tests.support.documents import (
     barcode_fields,
     parse_gs1_raw,
     pdf_page_texts,
     read_pdf_symbols,
     split_labels,
+    wait_done,
     zpl_datamatrix_to_gs1,
 )
-
-
-def wait_done(job_id: int, timeout: float = 120) -> DocumentJob:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = DocumentJob.objects.get(pk=job_id)
-        if job.status in (JobStatus.DONE, JobStatus.FAILED):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} not finished")
 
 
 def post_labels(client, lot, **body):

@@ -6,7 +6,7 @@ from django.test import Client
 from cmlims import roles
 from cmlims.documents import services
 from cmlims.documents.services import document_job_run
-from tests.conftest import PASSWORD
+from tests.support.builders import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

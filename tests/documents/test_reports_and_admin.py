@@ -9,8 +9,8 @@ from batches.models import CMLot
 from cmlims.audit import audited_update
 from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
 from cmlims.documents.services import document_job_run
-from tests.conftest import PASSWORD
-from tests.documents.support import pdf_page_texts
+from tests.support.builders import PASSWORD
+from tests.support.documents import pdf_page_texts
 
 
 def run(job_id: int) -> DocumentJob:

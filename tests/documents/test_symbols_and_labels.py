@@ -8,7 +8,7 @@ from stdnum import ean
 from batches.documents.labels import CartonLabel, VialLabel
 from batches.shipping.documents import ShippingLabel
 from cmlims.documents import labels, symbols
-from tests.documents.support import (
+from tests.support.documents import (
     GS,
     barcode_fields,
     parse_gs1_raw,

@@ -12,7 +12,7 @@ from cmlims.esign.models import Meaning, Signature, SigningFailure
 from cmlims.esign.services import signature_sign, signature_status, signing_credentials_verify
 from cmlims.exceptions import InvalidInput, SigningLocked
 from cmlims.models import AuditEntry
-from tests.conftest import PASSWORD
+from tests.support.builders import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,7 @@ from cmlims.esign.models import Meaning, Signature
 from qc.models import QCResult, Specification, SpecStatus
 from qc.selectors import lot_review_latest_sequence
 from qc.services.specs import specification_create
-from tests.conftest import PASSWORD
-from tests.qc.conftest import SMALL_PANEL, enter, pass_all
+from tests.support.builders import PASSWORD, SMALL_PANEL, enter, pass_all
 
 pytestmark = pytest.mark.django_db
 

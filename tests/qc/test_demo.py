@@ -9,7 +9,7 @@ from cmlims.investigations.models import Investigation, Status
 from qc import selectors
 from qc.demo import seed
 from qc.models import QCResult
-from tests.qc.conftest import lot_at
+from tests.support.builders import lot_at
 
 pytestmark = pytest.mark.django_db
 

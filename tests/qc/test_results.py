@@ -18,8 +18,7 @@ from cmlims.models import AuditEntry
 from qc import selectors
 from qc.models import QCResult, ResultStatus
 from qc.services.results import result_correct, result_retest
-from tests.conftest import PASSWORD
-from tests.qc.conftest import approve, enter, pass_all
+from tests.support.builders import PASSWORD, approve, enter, pass_all
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -67,7 +66,7 @@ def test_unknown_test_future_time_naive_time_and_wrong_analyst_refused(packaged,
 @pytest.mark.req("RULE-5", "211-192")
 def test_failing_result_opens_an_oos_investigation(packaged, chain):
     from cmlims.investigations.models import Investigation
-    from tests.qc.conftest import lot_at
+    from tests.support.builders import lot_at
 
     sibling = lot_at(chain, LotStatus.POOLED)  # same donor: a related lot the investigation must check
     result = enter(packaged, "pH (reconstituted)", "8.4", "pH", analyst=chain.lab1)
@@ -161,7 +160,7 @@ def test_qc_complete_lists_every_missing_item(packaged, chain):
 
 @pytest.mark.req("README-SPEC-VERSIONS")
 def test_lot_is_tested_against_the_version_in_force_when_pooled(chain, qc2, spec):
-    from tests.qc.conftest import SMALL_PANEL, lot_at, sign_spec
+    from tests.support.builders import SMALL_PANEL, lot_at, sign_spec
 
     old_lot = lot_at(chain, LotStatus.PACKAGED)  # pooled a day ago under version 1
     newer = [dict(i, upper=D("7.8")) if i["test"] == "pH (reconstituted)" else i for i in SMALL_PANEL]

@@ -15,8 +15,7 @@ from cmlims.exceptions import Conflict
 from cmlims.models import AuditEntry
 from config.urls import LotRecallEndpoint
 from qc.services.hold import lot_hold
-from tests.conftest import PASSWORD
-from tests.qc.conftest import approve, enter, lot_at, pass_all
+from tests.support.builders import PASSWORD, approve, enter, lot_at, pass_all
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from cmlims.esign.models import Meaning, Signature
 from cmlims.exceptions import Conflict
 from qc.selectors import lot_review_latest_sequence
 from qc.services.signoff import lot_sign_off
-from tests.conftest import PASSWORD
+from tests.support.builders import PASSWORD
 from tests.support.races import race
 
 

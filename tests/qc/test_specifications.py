@@ -9,8 +9,7 @@ from cmlims.exceptions import Conflict, InvalidInput, PermissionDenied
 from qc.models import Specification, SpecStatus
 from qc.panel import panel_items
 from qc.services.specs import spec_item_add, specification_approve, specification_create
-from tests.conftest import PASSWORD
-from tests.qc.conftest import SMALL_PANEL
+from tests.support.builders import PASSWORD, SMALL_PANEL
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,7 @@ from django.utils import timezone
 from batches.shipping import services
 from batches.shipping.gs1 import GS
 from batches.shipping.models import Shipment, ShipmentStatus
-from tests.conftest import PASSWORD
-
-from .conftest import clean_log
+from tests.support.builders import PASSWORD, clean_log
 
 pytestmark = pytest.mark.django_db
 

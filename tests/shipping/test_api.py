@@ -14,8 +14,7 @@ from batches.shipping.gs1 import GS
 from batches.shipping.models import ShipmentStatus
 from cmlims import roles
 from cmlims.documents.models import DocumentJob
-
-from .conftest import clean_log, log_with, sign
+from tests.support.builders import clean_log, log_with, sign, vial_serials
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +29,7 @@ def url(shipment_id, action=""):
 
 
 def serial(lot, i):
-    return f"S{int(lot.lot_number[-4:]):03d}{i:05d}"
+    return vial_serials(lot, i)[0]
 
 
 def test_consignees_create_list_and_field_errors(client, world):

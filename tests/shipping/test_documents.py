@@ -11,10 +11,15 @@ from batches.shipping.gs1 import sscc_is_valid
 from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
 from cmlims.documents.services import document_job_run
 from cmlims.exceptions import InvalidInput
-from tests.documents.support import barcode_fields, parse_gs1_raw, pdf_page_texts, read_pdf_symbols, split_labels
-from tests.documents.test_lot_labels import wait_done
-
-from .conftest import clean_log, sign
+from tests.support.builders import clean_log, sign
+from tests.support.documents import (
+    barcode_fields,
+    parse_gs1_raw,
+    pdf_page_texts,
+    read_pdf_symbols,
+    split_labels,
+    wait_done,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ from batches.shipping.models import ShipmentStatus
 from batches.shipping.services.status import shipment_set_status
 from cmlims.exceptions import Conflict
 
-from .conftest import sign
+from tests.support.builders import sign
 
 pytestmark = pytest.mark.django_db
 

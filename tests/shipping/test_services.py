@@ -10,18 +10,16 @@ from batches.shipping import services
 from batches.shipping.gs1 import GS, sscc_is_valid
 from batches.shipping.models import CustodyEvent, ShipmentStatus, ShipmentVial
 from cmlims import roles
-from cmlims.esign.models import Signature
+from cmlims.esign.selectors import signatures_of
 from cmlims.exceptions import Conflict, InvalidInput, PermissionDenied
 from cmlims.models import AuditEntry
-from tests.conftest import PASSWORD
-
-from .conftest import clean_log, log_with, sign
+from tests.support.builders import PASSWORD, clean_log, log_with, sign, vial_serials
 
 pytestmark = pytest.mark.django_db
 
 
 def serials(lot, *numbers):
-    return [f"S{int(lot.lot_number[-4:]):03d}{i:05d}" for i in numbers]
+    return vial_serials(lot, *numbers)
 
 
 def test_create_assigns_reference_and_valid_sscc_and_copies_the_range(world):
@@ -102,7 +100,7 @@ def test_allocation_refusals_list_every_vial_and_change_nothing(world):
 
 
 def test_vial_of_another_product_is_refused(world):
-    from .conftest import make_product
+    from tests.support.builders import make_product
 
     other = make_product(world.lab, name="Other CM", gtin="09506000134345")
     lot = world.lot(vials=1, product=other)
@@ -196,7 +194,7 @@ def test_full_pipeline_with_custody_and_signatures(world):
     assert [e.kind for e in events] == ["packed", "handed_to_courier", "delivered", "received"]
     assert all(e.recorded_by == world.coordinator for e in events)
     assert events[1].party == "Driver Joe" and events[3].party == "Nurse Ida"
-    signatures = Signature.objects.filter(object_id=str(shipment.pk)).order_by("signed_at")
+    signatures = signatures_of(shipment)
     assert [s.meaning for s in signatures] == ["shipped", "received"]
     assert events[1].signature == signatures[0] and events[3].signature == signatures[1]
     assert signatures[0].content["vials"] == sorted(serials(lot, 1, 2))
@@ -244,7 +242,7 @@ def test_ship_rechecks_rule_4_and_needs_a_courier(world):
     with pytest.raises(Conflict) as caught:
         ship(world, shipment)
     assert "on hold" in caught.value.extra["vials"][0]["reason"]
-    assert not Signature.objects.filter(object_id=str(shipment.pk)).exists()
+    assert not signatures_of(shipment).exists()
 
 
 def test_signature_refusals(world):

@@ -1,13 +1,16 @@
 """Test helpers that read outputs back the way a scanner and a printer would: zxing-cpp on the PDF
-rendered by pypdfium2, and a ZPL tokenizer that decodes ^FH hex escapes."""
+rendered by pypdfium2, and a ZPL tokenizer that decodes ^FH hex escapes; and waiting for a document job."""
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 import pypdfium2 as pdfium
 import zxingcpp
+
+from cmlims.documents.models import DocumentJob, JobStatus
 
 GS = "\x1d"
 FIXED = {"00": 18, "01": 14, "02": 14, "17": 6}
@@ -158,3 +161,14 @@ def zpl_datamatrix_to_gs1(data: str) -> str:
 def zpl_code128_to_gs1(data: str) -> str:
     assert data[:4] in (">;>8", ">:>8"), data
     return data[4:].replace(">8", GS).replace("><", ">")
+
+
+def wait_done(job_id: int, timeout: float = 120) -> DocumentJob:
+    """The job once a worker (or the test) has finished it, done or failed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = DocumentJob.objects.get(pk=job_id)
+        if job.status in (JobStatus.DONE, JobStatus.FAILED):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} not finished")
