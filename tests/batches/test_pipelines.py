@@ -10,7 +10,6 @@ from batches.services.vials import vials_set_status
 from cmlims.audit import audited_update
 from cmlims.exceptions import Conflict
 from qc.services.hold import lot_hold, lot_unhold
-
 from tests.support.builders import lot_at
 
 pytestmark = pytest.mark.django_db

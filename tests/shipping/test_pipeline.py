@@ -8,7 +8,6 @@ from batches.shipping.lifecycle import SHIPMENT_PIPELINE
 from batches.shipping.models import ShipmentStatus
 from batches.shipping.services.status import shipment_set_status
 from cmlims.exceptions import Conflict
-
 from tests.support.builders import sign
 
 pytestmark = pytest.mark.django_db
