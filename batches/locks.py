@@ -8,7 +8,8 @@ Lock order, across apps (take only the ones you need, but never in another order
     product → harvests → lot(s) → vials → shipment (``batches.shipping.locks``) → other rows
 
 Two transactions that lock overlapping rows in the same order wait for each other instead of deadlocking
-(e.g. packing a shipment and allocating more vials of the same lot into it; see tests/batches/shipping/test_concurrency.py).
+(e.g. packing a shipment and allocating more vials of the same lot into it;
+see tests/batches/shipping/test_concurrency.py).
 On SQLite these are no-ops: its IMMEDIATE transactions already serialise writers.
 """
 

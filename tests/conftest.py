@@ -9,9 +9,9 @@ import os
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from django.db import connection
 
 from batches.models import LotStatus
 from cmlims import roles
@@ -19,7 +19,6 @@ from tests.support import builders
 from tests.support.builders import PASSWORD
 from tests.support.clock import clock_from_env, clock_start
 from tests.support.worker import WorkerProcess, purge_broker
-
 
 # Property tests check logic, not speed: on a loaded 2-core CI machine Hypothesis's "too slow" health
 # check and its per-example deadline fire on timing alone (seen in a clock run), so both are off.
