@@ -10,8 +10,10 @@ from django.db import models
 from django.utils import timezone
 
 from cmlims import roles
-from cmlims.audit import audited_update
+from cmlims.audit import audited_create, audited_update
 from cmlims.exceptions import Conflict, InvalidInput, field_error
+
+from ..locks import row_lock
 
 M = TypeVar("M", bound=models.Model)
 
@@ -49,3 +51,23 @@ def update_fields(obj: M, *, allowed: Iterable[str], values: dict[str, Any], act
     """Change only ``allowed`` fields (others are refused by name) through the audit API."""
     refuse_unknown(values, allowed)
     return audited_update(obj, actor=actor, reason=reason, **values)
+
+
+def change_begin(record: M, *, actor, action: str, values: dict[str, Any] | None = None,
+                 allowed: Iterable[str] | None = None) -> M:
+    """How every lab-staff change to a recorded row starts, in this order: the role (403), the fields the
+    caller may set (400, when ``allowed`` is given), the row re-read under its lock (404), not voided (409)."""
+    require_lab_staff(actor, action)
+    if allowed is not None:
+        refuse_unknown(values or {}, allowed)
+    record = row_lock(type(record), record.pk)
+    refuse_if_voided(record)
+    return record
+
+
+def record_create(model: type[M], *, actor, action: str, allowed: Iterable[str], values: dict[str, Any],
+                  reason: str = "", **fixed: Any) -> M:
+    """A lab-staff record made from caller values (only ``allowed`` ones) plus ``fixed`` fields, audited."""
+    require_lab_staff(actor, action)
+    refuse_unknown(values, allowed)
+    return audited_create(model, actor=actor, reason=reason, **fixed, **values)

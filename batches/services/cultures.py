@@ -14,7 +14,7 @@ from cmlims.exceptions import Conflict, InvalidInput, field_error
 
 from ..locks import row_lock
 from ..models import CellBank, Culture, Harvest, Passage, Product, population_doublings
-from .common import refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
+from .common import change_begin, refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
 from .lots import harvest_volume_taken_ml
 
 CULTURE_FIELDS = {"code", "product", "bank", "started_at", "vessel", "medium_lot", "reagent_lots", "performed_at"}
@@ -68,9 +68,7 @@ def culture_create(*, actor, product: Product, bank: CellBank, reason: str = "",
 
 @transaction.atomic
 def culture_update(*, culture: Culture, actor, reason: str = "", **values) -> Culture:
-    require_lab_staff(actor, "Changing a culture")
-    culture = row_lock(Culture, culture.pk)
-    refuse_if_voided(culture)
+    culture = change_begin(culture, actor=actor, action="Changing a culture")
     allowed = {"vessel", "medium_lot", "reagent_lots", "started_at", "performed_at"}
     return update_fields(culture, allowed=allowed, values=values, actor=actor, reason=reason)
 
@@ -84,9 +82,7 @@ def culture_start_conditioning(
     *, culture: Culture, actor, confluence_percent: Decimal, started_at: datetime | None = None, reason: str = ""
 ) -> Culture:
     """active → conditioning (serum-free medium): needs a passage whose viability meets the product's minimum."""
-    require_lab_staff(actor, "Starting conditioning")
-    culture = row_lock(Culture, culture.pk)
-    refuse_if_voided(culture)
+    culture = change_begin(culture, actor=actor, action="Starting conditioning")
     if culture.status != Culture.Status.ACTIVE:
         raise _wrong_state(culture, f"culture {culture} is {culture.status}; conditioning starts from active")
     last = _latest_passage(culture)
@@ -141,10 +137,7 @@ def _passage_limits(culture: Culture, passage_number: int, pd: Decimal, previous
 @transaction.atomic
 def passage_record(*, culture: Culture, actor, reason: str = "", **values) -> Passage:
     """Record a passage; PD = log2(harvested/seeded) and the cumulative PD are computed and checked."""
-    require_lab_staff(actor, "Recording a passage")
-    refuse_unknown(values, PASSAGE_FIELDS)
-    culture = row_lock(Culture, culture.pk)
-    refuse_if_voided(culture)
+    culture = change_begin(culture, actor=actor, action="Recording a passage", values=values, allowed=PASSAGE_FIELDS)
     if culture.status != Culture.Status.ACTIVE:
         raise _wrong_state(culture, f"culture {culture} is {culture.status}; passages are recorded while active")
     for name in ("cells_seeded", "cells_harvested"):
@@ -163,10 +156,7 @@ def passage_record(*, culture: Culture, actor, reason: str = "", **values) -> Pa
 @transaction.atomic
 def passage_update(*, passage: Passage, actor, reason: str = "", **values) -> Passage:
     """Correct the latest passage of an active culture (earlier ones feed later cumulative PDs)."""
-    require_lab_staff(actor, "Changing a passage")
-    refuse_unknown(values, PASSAGE_FIELDS)
-    passage = row_lock(Passage, passage.pk)
-    refuse_if_voided(passage)
+    passage = change_begin(passage, actor=actor, action="Changing a passage", values=values, allowed=PASSAGE_FIELDS)
     culture = passage.culture
     if culture.status != Culture.Status.ACTIVE or _latest_passage(culture).pk != passage.pk:
         raise _wrong_state(passage, "only the latest passage of an active culture can be corrected")
@@ -197,10 +187,7 @@ def _conditioning_window(product: Product, start: datetime, end: datetime) -> No
 @transaction.atomic
 def harvest_record(*, culture: Culture, actor, reason: str = "", **values) -> Harvest:
     """Collect conditioned medium: the culture must be in conditioning (rule 1); numbered per culture."""
-    require_lab_staff(actor, "Recording a harvest")
-    refuse_unknown(values, HARVEST_FIELDS)
-    culture = row_lock(Culture, culture.pk)
-    refuse_if_voided(culture)
+    culture = change_begin(culture, actor=actor, action="Recording a harvest", values=values, allowed=HARVEST_FIELDS)
     if culture.status != Culture.Status.CONDITIONING:
         raise _wrong_state(culture, f"culture {culture} is {culture.status}; a harvest needs a culture in conditioning")
     start, end = values.get("conditioning_started_at"), values.get("conditioning_ended_at")
@@ -220,10 +207,7 @@ def harvest_record(*, culture: Culture, actor, reason: str = "", **values) -> Ha
 @transaction.atomic
 def harvest_update(*, harvest: Harvest, actor, reason: str = "", **values) -> Harvest:
     """Correct a harvest; its volume never drops below what lots already took from it."""
-    require_lab_staff(actor, "Changing a harvest")
-    refuse_unknown(values, HARVEST_FIELDS)
-    harvest = row_lock(Harvest, harvest.pk)
-    refuse_if_voided(harvest)
+    harvest = change_begin(harvest, actor=actor, action="Changing a harvest", values=values, allowed=HARVEST_FIELDS)
     if "volume_ml" in values:
         taken = harvest_volume_taken_ml(harvest)
         if values["volume_ml"] is None or values["volume_ml"] < taken or values["volume_ml"] <= 0:

@@ -12,7 +12,7 @@ from cmlims.exceptions import Conflict, field_error
 
 from ..locks import lot_lock, row_lock
 from ..models import CMLot, LotStatus, LyophilisationPhase, LyophilisationRun
-from .common import refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
+from .common import change_begin, refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
 from .lots import lot_transition
 
 RUN_FIELDS = {"run_number", "dryer", "recipe", "recipe_version", "vials_loaded", "fill_volume_ml", "started_at",
@@ -119,9 +119,7 @@ def lyophilisation_run_complete(
 @transaction.atomic
 def lyophilisation_run_update(*, run: LyophilisationRun, actor, reason: str = "", **values) -> LyophilisationRun:
     """Correct descriptive fields of a run (the vial count is fixed once loaded: it feeds reconciliation)."""
-    require_lab_staff(actor, "Changing a freeze-drying run")
-    run = row_lock(LyophilisationRun, run.pk)
-    refuse_if_voided(run)
+    run = change_begin(run, actor=actor, action="Changing a freeze-drying run")
     allowed = {"dryer", "recipe", "recipe_version", "started_at", "alarms", "end_of_primary_drying_evidence"}
     if run.lot.status in (LotStatus.FREEZE_DRYING,) and not hasattr(run, "packaging_run"):
         allowed |= {"fill_volume_ml"}

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from cmlims.audit import audited_create
-
 from ..locks import row_lock
 from ..models import Product, StorageLocation
-from .common import refuse_unknown, require_lab_staff, update_fields
+from .common import record_create, require_lab_staff, update_fields
 
 PRODUCT_FIELDS = {
     "name", "gtin", "description", "shelf_life_days", "storage_temperature_min_c", "storage_temperature_max_c",
@@ -21,9 +19,8 @@ LOCATION_FIELDS = {"code", "name", "kind", "parent", "temperature_min_c", "tempe
 
 @transaction.atomic
 def product_create(*, actor, reason: str = "", **values) -> Product:
-    require_lab_staff(actor, "Creating a product")
-    refuse_unknown(values, PRODUCT_FIELDS)
-    return audited_create(Product, actor=actor, reason=reason, **values)
+    return record_create(Product, actor=actor, action="Creating a product", allowed=PRODUCT_FIELDS, values=values,
+                         reason=reason)
 
 
 @transaction.atomic
@@ -35,9 +32,8 @@ def product_update(*, product: Product, actor, reason: str = "", **values) -> Pr
 
 @transaction.atomic
 def storage_location_create(*, actor, reason: str = "", **values) -> StorageLocation:
-    require_lab_staff(actor, "Creating a storage location")
-    refuse_unknown(values, LOCATION_FIELDS)
-    return audited_create(StorageLocation, actor=actor, reason=reason, **values)
+    return record_create(StorageLocation, actor=actor, action="Creating a storage location", allowed=LOCATION_FIELDS,
+                         values=values, reason=reason)
 
 
 @transaction.atomic

@@ -7,9 +7,8 @@ from django.db import transaction
 from cmlims.audit import audited_create
 from cmlims.exceptions import field_error
 
-from ..locks import row_lock
 from ..models import CellBank, CellSource
-from .common import refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
+from .common import change_begin, record_create, refuse_unknown, require_lab_staff, step_time, update_fields
 
 CELL_SOURCE_FIELDS = {
     "code", "tissue", "collection_date", "consent_status", "consent_recorded_on", "eligibility_status",
@@ -24,16 +23,13 @@ CELL_BANK_FIELDS = {
 
 @transaction.atomic
 def cell_source_create(*, actor, reason: str = "", **values) -> CellSource:
-    require_lab_staff(actor, "Recording a cell source")
-    refuse_unknown(values, CELL_SOURCE_FIELDS)
-    return audited_create(CellSource, actor=actor, reason=reason, **values)
+    return record_create(CellSource, actor=actor, action="Recording a cell source", allowed=CELL_SOURCE_FIELDS,
+                         values=values, reason=reason)
 
 
 @transaction.atomic
 def cell_source_update(*, source: CellSource, actor, reason: str = "", **values) -> CellSource:
-    require_lab_staff(actor, "Changing a cell source")
-    source = row_lock(CellSource, source.pk)
-    refuse_if_voided(source)
+    source = change_begin(source, actor=actor, action="Changing a cell source")
     if "code" in values and values["code"] != source.code and source.banks.exists():
         raise field_error("code", "cannot change once cell banks refer to this donor")
     return update_fields(source, allowed=CELL_SOURCE_FIELDS, values=values, actor=actor, reason=reason)
@@ -52,9 +48,7 @@ def cell_bank_create(*, actor, reason: str = "", **values) -> CellBank:
 
 @transaction.atomic
 def cell_bank_update(*, bank: CellBank, actor, reason: str = "", **values) -> CellBank:
-    require_lab_staff(actor, "Changing a cell bank")
-    bank = row_lock(CellBank, bank.pk)
-    refuse_if_voided(bank)
+    bank = change_begin(bank, actor=actor, action="Changing a cell bank")
     if "source" in values and values["source"].pk != bank.source_id and bank.cultures.exists():
         raise field_error("source", "cannot change once cultures use this bank")
     return update_fields(bank, allowed=CELL_BANK_FIELDS - {"code"} if bank.cultures.exists() else CELL_BANK_FIELDS,
