@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from cmlims.audit import Action, audited_save, audited_update
 from cmlims.exceptions import ApplicationError, InvalidInput, PermissionDenied
+from cmlims.locks import api_token_lock
 from cmlims.models import ApiToken
 
 
@@ -41,7 +42,7 @@ def api_token_revoke(*, token: ApiToken, actor, reason: str = "") -> ApiToken:
     """Revoke a token now. Its owner may revoke it, and so may the superuser (who manages users)."""
     if token.user_id != actor.pk and not actor.is_superuser:
         raise PermissionDenied("Only the token's owner or an administrator may revoke it.")
-    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    token = api_token_lock(token)
     if token.revoked_at is not None:
         return token
     return audited_update(token, actor=actor, reason=reason, action=Action.TOKEN_REVOKED, revoked_at=timezone.now())

@@ -15,6 +15,7 @@ from cmlims.audit.chain import Action, PendingEntry, append_entries, audit_recor
 from cmlims.audit.guard import audited_write
 from cmlims.audit.hashing import to_jsonable
 from cmlims.exceptions import InvalidInput, from_django_validation_error
+from cmlims.locks import queryset_lock, record_lock, records_lock
 
 M = TypeVar("M", bound=models.Model)
 
@@ -162,7 +163,7 @@ def audited_save(
     """
     if obj._state.adding:
         return _persist(obj, actor=actor, reason=reason, action=action, clean=clean, original=None)
-    stored = type(obj)._base_manager.select_for_update().get(pk=obj.pk)
+    stored = record_lock(type(obj), obj.pk)
     _require_reason(stored, reason)
     return _persist(
         obj, actor=actor, reason=reason, action=action, clean=clean,
@@ -223,8 +224,8 @@ def audited_bulk_create(model: type[M], objs: Sequence[M], *, actor, reason: str
 def _locked_rows(model, pks: Sequence, *, lock: bool = True) -> dict:
     rows: dict = {}
     for chunk in _chunks(list(pks)):
-        query = model._base_manager.filter(pk__in=chunk)
-        rows.update((o.pk, o) for o in (query.select_for_update() if lock else query))
+        found = records_lock(model, chunk) if lock else model._base_manager.filter(pk__in=chunk)
+        rows.update((o.pk, o) for o in found)
     return rows
 
 
@@ -294,7 +295,7 @@ def audited_queryset_update(
     """
     model = queryset.model
     attnames = _attnames(model, values)
-    before = {o.pk: o for o in queryset.select_for_update(of=("self",))}
+    before = {o.pk: o for o in queryset_lock(queryset)}
     pks = list(before)
     for row in before.values():
         _require_reason(row, reason)

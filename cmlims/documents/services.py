@@ -28,6 +28,7 @@ from cmlims.audit import Action, audit_record, audited_bulk_create, chain_head, 
 from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
 from cmlims.documents.registry import BuildContext, BuiltDocument, builder_get
 from cmlims.exceptions import ApplicationError
+from cmlims.locks import document_job_lock
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ def _progress_updater(job_id: int):
 
 def _job_lock(job_id: int) -> DocumentJob:
     """The job row under a lock (the one place jobs are locked; not its requester's user row)."""
-    return DocumentJob.objects.select_for_update(of=("self",)).select_related("requested_by").get(pk=job_id)
+    return document_job_lock(job_id)
 
 
 def _job_start(job_id: int) -> DocumentJob | None:

@@ -20,8 +20,9 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from cmlims.audit import Action, audit_record, audited_save, canonical_json, chain_head, to_jsonable
-from cmlims.esign.models import Meaning, Signature, SigningFailure
+from cmlims.esign.models import Meaning, Signature
 from cmlims.exceptions import InvalidInput, SigningLocked, field_error
+from cmlims.locks import signing_failure_lock
 
 # Meanings that need a reason (a refusal or a withdrawal must say why).
 REASON_REQUIRED = {Meaning.REJECTED, Meaning.RECALLED}
@@ -64,7 +65,7 @@ def signing_credentials_verify(
 
     error: Exception | None = None
     with transaction.atomic():
-        state, _ = SigningFailure.objects.select_for_update().get_or_create(user=signer)
+        state = signing_failure_lock(signer)
         now = timezone.now()
         if state.locked_until and state.locked_until > now:
             audit_record(actor=signer, action=Action.SIGNATURE_FAILED, obj=signer,

@@ -12,6 +12,7 @@ from cmlims import roles
 from cmlims.audit import audited_bulk_create, audited_save, audited_update
 from cmlims.exceptions import Conflict, InvalidInput
 from cmlims.investigations.models import Disposition, Investigation, Kind, Phase, Status
+from cmlims.locks import investigation_lock
 
 
 def _new(*, subject: models.Model, kind: str, title: str, actor, details: str) -> Investigation:
@@ -40,7 +41,7 @@ def investigations_open_bulk(*, items: Sequence[tuple[models.Model, str, str, st
 
 
 def _lock(investigation: Investigation) -> Investigation:
-    return Investigation.objects.select_for_update().get(pk=investigation.pk)
+    return investigation_lock(investigation)
 
 
 @transaction.atomic
