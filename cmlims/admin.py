@@ -23,10 +23,12 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
+from cmlims import roles
 from cmlims.audit import audited_save, audited_void, object_type_of
 from cmlims.exceptions import ApplicationError
 from cmlims.models import ApiToken, AuditCheckpoint, AuditEntry
 from cmlims.timeline import object_history, timeline_for, timeline_registered
+from cmlims.verification import audit_chain_verify
 
 TIMELINE_PAGE = 200
 
@@ -271,6 +273,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     ordering = ("-sequence",)
     list_per_page = 100
     show_full_result_count = False  # one COUNT less on a table that only grows
+    change_list_template = "admin/cmlims/auditentry/change_list.html"  # + "Verify audit trail"
     fields = ("sequence", "at", "user", "username", "action", "object_type", "object_id", "object_repr",
               "changes", "reason", "request_id", "prev_hash", "hash")
 
@@ -294,6 +297,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
         return [
             path("timeline/<str:object_type>/<str:object_id>/", self.admin_site.admin_view(self.timeline_view),
                  name="cmlims_timeline"),
+            path("verify/", self.admin_site.admin_view(self.verify_view), name="cmlims_audit_verify"),
             *super().get_urls(),
         ]
 
@@ -317,6 +321,19 @@ class AuditEntryAdmin(ReadOnlyAdmin):
             "rows": audit_entry_rows(page.object_list, first_seen=True),
         }
         return TemplateResponse(request, "admin/cmlims/timeline.html", context)
+
+
+    def verify_view(self, request):
+        """Recompute the whole chain now (the same check as ``manage.py verify_audit``) and show the report."""
+        if not roles.may_verify_audit(request.user):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Verify audit trail",
+            "opts": self.opts,
+            "report": audit_chain_verify().as_dict(),
+        }
+        return TemplateResponse(request, "admin/cmlims/audit_verify.html", context)
 
 
 @admin.register(AuditCheckpoint)

@@ -57,6 +57,12 @@ def has_role(user, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles))
 
 
+def may_verify_audit(user) -> bool:
+    """Running the audit-chain verification (admin page, API): QC officers, and the superuser, who reads the
+    trail as the inspector's host but takes no GMP action. Lab staff read entries, not the chain's state."""
+    return bool(getattr(user, "is_superuser", False)) or has_role(user, QC_OFFICER)
+
+
 def require_role(user, roles: str | Iterable[str], action: str) -> None:
     """Raise 403 unless ``user`` holds one of ``roles``. The superuser takes no GMP action."""
     wanted = {roles} if isinstance(roles, str) else set(roles)

@@ -54,6 +54,15 @@ class ChainReport:
         return (f"Audit trail BROKEN at entry #{first.sequence} ({first.kind}): {first.detail}. "
                 f"{len(self.problems)} problem(s) in {self.entries} entries.")
 
+    def as_dict(self) -> dict:
+        """The report as the API and the admin page show it."""
+        return {
+            "ok": self.ok, "summary": self.summary(), "entries_checked": self.entries,
+            "head": {"sequence": self.head.sequence, "hash": self.head.hash},
+            "anchors_checked": self.anchors_checked,
+            "problems": [{"sequence": p.sequence, "kind": p.kind, "detail": p.detail} for p in self.problems],
+        }
+
     def add(self, sequence: int, kind: str, detail: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(ChainProblem(sequence, kind, detail))

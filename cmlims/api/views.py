@@ -1,15 +1,17 @@
-"""Core API: tokens (issue, list, revoke) and "who am I"."""
+"""Core API: tokens (issue, list, revoke), "who am I" and the audit-chain verification."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cmlims import roles
 from cmlims.exceptions import NotFound
 from cmlims.models import ApiToken
 from cmlims.selectors import api_token_list, user_profile
 from cmlims.services import api_token_issue, api_token_revoke
+from cmlims.verification import audit_chain_verify
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -91,3 +93,36 @@ class MeView(APIView):
     )
     def get(self, request):
         return Response(user_profile(user=request.user))
+
+
+class AuditVerifiers(BasePermission):
+    message = "Verifying the audit trail needs the role QC officer."
+
+    def has_permission(self, request, view) -> bool:
+        return roles.may_verify_audit(request.user)
+
+
+class ChainProblemSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField(help_text="the first entry the problem concerns")
+    kind = serializers.ChoiceField(choices=["gap", "link", "hmac", "anchor", "truncated", "checkpoint"])
+    detail = serializers.CharField()
+
+
+class AuditVerificationSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    summary = serializers.CharField()
+    entries_checked = serializers.IntegerField()
+    head = inline_serializer("ChainHead", {"sequence": serializers.IntegerField(), "hash": serializers.CharField()})
+    anchors_checked = serializers.IntegerField()
+    problems = ChainProblemSerializer(many=True)
+
+
+class AuditVerificationView(APIView):
+    """Recompute the whole audit chain now (every HMAC, link, gap and anchor, as ``manage.py verify_audit``)
+    and return the report. Read-only; a broken chain is still 200, with ``ok`` false and every problem."""
+
+    permission_classes = [IsAuthenticated, AuditVerifiers]
+
+    @extend_schema(responses={200: AuditVerificationSerializer})
+    def get(self, request):
+        return Response(audit_chain_verify().as_dict())

@@ -17,19 +17,9 @@ from cmlims.audit import audited_create, audited_update, chain_head, entry_canon
 from cmlims.models import AuditCheckpoint, AuditEntry
 from cmlims.verification import audit_chain_verify
 from tests.auditfixture.models import FixtureRecord
+from tests.support.tamper import tamper
 
 pytestmark = pytest.mark.django_db
-
-
-def tamper(sql: str, params=()) -> None:
-    """Raw SQL as an attacker with database (superuser) access runs it."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Superuser only: ordinary triggers (our append-only one included) stop firing.
-            cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL session_replication_role = origin")
 
 
 @pytest.fixture

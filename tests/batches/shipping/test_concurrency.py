@@ -104,3 +104,26 @@ def test_a_hold_and_an_allocation_of_the_same_lot_take_turns(require_postgres, w
             assert all("hold" in v["reason"] for v in allocated.extra["vials"]), allocated.extra
             assert statuses == {VialStatus.AVAILABLE}
         lot_unhold(lot=lot, actor=qc, reason="deviation closed")
+
+
+@pytest.mark.req("RULE-10", "RULE-4")
+def test_two_coordinators_allocating_the_same_vial_over_the_api(require_postgres, world, make_user, auth_client):
+    lot = world.lot(vials=2)
+    first, second = world.shipment(), world.shipment()
+    serial = lot.vials.get(sequence=1).serial
+    # Each coordinator with a real token obtained over the API, each request in its own thread.
+    clients = [auth_client(world.coordinator), auth_client(make_user("ship2", roles.SHIPPING_COORDINATOR))]
+    responses = race(*(
+        (lambda c=client, s=shipment: c.post(f"/api/v1/shipments/{s.pk}/allocate/", {"vials": [serial]},
+                                             format="json"))
+        for client, shipment in zip(clients, (first, second), strict=True)
+    ))
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.content for r in responses]
+    winner = next(r for r in responses if r.status_code == 200)
+    loser = next(r for r in responses if r.status_code == 409)
+    assert [v["serial"] for v in winner.json()["vials"]] == [serial]
+    assert loser.json()["code"] == "vials_refused", loser.content
+    assert [(v["serial"], "allocated" in v["reason"]) for v in loser.json()["vials"]] == [(serial, True)]
+    held = ShipmentVial.objects.filter(vial__serial=serial, released_at__isnull=True)
+    assert held.count() == 1 and held.get().shipment_id == winner.json()["id"]
+    assert Vial.objects.get(serial=serial).status == VialStatus.ALLOCATED

@@ -185,3 +185,26 @@ def test_rule_4_has_one_public_definition_for_final_labels_and_shipping(chain, r
     assert [c["code"] for c in lot_shippable_conditions(released_lot, product_id=-1, today=today)] == [
         "other_product", "lot_not_released"]
     assert lot_label_conditions(released_lot, "quarantine", today=today) == []
+
+
+@pytest.mark.django_db  # jobs run in this process: nothing is committed, nothing sent
+@pytest.mark.req("1271-370", "FEAT-LABELS")
+@pytest.mark.parametrize("template", ["vial", "carton"])
+def test_labels_print_the_storage_temperature_and_description_of_the_product(chain, released_lot, shipper,
+                                                                             auth_client, template):
+    product = released_lot.product
+    response = post_labels(auth_client(shipper), released_lot, template=template, kind="final", format="pdf",
+                           **({"carton_size": 4} if template == "carton" else {}))
+    assert response.status_code == 202, response.json()
+    document_job_run(job_id=response.json()["job"])
+    job = DocumentJob.objects.get(pk=response.json()["job"])
+    assert job.status == JobStatus.DONE, job.error
+    pages = pdf_page_texts(job.output.read())
+    assert pages
+    # From the product record, not from the label code: the text a 1271.370 reviewer reads on each label.
+    storage = f"Store at {product.storage_temperature_min_c} to {product.storage_temperature_max_c} °C"
+    fill = f"{product.nominal_fill_volume_ml.normalize()} mL fill, freeze-dried"
+    for text in pages:
+        flat = " ".join(text.split())
+        assert storage in flat and fill in flat, flat
+        assert product.name in flat and f"EXP {released_lot.expiry:%Y-%m-%d}" in flat, flat
