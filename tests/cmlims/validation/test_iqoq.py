@@ -1,5 +1,7 @@
 """The IQ/OQ PDF, read back as text."""
 
+from pathlib import Path
+
 import pypdfium2
 import pytest
 from django.core.management import call_command
@@ -10,7 +12,8 @@ from cmlims.validation.iqoq import iqoq_render
 from cmlims.validation.lock import lock_read
 from cmlims.validation.matrix import junit_read, matrix_build
 from cmlims.validation.register import register_load
-from tests.cmlims.validation.conftest import FIXTURE_REGISTER
+
+FIXTURE_REGISTER = Path(__file__).with_name("fixture_register.yaml")  # the tiny register these tests read
 
 
 def _text(pdf: bytes) -> str:

@@ -1,11 +1,13 @@
 """The traceability matrix on the fixture register, built from a real run's JUnit report."""
 
 import csv
+from pathlib import Path
 
 from cmlims.validation.facts import git_commit
 from cmlims.validation.matrix import junit_read, main, matrix_build, report_is_fresh
 from cmlims.validation.register import register_load
-from tests.cmlims.validation.conftest import FIXTURE_REGISTER
+
+FIXTURE_REGISTER = Path(__file__).with_name("fixture_register.yaml")  # the tiny register these tests read
 
 
 def _matrix(junit):
