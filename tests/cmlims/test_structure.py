@@ -151,3 +151,81 @@ def test_the_checker_names_file_line_and_name(module, is_package, source, expect
 )
 def test_the_checker_lets_public_and_own_names_through(module, source):
     assert problems(module, source, is_package=False, **CHECK) == []
+
+
+# --- one lock module per app, one status writer per aggregate, tests that build through the builders -------
+
+LOCK_MODULES = {"batches.locks", "batches.shipping.locks", "qc.locks", "cmlims.locks"}
+
+
+def _functions_with(tree: ast.AST, found) -> list[tuple[str, int]]:
+    """(enclosing function name, line) of every node ``found(node)`` accepts."""
+    out = []
+    for func in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]:
+        out.extend((func.name, node.lineno) for node in ast.walk(func) if found(node))
+    return out
+
+
+def test_every_row_lock_lives_in_a_lock_module():
+    offenders = []
+    for module, path in project_modules().items():
+        if module in LOCK_MODULES or ".migrations." in module:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        offenders += [f"{path.relative_to(ROOT)}:{node.lineno}" for node in ast.walk(tree)
+                      if isinstance(node, ast.Attribute) and node.attr == "select_for_update"]
+    assert offenders == [], "select_for_update outside batches/locks.py, batches/shipping/locks.py, qc/locks.py, " \
+                            f"cmlims/locks.py: {offenders}"
+
+
+# Where a lot's, vial's or shipment's status (or the lot's hold flag) may be written: the pipeline entry points,
+# and the two services that create rows in their first state. Culture status (active → conditioning →
+# closed) is written by the culture services; it is not one of the three pipelines yet.
+STATUS_WRITERS = {
+    ("batches.services.lots", "_apply"),  # lot_transition / lot_set_status_signed apply a rule here
+    ("batches.services.lots", "lot_set_hold"),
+    ("batches.services.lots", "lot_pool"),  # creates the lot, pooled
+    ("batches.services.vials", "vials_set_status"),
+    ("batches.services.packaging", "packaging_record"),  # creates the vials, available
+    ("batches.shipping.services.status", "shipment_set_status"),
+    ("batches.services.cultures", "culture_start_conditioning"),
+    ("batches.services.cultures", "culture_close"),
+}
+
+
+def _writes_status(node: ast.AST) -> bool:
+    if isinstance(node, ast.Assign | ast.AugAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return any(isinstance(t, ast.Attribute) and t.attr in ("status", "on_hold") for t in targets)
+    if isinstance(node, ast.Call) and node.keywords:
+        writes = {kw.arg for kw in node.keywords} & {"status", "on_hold"}
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        # Writes: the audit write API, a model constructor (Vial(...)), a queryset update.
+        constructor = name[:1].isupper() and not name.endswith("Response")  # Response(status=...) is HTTP
+        return bool(writes) and (name.startswith("audited_") or constructor or name == "update")
+    return False
+
+
+def test_only_the_pipeline_entry_points_write_a_status():
+    offenders = []
+    for module, path in project_modules().items():
+        if not module.startswith("batches.") or ".migrations." in module or module.endswith(".demo"):
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        offenders += [f"{path.relative_to(ROOT)}:{line} in {name}()"
+                      for name, line in _functions_with(tree, _writes_status) if (module, name) not in STATUS_WRITERS]
+    assert offenders == [], f"a status written outside its pipeline's entry point: {offenders}"
+
+
+def test_tests_import_builders_not_conftests_or_other_test_modules():
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level:
+                names = [node.module or ""]
+            offenders += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in names
+                          if n.split(".")[-1] == "conftest" or n.split(".")[-1].startswith("test_")]
+    assert offenders == [], f"import shared test code from tests/support/, not from a conftest or test: {offenders}"
