@@ -158,12 +158,18 @@ def _require_status(lot: CMLot, *allowed: str, step: str) -> None:
         )
 
 
+def _pooled_lot_begin(lot: CMLot, *, actor, action: str, step: str) -> CMLot:
+    """How a step on a lot still only pooled starts: lab staff (403), the lot locked (404), pooled (409)."""
+    require_lab_staff(actor, action)
+    lot = lot_lock(lot)
+    _require_status(lot, LotStatus.POOLED, step=step)
+    return lot
+
+
 @transaction.atomic
 def lot_contribution_add(*, lot: CMLot, harvest_id: int, volume_ml: Decimal, actor, reason: str = "") -> CMLot:
     """Add one more harvest to a lot that is still only pooled (before filtration)."""
-    require_lab_staff(actor, "Adding a harvest to a pool")
-    lot = lot_lock(lot)
-    _require_status(lot, LotStatus.POOLED, step="Pooling")
+    lot = _pooled_lot_begin(lot, actor=actor, action="Adding a harvest to a pool", step="Pooling")
     if lot.filtration_performed_by_id:
         raise Conflict("the lot is already filtered; harvests can no longer be added", code="wrong_status",
                        conditions=[{"code": "already_filtered", "detail": f"lot {lot} is filtered"}])
@@ -191,9 +197,7 @@ def lot_record_filtration(
     filtered_at: datetime | None = None, reason: str = "",
 ) -> CMLot:
     """Sterile filtration with its filter integrity test; a failed test is recorded and blocks drying."""
-    require_lab_staff(actor, "Recording filtration")
-    lot = lot_lock(lot)
-    _require_status(lot, LotStatus.POOLED, step="Filtration")
+    lot = _pooled_lot_begin(lot, actor=actor, action="Recording filtration", step="Filtration")
     if lot.concentration_performed_by_id:
         raise Conflict("the lot is already concentrated; filtration cannot be re-recorded", code="wrong_status",
                        conditions=[{"code": "already_concentrated", "detail": f"lot {lot} is concentrated"}])
@@ -232,9 +236,7 @@ def lot_record_concentration(
     volume_out_ml: Decimal, concentrated_at: datetime | None = None, reason: str = "",
 ) -> CMLot:
     """Ultrafiltration to the bulk: cut-off, factor, volume out; computes the lot's yield."""
-    require_lab_staff(actor, "Recording concentration")
-    lot = lot_lock(lot)
-    _require_status(lot, LotStatus.POOLED, step="Concentration")
+    lot = _pooled_lot_begin(lot, actor=actor, action="Recording concentration", step="Concentration")
     if lot.integrity_test_passed is None:
         raise Conflict("record filtration first", code="wrong_order",
                        conditions=[{"code": "filtration_missing", "detail": "filtration is not recorded"}])
@@ -292,18 +294,14 @@ LOT_EDITABLE_WHILE_POOLED = {"filter_lot", "filtered_at", "concentrated_at", "co
 @transaction.atomic
 def lot_update(*, lot: CMLot, actor, reason: str = "", **values) -> CMLot:
     """Correct descriptive fields of a lot still in processing (quantities go through their step services)."""
-    require_lab_staff(actor, "Changing a lot")
-    lot = lot_lock(lot)
-    _require_status(lot, LotStatus.POOLED, step="Changing processing details")
+    lot = _pooled_lot_begin(lot, actor=actor, action="Changing a lot", step="Changing processing details")
     return update_fields(lot, allowed=LOT_EDITABLE_WHILE_POOLED, values=values, actor=actor, reason=reason)
 
 
 @transaction.atomic
 def lot_void(*, lot: CMLot, actor, reason: str) -> CMLot:
     """Void a lot recorded in error; only before freeze-drying. Its harvest volume becomes available again."""
-    require_lab_staff(actor, "Voiding a lot")
-    lot = lot_lock(lot)
-    _require_status(lot, LotStatus.POOLED, step="Voiding")
+    lot = _pooled_lot_begin(lot, actor=actor, action="Voiding a lot", step="Voiding")
     return audited_void(lot, actor=actor, reason=reason)
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from ..locks import row_lock
 from ..models import Product, StorageLocation
-from .common import record_create, require_lab_staff, update_fields
+from .common import change_begin, record_create, update_fields
 
 PRODUCT_FIELDS = {
     "name", "gtin", "description", "shelf_life_days", "storage_temperature_min_c", "storage_temperature_max_c",
@@ -25,9 +24,8 @@ def product_create(*, actor, reason: str = "", **values) -> Product:
 
 @transaction.atomic
 def product_update(*, product: Product, actor, reason: str = "", **values) -> Product:
-    require_lab_staff(actor, "Changing a product")
-    return update_fields(row_lock(Product, product.pk), allowed=PRODUCT_FIELDS, values=values, actor=actor,
-                         reason=reason)
+    product = change_begin(product, actor=actor, action="Changing a product")
+    return update_fields(product, allowed=PRODUCT_FIELDS, values=values, actor=actor, reason=reason)
 
 
 @transaction.atomic
@@ -38,6 +36,5 @@ def storage_location_create(*, actor, reason: str = "", **values) -> StorageLoca
 
 @transaction.atomic
 def storage_location_update(*, location: StorageLocation, actor, reason: str = "", **values) -> StorageLocation:
-    require_lab_staff(actor, "Changing a storage location")
-    return update_fields(row_lock(StorageLocation, location.pk), allowed=LOCATION_FIELDS, values=values, actor=actor,
-                         reason=reason)
+    location = change_begin(location, actor=actor, action="Changing a storage location")
+    return update_fields(location, allowed=LOCATION_FIELDS, values=values, actor=actor, reason=reason)
