@@ -349,7 +349,7 @@ def lot_document_action_add(description: str, request_fn) -> None:
 
 def _carton_labels(lot: m.CMLot, user):
     kind = LabelKind.FINAL if lot.status == m.LotStatus.RELEASED else LabelKind.QUARANTINE
-    return documents.lot_labels_request(lot_number=lot.lot_number, actor=user, template="carton", kind=kind,
+    return documents.lot_labels_request(lot=lot, actor=user, template="carton", kind=kind,
                                         output_format="pdf", carton_size=CARTON_SIZE,
                                         reason="carton labels from the admin")
 
@@ -361,7 +361,7 @@ LOT_DOCUMENT_ACTIONS = [
         lot=lot, kind=LabelKind.FINAL, actor=user)),
     _document_action("Print carton labels", _carton_labels),
     _document_action("Generate batch record",
-                     lambda lot, user: documents.lot_batch_record_request(lot_number=lot.lot_number, actor=user)),
+                     lambda lot, user: documents.lot_batch_record_request(lot=lot, actor=user)),
     "show_label_reconciliation",
 ]
 

@@ -3,6 +3,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from cmlims.exceptions import NotFound
 from cmlims.models import ApiToken
 from cmlims.roles import user_roles
 
@@ -11,6 +12,14 @@ def api_token_list(*, user: AbstractBaseUser, include_inactive: bool = False) ->
     """The user's tokens, newest first; only live ones unless ``include_inactive``."""
     tokens = ApiToken.objects.filter(user=user)
     return tokens if include_inactive else tokens.live()
+
+
+def api_token_get(pk: int) -> ApiToken:
+    """One token by id, with its owner (404 when there is none)."""
+    token = ApiToken.objects.select_related("user").filter(pk=pk).first()
+    if token is None:
+        raise NotFound(f"No token with id {pk}.")
+    return token
 
 
 def user_profile(*, user) -> dict:

@@ -311,4 +311,4 @@ class LotAuditReviewAdmin(ReadOnlyAdmin):
 
 # The lot admin (batches) offers the certificate of analysis with its own document actions.
 lot_document_action_add("Generate certificate of analysis",
-                        lambda lot, user: lot_coa_request(lot_number=lot.lot_number, actor=user))
+                        lambda lot, user: lot_coa_request(lot=lot, actor=user))

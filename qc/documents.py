@@ -36,11 +36,11 @@ def _coa_conditions(lot: CMLot) -> list[dict]:
     return conditions
 
 
-def lot_coa_request(*, lot_number: str, actor) -> DocumentJob:
+def lot_coa_request(*, lot: CMLot, actor) -> DocumentJob:
     """Request the CoA of a released lot (409 otherwise)."""
     _may_get_coa(actor, {})
     with transaction.atomic():
-        lot = lot_get(lot_number)
+        lot = lot_get(lot.lot_number)  # as stored now, not as the caller last read it
         conditions = _coa_conditions(lot)
         if conditions:
             raise Conflict(f"No certificate of analysis for lot {lot.lot_number}: it is not released.",

@@ -8,21 +8,22 @@ from rest_framework.views import APIView
 
 from batches.documents import lot_batch_record_request, lot_label_reconciliation, lot_labels_request
 from batches.selectors import lot_get
+from cmlims.api.parsing import request_parse
 from cmlims.documents.api.views import JobAcceptedSerializer, job_accepted
 
-LabelRequestSerializer = inline_serializer(
-    "LotLabelRequest",
-    {
-        "template": serializers.ChoiceField(choices=["vial", "carton"]),
-        "kind": serializers.ChoiceField(choices=["quarantine", "final"]),
-        "format": serializers.ChoiceField(choices=["pdf", "zpl"]),
-        "vials": serializers.ListField(child=serializers.CharField(), required=False),
-        "reason": serializers.CharField(required=False, help_text="required to reprint a label"),
-        "copies": serializers.IntegerField(required=False, min_value=1, max_value=10),
-        "carton_size": serializers.IntegerField(required=False, min_value=1),
-        "layout": serializers.ChoiceField(choices=["page", "a4"], required=False),
-    },
-)
+
+class LotLabelRequest(serializers.Serializer):
+    """What a label request may say (types and choices; the label rules are the service's)."""
+
+    template = serializers.ChoiceField(choices=["vial", "carton"])
+    kind = serializers.ChoiceField(choices=["quarantine", "final"])
+    format = serializers.ChoiceField(choices=["pdf", "zpl"])
+    vials = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True, default=None)
+    reason = serializers.CharField(required=False, allow_blank=True, default="",
+                                   help_text="required to reprint a label")
+    copies = serializers.IntegerField(required=False, min_value=1, max_value=10, default=1)
+    carton_size = serializers.IntegerField(required=False, min_value=1, allow_null=True, default=None)
+    layout = serializers.ChoiceField(choices=["page", "a4"], required=False, default="page")
 
 
 ReconciliationSerializer = inline_serializer(
@@ -51,13 +52,13 @@ class LotLabelsView(APIView):
         return Response({"lot": lot.lot_number, "vials": rec.expected_items, "balanced": rec.balanced,
                          "labels": [vars(row) for row in rec.rows]})
 
-    @extend_schema(request=LabelRequestSerializer, responses={202: JobAcceptedSerializer})
+    @extend_schema(request=LotLabelRequest, responses={202: JobAcceptedSerializer})
     def post(self, request, lot_number: str):
-        data = request.data
+        d = request_parse(LotLabelRequest, request)  # the body first (400), then the lot (404)
         job = lot_labels_request(
-            lot_number=lot_number, actor=request.user, template=data.get("template"), kind=data.get("kind"),
-            output_format=data.get("format"), vials=data.get("vials"), reason=data.get("reason", ""),
-            copies=data.get("copies", 1), carton_size=data.get("carton_size"), layout=data.get("layout", "page"),
+            lot=lot_get(lot_number), actor=request.user, template=d["template"], kind=d["kind"],
+            output_format=d["format"], vials=d["vials"], reason=d["reason"], copies=d["copies"],
+            carton_size=d["carton_size"], layout=d["layout"],
         )
         return job_accepted(job)
 
@@ -67,7 +68,7 @@ class LotBatchRecordView(APIView):
 
     @extend_schema(request=None, responses={202: JobAcceptedSerializer})
     def post(self, request, lot_number: str):
-        return job_accepted(lot_batch_record_request(lot_number=lot_number, actor=request.user))
+        return job_accepted(lot_batch_record_request(lot=lot_get(lot_number), actor=request.user))
 
 
 urlpatterns = [

@@ -24,10 +24,10 @@ def _may_read_batch_record(user, params: dict) -> None:
     roles.require_role(user, roles.QC_OFFICER, "Generating the batch record")
 
 
-def lot_batch_record_request(*, lot_number: str, actor) -> DocumentJob:
+def lot_batch_record_request(*, lot: CMLot, actor) -> DocumentJob:
     _may_read_batch_record(actor, {})
     with transaction.atomic():
-        lot = lot_get(lot_number)
+        lot = lot_get(lot.lot_number)  # as stored now, not as the caller last read it
         if lot.voided_at is not None:
             raise Conflict(f"lot {lot.lot_number} is voided.", code="lot_voided",
                            conditions=[{"code": "lot_voided", "detail": lot.void_reason or "voided"}])

@@ -208,12 +208,12 @@ def _item_keys(template: str, vials: list[Vial], carton_size: int | None) -> lis
     return [f"carton-{n}" for n in range(1, math.ceil(len(vials) / size) + 1)]
 
 
-def lot_labels_request(*, lot_number: str, actor, **raw: Any) -> DocumentJob:
+def lot_labels_request(*, lot: CMLot, actor, **raw: Any) -> DocumentJob:
     """Check role, rules and reprints for a lot's labels, then create the job (202 on the API)."""
     params = lot_labels_params(**raw)
     _may_print(actor, params)
     with transaction.atomic():
-        lot = lot_lock(lot_number)
+        lot = lot_lock(lot)
         conditions = lot_label_conditions(lot, params["kind"], today=timezone.localdate())
         if conditions:
             raise Conflict(f"{params['kind'].capitalize()} labels cannot be printed for lot {lot.lot_number}.",
@@ -326,5 +326,5 @@ def lot_unlabelled_vial_labels_request(*, lot: CMLot, kind: str, actor) -> Docum
     if not serials:
         raise InvalidInput("every vial already has this label; reprint through the API with a reason",
                            fields={"vials": ["nothing left to label"]})
-    return lot_labels_request(lot_number=lot.lot_number, actor=actor, template="vial", kind=kind,
+    return lot_labels_request(lot=lot, actor=actor, template="vial", kind=kind,
                               output_format="pdf", vials=serials)

@@ -7,9 +7,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cmlims import roles
-from cmlims.exceptions import NotFound
+from cmlims.api.parsing import request_parse
 from cmlims.models import ApiToken
-from cmlims.selectors import api_token_list, user_profile
+from cmlims.selectors import api_token_get, api_token_list, user_profile
 from cmlims.services import api_token_issue, api_token_revoke
 from cmlims.verification import audit_chain_verify
 
@@ -31,9 +31,7 @@ class TokenObtainView(APIView):
                                                             "expires": serializers.DateTimeField()})},
     )
     def post(self, request):
-        data = TokenRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        key, expires = api_token_issue(**data.validated_data, request=request)
+        key, expires = api_token_issue(**request_parse(TokenRequestSerializer, request), request=request)
         return Response({"token": key, "expires": expires})
 
 
@@ -71,12 +69,8 @@ class TokenRevokeView(APIView):
 
     @extend_schema(request=TokenRevokeRequestSerializer, responses={200: TokenSerializer})
     def post(self, request, pk: int):
-        data = TokenRevokeRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        token = ApiToken.objects.select_related("user").filter(pk=pk).first()
-        if token is None:
-            raise NotFound(f"No token with id {pk}.")
-        token = api_token_revoke(token=token, actor=request.user, reason=data.validated_data["reason"])
+        reason = request_parse(TokenRevokeRequestSerializer, request)["reason"]
+        token = api_token_revoke(token=api_token_get(pk), actor=request.user, reason=reason)
         return Response(TokenSerializer(token).data)
 
 

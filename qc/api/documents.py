@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
+from batches.selectors import lot_get
 from cmlims.documents.api.views import JobAcceptedSerializer, job_accepted
 from qc.documents import lot_coa_request
 
@@ -13,7 +14,7 @@ class LotCoaView(APIView):
 
     @extend_schema(request=None, responses={202: JobAcceptedSerializer})
     def post(self, request, lot_number: str):
-        return job_accepted(lot_coa_request(lot_number=lot_number, actor=request.user))
+        return job_accepted(lot_coa_request(lot=lot_get(lot_number), actor=request.user))
 
 
 urlpatterns = [path("lots/<str:lot_number>/coa/", LotCoaView.as_view(), name="lot-coa")]

@@ -359,9 +359,10 @@ def test_query_parameters_are_parsed_like_bodies_and_described_in_the_schema(mak
         assert name in [p["name"] for p in paths[path]["get"].get("parameters", [])], path
 
 
-# API views read through selectors (DESIGN.md: thin views); the token views are the authentication's own.
-API_VIEW_MODULES = ["batches/api/views.py", "batches/shipping/api/views.py", "qc/api/views.py",
-                    "cmlims/investigations/api.py", "cmlims/documents/api/views.py"]
+# API views read through selectors (DESIGN.md: thin views), the token views too.
+API_VIEW_MODULES = ["batches/api/views.py", "batches/api/documents.py", "batches/shipping/api/views.py",
+                    "qc/api/views.py", "qc/api/documents.py", "cmlims/api/views.py", "cmlims/investigations/api.py",
+                    "cmlims/documents/api/views.py"]
 
 
 @pytest.mark.parametrize("module", API_VIEW_MODULES)

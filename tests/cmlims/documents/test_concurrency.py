@@ -12,7 +12,7 @@ from tests.support.races import race
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.req("README-JOBS-ONCE", "RULE-7")
 def test_two_executions_of_one_job_issue_each_label_once(require_postgres, chain, packaged_lot):
-    job = lot_labels_request(lot_number=packaged_lot.lot_number, actor=chain.lab1, template="vial",
+    job = lot_labels_request(lot=packaged_lot, actor=chain.lab1, template="vial",
                              kind="quarantine", output_format="pdf")
     outcomes = race(lambda: document_job_run(job_id=job.pk), lambda: document_job_run(job_id=job.pk))
     assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes  # neither execution raised

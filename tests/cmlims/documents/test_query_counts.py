@@ -38,7 +38,7 @@ def test_admin_lists_query_counts(chain, packaged_lot, rows, django_assert_num_q
     user.is_staff = True
     user.save(update_fields=["is_staff"])
     for n in range(rows):
-        job = lot_labels_request(lot_number=packaged_lot.lot_number, actor=user, template="vial", kind="quarantine",
+        job = lot_labels_request(lot=packaged_lot, actor=user, template="vial", kind="quarantine",
                                  output_format="zpl", reason=f"reprint {n}" if n else "")
         document_job_run(job_id=job.pk)
     client = Client()
@@ -55,7 +55,7 @@ def test_lot_label_reconciliation_query_count(chain, packaged_lot, auth_client, 
     from batches.documents import lot_labels_request
 
     for n in range(jobs):
-        job = lot_labels_request(lot_number=packaged_lot.lot_number, actor=chain.lab1, template="vial",
+        job = lot_labels_request(lot=packaged_lot, actor=chain.lab1, template="vial",
                                  kind="quarantine", output_format="zpl", reason=f"reprint {n}" if n else "")
         document_job_run(job_id=job.pk)
     client = auth_client(chain.qc)

@@ -154,7 +154,7 @@ def test_job_page_polls_while_the_job_runs(chain, packaged_lot):
     chain.lab1.save(update_fields=["is_staff"])
     client = Client()
     client.login(username=chain.lab1.username, password=PASSWORD)
-    job = lot_labels_request(lot_number=packaged_lot.lot_number, actor=chain.lab1, template="vial",
+    job = lot_labels_request(lot=packaged_lot, actor=chain.lab1, template="vial",
                              kind="quarantine", output_format="zpl")
     page = client.get(f"/admin/documents/documentjob/{job.pk}/change/").content.decode()
     assert '<meta http-equiv="refresh" content="2">' in page and 'value="0"' in page
