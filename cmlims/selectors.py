@@ -8,8 +8,11 @@ from cmlims.models import ApiToken
 from cmlims.roles import user_roles
 
 
-def api_token_list(*, user: AbstractBaseUser, include_inactive: bool = False) -> QuerySet[ApiToken]:
-    """The user's tokens, newest first; only live ones unless ``include_inactive``."""
+def api_token_list(*, user: AbstractBaseUser | None, include_inactive: bool = False) -> QuerySet[ApiToken]:
+    """The user's tokens, newest first; only live ones unless ``include_inactive``. No user (the schema
+    generator's fake view), no tokens."""
+    if user is None:
+        return ApiToken.objects.none()
     tokens = ApiToken.objects.filter(user=user)
     return tokens if include_inactive else tokens.live()
 
