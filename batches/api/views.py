@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
+from django import forms
 from django.db.models import QuerySet
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.permissions import IsAuthenticated
@@ -30,13 +34,41 @@ def _ok(obj) -> Response:
 # --- lots: list, detail, transitions --------------------------------------------------------------------
 
 
+class IdField(forms.IntegerField):
+    """A record id as the database stores it (a bigger number is a 400, not an overflow)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=1, max_value=2**63 - 1, **kwargs)
+
+
+class IdFilter(django_filters.NumberFilter):
+    field_class = IdField
+
+
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO time with its zone that still exists in UTC (0001-01-01T00:00+01:00 does not)."""
+
+    def clean(self, value):
+        parsed = super().clean(value)
+        if parsed is not None:
+            try:
+                parsed.astimezone(dt.UTC)
+            except OverflowError:
+                raise forms.ValidationError("is out of range once converted to UTC") from None
+        return parsed
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class LotFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=m.LotStatus.choices)
-    product = django_filters.NumberFilter(field_name="product_id")
+    product = IdFilter(field_name="product_id")
     gtin = django_filters.CharFilter(field_name="product__gtin")
     on_hold = django_filters.BooleanFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     search = django_filters.CharFilter(method="filter_search", label="lot number, vial serial or donor code")
 
     class Meta:

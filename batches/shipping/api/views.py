@@ -44,9 +44,11 @@ class ByName(CursorPagination):
 
 
 class ConsigneeListView(generics.GenericAPIView):
+    """Clinics and distributors (cursor pagination). POST adds one (shipping coordinator)."""
+
     permission_classes = [ShippingReaders]
     pagination_class = ByName
-    """Clinics and distributors (cursor pagination). POST adds one (shipping coordinator)."""
+    serializer_class = s.ConsigneeInput  # what POST accepts: OPTIONS describes it (it asserted without one)
 
     def get_queryset(self):
         return selectors.consignee_list()
@@ -81,9 +83,10 @@ class ConsigneeDetailView(ShippingView):
 
 
 class ShipmentListView(generics.GenericAPIView):
-    permission_classes = [ShippingReaders]
-
     """Shipments, newest first (cursor pagination; ``?status=`` filters). POST creates a draft with its SSCC."""
+
+    permission_classes = [ShippingReaders]
+    serializer_class = s.ShipmentInput  # what POST accepts: OPTIONS describes it
 
     def get_queryset(self):
         queryset = selectors.shipment_list()

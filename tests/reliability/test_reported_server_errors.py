@@ -1,0 +1,42 @@
+"""The server errors an outside fuzzer found (issue 18): each input now answers the one right 2xx/4xx."""
+
+import pytest
+
+from cmlims import roles
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lab(make_user, auth_client):
+    return auth_client(make_user("fuzz-lab", roles.LAB_STAFF))
+
+
+@pytest.mark.req("README-API-ERRORS")
+@pytest.mark.parametrize("path", ["/api/v1/consignees/", "/api/v1/shipments/"])
+def test_options_describes_what_post_accepts(lab, path):
+    response = lab.options(path)
+    assert response.status_code == 200, response.content
+    assert "POST" in response.json()["actions"]  # DRF's metadata from the input serializer
+
+
+@pytest.mark.req("README-API-ERRORS")
+@pytest.mark.parametrize(("query", "field", "problem"), [
+    ("product=99999999999999999999", "product", "less than or equal to"),
+    ("product=0", "product", "greater than or equal to"),
+    ("created_before=0001-01-01T00:00:00%2B01:00", "created_before", "out of range once converted to UTC"),
+    ("created_after=0001-01-01T00:30:00%2B01:00", "created_after", "out of range once converted to UTC"),
+])
+def test_lot_list_filters_out_of_range_are_400_naming_the_field(lab, query, field, problem):
+    response = lab.get(f"/api/v1/lots/?{query}")
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "invalid" and problem in body["fields"][field][0]
+
+
+@pytest.mark.req("README-API-ERRORS")
+@pytest.mark.parametrize("path", ["/api/v1/harvests/abc/void/", "/api/v1/passages/abc/verify/",
+                                  "/api/v1/freeze-drying-phases/abc/void/", "/api/v1/products/abc/verify/"])
+def test_a_non_numeric_key_is_404(lab, path):
+    response = lab.post(path, {"reason": "typo"}, format="json")
+    assert response.status_code == 404 and response.json()["code"] == "not_found", response.content
