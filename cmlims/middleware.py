@@ -1,10 +1,11 @@
-"""Request id (taken from X-Request-ID or made up, kept for the audit trail and echoed back) and the refusal
-of NUL characters in URLs."""
+"""Request id (taken from X-Request-ID or made up, kept for the audit trail and echoed back), the refusal
+of NUL characters in URLs, and JSON error bodies under /api/ whatever DEBUG says."""
 
+import logging
 import re
 import uuid
 
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 
 from cmlims import context
 
@@ -45,3 +46,33 @@ class RefuseNulMiddleware:
                 status=400,
             )
         return self.get_response(request)
+
+
+logger = logging.getLogger("cmlims.api")
+
+
+class ApiJsonErrorsMiddleware:
+    """Under /api/ every error is the project's JSON body, DEBUG or not. With DEBUG on (the demo) Django would
+    answer an unknown route with its HTML 404 page and a bug with a 100 KB HTML traceback; a client gets
+    ``{"code": "not_found"}`` and ``{"code": "server_error"}`` instead, and the traceback goes to the log."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (request.path.startswith("/api/") and response.status_code == 404
+                and response.get("Content-Type", "").startswith("text/html")):
+            from cmlims.api.exceptions import api_not_found
+
+            return api_not_found(request)
+        return response
+
+    def process_exception(self, request, exception):
+        if not request.path.startswith("/api/") or isinstance(exception, Http404):
+            return None  # Django's own handling (and DRF's, for its views) answers these
+        from cmlims.api.exceptions import api_server_error
+
+        logger.error("internal error on %s %s (request %s)", request.method, request.path,
+                     getattr(request, "request_id", "-"), exc_info=exception)
+        return api_server_error(request)

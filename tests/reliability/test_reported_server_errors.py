@@ -40,3 +40,30 @@ def test_lot_list_filters_out_of_range_are_400_naming_the_field(lab, query, fiel
 def test_a_non_numeric_key_is_404(lab, path):
     response = lab.post(path, {"reason": "typo"}, format="json")
     assert response.status_code == 404 and response.json()["code"] == "not_found", response.content
+
+
+@pytest.mark.req("README-API-ERRORS")
+def test_with_debug_on_an_unknown_api_route_is_json_not_django_s_page(lab, settings):
+    settings.DEBUG = True  # the demo's setting
+    response = lab.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json() == {"code": "not_found", "message": "No route for /api/v1/no-such-thing/."}
+
+
+@pytest.mark.req("README-API-ERRORS")
+def test_a_bug_under_api_answers_a_short_json_500_and_logs_the_traceback(caplog):
+    from django.test import RequestFactory
+
+    from cmlims.middleware import ApiJsonErrorsMiddleware
+
+    middleware = ApiJsonErrorsMiddleware(lambda request: None)
+    request = RequestFactory().get("/api/v1/lots/")
+    try:
+        raise RuntimeError("a bug")
+    except RuntimeError as exc:
+        response = middleware.process_exception(request, exc)
+    assert response.status_code == 500 and len(response.content) < 200
+    assert response.content == b'{"code": "server_error", "message": "Internal error; it has been logged."}'
+    assert "a bug" in caplog.text and "Traceback" in caplog.text
+    # Outside /api/ Django's own handling stays (the admin shows its page).
+    assert middleware.process_exception(RequestFactory().get("/admin/"), RuntimeError("x")) is None
