@@ -3,8 +3,11 @@ of NUL characters in URLs, and JSON error bodies under /api/ whatever DEBUG says
 
 import logging
 import re
+import time
 import uuid
 
+from django.conf import settings
+from django.contrib.auth import logout
 from django.http import Http404, JsonResponse
 
 from cmlims import context
@@ -76,3 +79,25 @@ class ApiJsonErrorsMiddleware:
         logger.error("internal error on %s %s (request %s)", request.method, request.path,
                      getattr(request, "request_id", "-"), exc_info=exception)
         return api_server_error(request)
+
+
+class SessionIdleTimeoutMiddleware:
+    """A browser session ends after ``CMLIMS_SESSION_IDLE`` without a request: the next request is anonymous
+    (the admin sends it to the login page). The last-seen time is written at most once a minute, so a busy
+    user's session is not saved on every request."""
+
+    TOUCH_EVERY_SECONDS = 60
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and hasattr(request, "session"):
+            now = time.time()
+            last_seen = request.session.get("cmlims_last_seen")
+            if last_seen is not None and now - last_seen > settings.CMLIMS_SESSION_IDLE.total_seconds():
+                logout(request)  # flushes the session; request.user becomes anonymous
+            elif last_seen is None or now - last_seen >= self.TOUCH_EVERY_SECONDS:
+                request.session["cmlims_last_seen"] = now
+        return self.get_response(request)

@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "cmlims.middleware.SessionIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -132,6 +133,10 @@ LOGIN_URL = "admin:login"
 # Which settings module is in force; demo users and data are refused unless it is "local" or "test".
 CMLIMS_ENVIRONMENT = "production"
 CMLIMS_TOKEN_TTL = timedelta(hours=float(os.environ.get("CMLIMS_TOKEN_TTL_HOURS", "8")))
+# Admin sessions end after this long without a request (Annex 11 §12: an unattended screen is locked out),
+# and in any case 8 hours after the login (the cookie's age).
+CMLIMS_SESSION_IDLE = timedelta(minutes=float(os.environ.get("CMLIMS_SESSION_IDLE_MINUTES", "30")))
+SESSION_COOKIE_AGE = 8 * 3600
 CMLIMS_SITE_PREFIX = os.environ.get("CMLIMS_SITE_PREFIX", "CM")
 CMLIMS_MANUFACTURER = os.environ.get("CMLIMS_MANUFACTURER", "cmlims demo manufacturing site")
 CMLIMS_SIGNING_MAX_FAILURES = 5
