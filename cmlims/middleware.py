@@ -81,10 +81,18 @@ class ApiJsonErrorsMiddleware:
         return api_server_error(request)
 
 
+SESSION_LAST_SEEN = "cmlims_last_seen"
+
+
+def session_mark_seen(session) -> None:
+    """Note in the session that its user was just active (at login, and by the middleware below)."""
+    session[SESSION_LAST_SEEN] = time.time()
+
+
 class SessionIdleTimeoutMiddleware:
     """A browser session ends after ``CMLIMS_SESSION_IDLE`` without a request: the next request is anonymous
-    (the admin sends it to the login page). The last-seen time is written at most once a minute, so a busy
-    user's session is not saved on every request."""
+    (the admin sends it to the login page; the logout is audited). The last-seen time is set at login and
+    rewritten at most once a minute, so a busy user's session is not saved on every request."""
 
     TOUCH_EVERY_SECONDS = 60
 
@@ -95,9 +103,9 @@ class SessionIdleTimeoutMiddleware:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and hasattr(request, "session"):
             now = time.time()
-            last_seen = request.session.get("cmlims_last_seen")
+            last_seen = request.session.get(SESSION_LAST_SEEN)
             if last_seen is not None and now - last_seen > settings.CMLIMS_SESSION_IDLE.total_seconds():
                 logout(request)  # flushes the session; request.user becomes anonymous
             elif last_seen is None or now - last_seen >= self.TOUCH_EVERY_SECONDS:
-                request.session["cmlims_last_seen"] = now
+                session_mark_seen(request.session)
         return self.get_response(request)

@@ -15,6 +15,7 @@ from django.dispatch import receiver
 
 from cmlims import context
 from cmlims.audit import Action, audit_record, diff, snapshot
+from cmlims.middleware import session_mark_seen
 
 User = get_user_model()
 _SNAPSHOT_ATTR = "_cmlims_audit_before"
@@ -140,6 +141,8 @@ def _record_membership(sender, instance, action, reverse, model, pk_set, **kwarg
 
 @receiver(user_logged_in, dispatch_uid="cmlims_logged_in")
 def _record_login(sender, request, user, **kwargs):
+    if request is not None and hasattr(request, "session"):
+        session_mark_seen(request.session)  # the idle time counts from the login
     with transaction.atomic():
         audit_record(actor=user, action=Action.LOGGED_IN, obj=user, changes=_request_facts(request))
 
