@@ -149,6 +149,10 @@ class ReceiveForm(SignatureForm):
 class LogForm(forms.Form):
     file = forms.FileField(help_text="CSV with the header timestamp,temperature_c (ISO 8601 times with offset)")
     reason = forms.CharField(required=False, help_text="required to replace an earlier file")
+    qc_username = forms.CharField(required=False, label="QC officer's user name",
+                                  help_text="replacing a file is signed by a QC officer (not you)")
+    qc_password = forms.CharField(required=False, label="QC officer's password", strip=False,
+                                  widget=forms.PasswordInput)
 
 
 class CancelForm(forms.Form):
@@ -199,7 +203,9 @@ def _release(request, s, d):
 def _log(request, s, d):
     upload = d["file"]
     log = services.shipment_temperature_log_upload(shipment=s, actor=request.user, file_name=upload.name,
-                                                   data=upload.read(), reason=d["reason"])
+                                                   data=upload.read(), reason=d["reason"],
+                                                   qc_username=d["qc_username"], qc_password=d["qc_password"],
+                                                   qc_meaning="logger file replaced")
     return f"Logger file stored: {log.minutes_outside} min outside the range" + (
         f" — EXCURSION, {log.investigation.number} opened; receipt on hold." if log.excursion else ".")
 

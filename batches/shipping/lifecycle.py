@@ -8,10 +8,13 @@ Written only by ``batches.shipping.services.status.shipment_set_status``.
 
 from __future__ import annotations
 
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q
+
 from batches.shipping.models import Shipment, ShipmentStatus, TemperatureLog
 from cmlims import roles
 from cmlims.exceptions import Conflict
-from cmlims.investigations.models import Disposition, Investigation
+from cmlims.investigations.models import Disposition, Investigation, Kind
 from cmlims.investigations.models import Status as InvestigationStatus
 from cmlims.pipeline import Condition, Pipeline, Rule
 
@@ -86,21 +89,29 @@ def shipment_require(shipment: Shipment, to: str) -> None:
         raise shipment_state_refusal(shipment, to, conditions)
 
 
+def shipment_investigations(shipment: Shipment):
+    """Every excursion investigation ever linked to the shipment: through any of its logger files, voided
+    ones included (a replacement file must not hide one), or opened on the shipment itself."""
+    log_ids = TemperatureLog.objects.filter(shipment=shipment, investigation__isnull=False).values("investigation_id")
+    on_shipment = Q(content_type=ContentType.objects.get_for_model(Shipment), object_id=str(shipment.pk),
+                    kind=Kind.TEMPERATURE_EXCURSION)
+    return Investigation.objects.filter(Q(pk__in=log_ids) | on_shipment).order_by("pk")
+
+
 def receipt_conditions(shipment: Shipment, actor=None) -> list[Condition]:
     """What stops receipt: no logger data yet, an excursion investigation still open (rule 6), or one closed
-    with the product found not usable (the consignee may not accept it; it is returned or destroyed)."""
-    logs = list(TemperatureLog.objects.filter(shipment=shipment, voided_at__isnull=True))
+    with the product found not usable (the consignee may not accept it; it is returned or destroyed).
+    Investigations govern receipt whether or not the file that opened them was replaced since."""
     conditions = []
-    if not logs:
+    if not TemperatureLog.objects.filter(shipment=shipment, voided_at__isnull=True).exists():
         conditions.append({"code": "temperature_log_missing",
                            "detail": "upload the temperature logger file before confirming receipt"})
-    investigation_ids = [log.investigation_id for log in logs if log.investigation_id]
-    still_open = Investigation.objects.filter(pk__in=investigation_ids, status=InvestigationStatus.OPEN)
-    conditions += [{"code": "excursion_investigation_open", "detail": f"{inv} is open"} for inv in still_open]
-    not_usable = Investigation.objects.filter(pk__in=investigation_ids, status=InvestigationStatus.CLOSED,
-                                              product_disposition=Disposition.NOT_USABLE)
-    conditions += [{"code": "excursion_product_not_usable",
-                    "detail": f"{inv} concluded the product is not usable: {inv.conclusion}"} for inv in not_usable]
+    for inv in shipment_investigations(shipment):
+        if inv.status != InvestigationStatus.CLOSED:
+            conditions.append({"code": "excursion_investigation_open", "detail": f"{inv} is open"})
+        elif inv.product_disposition == Disposition.NOT_USABLE:
+            conditions.append({"code": "excursion_product_not_usable",
+                               "detail": f"{inv} concluded the product is not usable: {inv.conclusion}"})
     return conditions
 
 

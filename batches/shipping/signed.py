@@ -9,7 +9,8 @@ from batches.shipping.models import Shipment
 from cmlims.esign.models import Meaning, Signature
 from cmlims.esign.services import signature_manifest, signature_status
 
-SIGNED_FIELDS = {Meaning.SHIPPED: "shipment-shipped-v1", Meaning.RECEIVED: "shipment-received-v1"}
+SIGNED_FIELDS = {Meaning.SHIPPED: "shipment-shipped-v1", Meaning.RECEIVED: "shipment-received-v1",
+                 Meaning.LOGGER_FILE_REPLACED: "temperature-log-replaced-v1"}
 
 
 def signed_content(shipment: Shipment, *, meaning: str, serials: list[str]) -> dict[str, Any]:

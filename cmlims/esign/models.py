@@ -16,6 +16,7 @@ class Meaning(models.TextChoices):
     RECALLED = "recalled"
     SHIPPED = "shipped"
     RECEIVED = "received"
+    LOGGER_FILE_REPLACED = "logger file replaced"
 
 
 class Signature(AuditedModel):

@@ -108,6 +108,14 @@ class LogUploadInput(serializers.Serializer):
     file = serializers.FileField()
     reason = serializers.CharField(required=False, allow_blank=True, default="",
                                    help_text="required to replace an earlier file")
+    # Replacing a file is signed by a QC officer (not the uploader): their own user name and password.
+    qc_username = serializers.CharField(required=False, allow_blank=True, default="",
+                                        help_text="replacement only: the signing QC officer's user name")
+    qc_password = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False,
+                                        style={"input_type": "password"},
+                                        help_text="replacement only: the signing QC officer's password")
+    qc_meaning = serializers.CharField(required=False, allow_blank=True,
+                                       help_text='replacement only: if sent, must be "logger file replaced"')
 
 
 class LabelInput(serializers.Serializer):

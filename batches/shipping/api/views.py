@@ -211,7 +211,9 @@ class TemperatureLogView(ShippingView):
                                        fields={"file": [f"{content_type} is not CSV"]})
         log = services.shipment_temperature_log_upload(shipment=selectors.shipment_find(pk),
                                                        actor=request.user, file_name=upload.name,
-                                                       data=upload.read(), reason=d["reason"])
+                                                       data=upload.read(), reason=d["reason"],
+                                                       qc_username=d["qc_username"], qc_password=d["qc_password"],
+                                                       qc_meaning=d.get("qc_meaning"))
         return Response(s.log_body(log), status=status.HTTP_201_CREATED)
 
 

@@ -4,12 +4,17 @@ An excursion — time outside the shipment's transport range longer than its all
 ``batches.shipping.temperature`` for how the time is counted) — opens a temperature-excursion
 investigation on the shipment and puts it in ``receipt_on_hold``; receipt then waits for a QC officer
 to close that investigation.
+
+Replacing a file (it voids the earlier one) needs a reason and a QC officer's electronic signature
+("logger file replaced", on the new log). The QC officer signs with their own user name and password; they
+are not the uploader. A replacement never clears an excursion: its investigation keeps governing receipt.
 """
 
 from __future__ import annotations
 
 import hashlib
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,8 +23,12 @@ from batches.shipping.locks import shipment_lock, temperature_logs_lock
 from batches.shipping.models import Shipment, ShipmentStatus, TemperatureLog, TemperatureReading
 from batches.shipping.services.common import require_coordinator
 from batches.shipping.services.status import shipment_set_status
+from batches.shipping.signed import SIGNED_FIELDS
 from batches.shipping.temperature import ExcursionSummary, excursion_compute, logger_csv_parse
+from cmlims import roles
 from cmlims.audit import audited_bulk_create, audited_create, audited_void
+from cmlims.esign.models import Meaning
+from cmlims.esign.services import signature_record, signing_credentials_verify
 from cmlims.exceptions import field_error
 from cmlims.investigations.models import Investigation, Kind
 from cmlims.investigations.models import Status as InvestigationStatus
@@ -44,21 +53,46 @@ def _open_excursion_investigation(shipment: Shipment) -> Investigation | None:
     return Investigation.objects.filter(pk__in=ids, status=InvestigationStatus.OPEN).first()
 
 
+def _replacement_signer(*, actor, username: str, password: str, meaning: str | None, reason: str):
+    """The QC officer who signs a replacement: named by ``username``, re-authenticated by password (11.200(a)),
+    not the uploader. Runs before the upload's transaction (the failure count must survive the refusal)."""
+    if not (reason or "").strip():
+        raise field_error("reason", "this shipment already has a logger file: give the reason to replace it")
+    if not username:
+        raise field_error("qc_username", "replacing a logger file needs a QC officer's signature")
+    signer = get_user_model().objects.filter(username=username, is_active=True).first()
+    if signer is None:
+        raise field_error("qc_username", "no active user with this user name")
+    roles.require_role(signer, roles.QC_OFFICER, "Signing a logger file replacement")
+    if signer.pk == actor.pk:
+        raise field_error("qc_username", "the QC officer who signs the replacement must not be the uploader")
+    signing_credentials_verify(signer=signer, username=username, password=password,
+                               meaning=Meaning.LOGGER_FILE_REPLACED, meaning_sent=meaning, reason=reason)
+    return signer
+
+
 def shipment_temperature_log_upload(
-    *, shipment: Shipment, actor, file_name: str, data: bytes, reason: str = ""
+    *, shipment: Shipment, actor, file_name: str, data: bytes, reason: str = "", qc_username: str = "",
+    qc_password: str = "", qc_meaning: str | None = None,
 ) -> TemperatureLog:
     """Store a logger file for a delivered shipment. A bad file raises 400 with ``rows`` and stores nothing.
 
-    A second file replaces the first only with a reason (the first is voided, kept for the record).
+    A second file replaces the first only with a reason and a QC officer's signature (``qc_username``,
+    ``qc_password``, optional ``qc_meaning`` = "logger file replaced"); the first is voided, kept for the record.
     """
     require_coordinator(actor, "Uploading temperature logger data")
     readings = logger_csv_parse(data)  # before any lock: a bad file never touches the database
+    signer = None
+    if TemperatureLog.objects.filter(shipment=shipment, voided_at__isnull=True).exists():
+        signer = _replacement_signer(actor=actor, username=qc_username, password=qc_password, meaning=qc_meaning,
+                                     reason=reason)
     with transaction.atomic():
         locked = shipment_lock(shipment)
         shipment_require(locked, LOGGING)
         previous = temperature_logs_lock(locked)
-        if previous and not (reason or "").strip():
-            raise field_error("reason", "this shipment already has a logger file: give the reason to replace it")
+        if previous and signer is None:  # a file arrived since the check above: sign for replacing it
+            raise field_error("qc_username", "this shipment already has a logger file: replacing it needs a "
+                                             "reason and a QC officer's signature")
         for old in previous:
             audited_void(old, actor=actor, reason=reason)
         summary = excursion_compute(
@@ -81,6 +115,13 @@ def shipment_temperature_log_upload(
             allowed_minutes=locked.transport_excursion_allowed_minutes, minutes_outside=summary.minutes_outside,
             excursion=summary.is_excursion, investigation=investigation,
         )
+        if previous:
+            meaning = Meaning.LOGGER_FILE_REPLACED
+            signature_record(subject=log, signer=signer, meaning=meaning, reason=reason,
+                             content={"shipment": locked.reference, "file_sha256": log.file_sha256,
+                                      "replaces_sha256": sorted(old.file_sha256 for old in previous),
+                                      "reason": reason},
+                             field_list_version=SIGNED_FIELDS[meaning])
         audited_bulk_create(
             TemperatureReading,
             [TemperatureReading(log=log, at=r.at, temperature_c=r.temperature_c) for r in readings],

@@ -14,7 +14,7 @@ from batches.shipping.gs1 import GS
 from batches.shipping.models import ShipmentStatus
 from cmlims import roles
 from cmlims.documents.models import DocumentJob
-from tests.support.builders import clean_log, log_with, sign, vial_serials
+from tests.support.builders import PASSWORD, clean_log, log_with, sign, vial_serials
 
 pytestmark = pytest.mark.django_db
 
@@ -180,6 +180,45 @@ def test_excursion_over_the_api_holds_receipt(client, world):
                                                          "received_by_name": "Ida"}, format="json")
     assert response.status_code == 409
     assert response.json()["conditions"][0]["code"] == "excursion_investigation_open"
+
+
+@pytest.mark.req("RULE-6", "README-EXCURSION-RECEIPT", "P11-11.200a")
+def test_a_clean_replacement_file_does_not_bypass_the_open_excursion_investigation(client, world, make_user):
+    from cmlims.investigations.services import investigation_close
+
+    shipment = delivered_shipment(world)
+    start = timezone.now() - dt.timedelta(hours=3)
+    hot = log_with(start, ["5", "5"] + ["9"] * 6 + ["5", "5"])
+    response = client.post(url(shipment.pk, "temperature-log"),
+                           {"file": SimpleUploadedFile("e.csv", hot, content_type="text/csv")}, format="multipart")
+    investigation_id = response.json()["investigation"]["id"]
+    receive = {**sign(world.coordinator, "received"), "received_by_name": "Ida"}
+    response = client.post(url(shipment.pk, "receive"), receive, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "receipt_blocked"
+
+    def replace(**signature):
+        return client.post(url(shipment.pk, "temperature-log"),
+                           {"file": SimpleUploadedFile("clean.csv", clean_log(start), content_type="text/csv"),
+                            "reason": "sensor glitch", **signature}, format="multipart")
+
+    response = replace()
+    assert response.status_code == 400 and "qc_username" in response.json()["fields"]
+    qc = make_user("qc1", roles.QC_OFFICER, first_name="Quinn", last_name="Checker")
+    response = replace(qc_username=qc.username, qc_password=PASSWORD, qc_meaning="logger file replaced")
+    assert response.status_code == 201, response.content
+    assert response.json()["excursion"] is False
+    response = client.post(url(shipment.pk, "receive"), receive, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "receipt_blocked"
+    assert [c["code"] for c in response.json()["conditions"]] == ["excursion_investigation_open"]
+    assert client.get(url(shipment.pk)).json()["status"] == ShipmentStatus.RECEIPT_ON_HOLD
+
+    from cmlims.investigations.models import Investigation
+
+    investigation_close(investigation=Investigation.objects.get(pk=investigation_id), actor=qc,
+                        conclusion="30 min at 9 °C is inside the stability data", product_disposition="usable")
+    response = client.post(url(shipment.pk, "receive"), receive, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "received"
 
 
 def test_cancel_over_the_api(client, world):

@@ -365,7 +365,7 @@ def test_receipt_is_refused_when_the_excursion_investigation_finds_the_product_n
 
 
 @pytest.mark.req("FEAT-COLD-CHAIN")
-def test_bad_logger_file_stores_nothing_and_replacement_needs_a_reason(world):
+def test_bad_logger_file_stores_nothing_and_replacement_needs_a_reason(world, make_user):
     shipment = delivered(world)
     with pytest.raises(InvalidInput) as caught:
         services.shipment_temperature_log_upload(shipment=shipment, actor=world.coordinator, file_name="bad.csv",
@@ -379,11 +379,81 @@ def test_bad_logger_file_stores_nothing_and_replacement_needs_a_reason(world):
         services.shipment_temperature_log_upload(shipment=shipment, actor=world.coordinator, file_name="2.csv",
                                                  data=clean_log(start, samples=20))
     assert "reason" in caught.value.extra["fields"]
+    qc = make_user("qc1", roles.QC_OFFICER)
     second = services.shipment_temperature_log_upload(shipment=shipment, actor=world.coordinator,
                                                       file_name="2.csv", data=clean_log(start, samples=20),
-                                                      reason="first export was truncated")
+                                                      reason="first export was truncated", qc_username=qc.username,
+                                                      qc_password=PASSWORD)
     first.refresh_from_db()
     assert first.voided_at is not None and second.sample_count == 20
+
+
+def _delivered_with_excursion(world):
+    """A delivered shipment whose logger file shows 55 min at 15 °C (an excursion; its investigation open)."""
+    shipment = delivered(world)
+    start = timezone.now() - dt.timedelta(hours=3)
+    hot = services.shipment_temperature_log_upload(shipment=shipment, actor=world.coordinator, file_name="hot.csv",
+                                                   data=log_with(start, ["5"] + ["15"] * 10 + ["5"]))
+    return shipment, start, hot
+
+
+def _replace(world, shipment, start, **signature):
+    return services.shipment_temperature_log_upload(shipment=shipment, actor=world.coordinator, file_name="clean.csv",
+                                                    data=clean_log(start, samples=20),
+                                                    reason="logger re-exported", **signature)
+
+
+@pytest.mark.req("RULE-6", "P11-11.200a", "RULE-2")
+def test_replacing_a_logger_file_needs_a_qc_officers_own_signature(world, make_user):
+    shipment, start, hot = _delivered_with_excursion(world)
+    qc = make_user("qc1", roles.QC_OFFICER)
+    lab = make_user("lab7", roles.LAB_STAFF)
+    with pytest.raises(InvalidInput) as caught:
+        _replace(world, shipment, start)
+    assert "qc_username" in caught.value.extra["fields"]
+    with pytest.raises(InvalidInput) as caught:
+        _replace(world, shipment, start, qc_username=qc.username, qc_password="wrong")
+    assert "password" in caught.value.extra["fields"]
+    with pytest.raises(PermissionDenied):
+        _replace(world, shipment, start, qc_username=lab.username, qc_password=PASSWORD)
+    both = make_user("ship-qc", roles.SHIPPING_COORDINATOR, roles.QC_OFFICER)
+    with pytest.raises(InvalidInput) as caught:  # nobody signs for their own upload
+        services.shipment_temperature_log_upload(shipment=shipment, actor=both, file_name="clean.csv",
+                                                 data=clean_log(start), reason="re-exported",
+                                                 qc_username=both.username, qc_password=PASSWORD)
+    assert "qc_username" in caught.value.extra["fields"]
+    with pytest.raises(InvalidInput) as caught:
+        _replace(world, shipment, start, qc_username=qc.username, qc_password=PASSWORD, qc_meaning="received")
+    assert "meaning" in caught.value.extra["fields"]
+    hot.refresh_from_db()
+    assert hot.voided_at is None and shipment.temperature_logs.count() == 1
+    assert AuditEntry.objects.filter(action="signature_failed", user=qc).count() == 1
+
+    new = _replace(world, shipment, start, qc_username=qc.username, qc_password=PASSWORD)
+    [signature] = signatures_of(new)
+    assert (signature.signer, signature.meaning) == (qc, "logger file replaced")
+    assert signature.content["replaces_sha256"] == [hot.file_sha256]
+
+
+@pytest.mark.req("RULE-6", "README-EXCURSION-RECEIPT")
+def test_a_replaced_file_does_not_hide_an_investigation_closed_not_usable(world, make_user):
+    from cmlims.investigations.services import investigation_close
+
+    shipment, start, hot = _delivered_with_excursion(world)
+    qc = make_user("qc1", roles.QC_OFFICER)
+    _replace(world, shipment, start, qc_username=qc.username, qc_password=PASSWORD)
+    hot.refresh_from_db()
+    assert hot.voided_at is not None
+    with pytest.raises(Conflict) as caught:
+        receive(world, shipment)
+    assert [c["code"] for c in caught.value.extra["conditions"]] == ["excursion_investigation_open"]
+    investigation_close(investigation=hot.investigation, actor=qc, conclusion="55 min at 15 °C; destroy",
+                        product_disposition="not_usable")
+    with pytest.raises(Conflict) as caught:
+        receive(world, shipment, reason="consignee wants it")
+    assert [c["code"] for c in caught.value.extra["conditions"]] == ["excursion_product_not_usable"]
+    shipment.refresh_from_db()
+    assert shipment.status == ShipmentStatus.RECEIPT_ON_HOLD and shipment.received_at is None
 
 
 def test_logger_upload_before_delivery_is_refused(world):
