@@ -40,9 +40,14 @@ def _lot_voided(lot: CMLot, rule: Rule) -> list[Condition]:
     return []
 
 
+# A hold stops a lot until a question is answered; it must not delay bad news (README "QC and sign-off").
+HOLD_DOES_NOT_BLOCK = frozenset({S.REJECTED, S.RECALLED})
+
+
 def _lot_on_hold(lot: CMLot, rule: Rule) -> list[Condition]:
-    """A held lot moves nowhere (hold and unhold themselves say "already on hold" / "not on hold")."""
-    if rule.moves and lot.on_hold:
+    """A held lot moves nowhere but to rejected or recalled (hold and unhold themselves say "already on hold"
+    / "not on hold")."""
+    if rule.moves and lot.on_hold and rule.to not in HOLD_DOES_NOT_BLOCK:
         return [{"code": "on_hold", "detail": f"lot {lot.lot_number} is on hold: {lot.hold_reason}"}]
     return []
 

@@ -14,6 +14,7 @@ from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -372,7 +373,20 @@ class ApiTokenAdmin(AuditHistoryMixin, ReadOnlyAdmin):
 User = get_user_model()
 
 
+class GmpUserChangeForm(UserChangeForm):
+    def clean(self):
+        cleaned = super().clean()
+        groups = cleaned.get("groups")
+        problem = roles.superuser_gmp_refusal(is_superuser=bool(cleaned.get("is_superuser")),
+                                              group_names=[g.name for g in groups] if groups else [])
+        if problem:
+            raise forms.ValidationError(problem[0].upper() + problem[1:] + ".", code=roles.SUPERUSER_REFUSED)
+        return cleaned
+
+
 class AuditedUserAdmin(AuditHistoryMixin, UserAdmin):
+    form = GmpUserChangeForm
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # deactivate instead: a user id is never reused (Part 11 §11.300(a))
 

@@ -19,6 +19,17 @@ INTEGRATION = "Integration"
 ROLES = (LAB_STAFF, QC_OFFICER, SHIPPING_COORDINATOR, INTEGRATION)
 
 
+SUPERUSER_REFUSED = "superuser_takes_no_gmp_action"
+
+
+def superuser_gmp_refusal(*, is_superuser: bool, group_names: Iterable[str]) -> str | None:
+    """Why a superuser may not sit in these groups (None when fine): a superuser in a GMP role could sign."""
+    gmp = sorted(set(group_names) & set(ROLES))
+    if is_superuser and gmp:
+        return f"a superuser cannot hold a GMP role ({', '.join(gmp)}): the superuser manages users and signs nothing"
+    return None
+
+
 def role_permissions(app_registry=global_apps) -> dict[str, set[str]]:
     """{role: {"app_label.codename", ...}} gathered from every app's ``role_permissions``."""
     merged: dict[str, set[str]] = {role: set() for role in ROLES}
@@ -64,8 +75,13 @@ def may_verify_audit(user) -> bool:
 
 
 def require_role(user, roles: str | Iterable[str], action: str) -> None:
-    """Raise 403 unless ``user`` holds one of ``roles``. The superuser takes no GMP action."""
+    """Raise 403 unless ``user`` holds one of ``roles``. The superuser takes no GMP action, even from inside a
+    GMP group (one put there before the refusal below existed, or by SQL): whoever manages the accounts must
+    not also sign with one (DESIGN.md "Roles")."""
     wanted = {roles} if isinstance(roles, str) else set(roles)
+    if getattr(user, "is_superuser", False):
+        raise PermissionDenied(f"{action} is refused: the superuser manages users and takes no GMP action.",
+                               code=SUPERUSER_REFUSED)
     if not has_role(user, *wanted):
         names = " or ".join(sorted(wanted))
         raise PermissionDenied(f"{action} needs the role {names}.", code="permission_denied")

@@ -13,8 +13,9 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
-from cmlims import context
+from cmlims import context, roles
 from cmlims.audit import Action, audit_record, diff, snapshot
+from cmlims.exceptions import InvalidInput
 from cmlims.middleware import session_mark_seen
 
 User = get_user_model()
@@ -110,6 +111,23 @@ def _through_pks(sender, instance, model) -> set:
     source = next(f for f in sender._meta.fields if f.is_relation and isinstance(instance, f.related_model))
     target = next(f for f in sender._meta.fields if f.is_relation and f.related_model is model and f is not source)
     return set(sender.objects.filter(**{source.attname: instance.pk}).values_list(target.attname, flat=True))
+
+
+@receiver(m2m_changed, sender=User.groups.through, dispatch_uid="cmlims_superuser_no_gmp_group")
+def _refuse_superuser_in_gmp_group(sender, instance, action, reverse, model, pk_set, **kwargs):
+    """The backstop behind the admin's user form: no path (shell, group side, demo) puts a superuser into a
+    GMP group. Refused before anything is written, so the trail has nothing to record."""
+    if action != "pre_add" or not pk_set:
+        return
+    if reverse:  # group.user_set.add(...): ``instance`` is the group, ``pk_set`` the users
+        pairs = [(user, [instance.name]) for user in model._default_manager.filter(pk__in=pk_set, is_superuser=True)]
+    else:
+        pairs = [(instance, list(model._default_manager.filter(pk__in=pk_set).values_list("name", flat=True)))]
+    for user, names in pairs:
+        problem = roles.superuser_gmp_refusal(is_superuser=user.is_superuser, group_names=names)
+        if problem:
+            raise InvalidInput(f"{user.get_username()}: {problem}.", code=roles.SUPERUSER_REFUSED,
+                               fields={"groups": [problem]})
 
 
 @receiver(m2m_changed, sender=User.groups.through, dispatch_uid="cmlims_user_groups")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.utils import timezone
 
 from batches.models import CMLot
 from cmlims.esign.selectors import signatures_of
@@ -209,8 +210,15 @@ def four_eyes_conditions(lot: CMLot, signer) -> list[Condition]:
 def release_conditions(lot: CMLot, signer) -> list[Condition]:
     """Rule 3 (results, investigations, donors) and rule 2 for the release signer; state and hold come from
     the lifecycle's own checks."""
-    return (results_conditions(lot, need_pass=True) + investigation_conditions(lot) + donor_conditions(lot)
-            + four_eyes_conditions(lot, signer))
+    return (expiry_conditions(lot) + results_conditions(lot, need_pass=True) + investigation_conditions(lot)
+            + donor_conditions(lot) + four_eyes_conditions(lot, signer))
+
+
+def expiry_conditions(lot: CMLot) -> list[Condition]:
+    """A lot past its expiry date (the site's date) is never released, even before the periodic task runs."""
+    if lot.expiry is not None and lot.expiry < timezone.localdate():
+        return [{"code": "expired", "detail": f"lot {lot.lot_number} expired on {lot.expiry.isoformat()}"}]
+    return []
 
 
 # --- the lot's audit trail ---------------------------------------------------------------------------------

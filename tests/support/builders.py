@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import factory
+import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
@@ -468,7 +469,11 @@ class World:
         package(chain, lot, vials=vials, rejected=0, base=base)
         lot = lot_qc_complete(CMLot.objects.get(pk=lot.pk), analyst=self.lab, approver=self.analyst_approver,
                               officer=self.qc)
-        if status == LotStatus.RELEASED:
+        if status == LotStatus.RELEASED and expiry < timezone.localdate():
+            # An expired lot was released while still in date (release refuses it after): on its last good day.
+            with time_machine.travel(dt.datetime.combine(expiry, dt.time(12), tzinfo=dt.UTC)):
+                lot = lot_release(lot, officer=self.qc)
+        elif status == LotStatus.RELEASED:
             lot = lot_release(lot, officer=self.qc)
         elif status != LotStatus.QC_COMPLETE:
             raise ValueError(f"world lots are qc_complete or released, not {status}")
