@@ -236,9 +236,9 @@ def test_ship_rechecks_rule_4_and_needs_a_courier(world):
     with pytest.raises(InvalidInput) as caught:
         services.shipment_ship(shipment=shipment, actor=world.coordinator, **sign(world.coordinator, "shipped"))
     assert set(caught.value.extra["fields"]) == {"courier", "tracking_number"}
-    from cmlims.audit import audited_update
+    from qc.services.hold import lot_hold
 
-    audited_update(lot, actor=world.lab, reason="deviation", on_hold=True, hold_reason="deviation DV-2")
+    lot_hold(lot=lot, actor=world.qc, reason="deviation DV-2")  # through the lot pipeline, as a QC officer does
     with pytest.raises(Conflict) as caught:
         ship(world, shipment)
     assert "on hold" in caught.value.extra["vials"][0]["reason"]
