@@ -10,10 +10,11 @@ from django.db import models
 from django.utils import timezone
 
 from cmlims import roles
-from cmlims.audit import audited_create, audited_update
+from cmlims.audit import audited_create, audited_update, diff, snapshot
 from cmlims.exceptions import Conflict, InvalidInput, field_error
 
 from ..locks import row_lock
+from ..models import CMLot, PerformedStep
 
 M = TypeVar("M", bound=models.Model)
 
@@ -47,10 +48,52 @@ def refuse_unknown(values: dict[str, Any], allowed: Iterable[str]) -> None:
         )
 
 
+# What each of a lot's own verifications covers (``<prefix>_by`` / ``<prefix>_at``): a later change to one of
+# these fields clears that verification. Other records have one step, covered whole by ``verified_by``.
+LOT_VERIFICATIONS: dict[str, tuple[str, ...]] = {
+    "pool_verified": ("pooled_at", "volume_in_ml"),
+    "filtration_verified": ("filter_pore_size_um", "filter_lot", "filtered_at", "integrity_test_method",
+                            "integrity_test_limit_bar", "integrity_test_measured_bar", "integrity_test_passed",
+                            "volume_filtered_ml"),
+    "concentration_verified": ("concentration_cutoff_kda", "concentration_factor", "concentrated_at",
+                               "volume_out_ml", "yield_percent"),
+}
+
+
+def _verifications_invalidated(record: models.Model, changed: set[str]) -> list[str]:
+    """The verification prefixes a change of ``changed`` (attnames) invalidates on ``record``."""
+    if isinstance(record, CMLot):
+        return [prefix for prefix, fields in LOT_VERIFICATIONS.items()
+                if getattr(record, f"{prefix}_by_id") and changed & set(fields)]
+    if isinstance(record, PerformedStep) and record.verified_by_id and changed - {"verified_by_id", "verified_at"}:
+        return ["verified"]
+    return []
+
+
+def verification_clear(record: M, *, actor, changed: set[str], reason: str = "") -> M:
+    """A second person verified what the record said then, not what it says now (211.188(b)): a content
+    change clears the verification it invalidates, in an entry of its own that says so, so every rule that
+    needs the step verified sees it unverified until a second person verifies it again."""
+    prefixes = _verifications_invalidated(record, changed)
+    if not prefixes:
+        return record
+    why = f"verification cleared: {', '.join(sorted(changed))} changed after it was verified"
+    return audited_update(record, actor=actor, reason=f"{why} ({reason})" if reason.strip() else why, clean=False,
+                          **{f"{prefix}_{part}": None for prefix in prefixes for part in ("by", "at")})
+
+
+def change_apply(obj: M, *, actor, reason: str = "", **values: Any) -> M:
+    """THE way a recorded row's content changes: the audited update, then the verification it invalidates
+    cleared (``verification_clear``)."""
+    before = snapshot(obj)
+    obj = audited_update(obj, actor=actor, reason=reason, **values)
+    return verification_clear(obj, actor=actor, changed=set(diff(before, snapshot(obj))), reason=reason)
+
+
 def update_fields(obj: M, *, allowed: Iterable[str], values: dict[str, Any], actor, reason: str = "") -> M:
-    """Change only ``allowed`` fields (others are refused by name) through the audit API."""
+    """Change only ``allowed`` fields (others are refused by name) through ``change_apply``."""
     refuse_unknown(values, allowed)
-    return audited_update(obj, actor=actor, reason=reason, **values)
+    return change_apply(obj, actor=actor, reason=reason, **values)
 
 
 def change_begin(record: M, *, actor, action: str, values: dict[str, Any] | None = None,

@@ -14,7 +14,15 @@ from cmlims.exceptions import Conflict, InvalidInput, field_error
 
 from ..locks import row_lock
 from ..models import CellBank, Culture, Harvest, Passage, Product, population_doublings
-from .common import change_begin, refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
+from .common import (
+    change_apply,
+    change_begin,
+    refuse_if_voided,
+    refuse_unknown,
+    require_lab_staff,
+    step_time,
+    update_fields,
+)
 from .lots import harvest_volume_taken_ml
 
 CULTURE_FIELDS = {"code", "product", "bank", "started_at", "vessel", "medium_lot", "reagent_lots", "performed_at"}
@@ -165,8 +173,8 @@ def passage_update(*, passage: Passage, actor, reason: str = "", **values) -> Pa
     previous = culture.passages.filter(voided_at__isnull=True, passage_number__lt=passage.passage_number) \
         .order_by("-passage_number").first()
     cumulative = _passage_limits(culture, merged["passage_number"], pd, previous)
-    return audited_update(passage, actor=actor, reason=reason, population_doublings=pd,
-                          cumulative_population_doublings=cumulative, **values)
+    return change_apply(passage, actor=actor, reason=reason, population_doublings=pd,
+                        cumulative_population_doublings=cumulative, **values)
 
 
 # --- harvests --------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from cmlims.exceptions import Conflict, InvalidInput, field_error
 from ..lifecycle import HOLD, LOT_PIPELINE, RULES, UNHOLD
 from ..locks import harvests_lock, lot_lock, lot_number_sequence_lock, lots_lock
 from ..models import CMLot, Harvest, HarvestContribution, LotNumberSequence, LotStatus, Product
-from .common import refuse_if_voided, require_lab_staff, step_time, update_fields
+from .common import change_apply, refuse_if_voided, require_lab_staff, step_time, update_fields
 
 STERILE_PORE_SIZE_UM = Decimal("0.22")
 
@@ -177,7 +177,7 @@ def lot_contribution_add(*, lot: CMLot, harvest_id: int, volume_ml: Decimal, act
     _check_contributions(product=lot.product, contributions=[item], pooled_at=lot.pooled_at, lot=lot)
     audited_create(HarvestContribution, actor=actor, reason=reason, lot=lot, harvest_id=harvest_id,
                    volume_ml=volume_ml, added_by=actor)
-    return audited_update(lot, actor=actor, reason=reason, volume_in_ml=lot.volume_in_ml + volume_ml)
+    return change_apply(lot, actor=actor, reason=reason, volume_in_ml=lot.volume_in_ml + volume_ml)
 
 
 # --- processing ------------------------------------------------------------------------------------------
