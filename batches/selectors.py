@@ -9,6 +9,8 @@ Contracts other apps rely on:
 - ``lot_list_queryset()`` / ``lot_detail_queryset()``: annotated querysets; ``lot_signoffs(lots)`` and
   ``lot_releases(lots)`` add the sign-off (release) signatures of a page of lots in ONE query.
 - ``vial_trace(serial)`` / ``donor_trace(code)``: rule 9, both directions.
+- ``lots_genealogy_records(lot_ids) -> {lot pk: GenealogyRecords}``: every upstream record of many lots in a
+  fixed number of queries (what qc's lot sign-off covers, field list v2).
 - ``register_vial_destinations(fn)``: ``fn(vial_ids) -> {vial_id: [destination dict]}``; shipping registers
   where vials went so the donor trace reaches every consignee.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -277,6 +280,61 @@ def lot_genealogy(lot: CMLot) -> dict:
         },
         "vials": vial_counts(lot),
     }
+
+
+@dataclass
+class GenealogyRecords:
+    """Every upstream record of one lot as rows (what a sign-off covers besides the lot and its QC)."""
+
+    contributions: list = field(default_factory=list)
+    harvests: list = field(default_factory=list)
+    cultures: list = field(default_factory=list)
+    passages: list = field(default_factory=list)
+    banks: list = field(default_factory=list)
+    donors: list = field(default_factory=list)
+    lyophilisation_run: LyophilisationRun | None = None
+    phases: list = field(default_factory=list)
+    packaging_run: PackagingRun | None = None
+    vial_count: int = 0
+
+
+def lots_genealogy_records(lot_ids: Iterable[int]) -> dict[int, GenealogyRecords]:
+    """{lot pk: GenealogyRecords} for many lots in six queries whatever their size: contributions with their
+    harvest, culture, bank (and its master bank) and donor; passages; runs; phases; packaging runs; vial count."""
+    lot_ids = list(lot_ids)
+    out = {pk: GenealogyRecords() for pk in lot_ids}
+    if not lot_ids:
+        return out
+    contributions = HarvestContribution.objects.filter(lot_id__in=lot_ids).select_related(
+        "harvest__culture__bank__source", "harvest__culture__bank__parent_bank__source").order_by("id")
+    cultures_of: dict[int, set[int]] = defaultdict(set)
+    for c in contributions:
+        records = out[c.lot_id]
+        culture = c.harvest.culture
+        records.contributions.append(c)
+        records.harvests.append(c.harvest)
+        for bank in (culture.bank, culture.bank.parent_bank):
+            if bank is not None and bank not in records.banks:
+                records.banks.append(bank)
+                if bank.source not in records.donors:
+                    records.donors.append(bank.source)
+        if culture not in records.cultures:
+            records.cultures.append(culture)
+        cultures_of[culture.pk].add(c.lot_id)
+    for passage in Passage.objects.filter(culture_id__in=cultures_of).select_related("culture").order_by("id"):
+        for lot_pk in cultures_of[passage.culture_id]:
+            out[lot_pk].passages.append(passage)
+    runs = {run.pk: run for run in LyophilisationRun.objects.filter(lot_id__in=lot_ids)}
+    for run in runs.values():
+        out[run.lot_id].lyophilisation_run = run
+    for phase in LyophilisationPhase.objects.filter(run_id__in=runs).order_by("id"):
+        out[runs[phase.run_id].lot_id].phases.append(phase)
+    for pack in PackagingRun.objects.filter(lot_id__in=lot_ids):
+        out[pack.lot_id].packaging_run = pack
+    for lot_pk, n in (Vial.objects.filter(lot_id__in=lot_ids, voided_at__isnull=True).order_by()
+                      .values_list("lot_id").annotate(n=Count("pk"))):
+        out[lot_pk].vial_count = n
+    return out
 
 
 def lot_timeline_children(lot: CMLot) -> list:

@@ -12,6 +12,7 @@ from cmlims.esign.models import Signature
 from cmlims.esign.services import SignatureStatus, signature_status
 
 LOT_SIGNOFF_V1 = "lot-signoff/1"
+LOT_SIGNOFF_V2 = "lot-signoff/2"
 RESULT_APPROVAL_V1 = "qc-result/1"
 SPECIFICATION_V1 = "specification/1"
 
@@ -84,18 +85,120 @@ def lot_content(lot, review, *, results=None, investigations=None) -> dict:
     return content
 
 
-def lot_signature_status(lot, signature: Signature) -> SignatureStatus:
-    """Rebuild the signed content of ``signature`` from the lot as it is now and compare."""
-    from qc.models import LotAuditReview
+# --- field list v2 (lot-signoff/2): the whole genealogy, each field named by its record ----------------------
+#
+# A release vouches for everything the lot is made of, so v2 signs the upstream records' fields too (donor,
+# banks, culture, passages, harvests, pooling, freeze-drying run and phases, packaging, the vial count) and
+# the investigations' phase and product disposition. Every field is its own key, "<kind>[<record>].<field>",
+# so "changed after signing" names the record and the field. Fields that change without changing what was
+# made (a bank's vials on hand, a culture closing, vial status and storage) are not signed.
 
-    review_id = (signature.content.get("audit_review") or {}).get("id")
-    review = LotAuditReview.objects.filter(pk=review_id).first() if review_id else None
-    return signature_status(signature, lot_content(lot, review))
+LOT_V2_FIELDS = LOT_SIGNED_FIELDS + (
+    "pooled_by_id", "pool_verified_by_id", "filtered_at", "filtration_performed_by_id", "filtration_verified_by_id",
+    "integrity_test_method", "integrity_test_limit_bar", "integrity_test_measured_bar", "concentrated_at",
+    "concentration_performed_by_id", "concentration_verified_by_id",
+)
+_STEP = ("performed_by_id", "performed_at", "verified_by_id", "voided_at")
+GENEALOGY_V2_FIELDS = {
+    "donor": ("code", "tissue", "collection_date", "consent_status", "consent_recorded_on", "eligibility_status",
+              "eligibility_determined_on", "eligibility_notes", "voided_at"),
+    "bank": ("code", "kind", "source_id", "parent_bank_id", "passage_at_freeze", "frozen_on", "vials_frozen",
+             "cells_per_vial", "cd73_percent", "cd90_percent", "cd105_percent", "cd34_percent", "cd45_percent",
+             "cd14_percent", "cd19_percent", "hla_dr_percent", *_STEP),
+    "culture": ("code", "product_id", "bank_id", "started_at", "vessel", "medium_lot", "reagent_lots",
+                "conditioning_started_at", "confluence_at_conditioning_percent", *_STEP),
+    "passage": ("passage_number", "seeded_at", "harvested_at", "vessel", "medium_lot", "reagent_lots", "cells_seeded",
+                "cells_harvested", "viability_percent", "confluence_percent", "population_doublings",
+                "cumulative_population_doublings", *_STEP),
+    "harvest": ("culture_id", "sequence", "conditioning_started_at", "conditioning_ended_at", "volume_ml",
+                "viability_percent", "hold_temperature_c", "max_hold_hours", "container", *_STEP),
+    "pooling": ("harvest_id", "volume_ml", "added_by_id"),
+    "freeze_drying": ("run_number", "dryer", "recipe", "recipe_version", "vials_loaded", "fill_volume_ml",
+                      "started_at", "ended_at", "end_of_primary_drying_method", "end_of_primary_drying_at",
+                      "end_of_primary_drying_evidence", "stoppering_method", "stoppering_pressure_mbar",
+                      "stoppered_at", "alarms", "alarm_count", "completed_by_id", "completed_at", *_STEP),
+    "phase": ("phase", "shelf_temperature_setpoint_c", "shelf_temperature_actual_c", "chamber_pressure_setpoint_mbar",
+              "chamber_pressure_actual_mbar", "started_at", "ended_at", "duration_minutes", "voided_at"),
+    "packaging": ("run_number", "started_at", "ended_at", "vials_packaged", "vials_rejected", "storage_location_id",
+                  *_STEP),
+}
+INVESTIGATION_V2_FIELDS = ("kind", "status", "phase", "root_cause", "related_lots_checked", "conclusion",
+                           "product_disposition")
+
+
+def _fields_of(content: dict, kind: str, label: str, obj, names) -> None:
+    for name in names:
+        content[f"{kind}[{label}].{name}"] = to_jsonable(getattr(obj, name))
+
+
+def _genealogy_v2(content: dict, records) -> None:
+    fields = GENEALOGY_V2_FIELDS
+    for donor in records.donors:
+        _fields_of(content, "donor", donor.code, donor, fields["donor"])
+    for bank in records.banks:
+        _fields_of(content, "bank", bank.code, bank, fields["bank"])
+    for culture in records.cultures:
+        _fields_of(content, "culture", culture.code, culture, fields["culture"])
+    for passage in records.passages:
+        _fields_of(content, "passage", f"{passage.culture.code} P{passage.passage_number} #{passage.pk}", passage,
+                   fields["passage"])
+    for harvest, contribution in zip(records.harvests, records.contributions, strict=True):
+        label = str(harvest)
+        _fields_of(content, "harvest", label, harvest, fields["harvest"])
+        _fields_of(content, "pooling", label, contribution, fields["pooling"])
+    run = records.lyophilisation_run
+    if run is not None:
+        _fields_of(content, "freeze_drying", run.run_number, run, fields["freeze_drying"])
+        for phase in records.phases:
+            _fields_of(content, "phase", f"{run.run_number} {phase.phase} #{phase.pk}", phase, fields["phase"])
+    if records.packaging_run is not None:
+        pack = records.packaging_run
+        _fields_of(content, "packaging", pack.run_number, pack, fields["packaging"])
+    content["vials.count"] = records.vial_count
+
+
+def lot_content_v2(lot, review, *, results=None, investigations=None, genealogy=None) -> dict:
+    """What a lot sign-off signs (v2): the lot, its genealogy, every result (with its approval), the
+    investigations (with phase and disposition) and the audit-review confirmation, one key per field.
+    ``results`` / ``investigations`` / ``genealogy`` may be given preloaded (``lot_signature_statuses``)."""
+    from batches.selectors import lots_genealogy_records
+    from qc.selectors import lot_investigations, lot_results, lot_specification
+
+    specification = lot_specification(lot)
+    content = {f"lot.{name}": to_jsonable(getattr(lot, name)) for name in LOT_V2_FIELDS}
+    content["lot.specification"] = (
+        {"id": specification.pk, "version": specification.version} if specification else None
+    )
+    _genealogy_v2(content, genealogy if genealogy is not None else lots_genealogy_records([lot.pk])[lot.pk])
+    for result in (results if results is not None else lot_results(lot)):
+        label = f"{result.spec_item.test} #{result.pk}"
+        _fields_of(content, "result", label, result, RESULT_SIGNED_FIELDS + ("approved_by_id", "approval_id"))
+        content[f"result[{label}].test"] = result.spec_item.test
+    for inv in (investigations if investigations is not None else lot_investigations(lot)):
+        _fields_of(content, "investigation", inv.number, inv, INVESTIGATION_V2_FIELDS)
+        content[f"investigation[{inv.number}].subject"] = f"{inv.content_type_id}:{inv.object_id}"
+    content["audit_review"] = (
+        {"id": review.pk, "reviewer_id": review.reviewer_id, "reviewed_from": review.reviewed_from,
+         "reviewed_through": review.reviewed_through, "entries_reviewed": review.entries_reviewed}
+        if review else None
+    )
+    return content
+
+
+LOT_CONTENT_BUILDERS = {LOT_SIGNOFF_V1: lot_content, LOT_SIGNOFF_V2: lot_content_v2}
+
+
+def lot_signature_status(lot, signature: Signature) -> SignatureStatus:
+    """Rebuild the signed content of ``signature`` from the lot as it is now, by the signature's own field
+    list version (v1 signatures keep being checked against v1), and compare."""
+    return lot_signature_statuses([(lot, signature)])[0]
 
 
 def lot_signature_statuses(pairs: list[tuple[Any, Signature]]) -> list[SignatureStatus]:
     """``lot_signature_status`` for a page of (lot, signature) pairs in a constant number of queries: results,
-    investigations, specifications and reviews are each read once for the whole page."""
+    investigations, specifications, reviews and (for v2 signatures) genealogies are each read once for the
+    whole page."""
+    from batches.selectors import lots_genealogy_records
     from qc.models import LotAuditReview
     from qc.selectors import investigations_by_lot, preload_lot_specifications, results_by_lot
 
@@ -105,11 +208,15 @@ def lot_signature_statuses(pairs: list[tuple[Any, Signature]]) -> list[Signature
     investigations = investigations_by_lot(results)
     review_ids = [(sig.content.get("audit_review") or {}).get("id") for _, sig in pairs]
     reviews = LotAuditReview.objects.in_bulk([i for i in review_ids if i])
-    return [
-        signature_status(signature, lot_content(lot, reviews.get(review_id), results=results[lot.pk],
-                                                investigations=investigations[lot.pk]))
-        for (lot, signature), review_id in zip(pairs, review_ids, strict=True)
-    ]
+    genealogies = lots_genealogy_records(
+        {lot.pk for lot, sig in pairs if sig.field_list_version == LOT_SIGNOFF_V2})
+    out = []
+    for (lot, signature), review_id in zip(pairs, review_ids, strict=True):
+        build = LOT_CONTENT_BUILDERS.get(signature.field_list_version, lot_content)
+        extra = {"genealogy": genealogies[lot.pk]} if build is lot_content_v2 else {}
+        out.append(signature_status(signature, build(lot, reviews.get(review_id), results=results[lot.pk],
+                                                     investigations=investigations[lot.pk], **extra)))
+    return out
 
 
 def result_signature_status(result, signature: Signature) -> SignatureStatus:

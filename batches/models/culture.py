@@ -10,6 +10,7 @@ from django.db import models
 from cmlims.audit import VoidableModel
 
 from .common import NON_NEGATIVE, PERCENT, POSITIVE, PerformedStep, not_in_future, order_errors
+from .lots import signed_lot_downstream
 
 
 class Culture(PerformedStep, VoidableModel):
@@ -40,6 +41,9 @@ class Culture(PerformedStep, VoidableModel):
 
     def __str__(self) -> str:
         return self.code
+
+    def change_requires_reason(self) -> bool:
+        return self.pk is not None and signed_lot_downstream(contributions__harvest__culture_id=self.pk)
 
 
 def population_doublings(cells_seeded: int, cells_harvested: int) -> Decimal:
@@ -72,6 +76,9 @@ class Passage(PerformedStep, VoidableModel):
 
     def __str__(self) -> str:
         return f"{self.culture_id and self.culture.code} P{self.passage_number}"
+
+    def change_requires_reason(self) -> bool:
+        return self.pk is not None and signed_lot_downstream(contributions__harvest__culture_id=self.culture_id)
 
     def clean(self) -> None:
         errors = order_errors(("seeded_at", self.seeded_at, "harvested_at", self.harvested_at))
@@ -112,6 +119,9 @@ class Harvest(PerformedStep, VoidableModel):
 
     def __str__(self) -> str:
         return f"{self.culture.code}-H{self.sequence}" if self.culture_id else f"H{self.sequence}"
+
+    def change_requires_reason(self) -> bool:
+        return self.pk is not None and signed_lot_downstream(contributions__harvest_id=self.pk)
 
     @property
     def conditioning_hours(self) -> Decimal | None:

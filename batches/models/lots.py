@@ -26,6 +26,13 @@ class LotStatus(models.TextChoices):
 SIGNED_STATUSES = frozenset({LotStatus.RELEASED, LotStatus.REJECTED, LotStatus.RECALLED, LotStatus.EXPIRED})
 
 
+def signed_lot_downstream(**lookup) -> bool:
+    """Whether a signed lot (released, rejected, recalled, expired) is made from the record ``lookup`` names
+    (``contributions__harvest_id=…``): from then on a change to that record needs a reason (rule 8), as a
+    change to the lot itself does, because the lot's signature covers its whole genealogy."""
+    return CMLot.objects.filter(status__in=SIGNED_STATUSES, **lookup).exists()
+
+
 class LotNumberSequence(models.Model):
     """Counter per (site prefix, year) behind lot numbers like CM26-0042.
 

@@ -9,6 +9,7 @@ from django.db import models
 from cmlims.audit import VoidableModel
 
 from .common import PERCENT, PerformedStep, not_in_future
+from .lots import signed_lot_downstream
 
 # Identity acceptance (ISCT minimal criteria, reference/cell-in-process.csv).
 POSITIVE_MARKER_MIN_PERCENT = Decimal("95")
@@ -55,6 +56,9 @@ class CellSource(VoidableModel):
 
     def __str__(self) -> str:
         return self.code
+
+    def change_requires_reason(self) -> bool:
+        return self.pk is not None and signed_lot_downstream(contributions__harvest__culture__bank__source_id=self.pk)
 
     @property
     def is_eligible_with_consent(self) -> bool:
@@ -119,6 +123,12 @@ class CellBank(PerformedStep, VoidableModel):
 
     def __str__(self) -> str:
         return self.code
+
+    def change_requires_reason(self) -> bool:
+        # A working bank's lots come from its master bank too.
+        return self.pk is not None and (
+            signed_lot_downstream(contributions__harvest__culture__bank_id=self.pk)
+            or signed_lot_downstream(contributions__harvest__culture__bank__parent_bank_id=self.pk))
 
     @property
     def identity_conforms(self) -> bool | None:

@@ -64,7 +64,8 @@ class QCResult(AuditedModel):
         return f"{self.spec_item.test if self.spec_item_id else '?'} = {self.value_entered}{unit}"
 
     def change_requires_reason(self) -> bool:
-        return self.approved_at is not None
+        # Approved, or part of a lot that is signed off (the sign-off covers every result of the lot).
+        return self.approved_at is not None or (self.lot_id is not None and self.lot.change_requires_reason())
 
     @property
     def verdict(self) -> str:

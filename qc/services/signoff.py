@@ -23,7 +23,7 @@ from cmlims.esign.services import signature_record, signing_credentials_verify
 from cmlims.exceptions import Conflict, NotFound, field_error
 from qc.models import LotAuditReview
 from qc.selectors import audit_review_conditions, lot_audit_entries, lot_review_latest_sequence
-from qc.signed_content import LOT_SIGNOFF_V1, lot_content
+from qc.signed_content import LOT_SIGNOFF_V2, lot_content_v2
 
 MEANINGS = {LotStatus.RELEASED: Meaning.RELEASED, LotStatus.REJECTED: Meaning.REJECTED,
             LotStatus.RECALLED: Meaning.RECALLED}
@@ -93,7 +93,7 @@ def lot_sign_off(
         if review is None and audit_reviewed_through is not None:
             review = _record_review(lot, actor, audit_reviewed_through)
         signature = signature_record(subject=lot, signer=actor, meaning=expected, reason=reason,
-                                     content=lot_content(lot, review), field_list_version=LOT_SIGNOFF_V1)
+                                     content=lot_content_v2(lot, review), field_list_version=LOT_SIGNOFF_V2)
         lot_set_status_signed(lot=lot, to=to, actor=actor, reason=reason or f"{expected} by e-signature",
                               signature=signature)
     return signature

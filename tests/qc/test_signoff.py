@@ -51,9 +51,11 @@ def test_release_happy_path_signs_and_moves_the_lot(releasable, chain, auth_clie
     lot = CMLot.objects.get(pk=releasable.pk)
     assert lot.status == LotStatus.RELEASED
     stored = Signature.objects.get(pk=signature["id"])
-    assert set(stored.signed_fields) >= {"lot.lot_number", "results", "investigations", "audit_review"}
+    assert stored.field_list_version == "lot-signoff/2"
+    assert {"lot.lot_number", "audit_review", "harvest[CU-0001-H1].volume_ml", "donor[DN-0001].eligibility_status",
+            "vials.count"} <= set(stored.signed_fields)
     assert stored.content["audit_review"]["reviewer_id"] == chain.qc.pk
-    assert len(stored.content["results"]) == 6
+    assert len({k.split("].")[0] for k in stored.signed_fields if k.startswith("result[")}) == 6
     # The lot payload shows the signature (printed name, time, meaning).
     release = client.get(f"/api/v1/lots/{lot.lot_number}/").json()["release"]
     assert release["signed_by"] == "Qc1 Tester" and release["meaning"] == "released"
