@@ -16,13 +16,11 @@ from django.utils import timezone
 from batches.models import CMLot, LotStatus, Product
 from batches.services.lots import lot_transition
 from cmlims.demo import DEMO_PASSWORD
-from cmlims.esign.models import Meaning
-from cmlims.esign.services import signing_credentials_verify
 from cmlims.investigations.services import investigation_close
 from qc import selectors
 from qc.models import QCResult, Specification
 from qc.panel import panel_items
-from qc.services.results import result_approval_record, result_enter, result_retest
+from qc.services.results import result_approve, result_enter, result_retest
 from qc.services.signoff import lot_sign_off
 from qc.services.specs import specification_approve, specification_create
 
@@ -75,9 +73,9 @@ def _enter(lot, test, users, index, *, value=None, unit=None):
 
 
 def _approve(result, users):
-    # qc2 signed once with both components at the start of the seeding session (see seed()); the series
-    # that follows needs no second password check (21 CFR 11.200(a)(1)(i)).
-    return result_approval_record(result=result, actor=users["qc2"])
+    # Every signature re-authenticates (there is no path that writes one without the credential check).
+    qc2 = users["qc2"]
+    return result_approve(result=result, actor=qc2, username=qc2.username, password=DEMO_PASSWORD)
 
 
 def _full_panel(lot, users, *, skip=()) -> None:
@@ -139,9 +137,6 @@ def seed(users) -> None:
         _specification(product, users["qc1"])
     tested = set(QCResult.objects.values_list("lot_id", flat=True).distinct())
     fresh = [lot for lot in lots if lot.pk not in tested]
-    if fresh:
-        signing_credentials_verify(signer=users["qc2"], username="qc2", password=DEMO_PASSWORD,
-                                   meaning=Meaning.RESULT_APPROVED)
     # Packaged lots get the QC story, oldest first; more lots than stories just get approved passing results.
     stories = [_released_with_closed_investigation, _releasable, _failing_with_open_investigation, _rejected]
     for lot in fresh:
