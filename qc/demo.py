@@ -1,7 +1,8 @@
 """Demo QC data (``make seed``): the CM release panel signed into force, results for every demo lot entered by
 lab1/lab2 and approved by qc2, one investigation closed with a conclusion, one failing result with its open
-investigation, a released lot signed by qc1, a rejected lot, and one qc_complete lot that qc1 and qc2 may
-both release (every condition met) so a newcomer can try the sign-off. Everything goes through the services.
+investigation (and an open deviation on the same lot), a released lot signed by qc1, a rejected lot, and one
+qc_complete lot that qc1 and qc2 may both release (every condition met) so a newcomer can try the sign-off.
+Everything goes through the services.
 
 Idempotent: a lot that already has results is left alone; a product with a specification gets no new one.
 """
@@ -16,6 +17,7 @@ from django.utils import timezone
 from batches.models import CMLot, LotStatus, Product
 from batches.services.lots import lot_transition
 from cmlims.demo import DEMO_PASSWORD
+from cmlims.investigations.deviations import deviation_raise
 from cmlims.investigations.services import investigation_close
 from qc import selectors
 from qc.models import QCResult, Specification
@@ -110,6 +112,10 @@ def _released_with_closed_investigation(lot, users) -> None:
 def _failing_with_open_investigation(lot, users) -> None:
     _full_panel(lot, users, skip=("pH (reconstituted)",))
     _enter(lot, "pH (reconstituted)", users, 21, value="8.4", unit="pH")  # OOS: opens an investigation
+    # ... and lab2 raised a deviation against the same lot: its release waits for both.
+    deviation_raise(subject=lot, actor=users["lab2"], title="Crimp torque below range on filling line 2",
+                    details="18 vials crimped at 3.1 N·m (range 3.5-4.5) before the line was stopped; "
+                            "vials segregated, container-closure integrity to be assessed")
 
 
 def _rejected(lot, users) -> None:
