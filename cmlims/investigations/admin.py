@@ -7,7 +7,6 @@ from django.contrib import admin
 
 from cmlims.admin import AuditedModelAdmin, adopt
 from cmlims.investigations.deviations import (
-    RAISE_ROLES,
     deviation_close,
     deviation_raise,
     deviation_subject_get,
@@ -15,7 +14,6 @@ from cmlims.investigations.deviations import (
 )
 from cmlims.investigations.models import Investigation, Kind, Status
 from cmlims.investigations.services import investigation_close, investigation_update
-from cmlims.roles import has_role
 
 
 class InvestigationForm(forms.ModelForm):
@@ -67,8 +65,9 @@ class InvestigationAdmin(AuditedModelAdmin):
                        "closed_by", "closed_at")
 
     def has_add_permission(self, request) -> bool:
-        # "Add" raises a deviation; OOS and excursion investigations are opened by the rule that found them.
-        return has_role(request.user, *RAISE_ROLES) and not request.user.is_superuser
+        # "Add" raises a deviation (lab staff and QC hold the add permission; the service checks the role);
+        # OOS and excursion investigations are opened by the rule that found them.
+        return super().has_add_permission(request) and not request.user.is_superuser
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
