@@ -14,7 +14,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
 from batches import documents
-from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, timeline_url
+from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, adopt, timeline_url
 from cmlims.documents.models import LabelKind
 from cmlims.exceptions import ApplicationError, field_error
 
@@ -73,14 +73,6 @@ def formset_done(formset, new=(), changed=()) -> None:
     formset.new_objects = list(new)
     formset.changed_objects = [(obj, []) for obj in changed]
     formset.deleted_objects = []
-
-
-def adopt(target, saved) -> None:
-    """Make the admin's form instance the row the service wrote (pk, computed fields) for the redirect."""
-    for field in saved._meta.concrete_fields:
-        setattr(target, field.attname, getattr(saved, field.attname))
-    target._state.adding = False
-    target._state.db = saved._state.db
 
 
 class VerifyActionMixin:

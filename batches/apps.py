@@ -39,3 +39,12 @@ class BatchesConfig(AppConfig):
         # the signatures on it.
         register_timeline(CMLot, children=lot_timeline_children)
         register_timeline(LyophilisationRun, children=run_timeline_children)
+
+        from cmlims.investigations.deviations import register_deviation_subject
+
+        from .models import Harvest, PackagingRun
+
+        # What lab staff and QC may raise a deviation against (issue 13 item 10).
+        for key, model in (("lot", CMLot), ("harvest", Harvest), ("drying_run", LyophilisationRun),
+                           ("packaging_run", PackagingRun)):
+            register_deviation_subject(key, model)

@@ -120,6 +120,14 @@ class AuditHistoryMixin:
 # --- the base for GMP records ------------------------------------------------------------------------
 
 
+def adopt(target, saved) -> None:
+    """Make the admin's form instance the row the service wrote (pk, computed fields) for the redirect."""
+    for field in saved._meta.concrete_fields:
+        setattr(target, field.attname, getattr(saved, field.attname))
+    target._state.adding = False
+    target._state.db = saved._state.db
+
+
 class ReasonForm(forms.ModelForm):
     change_reason = forms.CharField(
         required=False,

@@ -6,6 +6,8 @@ What each check catches:
 - sequence gaps: an entry deleted from the middle.
 - anchors (signatures, documents, checkpoints) past the end or at another hash: the newest entries cut off
   or the chain replaced.
+- stored files (``cmlims.storedfiles``: generated documents, raw-data attachments) re-hashed: a file missing
+  from storage or changed since it was stored, named.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 
 from cmlims.anchors import checkpoint_mac, iter_anchors
 from cmlims.audit import GENESIS_HASH, ChainHead, entry_canonical, hmac_key
+from cmlims.storedfiles import FileProblem, stored_files_verify
 
 MAX_PROBLEMS = 200
 
@@ -37,10 +40,12 @@ class ChainReport:
     head: ChainHead = ChainHead(0, GENESIS_HASH)
     anchors_checked: int = 0
     problems: list[ChainProblem] = field(default_factory=list)
+    files_checked: int = 0
+    file_problems: list[FileProblem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.file_problems
 
     @property
     def first_problem(self) -> ChainProblem | None:
@@ -49,7 +54,11 @@ class ChainReport:
     def summary(self) -> str:
         if self.ok:
             return (f"Audit trail intact: {self.entries} entries, head #{self.head.sequence} "
-                    f"{self.head.hash[:16]}…, {self.anchors_checked} anchors checked.")
+                    f"{self.head.hash[:16]}…, {self.anchors_checked} anchors checked, "
+                    f"{self.files_checked} stored files match their SHA-256.")
+        if not self.problems:
+            return (f"Audit trail intact but stored files BROKEN: {len(self.file_problems)} of "
+                    f"{self.files_checked} stored files missing or changed; first: {self.file_problems[0]}.")
         first = self.first_problem
         return (f"Audit trail BROKEN at entry #{first.sequence} ({first.kind}): {first.detail}. "
                 f"{len(self.problems)} problem(s) in {self.entries} entries.")
@@ -61,6 +70,9 @@ class ChainReport:
             "head": {"sequence": self.head.sequence, "hash": self.head.hash},
             "anchors_checked": self.anchors_checked,
             "problems": [{"sequence": p.sequence, "kind": p.kind, "detail": p.detail} for p in self.problems],
+            "files_checked": self.files_checked,
+            "file_problems": [{"model": p.source, "id": p.object_id, "file": p.name, "problem": p.kind}
+                              for p in self.file_problems],
         }
 
     def add(self, sequence: int, kind: str, detail: str) -> None:
@@ -135,4 +147,5 @@ def audit_chain_verify(*, using: str = "default", min_head: int = 0) -> ChainRep
         report.add(report.head.sequence + 1, "truncated",
                    f"the chain should reach #{min_head} but ends at #{report.head.sequence}")
     report.problems.sort(key=lambda p: p.sequence)
+    report.files_checked, report.file_problems = stored_files_verify(using=using)
     return report

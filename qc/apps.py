@@ -22,6 +22,9 @@ class QcConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from cmlims.storedfiles import register_stored_file
         from qc import guards
 
         guards.register()
+        # verify_audit re-hashes every result's raw-data attachment against the digest stored with it.
+        register_stored_file("qc.QCResult", file_field="attachment", hash_field="attachment_sha256")

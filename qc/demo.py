@@ -1,7 +1,8 @@
 """Demo QC data (``make seed``): the CM release panel signed into force, results for every demo lot entered by
 lab1/lab2 and approved by qc2, one investigation closed with a conclusion, one failing result with its open
-investigation, a released lot signed by qc1, a rejected lot, and one qc_complete lot that qc1 and qc2 may
-both release (every condition met) so a newcomer can try the sign-off. Everything goes through the services.
+investigation (and an open deviation on the same lot), a released lot signed by qc1, a rejected lot, and one
+qc_complete lot that qc1 and qc2 may both release (every condition met) so a newcomer can try the sign-off.
+Everything goes through the services.
 
 Idempotent: a lot that already has results is left alone; a product with a specification gets no new one.
 """
@@ -16,13 +17,12 @@ from django.utils import timezone
 from batches.models import CMLot, LotStatus, Product
 from batches.services.lots import lot_transition
 from cmlims.demo import DEMO_PASSWORD
-from cmlims.esign.models import Meaning
-from cmlims.esign.services import signing_credentials_verify
+from cmlims.investigations.deviations import deviation_raise
 from cmlims.investigations.services import investigation_close
 from qc import selectors
 from qc.models import QCResult, Specification
 from qc.panel import panel_items
-from qc.services.results import result_approval_record, result_enter, result_retest
+from qc.services.results import result_approve, result_enter, result_retest
 from qc.services.signoff import lot_sign_off
 from qc.services.specs import specification_approve, specification_create
 
@@ -75,9 +75,9 @@ def _enter(lot, test, users, index, *, value=None, unit=None):
 
 
 def _approve(result, users):
-    # qc2 signed once with both components at the start of the seeding session (see seed()); the series
-    # that follows needs no second password check (21 CFR 11.200(a)(1)(i)).
-    return result_approval_record(result=result, actor=users["qc2"])
+    # Every signature re-authenticates (there is no path that writes one without the credential check).
+    qc2 = users["qc2"]
+    return result_approve(result=result, actor=qc2, username=qc2.username, password=DEMO_PASSWORD)
 
 
 def _full_panel(lot, users, *, skip=()) -> None:
@@ -112,6 +112,10 @@ def _released_with_closed_investigation(lot, users) -> None:
 def _failing_with_open_investigation(lot, users) -> None:
     _full_panel(lot, users, skip=("pH (reconstituted)",))
     _enter(lot, "pH (reconstituted)", users, 21, value="8.4", unit="pH")  # OOS: opens an investigation
+    # ... and lab2 raised a deviation against the same lot: its release waits for both.
+    deviation_raise(subject=lot, actor=users["lab2"], title="Crimp torque below range on filling line 2",
+                    details="18 vials crimped at 3.1 N·m (range 3.5-4.5) before the line was stopped; "
+                            "vials segregated, container-closure integrity to be assessed")
 
 
 def _rejected(lot, users) -> None:
@@ -139,9 +143,6 @@ def seed(users) -> None:
         _specification(product, users["qc1"])
     tested = set(QCResult.objects.values_list("lot_id", flat=True).distinct())
     fresh = [lot for lot in lots if lot.pk not in tested]
-    if fresh:
-        signing_credentials_verify(signer=users["qc2"], username="qc2", password=DEMO_PASSWORD,
-                                   meaning=Meaning.RESULT_APPROVED)
     # Packaged lots get the QC story, oldest first; more lots than stories just get approved passing results.
     stories = [_released_with_closed_investigation, _releasable, _failing_with_open_investigation, _rejected]
     for lot in fresh:

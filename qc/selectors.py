@@ -170,9 +170,37 @@ def investigations_by_lot(results: dict[int, list[QCResult]]) -> dict[int, list]
     return out
 
 
+def genealogy_deviations(lot: CMLot, *, open_only: bool = True):
+    """Deviations raised against a record the lot was made from (its harvests, freeze-drying and packaging
+    runs), in one query: the lot's release waits for them as for one raised against the lot itself."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db.models import CharField
+    from django.db.models.functions import Cast
+
+    from batches.models import Harvest, HarvestContribution, LyophilisationRun, PackagingRun
+    from cmlims.investigations.models import Investigation, Kind, Status
+
+    def ids(qs, column):
+        return qs.annotate(key=Cast(column, CharField())).values("key")
+
+    condition = Q()
+    for model, qs, column in ((Harvest, HarvestContribution.objects.filter(lot=lot), "harvest_id"),
+                              (LyophilisationRun, LyophilisationRun.objects.filter(lot=lot), "pk"),
+                              (PackagingRun, PackagingRun.objects.filter(lot=lot), "pk")):
+        condition |= Q(content_type=ContentType.objects.get_for_model(model), object_id__in=ids(qs, column))
+    found = Investigation.objects.filter(condition, kind=Kind.DEVIATION)
+    return (found.filter(status=Status.OPEN) if open_only else found).order_by("opened_at", "id")
+
+
 def investigation_conditions(lot: CMLot) -> list[Condition]:
-    return [{"code": "investigation_open", "detail": f"{inv.number} ({inv.title}) is open"}
-            for inv in lot_investigations(lot, open_only=True)]
+    """Every open investigation on the lot or its results (``investigation_open``) and every open deviation on
+    the lot or a record it was made from (``deviation_open``) blocks sign-off as release (rule 3, 211.192)."""
+    from cmlims.investigations.models import Kind
+
+    out = [{"code": "deviation_open" if inv.kind == Kind.DEVIATION else "investigation_open",
+            "detail": f"{inv.number} ({inv.title}) is open"} for inv in lot_investigations(lot, open_only=True)]
+    return out + [{"code": "deviation_open", "detail": f"{inv.number} ({inv.title}) on {inv.subject_repr} is open"}
+                  for inv in genealogy_deviations(lot)]
 
 
 def donor_conditions(lot: CMLot) -> list[Condition]:

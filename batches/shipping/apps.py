@@ -42,3 +42,8 @@ class ShippingConfig(AppConfig):
 
         # The vial and donor traces (rule 9) reach the shipments and consignees through this.
         register_vial_destinations(vial_destinations)
+
+        from batches.shipping.models import Shipment
+        from cmlims.investigations.deviations import register_deviation_subject
+
+        register_deviation_subject("shipment", Shipment)

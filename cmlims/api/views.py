@@ -109,6 +109,10 @@ class AuditVerificationSerializer(serializers.Serializer):
     head = inline_serializer("ChainHead", {"sequence": serializers.IntegerField(), "hash": serializers.CharField()})
     anchors_checked = serializers.IntegerField()
     problems = ChainProblemSerializer(many=True)
+    files_checked = serializers.IntegerField(help_text="stored files re-hashed against their recorded SHA-256")
+    file_problems = inline_serializer("StoredFileProblem", {
+        "model": serializers.CharField(), "id": serializers.CharField(), "file": serializers.CharField(),
+        "problem": serializers.ChoiceField(choices=["missing", "changed"])}, many=True)
 
 
 class AuditVerificationView(APIView):

@@ -17,6 +17,7 @@ class Meaning(models.TextChoices):
     SHIPPED = "shipped"
     RECEIVED = "received"
     LOGGER_FILE_REPLACED = "logger file replaced"
+    DEVIATION_CLOSED = "deviation closed"
 
 
 class Signature(AuditedModel):

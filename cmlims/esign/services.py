@@ -5,13 +5,19 @@ Signing is two steps because a failure must be recorded even though the caller's
 ``signing_credentials_verify`` runs in its own committed transaction (so the failure count and its audit
 entry survive the refusal), then the caller opens its transaction, locks its record, checks its rules and
 calls ``signature_record``. ``signature_sign`` does both for callers with nothing to lock in between.
+
+No signature without re-authentication (11.200(a)): ``signing_credentials_verify`` returns a
+``SigningGrant`` and ``signature_record`` writes only against an unused grant for the same signer and
+meaning, so a signature cannot be written by a path that skipped the credential check. Services that
+sign keep their "record" half private (``_result_approval_record``); ``tests/cmlims/esign/
+test_signature_writers.py`` walks every caller to keep it so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -44,14 +50,43 @@ def _locked(user, until) -> SigningLocked:
     )
 
 
+class SigningGrantInvalid(RuntimeError):
+    """A programming error: a signature written without a fresh credential check for its signer and meaning."""
+
+
+_GRANT_SEAL = object()  # only this module makes grants
+
+
+@dataclass(eq=False)
+class SigningGrant:
+    """Proof that ``signer_id`` gave both components just now for ``meaning``; good for one signature."""
+
+    signer_id: int
+    meaning: str
+    seal: object = field(repr=False)
+    used: bool = False
+
+
+def _grant_use(grant: SigningGrant, *, signer, meaning: str) -> None:
+    if not isinstance(grant, SigningGrant) or grant.seal is not _GRANT_SEAL:
+        raise SigningGrantInvalid("a signature needs the grant returned by signing_credentials_verify")
+    if grant.used:
+        raise SigningGrantInvalid("this signing grant was already used: every signature re-authenticates")
+    if grant.signer_id != signer.pk or grant.meaning != meaning:
+        raise SigningGrantInvalid(f"the grant is for user {grant.signer_id} signing '{grant.meaning}', "
+                                  f"not user {signer.pk} signing '{meaning}'")
+    grant.used = True
+
+
 def signing_credentials_verify(
     *, signer, username: str, password: str, meaning: str, reason: str = "", meaning_sent: str | None = None,
-) -> None:
+) -> SigningGrant:
     """Check both signature components for ``signer`` (the caller) signing with ``meaning`` (the one the step
     signs with), and that ``meaning_sent`` (what the signer sent, None if nothing) is that meaning. Raises
     InvalidInput (400) or SigningLocked (423). Call it BEFORE opening the transaction of the signed change:
     the failure count and its audit entry are written in their own transaction, which the refusal does not
-    roll back. (Inside an outer transaction — the demo seeder — they share that transaction's fate.)"""
+    roll back. (Inside an outer transaction — the demo seeder — they share that transaction's fate.)
+    Returns the grant ``signature_record`` needs (one signature per check)."""
     if meaning not in Meaning.values:
         raise field_error("meaning", f"must be one of: {', '.join(Meaning.values)}")
     if meaning_sent is not None and meaning_sent != meaning:
@@ -99,6 +134,7 @@ def signing_credentials_verify(
             state.save()
     if error is not None:
         raise error
+    return SigningGrant(signer_id=signer.pk, meaning=meaning, seal=_GRANT_SEAL)
 
 
 def signature_digest(*, content: dict, field_list_version: str, chain_sequence: int, chain_hash: str) -> str:
@@ -113,9 +149,12 @@ def signature_digest(*, content: dict, field_list_version: str, chain_sequence: 
 
 @transaction.atomic
 def signature_record(
-    *, subject: models.Model, signer, meaning: str, reason: str, content: dict, field_list_version: str
+    *, grant: SigningGrant, subject: models.Model, signer, meaning: str, reason: str, content: dict,
+    field_list_version: str,
 ) -> Signature:
-    """Write the signature (credentials already verified) in the caller's transaction, with its audit entry."""
+    """Write the signature in the caller's transaction, with its audit entry, against the ``grant`` of the
+    credential check (``signing_credentials_verify``) for this signer and meaning; SigningGrantInvalid otherwise."""
+    _grant_use(grant, signer=signer, meaning=meaning)
     head = chain_head()
     content = to_jsonable(content)
     signature = Signature(
@@ -142,8 +181,10 @@ def signature_sign(
     content: dict, field_list_version: str,
 ) -> Signature:
     """Verify both components (failures committed and audited), then record the signature."""
-    signing_credentials_verify(signer=signer, username=username, password=password, meaning=meaning, reason=reason)
-    return signature_record(subject=subject, signer=signer, meaning=meaning, reason=reason, content=content,
+    grant = signing_credentials_verify(signer=signer, username=username, password=password, meaning=meaning,
+                                       reason=reason)
+    return signature_record(grant=grant, subject=subject, signer=signer, meaning=meaning, reason=reason,
+                            content=content,
                             field_list_version=field_list_version)
 
 

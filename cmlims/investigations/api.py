@@ -2,15 +2,16 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cmlims.api.parsing import request_parse
 from cmlims.audit import to_jsonable
-from cmlims.investigations.models import Investigation, Phase
-from cmlims.investigations.selectors import investigation_get, investigation_list
+from cmlims.investigations.deviations import deviation_close, deviation_raise, deviation_subject_get
+from cmlims.investigations.models import Investigation, Kind, Phase
+from cmlims.investigations.selectors import deviations_open, investigation_get, investigation_list
 from cmlims.investigations.services import investigation_close, investigation_update
 
 
@@ -28,6 +29,7 @@ def investigation_body(inv: Investigation) -> dict:
         "root_cause": inv.root_cause,
         "related_lots_checked": inv.related_lots_checked,
         "conclusion": inv.conclusion,
+        "impact_assessment": inv.impact_assessment,
         "product_disposition": inv.product_disposition,
         "opened_by": inv.opened_by.get_username() if inv.opened_by_id else None,
         "opened_at": to_jsonable(inv.opened_at),
@@ -91,4 +93,50 @@ class InvestigationCloseView(APIView):
     def post(self, request, pk: int):
         inv = investigation_close(investigation=investigation_get(pk), actor=request.user,
                                   **request_parse(self.Input, request))
+        return Response(investigation_body(inv))
+
+
+class DeviationListView(ListAPIView):
+    """GET: deviations (``?status=open`` for the open ones, oldest first). POST: raise one (lab staff, QC)."""
+
+    serializer_class = InvestigationSerializer
+
+    class DeviationRaiseInput(serializers.Serializer):
+        subject_type = serializers.CharField(help_text="lot, harvest, drying_run, packaging_run or shipment")
+        subject_id = serializers.CharField()
+        title = serializers.CharField(allow_blank=True)
+        details = serializers.CharField(allow_blank=True)
+
+    @extend_schema(parameters=[InvestigationListQuery])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        wanted = request_parse(InvestigationListQuery, self.request, query=True)["status"]
+        if wanted == "open":
+            return deviations_open()
+        qs = investigation_list().filter(kind=Kind.DEVIATION)
+        return qs.filter(status=wanted) if wanted else qs
+
+    @extend_schema(request=DeviationRaiseInput, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        data = request_parse(self.DeviationRaiseInput, request)
+        subject = deviation_subject_get(data["subject_type"], data["subject_id"])
+        inv = deviation_raise(subject=subject, actor=request.user, title=data["title"], details=data["details"])
+        return Response(investigation_body(inv), status=status.HTTP_201_CREATED)
+
+
+class DeviationCloseView(APIView):
+    class DeviationCloseInput(serializers.Serializer):
+        root_cause = serializers.CharField(allow_blank=True)
+        impact_assessment = serializers.CharField(allow_blank=True)
+        conclusion = serializers.CharField(required=False, allow_blank=True, default="")
+        username = serializers.CharField(allow_blank=True)
+        password = serializers.CharField(allow_blank=True, trim_whitespace=False)
+        meaning = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(request=DeviationCloseInput, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        inv = deviation_close(investigation=investigation_get(pk), actor=request.user,
+                              **request_parse(self.DeviationCloseInput, request))
         return Response(investigation_body(inv))

@@ -46,6 +46,10 @@ class Investigation(AuditedModel):
         blank=True, help_text="which related lots were checked for the same cause, and what was found (211.192)"
     )
     conclusion = models.TextField(blank=True)
+    impact_assessment = models.TextField(
+        blank=True, help_text="what the deviation means for the product and the records it touches (required to "
+                              "close a deviation)",
+    )
     product_disposition = models.CharField(
         max_length=12, choices=Disposition.choices, blank=True,
         help_text="whether the affected product may still be used (required to close a temperature excursion)",

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from cmlims.exceptions import NotFound
-from cmlims.investigations.models import Investigation, Status
+from cmlims.investigations.models import Investigation, Kind, Status
 
 
 def investigations_on(subjects: Iterable[tuple[type[models.Model], Iterable]], *, open_only: bool = False):
@@ -33,3 +33,9 @@ def investigation_get(pk: int) -> Investigation:
     if investigation is None:
         raise NotFound(f"investigation {pk} does not exist")
     return investigation
+
+
+def deviations_open():
+    """Open deviations, oldest first, with their subject type and opener (one query): the QC start page's list."""
+    return (Investigation.objects.filter(kind=Kind.DEVIATION, status=Status.OPEN)
+            .select_related("content_type", "opened_by").order_by("opened_at", "id"))

@@ -79,6 +79,10 @@ def investigation_close(
     if inv.status != Status.OPEN:
         raise Conflict(f"{inv.number} is already closed.",
                        conditions=[{"code": "investigation_closed", "detail": f"{inv.number} is already closed"}])
+    if inv.kind == Kind.DEVIATION:  # root cause, impact assessment and a signature: deviations.deviation_close
+        raise Conflict(f"{inv.number} is a deviation: close it with a root cause, an impact assessment and a QC "
+                       "officer's signature", code="deviation_close_signed",
+                       conditions=[{"code": "deviation_close_signed", "detail": "use the deviation close"}])
     errors: dict[str, list[str]] = {}
     if not (conclusion or "").strip():
         errors["conclusion"] = ["a written conclusion is required to close an investigation"]

@@ -5,7 +5,7 @@ anyone else using the application's database role too. A database superuser can 
 (ALTER TABLE ... DISABLE TRIGGER), which is why the HMAC chain and its anchors, not the trigger, are
 what proves integrity; verify_audit catches what such an attacker does. TRUNCATE is not blocked: the
 test runner's flush needs it, and a truncated trail is caught by every signature/checkpoint anchor.
-SQLite has no such trigger (its test flush deletes rows).
+On SQLite, 0006 installs the same guarantee (cmlims.audit.sqlite_guard).
 """
 
 from django.db import migrations

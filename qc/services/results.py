@@ -19,7 +19,7 @@ from batches.models import CMLot, LotStatus
 from cmlims import roles
 from cmlims.audit import audited_save, audited_update
 from cmlims.esign.models import Meaning
-from cmlims.esign.services import signature_record, signing_credentials_verify
+from cmlims.esign.services import SigningGrant, signature_record, signing_credentials_verify
 from cmlims.exceptions import Conflict, InvalidInput, NotFound, field_error
 from cmlims.investigations.models import Kind
 from cmlims.investigations.services import investigation_open
@@ -201,16 +201,14 @@ def result_approve(
     """A QC officer approves a result with a signature ("result approved"); never one they entered (rule 2).
     ``meaning``, if sent, must be "result approved"."""
     roles.require_role(actor, roles.QC_OFFICER, "Approving a QC result")
-    signing_credentials_verify(signer=actor, username=username, password=password,
-                               meaning=Meaning.RESULT_APPROVED, meaning_sent=meaning or None, reason=reason)
-    return result_approval_record(result=result, actor=actor, reason=reason)
+    grant = signing_credentials_verify(signer=actor, username=username, password=password,
+                                       meaning=Meaning.RESULT_APPROVED, meaning_sent=meaning or None, reason=reason)
+    return _result_approval_record(grant=grant, result=result, actor=actor, reason=reason)
 
 
 @transaction.atomic
-def result_approval_record(*, result: QCResult, actor, reason: str = "") -> QCResult:
-    """The approval after the signer's components were verified (``result_approve``). Called alone only for a
-    series of signings in one continuous session whose first signing used every component (21 CFR
-    11.200(a)(1)(i)): the demo seeder approving a panel."""
+def _result_approval_record(*, grant: SigningGrant, result: QCResult, actor, reason: str = "") -> QCResult:
+    """The approval after the signer's components were verified (``result_approve``, the only caller)."""
     roles.require_role(actor, roles.QC_OFFICER, "Approving a QC result")
     locked = result_lock(result)
     conditions = []
@@ -226,7 +224,8 @@ def result_approval_record(*, result: QCResult, actor, reason: str = "") -> QCRe
     if conditions:
         raise Conflict(f"result {locked.pk} cannot be approved: " + "; ".join(c["detail"] for c in conditions),
                        code="approval_refused", conditions=conditions)
-    signature = signature_record(subject=locked, signer=actor, meaning=Meaning.RESULT_APPROVED, reason=reason,
+    signature = signature_record(grant=grant, subject=locked, signer=actor, meaning=Meaning.RESULT_APPROVED,
+                                 reason=reason,
                                  content=result_content(locked), field_list_version=RESULT_APPROVAL_V1)
     return audited_update(locked, actor=actor, reason=reason, approved_by=actor,
                           approved_at=signature.signed_at, approval=signature)

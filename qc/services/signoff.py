@@ -77,8 +77,8 @@ def lot_sign_off(
         raise field_error("to", f"sign-off moves a lot to one of {', '.join(MEANINGS)}")
     expected = MEANINGS[to]
     roles.require_role(actor, roles.QC_OFFICER, f"Signing a lot {expected}")
-    signing_credentials_verify(signer=actor, username=username, password=password, meaning=expected,
-                               meaning_sent=meaning or None, reason=reason)
+    grant = signing_credentials_verify(signer=actor, username=username, password=password, meaning=expected,
+                                       meaning_sent=meaning or None, reason=reason)
     with transaction.atomic():
         lot = lot_lock(lot)
         conditions = unmet_conditions(lot, to, actor)
@@ -92,7 +92,7 @@ def lot_sign_off(
             )
         if review is None and audit_reviewed_through is not None:
             review = _record_review(lot, actor, audit_reviewed_through)
-        signature = signature_record(subject=lot, signer=actor, meaning=expected, reason=reason,
+        signature = signature_record(grant=grant, subject=lot, signer=actor, meaning=expected, reason=reason,
                                      content=lot_content_v2(lot, review), field_list_version=LOT_SIGNOFF_V2)
         lot_set_status_signed(lot=lot, to=to, actor=actor, reason=reason or f"{expected} by e-signature",
                               signature=signature)

@@ -76,15 +76,16 @@ def specification_approve(
     effective = effective_from or now
     if effective > now:
         raise field_error("effective_from", "cannot be in the future")
-    signing_credentials_verify(signer=actor, username=username, password=password,
-                               meaning=Meaning.SPECIFICATION_APPROVED, meaning_sent=meaning or None, reason=reason)
+    grant = signing_credentials_verify(signer=actor, username=username, password=password,
+                                       meaning=Meaning.SPECIFICATION_APPROVED, meaning_sent=meaning or None,
+                                       reason=reason)
     with transaction.atomic():
         spec = specification_lock(specification)
         _require_draft(spec)
         if not spec.items.exists():
             raise Conflict(f"{spec} has no items", code="specification_empty",
                            conditions=[{"code": "specification_empty", "detail": "a specification needs items"}])
-        signature = signature_record(subject=spec, signer=actor, meaning=Meaning.SPECIFICATION_APPROVED,
+        signature = signature_record(grant=grant, subject=spec, signer=actor, meaning=Meaning.SPECIFICATION_APPROVED,
                                      reason=reason, content=specification_content(spec),
                                      field_list_version=SPECIFICATION_V1)
         for previous in specifications_lock(Specification.objects.filter(product=spec.product_id,

@@ -175,6 +175,23 @@ def test_postgresql_refuses_update_and_delete_of_entries_to_the_application(requ
     assert audit_chain_verify().ok
 
 
+@pytest.mark.req("README-REC-SQLITE-APPEND-ONLY", "P11-11.10e")
+def test_sqlite_refuses_update_and_delete_of_entries_as_postgresql_does(trail):
+    if connection.vendor != "sqlite":
+        pytest.skip("the PostgreSQL trigger has its own test")
+    audit_checkpoint_write()
+    for sql in ("UPDATE cmlims_auditentry SET reason = 'x'", "DELETE FROM cmlims_auditentry",
+                "UPDATE cmlims_auditcheckpoint SET hash = 'x'", "DELETE FROM cmlims_auditcheckpoint"):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql)
+    assert audit_chain_verify().ok
+    # Whoever holds the file can drop the triggers (tamper does): then the chain is what tells.
+    tamper("UPDATE cmlims_auditentry SET reason = 'x' WHERE sequence = %s", [trail[2]])
+    assert not audit_chain_verify().ok
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM cmlims_auditentry")  # and the triggers are back after it
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_checkpoint_task_runs_on_a_real_worker(celery_worker_process, make_user):
     from cmlims.tasks import audit_checkpoint

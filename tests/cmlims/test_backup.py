@@ -13,6 +13,7 @@ from cmlims.anchors import audit_checkpoint_write
 from cmlims.audit import audited_create, audited_update, chain_head
 from cmlims.models import AuditEntry
 from tests.auditfixture.models import FixtureRecord
+from tests.support.tamper import tamper
 
 # The dump/copy is made by another connection or process: the data must be committed.
 with_committed_data = pytest.mark.django_db(transaction=True)
@@ -111,10 +112,8 @@ def test_backup_refuses_a_folder_that_is_not_empty(tmp_path):
 def test_a_restored_database_with_a_tampered_trail_fails_verification(records, media, tmp_path, scratch_url):
     """The restore runs verify_audit on what it restored: tampering made before the backup shows up."""
     target = AuditEntry.objects.order_by("sequence").values_list("sequence", flat=True)[3]
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL session_replication_role = replica")  # superuser: trigger off
-        cursor.execute("UPDATE cmlims_auditentry SET reason = 'rewritten' WHERE sequence = %s", [target])
+    with transaction.atomic():
+        tamper("UPDATE cmlims_auditentry SET reason = 'rewritten' WHERE sequence = %s", [target])
     folder = tmp_path / "backup"
     call_command("backup", destination=folder)
     with pytest.raises(CommandError) as exc:

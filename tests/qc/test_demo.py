@@ -5,7 +5,7 @@ import pytest
 from batches.models import CMLot, LotStatus
 from cmlims.demo import demo_users_ensure
 from cmlims.esign.models import Meaning, Signature
-from cmlims.investigations.models import Investigation, Status
+from cmlims.investigations.models import Investigation, Kind, Status
 from qc import selectors
 from qc.demo import seed
 from qc.models import QCResult
@@ -36,15 +36,19 @@ def test_demo_seed_tells_every_qc_story(chain):
 
     assert not signature_current_status(signoffs[rejected.pk][0], rejected).changed_after_signing
     assert rejected.status == LotStatus.REJECTED
-    assert Investigation.objects.filter(status=Status.OPEN).count() == 1  # the failing pH on the packaged lot
+    # The failing pH and the deviation raised by lab2, both on the packaged lot.
+    assert Investigation.objects.filter(status=Status.OPEN).count() == 2
 
     assert releasable.status == LotStatus.QC_COMPLETE
     for officer in ("qc1", "qc2"):  # both may release it: only the audit review is left to confirm
         assert [c["code"] for c in selectors.release_conditions(releasable, users[officer])] == []
 
     assert failing.status == LotStatus.PACKAGED
-    open_investigation = selectors.lot_investigations(failing, open_only=True).get()
+    open_investigation = selectors.lot_investigations(failing, open_only=True).get(kind=Kind.OOS)
     assert "pH" in open_investigation.title
+    deviation = selectors.lot_investigations(failing, open_only=True).get(kind=Kind.DEVIATION)
+    assert deviation.opened_by == users["lab2"]
+    assert "deviation_open" in {c["code"] for c in selectors.release_conditions(failing, users["qc1"])}
 
     # Results for every demo lot, approved by qc2; only the two OOS results stay unapproved (the endotoxin one
     # retested on the released lot, the pH one under open investigation).
@@ -56,6 +60,10 @@ def test_demo_seed_tells_every_qc_story(chain):
     approvers = set(QCResult.objects.exclude(approved_by=None).values_list("approved_by__username", flat=True))
     analysts = set(QCResult.objects.values_list("analyst__username", flat=True))
     assert approvers == {"qc2"} and analysts == {"lab1", "lab2"}
+
+    from cmlims.replay import records_verify
+
+    assert [str(m) for m in records_verify()[1]] == []  # every demo record is what its trail says
 
     count = QCResult.objects.count()
     seed(users)  # idempotent

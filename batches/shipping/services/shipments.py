@@ -164,8 +164,8 @@ def shipment_ship(
 ) -> Shipment:
     """Packed → shipped, signed "shipped": handed to the courier (custody event); vials become shipped."""
     require_coordinator(actor, "Shipping")
-    signing_credentials_verify(signer=actor, username=username, password=password, meaning=Meaning.SHIPPED,
-                               meaning_sent=meaning, reason=reason)
+    grant = signing_credentials_verify(signer=actor, username=username, password=password, meaning=Meaning.SHIPPED,
+                                       meaning_sent=meaning, reason=reason)
     with transaction.atomic():
         locked, vials = shipment_with_vials_lock(shipment)
         shipment_require(locked, ShipmentStatus.SHIPPED)
@@ -179,7 +179,7 @@ def shipment_ship(
         _check_rule4(locked, vials, expected=VialStatus.ALLOCATED, action="shipped")
         locked = shipment_set_status(shipment=locked, to=ShipmentStatus.SHIPPED, actor=actor, reason=reason,
                                      signed=True, shipped_at=at, **carrier)
-        signature = signature_record(subject=locked, signer=actor, meaning=meaning, reason=reason,
+        signature = signature_record(grant=grant, subject=locked, signer=actor, meaning=meaning, reason=reason,
                                      content=signed_content(locked, meaning=meaning, serials=[v.serial for v in vials]),
                                      field_list_version=SIGNED_FIELDS[meaning])
         _custody(locked, kind=CustodyKind.HANDED_TO_COURIER, occurred_at=at, actor=actor,
@@ -212,8 +212,8 @@ def shipment_receive(
     require_coordinator(actor, "Confirming receipt")
     if not (received_by_name or "").strip():
         raise field_error("received_by_name", "name the consignee's person who received the shipment")
-    signing_credentials_verify(signer=actor, username=username, password=password, meaning=Meaning.RECEIVED,
-                               meaning_sent=meaning, reason=reason)
+    grant = signing_credentials_verify(signer=actor, username=username, password=password, meaning=Meaning.RECEIVED,
+                                       meaning_sent=meaning, reason=reason)
     with transaction.atomic():
         locked, vials = shipment_with_vials_lock(shipment)
         shipment_require(locked, ShipmentStatus.RECEIVED)
@@ -221,7 +221,7 @@ def shipment_receive(
         locked = shipment_set_status(shipment=locked, to=ShipmentStatus.RECEIVED, actor=actor, signed=True,
                                      reason=reason or "receipt confirmed", received_at=at,
                                      received_by_name=received_by_name.strip())
-        signature = signature_record(subject=locked, signer=actor, meaning=meaning, reason=reason,
+        signature = signature_record(grant=grant, subject=locked, signer=actor, meaning=meaning, reason=reason,
                                      content=signed_content(locked, meaning=meaning, serials=[v.serial for v in vials]),
                                      field_list_version=SIGNED_FIELDS[meaning])
         _custody(locked, kind=CustodyKind.RECEIVED, occurred_at=at, actor=actor, party=received_by_name.strip(),

@@ -66,9 +66,9 @@ def _replacement_signer(*, actor, username: str, password: str, meaning: str | N
     roles.require_role(signer, roles.QC_OFFICER, "Signing a logger file replacement")
     if signer.pk == actor.pk:
         raise field_error("qc_username", "the QC officer who signs the replacement must not be the uploader")
-    signing_credentials_verify(signer=signer, username=username, password=password,
-                               meaning=Meaning.LOGGER_FILE_REPLACED, meaning_sent=meaning, reason=reason)
-    return signer
+    grant = signing_credentials_verify(signer=signer, username=username, password=password,
+                                       meaning=Meaning.LOGGER_FILE_REPLACED, meaning_sent=meaning, reason=reason)
+    return signer, grant
 
 
 def shipment_temperature_log_upload(
@@ -82,9 +82,9 @@ def shipment_temperature_log_upload(
     """
     require_coordinator(actor, "Uploading temperature logger data")
     readings = logger_csv_parse(data)  # before any lock: a bad file never touches the database
-    signer = None
+    signer = grant = None
     if TemperatureLog.objects.filter(shipment=shipment, voided_at__isnull=True).exists():
-        signer = _replacement_signer(actor=actor, username=qc_username, password=qc_password, meaning=qc_meaning,
+        signer, grant = _replacement_signer(actor=actor, username=qc_username, password=qc_password, meaning=qc_meaning,
                                      reason=reason)
     with transaction.atomic():
         locked = shipment_lock(shipment)
@@ -117,7 +117,7 @@ def shipment_temperature_log_upload(
         )
         if previous:
             meaning = Meaning.LOGGER_FILE_REPLACED
-            signature_record(subject=log, signer=signer, meaning=meaning, reason=reason,
+            signature_record(grant=grant, subject=log, signer=signer, meaning=meaning, reason=reason,
                              content={"shipment": locked.reference, "file_sha256": log.file_sha256,
                                       "replaces_sha256": sorted(old.file_sha256 for old in previous),
                                       "reason": reason},
