@@ -25,7 +25,7 @@ PASSAGE_FIELDS = {
 }
 HARVEST_FIELDS = {
     "conditioning_started_at", "conditioning_ended_at", "volume_ml", "viability_percent", "hold_temperature_c",
-    "max_hold_hours", "container", "performed_at",
+    "container", "performed_at",
 }
 
 
@@ -208,7 +208,7 @@ def harvest_record(*, culture: Culture, actor, reason: str = "", **values) -> Ha
                     previous_name="conditioning started"):
         values.setdefault("performed_at", end)
         return audited_create(Harvest, actor=actor, reason=reason, culture=culture, sequence=last + 1,
-                              performed_by=actor, **values)
+                              performed_by=actor, max_hold_hours=culture.product.max_hold_hours, **values)
 
 
 @transaction.atomic

@@ -111,9 +111,11 @@ def _check_contributions(
             errors.setdefault("pooled_at", []).append(f"is before harvest {harvest} was collected")
         else:
             held_hours = Decimal((pooled_at - harvest.conditioning_ended_at).total_seconds()) / 3600
-            if held_hours > harvest.max_hold_hours:
+            # The limit is the product's master data, as it stands at pooling.
+            if held_hours > product.max_hold_hours:
                 errors.setdefault(f"{name}.harvest", []).append(
-                    f"harvest {harvest} was held {held_hours:.1f} h, longer than its {harvest.max_hold_hours} h limit")
+                    f"harvest {harvest} was held {held_hours:.1f} h, longer than the product's "
+                    f"{product.max_hold_hours} h limit")
         available = harvest.volume_ml - harvest_volume_taken_ml(harvest)
         if item.volume_ml > available:
             errors.setdefault(f"{name}.volume_ml", []).append(
