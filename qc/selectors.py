@@ -129,16 +129,21 @@ def results_by_lot(lot_ids: list[int]) -> dict[int, list[QCResult]]:
 
 
 def counting_results(lot: CMLot, results: list[QCResult] | None = None) -> dict[int, QCResult]:
-    """{spec_item_id: the latest valid result} — the one that counts for each item."""
+    """{spec_item_id: the result that counts}, decided by explicit links only, never by a client's tested_at:
+    a correction supersedes its original, a retest replaces the result it is a retest of. Of several valid
+    results no link orders, a failing one counts (a failure is set aside only explicitly), else the last
+    entered."""
     rows = results if results is not None else list(lot_results(lot))
-    latest: dict[int, QCResult] = {}
-    for result in rows:
-        if result.status != ResultStatus.VALID:
+    valid = [r for r in rows if r.status == ResultStatus.VALID]
+    retested = {r.retest_of_id for r in valid if r.retest_of_id}
+    counting: dict[int, QCResult] = {}
+    for result in valid:
+        if result.pk in retested:
             continue
-        current = latest.get(result.spec_item_id)
-        if current is None or (result.tested_at, result.id) > (current.tested_at, current.id):
-            latest[result.spec_item_id] = result
-    return latest
+        current = counting.get(result.spec_item_id)
+        if current is None or (not result.passed, result.pk) > (not current.passed, current.pk):
+            counting[result.spec_item_id] = result
+    return counting
 
 
 def results_conditions(lot: CMLot, *, need_pass: bool) -> list[Condition]:
