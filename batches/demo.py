@@ -20,6 +20,8 @@ from .services import cultures, drying, lots, packaging, products, records, sour
 
 D = Decimal
 DEMO_GTIN = "04050123456785"
+# The demo enters a history of weeks in one go: every step is a late entry, with this reason.
+LATE = "demo history, entered after the fact"
 # Days before now each lot was pooled, oldest first, and how far it goes here.
 LOT_PLAN = [
     (31, LotStatus.PACKAGED), (26, LotStatus.PACKAGED), (21, LotStatus.PACKAGED), (16, LotStatus.PACKAGED),
@@ -65,18 +67,19 @@ def _culture(code: str, product: Product, bank, conditioning_days_ago: float, pe
     start = conditioning_days_ago + 12
     culture = cultures.culture_create(actor=performer, product=product, bank=bank, code=code, started_at=_ago(start),
                                       vessel="CellSTACK 10-chamber", medium_lot="MSC-XF-2231",
-                                      reagent_lots="TrypLE Select 2871104\nDPBS 2874431", performed_at=_ago(start))
+                                      reagent_lots="TrypLE Select 2871104\nDPBS 2874431", performed_at=_ago(start),
+                                      reason=LATE)
     seeded, harvested = 5_000_000, 40_000_000
     for number, (begin, end) in zip((3, 4, 5), ((0.5, 4.5), (4.6, 8.6), (8.7, 11.8)), strict=True):
         passage = cultures.passage_record(
             culture=culture, actor=performer, passage_number=number, seeded_at=_ago(start - begin),
             harvested_at=_ago(start - end), cells_seeded=seeded, cells_harvested=harvested - number * 1_000_000,
             viability_percent=D("95.5") - number, confluence_percent=D("82") + number, vessel="CellSTACK 10-chamber",
-            medium_lot="MSC-XF-2231",
+            medium_lot="MSC-XF-2231", reason=LATE,
         )
         records.step_verify(record=passage, actor=verifier)
     culture = cultures.culture_start_conditioning(culture=culture, actor=performer, confluence_percent=D("88"),
-                                                  started_at=_ago(conditioning_days_ago))
+                                                  started_at=_ago(conditioning_days_ago), reason=LATE)
     return records.step_verify(record=culture, actor=verifier)
 
 
@@ -86,6 +89,7 @@ def _harvest(culture: Culture, pooled_days_ago: float, volume: Decimal, performe
         culture=culture, actor=performer, conditioning_started_at=pooled - timedelta(hours=54),
         conditioning_ended_at=pooled - timedelta(hours=4), volume_ml=volume, viability_percent=D("91.5"),
         hold_temperature_c=D("4"), container="2 L PETG bottle", performed_at=pooled - timedelta(hours=4),
+        reason=LATE,
     )
     return records.step_verify(record=harvest, actor=verifier)
 
@@ -95,12 +99,12 @@ def _process(lot, performer, verifier, pooled: datetime):
         lot=lot, actor=performer, filter_pore_size_um=D("0.22"), filter_lot="Sartopore2-2299431",
         filtered_at=pooled + timedelta(hours=1), integrity_test_method="bubble_point",
         integrity_test_limit_bar=D("3.200"), integrity_test_measured_bar=D("3.650"),
-        volume_filtered_ml=lot.volume_in_ml - D("6"),
+        volume_filtered_ml=lot.volume_in_ml - D("6"), reason=LATE,
     )
     out = ((lot.volume_in_ml - D("6")) / 10 - D("2.5")).quantize(D("0.01"))
     lot = lots.lot_record_concentration(lot=lot, actor=performer, concentration_cutoff_kda=D("3"),
                                         concentration_factor=D("10"), volume_out_ml=out,
-                                        concentrated_at=pooled + timedelta(hours=5))
+                                        concentrated_at=pooled + timedelta(hours=5), reason=LATE)
     for step in lots.LOT_STEPS:
         lot = lots.lot_step_verify(lot=lot, step=step, actor=verifier)
     return lot
@@ -119,7 +123,7 @@ def _freeze_dry(lot, n: int, performer, verifier, pooled: datetime, *, complete:
     run = drying.lyophilisation_run_start(
         lot=lot, actor=performer, run_number=f"LYO-{lot.lot_number}", dryer="LYO-2 (Martin Christ Epsilon 2-6D)",
         recipe="CM-1mL-cake", recipe_version="4", vials_loaded=vials, fill_volume_ml=D("1.0"), started_at=loaded,
-        performed_at=loaded,
+        performed_at=loaded, reason=LATE,
     )
     at = loaded
     for phase, sp, actual, psp, pact, hours in PHASES:
@@ -140,7 +144,7 @@ def _freeze_dry(lot, n: int, performer, verifier, pooled: datetime, *, complete:
         end_of_primary_drying_evidence="Pirani converged with capacitance manometer (0.104 → 0.105 mbar) at 29 h",
         stoppering_method="nitrogen", stoppering_pressure_mbar=D("800"), stoppered_at=at,
         alarms="" if n % 3 else "condenser temperature high (-52 °C) for 6 min at 14 h; recovered, no action",
-        alarm_count=0 if n % 3 else 1,
+        alarm_count=0 if n % 3 else 1, reason=LATE,
     )
     return records.step_verify(record=run, actor=verifier)
 
@@ -177,7 +181,7 @@ def seed(users) -> None:
                     for i, c in enumerate(pair)]
         pooled = _ago(days_ago)
         lot = lots.lot_pool(
-            product=product, actor=performer, pooled_at=pooled,
+            product=product, actor=performer, pooled_at=pooled, reason=LATE,
             contributions=[lots.Contribution(h.pk, h.volume_ml - D("20")) for h in harvests],
         )
         if target == LotStatus.POOLED:
@@ -190,7 +194,7 @@ def seed(users) -> None:
         pack = packaging.packaging_record(
             lot=lot, actor=performer, run_number=f"PKG-{lot.lot_number}", started_at=run.ended_at + timedelta(hours=4),
             ended_at=end, vials_packaged=run.vials_loaded - 2 - n % 2, vials_rejected=2 + n % 2,
-            storage_location=quarantine,
+            storage_location=quarantine, reason=LATE,
         )
         records.step_verify(record=pack, actor=verifier)
     for culture in early:

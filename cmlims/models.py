@@ -46,6 +46,11 @@ class AuditEntry(models.Model):
     changes = models.JSONField(default=dict, blank=True, editable=False)
     reason = models.TextField(blank=True, editable=False)
     request_id = models.CharField(max_length=64, blank=True, editable=False)
+    # A late entry: the step it records happened more than CMLIMS_LATE_ENTRY_HOURS before it was entered
+    # (the reason says why). Covered by the chain hash; the review page lists these first.
+    late_entry = models.BooleanField(default=False, db_default=False, db_index=True, editable=False)
+    occurred_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                       help_text="when the recorded step happened (late entries)")
     prev_hash = models.CharField(max_length=64, editable=False)
     hash = models.CharField(max_length=64, editable=False)
 

@@ -46,12 +46,13 @@ PASSING = {
 IN_PROCESS = ("pH (reconstituted)", "Total protein")  # measured on the bulk before freeze-drying
 
 
-def _specification(product: Product, qc1) -> Specification:
+def _specification(product: Product, qc1, qc2) -> Specification:
+    """Drafted by qc2, signed into force by qc1 (nobody signs their own specification)."""
     existing = Specification.objects.filter(product=product).order_by("-version").first()
     if existing is not None:
         return existing
     first_pool = product.lots.aggregate(first=Min("pooled_at"))["first"] or timezone.now()
-    spec = specification_create(product=product, title=f"{product.name} release specification", actor=qc1,
+    spec = specification_create(product=product, title=f"{product.name} release specification", actor=qc2,
                                 items=panel_items(),
                                 notes="CM release panel (shared reference); limits marked demo are not validated")
     # In force from before the first demo lot was pooled, so every demo lot is tested against it.
@@ -140,7 +141,7 @@ def _releasable(lot, users) -> None:
 def seed(users) -> None:
     lots = list(CMLot.objects.filter(voided_at__isnull=True).select_related("product").order_by("pooled_at", "pk"))
     for product in {lot.product for lot in lots}:
-        _specification(product, users["qc1"])
+        _specification(product, users["qc1"], users["qc2"])
     tested = set(QCResult.objects.values_list("lot_id", flat=True).distinct())
     fresh = [lot for lot in lots if lot.pk not in tested]
     # Packaged lots get the QC story, oldest first; more lots than stories just get approved passing results.

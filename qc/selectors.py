@@ -52,6 +52,18 @@ _APPROVED = [SpecStatus.IN_FORCE, SpecStatus.SUPERSEDED]
 _IN_FORCE_ORDER = ("-effective_from", "-version")
 
 
+def specification_author_ids(specification: Specification) -> set[int]:
+    """Who drafted the version or created or changed any of its items (from the audit trail)."""
+    from cmlims.models import AuditEntry
+
+    item_ids = [str(pk) for pk in specification.items.values_list("pk", flat=True)]
+    editors = AuditEntry.objects.filter(
+        Q(object_type="qc.specitem", object_id__in=item_ids)
+        | Q(object_type="qc.specification", object_id=str(specification.pk)),
+        user_id__isnull=False).values_list("user_id", flat=True).distinct()
+    return {specification.created_by_id, *editors}
+
+
 def specification_in_force(product, at) -> Specification | None:
     """The approved version with the latest effective date not after ``at``."""
     return (
@@ -72,10 +84,11 @@ def specification_list(*, product_id=None):
 
 
 def lot_specification(lot: CMLot) -> Specification | None:
-    """A lot is tested against the version in force when it was pooled."""
+    """A lot is tested against the version in force when it was pooled, by the server's clock: the time the
+    pooling was recorded (``created_at``), never the client-supplied ``pooled_at``."""
     cached = getattr(lot, "_qc_specification", False)
     if cached is False:
-        cached = specification_in_force(lot.product_id, lot.pooled_at)
+        cached = specification_in_force(lot.product_id, lot.created_at)
         lot._qc_specification = cached
     return cached
 
@@ -87,8 +100,8 @@ def preload_lot_specifications(lots: list[CMLot]) -> None:
                                                   status__in=_APPROVED).order_by(*_IN_FORCE_ORDER))
     for lot in lots:
         lot._qc_specification = next(
-            (v for v in versions if v.product_id == lot.product_id and lot.pooled_at is not None
-             and v.effective_from is not None and v.effective_from <= lot.pooled_at), None)
+            (v for v in versions if v.product_id == lot.product_id and v.effective_from is not None
+             and v.effective_from <= lot.created_at), None)
 
 
 def spec_items(specification: Specification | None) -> list[SpecItem]:
@@ -116,16 +129,21 @@ def results_by_lot(lot_ids: list[int]) -> dict[int, list[QCResult]]:
 
 
 def counting_results(lot: CMLot, results: list[QCResult] | None = None) -> dict[int, QCResult]:
-    """{spec_item_id: the latest valid result} — the one that counts for each item."""
+    """{spec_item_id: the result that counts}, decided by explicit links only, never by a client's tested_at:
+    a correction supersedes its original, a retest replaces the result it is a retest of. Of several valid
+    results no link orders, a failing one counts (a failure is set aside only explicitly), else the last
+    entered."""
     rows = results if results is not None else list(lot_results(lot))
-    latest: dict[int, QCResult] = {}
-    for result in rows:
-        if result.status != ResultStatus.VALID:
+    valid = [r for r in rows if r.status == ResultStatus.VALID]
+    retested = {r.retest_of_id for r in valid if r.retest_of_id}
+    counting: dict[int, QCResult] = {}
+    for result in valid:
+        if result.pk in retested:
             continue
-        current = latest.get(result.spec_item_id)
-        if current is None or (result.tested_at, result.id) > (current.tested_at, current.id):
-            latest[result.spec_item_id] = result
-    return latest
+        current = counting.get(result.spec_item_id)
+        if current is None or (not result.passed, result.pk) > (not current.passed, current.pk):
+            counting[result.spec_item_id] = result
+    return counting
 
 
 def results_conditions(lot: CMLot, *, need_pass: bool) -> list[Condition]:

@@ -165,14 +165,19 @@ def build_batch_record(ctx: BuildContext) -> BuiltDocument:
         key = (entry.object_type, entry.object_id)
         later = key in seen
         seen.add(key)
-        if later and entry.action != "created":
-            changed.append(len(rows))
         marked = later and entry.action != "created"
-        rows.append([str(entry.sequence), _fmt(entry.at), entry.username, entry.action + (" *" if marked else ""),
+        if marked or entry.late_entry:
+            changed.append(len(rows))
+        action = entry.action + (" *" if marked else "")
+        if entry.late_entry:  # entered more than CMLIMS_LATE_ENTRY_HOURS after the step happened
+            action += f" — LATE ENTRY (step at {_fmt(entry.occurred_at)})"
+        rows.append([str(entry.sequence), _fmt(entry.at), entry.username, action,
                      f"{entry.object_type} {entry.object_repr}", _change_text(entry.changes), entry.reason or ""])
     ctx.progress(70)
     sections.append(Section(
-        "Audit trail of the lot", paragraphs=["Rows marked * (shaded) change a record after its first entry."],
+        "Audit trail of the lot",
+        paragraphs=["Rows marked * (shaded) change a record after its first entry; rows marked LATE ENTRY "
+                    "(shaded) were entered long after the step, with the reason why."],
         table_header=["#", "When", "Who", "Action", "Object", "Changes (old → new)", "Reason"], table_rows=rows,
         highlighted_rows=changed, column_widths=[0.06, 0.13, 0.09, 0.1, 0.18, 0.32, 0.12],
     ))

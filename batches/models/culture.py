@@ -105,9 +105,10 @@ class Harvest(PerformedStep, VoidableModel):
         validators=[MinValueValidator(Decimal("-196")), MaxValueValidator(Decimal("40"))],
         help_text="temperature the medium is held at until pooling",
     )
+    # The product's limit when the harvest was recorded (kept with the record); never typed per harvest.
     max_hold_hours = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("72"),
-                                         validators=[NON_NEGATIVE],
-                                         help_text="longest hold before pooling the process allows")
+                                         validators=[NON_NEGATIVE], editable=False,
+                                         help_text="the product's hold limit when the harvest was recorded")
     container = models.CharField(max_length=100, blank=True)
 
     class Meta:

@@ -51,6 +51,9 @@ class Product(VoidableModel):
                                                  validators=[NON_NEGATIVE])
     conditioning_max_hours = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("72"),
                                                  validators=[NON_NEGATIVE])
+    max_hold_hours = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("72"),
+                                         validators=[NON_NEGATIVE],
+                                         help_text="longest a harvest may be held before pooling (the process limit)")
     nominal_fill_volume_ml = models.DecimalField(max_digits=8, decimal_places=3, default=Decimal("1.000"),
                                                  validators=[POSITIVE])
     requires_second_person_verification = models.BooleanField(

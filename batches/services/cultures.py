@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from cmlims.audit import audited_create, audited_update
 from cmlims.exceptions import Conflict, InvalidInput, field_error
+from cmlims.timing import step_entry
 
 from ..locks import row_lock
 from ..models import CellBank, Culture, Harvest, Passage, Product, population_doublings
@@ -32,7 +33,7 @@ PASSAGE_FIELDS = {
 }
 HARVEST_FIELDS = {
     "conditioning_started_at", "conditioning_ended_at", "volume_ml", "viability_percent", "hold_temperature_c",
-    "max_hold_hours", "container", "performed_at",
+    "container", "performed_at",
 }
 
 
@@ -63,14 +64,15 @@ def culture_create(*, actor, product: Product, bank: CellBank, reason: str = "",
             f"frozen at passage {bank.passage_at_freeze}; the product allows up to P{product.max_passage}")
     if errors:
         raise InvalidInput("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()), fields=errors)
-    values["started_at"] = step_time(values.get("started_at"), "started_at")
-    values.setdefault("performed_at", values["started_at"])
-    culture = audited_create(Culture, actor=actor, reason=reason, product=product, bank=bank, performed_by=actor,
-                             **values)
-    # One vial of the bank is thawed for the culture.
-    locked_bank = row_lock(CellBank, bank.pk)
-    audited_update(locked_bank, actor=actor, reason=f"thawed for culture {culture.code}",
-                   vials_on_hand=locked_bank.vials_on_hand - 1)
+    with step_entry(values.get("started_at"), field="started_at", reason=reason) as started_at:
+        values["started_at"] = started_at
+        values.setdefault("performed_at", started_at)
+        culture = audited_create(Culture, actor=actor, reason=reason, product=product, bank=bank,
+                                 performed_by=actor, **values)
+        # One vial of the bank is thawed for the culture.
+        locked_bank = row_lock(CellBank, bank.pk)
+        audited_update(locked_bank, actor=actor, reason=f"thawed for culture {culture.code}",
+                       vials_on_hand=locked_bank.vials_on_hand - 1)
     return culture
 
 
@@ -101,11 +103,11 @@ def culture_start_conditioning(
                                     f"the product's {culture.product.min_viability_percent} %")
     if confluence_percent is None or not (0 <= confluence_percent <= 100):
         raise field_error("confluence_percent", "must be between 0 and 100 %")
-    started_at = step_time(started_at, "started_at")
-    if started_at < last.harvested_at:
-        raise field_error("started_at", f"is before P{last.passage_number} ended")
-    return audited_update(culture, actor=actor, reason=reason, status=Culture.Status.CONDITIONING,
-                          conditioning_started_at=started_at, confluence_at_conditioning_percent=confluence_percent)
+    with step_entry(started_at, field="started_at", reason=reason, previous=last.harvested_at,
+                    previous_name=f"P{last.passage_number} ended") as started_at:
+        return audited_update(culture, actor=actor, reason=reason, status=Culture.Status.CONDITIONING,
+                              conditioning_started_at=started_at,
+                              confluence_at_conditioning_percent=confluence_percent)
 
 
 @transaction.atomic
@@ -156,9 +158,11 @@ def passage_record(*, culture: Culture, actor, reason: str = "", **values) -> Pa
         raise field_error("seeded_at", "is before the culture started")
     pd = population_doublings(values["cells_seeded"], values["cells_harvested"])
     cumulative = _passage_limits(culture, values.get("passage_number") or 0, pd, _latest_passage(culture))
-    values.setdefault("performed_at", values.get("harvested_at") or timezone.now())
-    return audited_create(Passage, actor=actor, reason=reason, culture=culture, performed_by=actor,
-                          population_doublings=pd, cumulative_population_doublings=cumulative, **values)
+    with step_entry(values.get("harvested_at"), field="harvested_at", reason=reason,
+                    previous=seeded_at, previous_name="seeded at"):
+        values.setdefault("performed_at", values.get("harvested_at") or timezone.now())
+        return audited_create(Passage, actor=actor, reason=reason, culture=culture, performed_by=actor,
+                              population_doublings=pd, cumulative_population_doublings=cumulative, **values)
 
 
 @transaction.atomic
@@ -207,9 +211,12 @@ def harvest_record(*, culture: Culture, actor, reason: str = "", **values) -> Ha
     if values.get("volume_ml") is None or values["volume_ml"] <= 0:
         raise field_error("volume_ml", "must be greater than zero")
     last = culture.harvests.aggregate(m=Max("sequence"))["m"] or 0
-    values.setdefault("performed_at", end)
-    return audited_create(Harvest, actor=actor, reason=reason, culture=culture, sequence=last + 1,
-                          performed_by=actor, **values)
+    # The harvest is collected when conditioning ends: that is the step's time.
+    with step_entry(end, field="conditioning_ended_at", reason=reason, previous=start,
+                    previous_name="conditioning started"):
+        values.setdefault("performed_at", end)
+        return audited_create(Harvest, actor=actor, reason=reason, culture=culture, sequence=last + 1,
+                              performed_by=actor, max_hold_hours=culture.product.max_hold_hours, **values)
 
 
 @transaction.atomic

@@ -6,13 +6,15 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from cmlims.audit import audited_create, audited_update
 from cmlims.exceptions import Conflict, field_error
+from cmlims.timing import step_entry
 
 from ..locks import lot_lock, row_lock
 from ..models import CMLot, LotStatus, LyophilisationPhase, LyophilisationRun
-from .common import change_begin, refuse_if_voided, refuse_unknown, require_lab_staff, step_time, update_fields
+from .common import change_begin, refuse_if_voided, refuse_unknown, require_lab_staff, update_fields
 from .lots import lot_transition
 
 RUN_FIELDS = {"run_number", "dryer", "recipe", "recipe_version", "vials_loaded", "fill_volume_ml", "started_at",
@@ -40,14 +42,14 @@ def lyophilisation_run_start(*, lot: CMLot, actor, reason: str = "", **values) -
     if lot.volume_out_ml is not None and vials * fill > lot.volume_out_ml:
         raise field_error("vials_loaded", f"{vials} vials × {fill} mL = {vials * fill} mL, more than the lot's "
                                           f"{lot.volume_out_ml} mL bulk")
-    values["performed_at"] = step_time(values.get("performed_at"), "performed_at")
-    if lot.concentrated_at and values["performed_at"] < lot.concentrated_at:
-        raise field_error("performed_at", "the dryer is loaded after concentration")
     if hasattr(lot, "lyophilisation_run"):
         raise Conflict(f"lot {lot} already has a freeze-drying run", code="wrong_status",
                        conditions=[{"code": "already_loaded", "detail": f"lot {lot} already has a run"}])
-    run = audited_create(LyophilisationRun, actor=actor, reason=reason, lot=lot, performed_by=actor, **values)
-    lot_transition(lot=lot, to=LotStatus.FREEZE_DRYING, actor=actor, reason=reason)
+    with step_entry(values.get("performed_at"), field="performed_at", reason=reason, previous=lot.concentrated_at,
+                    previous_name="concentration (the dryer is loaded after it)") as performed_at:
+        values["performed_at"] = performed_at
+        run = audited_create(LyophilisationRun, actor=actor, reason=reason, lot=lot, performed_by=actor, **values)
+        lot_transition(lot=lot, to=LotStatus.FREEZE_DRYING, actor=actor, reason=reason)
     return run
 
 
@@ -106,14 +108,16 @@ def lyophilisation_run_complete(
         raise field_error("alarms", "list the alarms counted, with their times and responses")
     if alarm_count is None or alarm_count < 0:
         raise field_error("alarm_count", "must not be negative")
-    return audited_update(
-        run, actor=actor, reason=reason,
-        ended_at=step_time(ended_at, "ended_at"), end_of_primary_drying_method=end_of_primary_drying_method,
-        end_of_primary_drying_at=end_of_primary_drying_at,
-        end_of_primary_drying_evidence=end_of_primary_drying_evidence, stoppering_method=stoppering_method,
-        stoppering_pressure_mbar=stoppering_pressure_mbar, stoppered_at=stoppered_at, alarms=alarms,
-        alarm_count=alarm_count, completed_by=actor, completed_at=step_time(None, "completed_at"),
-    )
+    with step_entry(ended_at, field="ended_at", reason=reason, previous=run.started_at,
+                    previous_name="the run started") as ended_at:
+        return audited_update(
+            run, actor=actor, reason=reason,
+            ended_at=ended_at, end_of_primary_drying_method=end_of_primary_drying_method,
+            end_of_primary_drying_at=end_of_primary_drying_at,
+            end_of_primary_drying_evidence=end_of_primary_drying_evidence, stoppering_method=stoppering_method,
+            stoppering_pressure_mbar=stoppering_pressure_mbar, stoppered_at=stoppered_at, alarms=alarms,
+            alarm_count=alarm_count, completed_by=actor, completed_at=timezone.now(),
+        )
 
 
 @transaction.atomic

@@ -25,11 +25,12 @@ from django.utils import timezone
 from cmlims import roles
 from cmlims.audit import Action, audited_bulk_create, audited_create, audited_update, audited_void
 from cmlims.exceptions import Conflict, InvalidInput, field_error
+from cmlims.timing import step_entry
 
 from ..lifecycle import HOLD, LOT_PIPELINE, RULES, UNHOLD
 from ..locks import harvests_lock, lot_lock, lot_number_sequence_lock, lots_lock
 from ..models import CMLot, Harvest, HarvestContribution, LotNumberSequence, LotStatus, Product
-from .common import change_apply, refuse_if_voided, require_lab_staff, step_time, update_fields
+from .common import change_apply, refuse_if_voided, require_lab_staff, update_fields
 
 STERILE_PORE_SIZE_UM = Decimal("0.22")
 
@@ -110,9 +111,11 @@ def _check_contributions(
             errors.setdefault("pooled_at", []).append(f"is before harvest {harvest} was collected")
         else:
             held_hours = Decimal((pooled_at - harvest.conditioning_ended_at).total_seconds()) / 3600
-            if held_hours > harvest.max_hold_hours:
+            # The limit is the product's master data, as it stands at pooling.
+            if held_hours > product.max_hold_hours:
                 errors.setdefault(f"{name}.harvest", []).append(
-                    f"harvest {harvest} was held {held_hours:.1f} h, longer than its {harvest.max_hold_hours} h limit")
+                    f"harvest {harvest} was held {held_hours:.1f} h, longer than the product's "
+                    f"{product.max_hold_hours} h limit")
         available = harvest.volume_ml - harvest_volume_taken_ml(harvest)
         if item.volume_ml > available:
             errors.setdefault(f"{name}.volume_ml", []).append(
@@ -129,22 +132,23 @@ def lot_pool(
 ) -> CMLot:
     """Create a lot by pooling volumes from harvests; the lot number is assigned here."""
     require_lab_staff(actor, "Pooling harvests into a lot")
-    pooled_at = step_time(pooled_at, "pooled_at")
     if product.voided_at is not None:
         raise field_error("product", f"{product} is voided")
-    _check_contributions(product=product, contributions=contributions, pooled_at=pooled_at)
-    lot = audited_create(
-        CMLot, actor=actor, reason=reason,
-        lot_number=lot_number_next(when=pooled_at), product=product, status=LotStatus.POOLED,
-        status_changed_at=timezone.now(), pooled_at=pooled_at, pooled_by=actor,
-        volume_in_ml=sum((c.volume_ml for c in contributions), Decimal("0")),
-    )
-    audited_bulk_create(
-        HarvestContribution,
-        [HarvestContribution(lot=lot, harvest_id=c.harvest_id, volume_ml=c.volume_ml, added_by=actor)
-         for c in contributions],
-        actor=actor, reason=reason,
-    )
+    # Not before any harvest was collected: checked with the harvests, under their locks.
+    with step_entry(pooled_at, field="pooled_at", reason=reason) as pooled_at:
+        _check_contributions(product=product, contributions=contributions, pooled_at=pooled_at)
+        lot = audited_create(
+            CMLot, actor=actor, reason=reason,
+            lot_number=lot_number_next(when=pooled_at), product=product, status=LotStatus.POOLED,
+            status_changed_at=timezone.now(), pooled_at=pooled_at, pooled_by=actor,
+            volume_in_ml=sum((c.volume_ml for c in contributions), Decimal("0")),
+        )
+        audited_bulk_create(
+            HarvestContribution,
+            [HarvestContribution(lot=lot, harvest_id=c.harvest_id, volume_ml=c.volume_ml, added_by=actor)
+             for c in contributions],
+            actor=actor, reason=reason,
+        )
     return lot
 
 
@@ -210,17 +214,19 @@ def lot_record_filtration(
                         ("integrity_test_measured_bar", integrity_test_measured_bar)):
         if value is None:
             raise field_error(name, "is required")
-    return audited_update(
-        lot, actor=actor, reason=reason,
-        filter_pore_size_um=filter_pore_size_um, filter_lot=filter_lot,
-        filtered_at=step_time(filtered_at, "filtered_at"), filtration_performed_by=actor,
-        filtration_verified_by=None, filtration_verified_at=None,
-        integrity_test_method=integrity_test_method, integrity_test_limit_bar=integrity_test_limit_bar,
-        integrity_test_measured_bar=integrity_test_measured_bar,
-        integrity_test_passed=integrity_test_passes(integrity_test_method, integrity_test_limit_bar,
-                                                    integrity_test_measured_bar),
-        volume_filtered_ml=volume_filtered_ml,
-    )
+    with step_entry(filtered_at, field="filtered_at", reason=reason, previous=lot.pooled_at,
+                    previous_name="pooling") as filtered_at:
+        return audited_update(
+            lot, actor=actor, reason=reason,
+            filter_pore_size_um=filter_pore_size_um, filter_lot=filter_lot,
+            filtered_at=filtered_at, filtration_performed_by=actor,
+            filtration_verified_by=None, filtration_verified_at=None,
+            integrity_test_method=integrity_test_method, integrity_test_limit_bar=integrity_test_limit_bar,
+            integrity_test_measured_bar=integrity_test_measured_bar,
+            integrity_test_passed=integrity_test_passes(integrity_test_method, integrity_test_limit_bar,
+                                                        integrity_test_measured_bar),
+            volume_filtered_ml=volume_filtered_ml,
+        )
 
 
 def yield_percent(*, volume_in_ml: Decimal, volume_out_ml: Decimal, concentration_factor: Decimal) -> Decimal:
@@ -248,14 +254,16 @@ def lot_record_concentration(
         # Volume out × factor cannot much exceed what went in (5 % allows for measurement error).
         raise field_error("volume_out_ml", f"{volume_out_ml} mL at {concentration_factor}× is more than the "
                           f"{lot.volume_filtered_ml or lot.volume_in_ml} mL filtered")
-    return audited_update(
-        lot, actor=actor, reason=reason,
-        concentration_cutoff_kda=concentration_cutoff_kda, concentration_factor=concentration_factor,
-        volume_out_ml=volume_out_ml, concentrated_at=step_time(concentrated_at, "concentrated_at"),
-        concentration_performed_by=actor, concentration_verified_by=None, concentration_verified_at=None,
-        yield_percent=yield_percent(volume_in_ml=lot.volume_in_ml, volume_out_ml=volume_out_ml,
-                                    concentration_factor=concentration_factor),
-    )
+    with step_entry(concentrated_at, field="concentrated_at", reason=reason, previous=lot.filtered_at,
+                    previous_name="filtration") as concentrated_at:
+        return audited_update(
+            lot, actor=actor, reason=reason,
+            concentration_cutoff_kda=concentration_cutoff_kda, concentration_factor=concentration_factor,
+            volume_out_ml=volume_out_ml, concentrated_at=concentrated_at,
+            concentration_performed_by=actor, concentration_verified_by=None, concentration_verified_at=None,
+            yield_percent=yield_percent(volume_in_ml=lot.volume_in_ml, volume_out_ml=volume_out_ml,
+                                        concentration_factor=concentration_factor),
+        )
 
 
 LOT_STEPS = {

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from cmlims.audit import audited_bulk_create, audited_create, audited_update
 from cmlims.exceptions import Conflict, field_error
+from cmlims.timing import step_entry
 
 from ..locks import lot_lock, vial_lock
 from ..models import CMLot, LotStatus, PackagingRun, StorageLocation, Vial, VialStatus
@@ -47,28 +48,29 @@ def packaging_record(
     if vials_packaged + vials_rejected > run.vials_loaded:
         raise field_error("vials_packaged", f"{vials_packaged} packaged + {vials_rejected} rejected is more than "
                                             f"the {run.vials_loaded} vials the freeze-drying run loaded")
-    started_at, ended_at = step_time(started_at, "started_at"), step_time(ended_at, "ended_at")
-    if ended_at < started_at:
-        raise field_error("ended_at", "must not be before started_at")
-    if run.completed_at and started_at < (run.ended_at or run.completed_at):
-        raise field_error("started_at", "packaging starts after the freeze-drying run ended")
-    if storage_location is None or storage_location.voided_at is not None:
-        raise field_error("storage_location", "choose a storage location that is in use")
-    packaging = audited_create(
-        PackagingRun, actor=actor, reason=reason, run_number=run_number, lot=lot, lyophilisation_run=run,
-        started_at=started_at, ended_at=ended_at, vials_packaged=vials_packaged, vials_rejected=vials_rejected,
-        storage_location=storage_location, performed_by=actor, performed_at=ended_at,
-    )
-    audited_bulk_create(
-        Vial,
-        [Vial(serial=vial_serial(lot.lot_number, n), lot=lot, packaging_run=packaging, sequence=n,
-              status=VialStatus.AVAILABLE, storage_location=storage_location) for n in range(1, vials_packaged + 1)],
-        actor=actor, reason=reason,
-    )
-    # Expiry runs from the packaging date (end of manufacture) for the product's shelf life.
-    audited_update(lot, actor=actor, reason=reason, clean=False,
-                   expiry=ended_at.date() + timedelta(days=lot.product.shelf_life_days))
-    lot_transition(lot=lot, to=LotStatus.PACKAGED, actor=actor, reason=reason)
+    started_at = step_time(started_at, "started_at")
+    with step_entry(ended_at, field="ended_at", reason=reason, previous=started_at,
+                    previous_name="started at") as ended_at:
+        if run.completed_at and started_at < (run.ended_at or run.completed_at):
+            raise field_error("started_at", "packaging starts after the freeze-drying run ended")
+        if storage_location is None or storage_location.voided_at is not None:
+            raise field_error("storage_location", "choose a storage location that is in use")
+        packaging = audited_create(
+            PackagingRun, actor=actor, reason=reason, run_number=run_number, lot=lot, lyophilisation_run=run,
+            started_at=started_at, ended_at=ended_at, vials_packaged=vials_packaged, vials_rejected=vials_rejected,
+            storage_location=storage_location, performed_by=actor, performed_at=ended_at,
+        )
+        audited_bulk_create(
+            Vial,
+            [Vial(serial=vial_serial(lot.lot_number, n), lot=lot, packaging_run=packaging, sequence=n,
+                  status=VialStatus.AVAILABLE, storage_location=storage_location)
+             for n in range(1, vials_packaged + 1)],
+            actor=actor, reason=reason,
+        )
+        # Expiry runs from the packaging date (end of manufacture) for the product's shelf life.
+        audited_update(lot, actor=actor, reason=reason, clean=False,
+                       expiry=ended_at.date() + timedelta(days=lot.product.shelf_life_days))
+        lot_transition(lot=lot, to=LotStatus.PACKAGED, actor=actor, reason=reason)
     return packaging
 
 

@@ -11,7 +11,7 @@ PRODUCT_FIELDS = {
     "name", "gtin", "description", "shelf_life_days", "storage_temperature_min_c", "storage_temperature_max_c",
     "transport_temperature_min_c", "transport_temperature_max_c", "transport_excursion_allowed_minutes",
     "max_passage", "max_population_doublings", "min_viability_percent", "conditioning_min_hours",
-    "conditioning_max_hours", "nominal_fill_volume_ml", "requires_second_person_verification",
+    "conditioning_max_hours", "max_hold_hours", "nominal_fill_volume_ml", "requires_second_person_verification",
 }
 LOCATION_FIELDS = {"code", "name", "kind", "parent", "temperature_min_c", "temperature_max_c"}
 

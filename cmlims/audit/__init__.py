@@ -20,6 +20,7 @@ from cmlims.audit.chain import (
     append_entries,
     audit_record,
     chain_head,
+    late_entry,
     object_type_of,
 )
 from cmlims.audit.guard import UnauditedWrite, audited_write, write_allowed
@@ -63,6 +64,7 @@ __all__ = [
     "diff",
     "entry_canonical",
     "hmac_key",
+    "late_entry",
     "object_type_of",
     "snapshot",
     "to_jsonable",

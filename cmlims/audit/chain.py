@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
 from typing import NamedTuple
 
 from django.db import connection, models
@@ -45,6 +48,20 @@ class Action:
             DELETED,
         )
     ]
+
+
+# Set by ``late_entry``: entries appended meanwhile record a step that happened at this (earlier) time.
+_occurred_at: ContextVar[datetime | None] = ContextVar("cmlims_late_entry", default=None)
+
+
+@contextmanager
+def late_entry(occurred_at: datetime) -> Iterator[None]:
+    """Mark every entry appended inside as a late entry of a step that happened at ``occurred_at``."""
+    token = _occurred_at.set(occurred_at)
+    try:
+        yield
+    finally:
+        _occurred_at.reset(token)
 
 
 class ChainHead(NamedTuple):
@@ -103,6 +120,8 @@ def append_entries(*, actor, pending: Sequence[PendingEntry], actor_name: str = 
     user_id, username = _user_fields(actor, actor_name)
     now = timezone.now()
     request_id = context.current_request_id()
+    occurred_at = _occurred_at.get()
+    late = {"late_entry": occurred_at is not None, "occurred_at": to_jsonable(occurred_at)}
     key = hmac_key()
     entries = []
     prev = head.hash
@@ -122,12 +141,14 @@ def append_entries(*, actor, pending: Sequence[PendingEntry], actor_name: str = 
             "changes": to_jsonable(item.changes),
             "reason": item.reason or "",
             "request_id": request_id,
+            **late,
             "prev_hash": prev,
         }
         # The hot loop of a 10,000-row bulk change: canonical form from the plain values, the key fetched
         # once, and the instance built positionally (several times cheaper than keyword __init__).
         values["hash"] = prev = hmac.new(key, (prev + canonical_values(values)).encode(), hashlib.sha256).hexdigest()
         values["at"] = now
+        values["occurred_at"] = occurred_at
         entries.append(AuditEntry(*[values[name] for name in attnames]))
     if connection.vendor == "postgresql" and len(entries) >= COPY_THRESHOLD:
         _copy_entries(entries)
@@ -141,7 +162,7 @@ def append_entries(*, actor, pending: Sequence[PendingEntry], actor_name: str = 
 # multi-row INSERT (whose parameters psycopg adapts one by one in Python).
 COPY_THRESHOLD = 200
 _COPY_COLUMNS = ("sequence", "at", "user_id", "username", "action", "object_type", "object_id", "object_repr",
-                 "changes", "reason", "request_id", "prev_hash", "hash")
+                 "changes", "reason", "request_id", "late_entry", "occurred_at", "prev_hash", "hash")
 
 
 def _copy_entries(entries: list) -> None:
@@ -153,7 +174,8 @@ def _copy_entries(entries: list) -> None:
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 (fixed names)
             for e in entries:
                 copy.write_row((e.sequence, e.at, e.user_id, e.username, e.action, e.object_type, e.object_id,
-                                e.object_repr, canonical_json(e.changes), e.reason, e.request_id, e.prev_hash, e.hash))
+                                e.object_repr, canonical_json(e.changes), e.reason, e.request_id, e.late_entry,
+                                e.occurred_at, e.prev_hash, e.hash))
         # The rows exist now; give the instances their ids as bulk_create would have.
         cursor.execute(f"SELECT sequence, id FROM {table} WHERE sequence BETWEEN %s AND %s",  # noqa: S608
                        [entries[0].sequence, entries[-1].sequence])

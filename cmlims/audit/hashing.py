@@ -78,13 +78,19 @@ _CANONICAL_KEYS = ("sequence", "at", "user_id", "username", "action", "object_ty
                    "changes", "reason", "request_id")
 
 
+# Only a late entry carries these keys, so every entry written before they existed keeps its hash.
+_LATE_KEYS = ("late_entry", "occurred_at")
+
+
 def canonical_values(values: dict) -> str:
-    """The canonical form of an entry given its field values (``at`` already in its JSON form)."""
-    return canonical_json({key: values[key] for key in _CANONICAL_KEYS})
+    """The canonical form of an entry given its field values (``at`` and ``occurred_at`` in JSON form)."""
+    keys = _CANONICAL_KEYS + _LATE_KEYS if values.get("late_entry") else _CANONICAL_KEYS
+    return canonical_json({key: values[key] for key in keys})
 
 
 def entry_canonical(entry) -> str:
     """What the chain covers for one entry (everything but the hashes themselves)."""
-    values = {key: getattr(entry, key) for key in _CANONICAL_KEYS}
+    values = {key: getattr(entry, key) for key in _CANONICAL_KEYS + _LATE_KEYS}
     values["at"] = to_jsonable(entry.at)
+    values["occurred_at"] = to_jsonable(entry.occurred_at)
     return canonical_values(values)

@@ -1,6 +1,8 @@
 """The audit trail's append-only guarantee in the database on SQLite, as the PostgreSQL trigger gives it
-(migration ``cmlims.0006_audit_append_only_sqlite``): UPDATE and DELETE on the audit tables abort.
+(migration ``cmlims.0007_audit_append_only_sqlite``): UPDATE and DELETE on the audit tables abort.
 
+A later migration that changes an audit table's fields remakes the table on SQLite, which drops the
+triggers: such a migration must install them again (``sqlite_append_only_install``).
 Whoever holds the database file can drop these triggers (as a PostgreSQL superuser can disable that one),
 which is why the HMAC chain and its anchors, not the triggers, prove integrity. Two legitimate paths delete
 rows: the test runner's ``flush`` (``cmlims``'s own ``flush`` command suspends the triggers around Django's)

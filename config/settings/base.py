@@ -140,6 +140,8 @@ SESSION_COOKIE_AGE = 8 * 3600
 CMLIMS_SITE_PREFIX = os.environ.get("CMLIMS_SITE_PREFIX", "CM")
 CMLIMS_MANUFACTURER = os.environ.get("CMLIMS_MANUFACTURER", "cmlims demo manufacturing site")
 CMLIMS_SIGNING_MAX_FAILURES = 5
+# A step entered more than this long after it happened is a late entry: it needs a reason and is marked.
+CMLIMS_LATE_ENTRY_HOURS = float(os.environ.get("CMLIMS_LATE_ENTRY_HOURS", "24"))
 CMLIMS_SIGNING_LOCK = timedelta(minutes=15)
 # SSCC (00) on shipping labels: extension digit + GS1 company prefix + serial reference + check digit.
 CMLIMS_GS1_COMPANY_PREFIX = os.environ.get("CMLIMS_GS1_COMPANY_PREFIX", "9506000")

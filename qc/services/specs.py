@@ -17,6 +17,7 @@ from cmlims.esign.services import signature_record, signing_credentials_verify
 from cmlims.exceptions import Conflict, field_error
 from qc.locks import spec_item_lock, specification_lock, specifications_lock
 from qc.models import Specification, SpecItem, SpecStatus
+from qc.selectors import specification_author_ids
 from qc.signed_content import SPECIFICATION_V1, specification_content
 
 ITEM_FIELDS = ("order", "test", "method", "unit", "limit_kind", "lower", "upper", "lower_inclusive",
@@ -85,6 +86,10 @@ def specification_approve(
         if not spec.items.exists():
             raise Conflict(f"{spec} has no items", code="specification_empty",
                            conditions=[{"code": "specification_empty", "detail": "a specification needs items"}])
+        if actor.pk in specification_author_ids(spec):  # rule 2: nobody approves their own work
+            detail = f"{actor.get_username()} drafted or changed {spec}: another QC officer signs it into force"
+            raise Conflict(detail, code="own_specification",
+                           conditions=[{"code": "own_specification", "detail": detail}])
         signature = signature_record(grant=grant, subject=spec, signer=actor, meaning=Meaning.SPECIFICATION_APPROVED,
                                      reason=reason, content=specification_content(spec),
                                      field_list_version=SPECIFICATION_V1)

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from batches.models import CMLot, LotStatus
 from cmlims.models import AuditEntry
-from tests.support.builders import lot_at, make_harvest, pool, t
+from tests.support.builders import LATE, lot_at, make_harvest, pool, t
 
 pytestmark = pytest.mark.django_db
 
@@ -178,14 +178,14 @@ def test_passages_are_recorded_in_the_culture_inline_through_the_service(chain, 
     from batches.services import cultures
 
     culture = cultures.culture_create(actor=chain.lab1, product=chain.product, bank=chain.bank, code="CU-0009",
-                                      started_at=t(10), vessel="T-175", medium_lot="MED-2")
+                                      started_at=t(10), vessel="T-175", medium_lot="MED-2", reason=LATE)
     client.force_login(chain.lab1)
     url = f"/admin/batches/culture/{culture.pk}/change/"
     data = _change_form_data(client.get(url))
     row = {"passage_number": "4", "seeded_at_0": t(9).strftime("%Y-%m-%d"), "seeded_at_1": "08:00:00",
            "harvested_at_0": t(5).strftime("%Y-%m-%d"), "harvested_at_1": "08:00:00", "cells_seeded": "5000000",
            "cells_harvested": "40000000", "viability_percent": "101", "confluence_percent": "80"}
-    data.update({f"passages-0-{k}": v for k, v in row.items()})
+    data.update({f"passages-0-{k}": v for k, v in row.items()}, change_reason=LATE)
     response = client.post(url, data, follow=True)
     assert not Passage.objects.filter(culture=culture).exists()
     assert not response.context["adminform"].form.errors

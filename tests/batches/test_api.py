@@ -102,7 +102,7 @@ def test_manufacturing_steps_over_the_api(chain, auth_client):
     client = auth_client(chain.lab1)
     harvest = client.post(f"/api/v1/cultures/{chain.culture.code}/harvests/", {
         "conditioning_started_at": t(3).isoformat(), "conditioning_ended_at": t(1).isoformat(),
-        "volume_ml": "250.00", "hold_temperature_c": "4.0",
+        "volume_ml": "250.00", "hold_temperature_c": "4.0", "reason": "entered late: collected at the weekend",
     }, format="json")
     assert harvest.status_code == 201, harvest.content
     harvest_id = harvest.json()["id"]

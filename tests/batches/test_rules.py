@@ -15,7 +15,16 @@ from batches.services import cultures, lots, products, records
 from cmlims.audit import UnauditedWrite, audited_create
 from cmlims.exceptions import Conflict, InvalidInput
 from cmlims.models import AuditEntry
-from tests.support.builders import make_bank, make_conditioning_culture, make_donor, make_harvest, make_product, pool, t
+from tests.support.builders import (
+    LATE,
+    make_bank,
+    make_conditioning_culture,
+    make_donor,
+    make_harvest,
+    make_product,
+    pool,
+    t,
+)
 from tests.support.races import race
 
 D = Decimal
@@ -35,25 +44,27 @@ class TestImpossibleQuantities:
 
     def test_viability_over_100_percent(self, chain):
         active = cultures.culture_create(actor=chain.lab1, product=chain.product, bank=chain.bank, code="CU-V",
-                                         started_at=t(10), vessel="T175", medium_lot="M")
+                                         started_at=t(10), vessel="T175", medium_lot="M", reason=LATE)
         with pytest.raises(InvalidInput) as err:
             cultures.passage_record(culture=active, actor=chain.lab1, passage_number=3, seeded_at=t(9),
                                     harvested_at=t(5), cells_seeded=1_000_000, cells_harvested=4_000_000,
-                                    viability_percent=D("101"), confluence_percent=D("80"))
+                                    viability_percent=D("101"), confluence_percent=D("80"), reason=LATE)
         assert "viability_percent" in _fields(err)
 
     @pytest.mark.req("README-REFUSALS")
     def test_end_before_start(self, chain):
         with pytest.raises(InvalidInput) as err:
             cultures.harvest_record(culture=chain.culture, actor=chain.lab1, conditioning_started_at=t(1),
-                                    conditioning_ended_at=t(2), volume_ml=D("10"), hold_temperature_c=D("4"))
+                                    conditioning_ended_at=t(2), volume_ml=D("10"), hold_temperature_c=D("4"),
+                                    reason=LATE)
         assert "conditioning_ended_at" in _fields(err)
 
     def test_completed_step_in_the_future(self, chain):
         future = timezone.now() + timedelta(days=2)
         with pytest.raises(InvalidInput) as err:
             cultures.harvest_record(culture=chain.culture, actor=chain.lab1, conditioning_started_at=t(0),
-                                    conditioning_ended_at=future, volume_ml=D("10"), hold_temperature_c=D("4"))
+                                    conditioning_ended_at=future, volume_ml=D("10"), hold_temperature_c=D("4"),
+                                    reason=LATE)
         assert "conditioning_ended_at" in _fields(err)
 
     def test_gtin_check_digit(self, lab1):
@@ -65,7 +76,8 @@ class TestImpossibleQuantities:
     def test_conditioning_outside_the_product_window(self, chain):
         with pytest.raises(InvalidInput) as err:
             cultures.harvest_record(culture=chain.culture, actor=chain.lab1, conditioning_started_at=t(4),
-                                    conditioning_ended_at=t(1), volume_ml=D("10"), hold_temperature_c=D("4"))
+                                    conditioning_ended_at=t(1), volume_ml=D("10"), hold_temperature_c=D("4"),
+                                    reason=LATE)
         assert "conditioning_ended_at" in _fields(err) and "72" in str(err.value)
 
 
@@ -73,7 +85,7 @@ class TestImpossibleQuantities:
 class TestLimits:
     def _active(self, chain):
         return cultures.culture_create(actor=chain.lab1, product=chain.product, bank=chain.bank, code="CU-L",
-                                       started_at=t(15), vessel="T175", medium_lot="M")
+                                       started_at=t(15), vessel="T175", medium_lot="M", reason=LATE)
 
     @pytest.mark.req("RULE-1")
     def test_passage_over_the_product_limit(self, chain):
@@ -81,7 +93,7 @@ class TestLimits:
         with pytest.raises(InvalidInput) as err:
             cultures.passage_record(culture=culture, actor=chain.lab1, passage_number=6, seeded_at=t(14),
                                     harvested_at=t(10), cells_seeded=1_000_000, cells_harvested=2_000_000,
-                                    viability_percent=D("90"), confluence_percent=D("80"))
+                                    viability_percent=D("90"), confluence_percent=D("80"), reason=LATE)
         assert "passage_number" in _fields(err) and "P5" in str(err.value)
 
     @pytest.mark.req("RULE-1")
@@ -89,12 +101,12 @@ class TestLimits:
         culture = self._active(chain)
         first = cultures.passage_record(culture=culture, actor=chain.lab1, passage_number=3, seeded_at=t(14),
                                         harvested_at=t(10), cells_seeded=1_000, cells_harvested=4_096_000,
-                                        viability_percent=D("90"), confluence_percent=D("80"))
+                                        viability_percent=D("90"), confluence_percent=D("80"), reason=LATE)
         assert first.population_doublings == D("12.00") and first.cumulative_population_doublings == D("12.00")
         with pytest.raises(InvalidInput) as err:  # 12 + 9 = 21 > 20
             cultures.passage_record(culture=culture, actor=chain.lab1, passage_number=4, seeded_at=t(9),
                                     harvested_at=t(5), cells_seeded=1_000, cells_harvested=512_000,
-                                    viability_percent=D("90"), confluence_percent=D("80"))
+                                    viability_percent=D("90"), confluence_percent=D("80"), reason=LATE)
         assert "population_doublings" in _fields(err)
         assert Passage.objects.filter(culture=culture).count() == 1
 
@@ -103,7 +115,7 @@ class TestLimits:
         with pytest.raises(InvalidInput) as err:  # the bank was frozen at P2
             cultures.passage_record(culture=culture, actor=chain.lab1, passage_number=2, seeded_at=t(14),
                                     harvested_at=t(10), cells_seeded=1_000, cells_harvested=4_000,
-                                    viability_percent=D("90"), confluence_percent=D("80"))
+                                    viability_percent=D("90"), confluence_percent=D("80"), reason=LATE)
         assert "passage_number" in _fields(err)
 
 
@@ -112,7 +124,7 @@ class TestOrder:
     @pytest.mark.req("RULE-1", "P11-11.10f")
     def test_harvest_needs_a_culture_in_conditioning(self, chain):
         active = cultures.culture_create(actor=chain.lab1, product=chain.product, bank=chain.bank, code="CU-A",
-                                         started_at=t(10), vessel="T175", medium_lot="M")
+                                         started_at=t(10), vessel="T175", medium_lot="M", reason=LATE)
         with pytest.raises(Conflict) as err:
             make_harvest(chain.lab1, active)
         assert err.value.code == "wrong_order"
@@ -121,7 +133,7 @@ class TestOrder:
         lot = pool(chain, [(make_harvest(chain.lab1, chain.culture, volume_ml=D("50")), D("50"))])
         with pytest.raises(Conflict) as err:
             lots.lot_record_concentration(lot=lot, actor=chain.lab1, concentration_cutoff_kda=D("3"),
-                                          concentration_factor=D("5"), volume_out_ml=D("9"))
+                                          concentration_factor=D("5"), volume_out_ml=D("9"), reason=LATE)
         assert err.value.code == "wrong_order"
 
     def test_failed_integrity_test_blocks_freeze_drying(self, chain):
@@ -129,7 +141,7 @@ class TestOrder:
         lot = lots.lot_record_filtration(
             lot=lot, actor=chain.lab1, filter_pore_size_um=D("0.22"), filter_lot="F", filtered_at=t(1, 1),
             integrity_test_method="bubble_point", integrity_test_limit_bar=D("3.2"),
-            integrity_test_measured_bar=D("2.1"), volume_filtered_ml=D("49"))
+            integrity_test_measured_bar=D("2.1"), volume_filtered_ml=D("49"), reason=LATE)
         assert lot.integrity_test_passed is False
         with pytest.raises(Conflict) as err:
             lots.lot_transition(lot=lot, to=LotStatus.FREEZE_DRYING, actor=chain.lab1)
@@ -253,7 +265,7 @@ def test_two_lots_pooling_the_last_millilitres_at_once(require_postgres, make_us
     for _ in range(rounds):
         harvest = make_harvest(lab1, culture, volume_ml=D("100"))
         lots.lot_pool(product=product, actor=lab1, pooled_at=t(1),
-                      contributions=[lots.Contribution(harvest.pk, D("40"))])
+                      contributions=[lots.Contribution(harvest.pk, D("40"))], reason=LATE)
         harvests.append(harvest)
     outcomes: dict[str, list] = {"a": [], "b": []}
 
@@ -261,7 +273,7 @@ def test_two_lots_pooling_the_last_millilitres_at_once(require_postgres, make_us
         def call():
             try:
                 lot = lots.lot_pool(product=product, actor=lab1, pooled_at=t(1),
-                                    contributions=[lots.Contribution(harvest.pk, D("60"))])
+                                    contributions=[lots.Contribution(harvest.pk, D("60"))], reason=LATE)
                 return ("ok", lot.lot_number)
             except InvalidInput as exc:
                 return ("refused", exc.extra["fields"])

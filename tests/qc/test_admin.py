@@ -72,7 +72,7 @@ def test_import_page_lists_row_errors(client, packaged, chain):
 
 @pytest.mark.req("README-SPEC-VERSIONS")
 def test_specification_approval_page_signs_it_into_force(client, chain, qc2):
-    spec = specification_create(product=chain.product, title="CM release", actor=qc2, items=SMALL_PANEL)
+    spec = specification_create(product=chain.product, title="CM release", actor=chain.qc, items=SMALL_PANEL)
     client.force_login(staff(qc2))
     url = reverse("admin:qc_specification_approve", args=[spec.pk])
     assert client.get(url).status_code == 200

@@ -247,3 +247,18 @@ def test_lot_results_endpoint_constant_queries(packaged, chain, qc2, auth_client
     assert body["specification"]["version"] == 1 and len(body["specification"]["items"]) == 6
     assert len(body["results"]) == 7 and sum(r["counts"] for r in body["results"]) == 6
     assert client.get("/api/v1/lots/NOPE/results/").status_code == 404
+
+
+@pytest.mark.req("RULE-TIME-4", "RULE-5")
+def test_which_result_counts_is_decided_by_links_not_by_tested_at(packaged, chain):
+    failing = enter(packaged, "pH (reconstituted)", "8.4", "pH", analyst=chain.lab1,
+                    tested_at=timezone.now() - timedelta(hours=5))
+    # An unlinked passing result "tested" later does not outrank the failure.
+    enter(packaged, "pH (reconstituted)", "7.5", "pH", analyst=chain.lab2, tested_at=timezone.now())
+    assert selectors.counting_results(packaged)[failing.spec_item_id] == failing
+    # A retest replaces its original through the link, even with an earlier tested_at.
+    retest = result_retest(result=failing, actor=chain.lab1, value="7.6", unit="pH", analyst=chain.lab2,
+                           tested_at=timezone.now() - timedelta(hours=6))
+    counting = selectors.counting_results(packaged)[failing.spec_item_id]
+    assert counting != failing and counting.passed
+    assert retest.retest_of == failing

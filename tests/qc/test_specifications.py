@@ -4,12 +4,13 @@ from decimal import Decimal
 
 import pytest
 
+from cmlims import roles
 from cmlims.esign.models import Meaning
 from cmlims.exceptions import Conflict, InvalidInput, PermissionDenied
 from qc.models import Specification, SpecStatus
 from qc.panel import panel_items
 from qc.services.specs import spec_item_add, specification_approve, specification_create
-from tests.support.builders import PASSWORD, SMALL_PANEL
+from tests.support.builders import PASSWORD, SMALL_PANEL, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def test_only_qc_officers_draft_and_approve(chain, qc2):
 
 @pytest.mark.req("README-SPEC-VERSIONS")
 def test_approval_needs_the_password_and_freezes_the_version(chain, qc2):
-    spec = specification_create(product=chain.product, title="x", actor=qc2, items=SMALL_PANEL)
+    spec = specification_create(product=chain.product, title="x", actor=chain.qc, items=SMALL_PANEL)
     with pytest.raises(InvalidInput) as exc:
         specification_approve(specification=spec, actor=qc2, username="qc2", password="bad")
     assert "password" in exc.value.extra["fields"]
@@ -59,7 +60,7 @@ def test_empty_draft_and_bad_item_refused(chain, qc2):
 
 
 def test_api_lists_and_approves(chain, qc2, auth_client, django_assert_num_queries):
-    spec = specification_create(product=chain.product, title="x", actor=qc2, items=SMALL_PANEL)
+    spec = specification_create(product=chain.product, title="x", actor=chain.qc, items=SMALL_PANEL)
     client = auth_client(qc2)
     other = client.post(f"/api/v1/qc/specifications/{spec.pk}/approve/",
                         {"username": "qc2", "password": PASSWORD, "meaning": "result approved"}, format="json")
@@ -75,3 +76,32 @@ def test_api_lists_and_approves(chain, qc2, auth_client, django_assert_num_queri
     assert [s["version"] for s in listing.json()["results"]] == [2, 1]
     assert auth_client(chain.lab1).post(f"/api/v1/qc/specifications/{spec.pk}/approve/",
                                         {"username": "lab1", "password": PASSWORD}, format="json").status_code == 403
+
+
+@pytest.mark.req("RULE-2-SPEC-AUTHOR")
+def test_nobody_signs_their_own_specification_into_force(chain, qc2, auth_client):
+    spec = specification_create(product=chain.product, title="x", actor=chain.qc, items=SMALL_PANEL[:2])
+    with pytest.raises(Conflict) as exc:
+        specification_approve(specification=spec, actor=chain.qc, username=chain.qc.username, password=PASSWORD)
+    assert exc.value.code == "own_specification"
+    spec_item_add(specification=spec, actor=qc2, **SMALL_PANEL[2])  # qc2 now shares the authorship
+    response = auth_client(qc2).post(f"/api/v1/qc/specifications/{spec.pk}/approve/",
+                                     {"username": qc2.username, "password": PASSWORD}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "own_specification", response.content
+    third = make_user("qc3", roles.QC_OFFICER)
+    approved = specification_approve(specification=spec, actor=third, username="qc3", password=PASSWORD)
+    assert approved.status == SpecStatus.IN_FORCE and approved.approval.signer == third
+
+
+@pytest.mark.req("RULE-TIME-3")
+def test_the_specification_is_chosen_by_the_server_time_of_pooling(chain, spec):
+    from qc.selectors import lot_specification
+    from tests.support.builders import enter, make_harvest, pool, sign_spec, t
+
+    stricter = [dict(i, upper=Decimal("7.8")) if i["test"] == "pH (reconstituted)" else i for i in SMALL_PANEL]
+    v2 = sign_spec(chain.qc, chain.product, items=stricter, effective_days_ago=0)
+    # Pooled two days ago by the client's account, recorded now: v2 (in force now) applies, not v1.
+    lot = pool(chain, [(make_harvest(chain.lab1, chain.culture, days_ago=3), Decimal("300"))], pooled_at=t(2))
+    assert lot.pooled_at < v2.effective_from <= lot.created_at
+    assert lot_specification(lot) == v2
+    assert not enter(lot, "pH (reconstituted)", "7.9", "pH", analyst=chain.lab1).passed

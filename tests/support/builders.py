@@ -73,6 +73,10 @@ def sign(user, meaning: str, reason: str = "") -> dict:
 # --- time -------------------------------------------------------------------------------------------------
 
 
+# The builders record steps days after they happened: late entries, each with this reason.
+LATE = "entered late from the paper batch record"
+
+
 def t(days_ago: float, hours: float = 0, *, base: dt.datetime | None = None) -> dt.datetime:
     """A time ``days_ago`` days before ``base`` (default now), plus ``hours``."""
     return (base or timezone.now()) - timedelta(days=days_ago) + timedelta(hours=hours)
@@ -212,13 +216,13 @@ def make_conditioning_culture(actor, product: Product, bank: CellBank, code: str
     """A culture started ``started_days_ago`` before ``base`` (default now), one passage, then conditioning."""
     culture = cultures.culture_create(actor=actor, product=product, bank=bank, code=code,
                                       started_at=t(started_days_ago, base=base), vessel="CellSTACK 5",
-                                      medium_lot="MED-1")
-    cultures.passage_record(culture=culture, actor=actor, passage_number=3,
+                                      medium_lot="MED-1", reason=LATE)
+    cultures.passage_record(culture=culture, actor=actor, passage_number=3, reason=LATE,
                             seeded_at=t(started_days_ago - 1, base=base),
                             harvested_at=t(started_days_ago - 5, base=base), cells_seeded=5_000_000,
                             cells_harvested=40_000_000, viability_percent=D("94.5"), confluence_percent=D("85"))
     return cultures.culture_start_conditioning(culture=culture, actor=actor, confluence_percent=D("85"),
-                                               started_at=t(started_days_ago - 6, base=base))
+                                               started_at=t(started_days_ago - 6, base=base), reason=LATE)
 
 
 def make_harvest(actor, culture: Culture, *, days_ago: float = 3, volume_ml: Decimal = D("500"), verifier=None,
@@ -226,7 +230,7 @@ def make_harvest(actor, culture: Culture, *, days_ago: float = 3, volume_ml: Dec
     harvest = cultures.harvest_record(
         culture=culture, actor=actor, conditioning_started_at=t(days_ago + 2, base=base),
         conditioning_ended_at=t(days_ago, base=base), volume_ml=volume_ml, viability_percent=D("92"),
-        hold_temperature_c=D("4"),
+        hold_temperature_c=D("4"), reason=LATE,
     )
     if verifier is not None:
         harvest = records.step_verify(record=harvest, actor=verifier)
@@ -260,7 +264,7 @@ def make_chain(*, lab1, lab2, qc) -> Chain:
 
 def pool(chain: Chain, harvests_and_volumes, pooled_at: dt.datetime | None = None) -> CMLot:
     return lots.lot_pool(
-        product=chain.product, actor=chain.lab1, pooled_at=pooled_at or t(1),
+        product=chain.product, actor=chain.lab1, pooled_at=pooled_at or t(1), reason=LATE,
         contributions=[lots.Contribution(harvest_id=h.pk, volume_ml=v) for h, v in harvests_and_volumes],
     )
 
@@ -271,11 +275,12 @@ def process(chain: Chain, lot: CMLot, *, base: dt.datetime | None = None) -> CML
         lot=lot, actor=chain.lab1, filter_pore_size_um=D("0.22"), filter_lot="FLT-9",
         integrity_test_method="bubble_point", integrity_test_limit_bar=D("3.2"),
         integrity_test_measured_bar=D("3.6"), volume_filtered_ml=lot.volume_in_ml,
-        filtered_at=t(1, 2, base=base),
+        filtered_at=t(1, 2, base=base), reason=LATE,
     )
     lot = lots.lot_record_concentration(
         lot=lot, actor=chain.lab1, concentration_cutoff_kda=D("3"), concentration_factor=D("10"),
         volume_out_ml=(lot.volume_in_ml / 10).quantize(D("0.01")) - D("1"), concentrated_at=t(1, 4, base=base),
+        reason=LATE,
     )
     for step in ("pooling", "filtration", "concentration"):
         lot = lots.lot_step_verify(lot=lot, step=step, actor=chain.lab2)
@@ -287,6 +292,7 @@ def freeze_dry(chain: Chain, lot: CMLot, vials: int = 40, *, base: dt.datetime |
     run = drying.lyophilisation_run_start(
         lot=lot, actor=chain.lab1, run_number=f"LYO-{lot.lot_number}", dryer="LYO-A", recipe="CM-1ML",
         recipe_version="3", vials_loaded=vials, fill_volume_ml=D("0.9"), performed_at=start, started_at=start,
+        reason=LATE,
     )
     for i, (phase, sp, act, p) in enumerate([
         (LyophilisationPhase.Phase.FREEZING, "-45", "-44.6", "1000"),
@@ -303,7 +309,7 @@ def freeze_dry(chain: Chain, lot: CMLot, vials: int = 40, *, base: dt.datetime |
     run = drying.lyophilisation_run_complete(
         run=run, actor=chain.lab1, ended_at=end, end_of_primary_drying_method="pressure_rise",
         end_of_primary_drying_at=start + timedelta(hours=8), end_of_primary_drying_evidence="PRT < 0.01 mbar/min",
-        stoppering_method="nitrogen", stoppering_pressure_mbar=D("800"), stoppered_at=end,
+        stoppering_method="nitrogen", stoppering_pressure_mbar=D("800"), stoppered_at=end, reason=LATE,
     )
     return records.step_verify(record=run, actor=chain.lab2)
 
@@ -314,6 +320,7 @@ def package(chain: Chain, lot: CMLot, vials: int = 38, rejected: int = 2, *,
     run = packaging.packaging_record(
         lot=lot, actor=chain.lab1, run_number=f"PKG-{lot.lot_number}", started_at=t(0, -3, base=base),
         ended_at=t(0, -2, base=base), vials_packaged=vials, vials_rejected=rejected, storage_location=chain.location,
+        reason=LATE,
     )
     return records.step_verify(record=run, actor=chain.lab2)
 
@@ -355,10 +362,15 @@ PASSING = {"pH (reconstituted)": ("7.4", "pH"), "Residual moisture": ("1.2", "% 
            "TGF-beta1": ("350", "pg/mL")}
 
 
+SPEC_AUTHOR = "spec-author"
+
+
 def sign_spec(officer, product: Product, items=None, effective_days_ago: float = 30,
               title: str = "CM release") -> Specification:
-    """A specification signed into force ``effective_days_ago`` days ago (before the lots are pooled)."""
-    spec = specification_create(product=product, title=title, actor=officer, items=items or SMALL_PANEL)
+    """A specification drafted by another QC officer (``spec-author``) and signed into force by ``officer``
+    ``effective_days_ago`` days ago (before the lots are pooled)."""
+    author = get_user_model().objects.filter(username=SPEC_AUTHOR).first() or make_user(SPEC_AUTHOR, roles.QC_OFFICER)
+    spec = specification_create(product=product, title=title, actor=author, items=items or SMALL_PANEL)
     return specification_approve(specification=spec, actor=officer, username=officer.username, password=PASSWORD,
                                  effective_from=timezone.now() - timedelta(days=effective_days_ago))
 

@@ -45,6 +45,7 @@ def test_batch_record_lists_steps_people_audit_trail_and_chain_head(chain, packa
     assert f"Audit chain head: #{job.chain_sequence} {job.chain_hash}" in text.replace("\n", " ")
     assert re.search(r"changed \*", text)  # the filter lot change is marked
     assert "FLT-9 → FLT-10" in text
+    assert "LATE ENTRY" in " ".join(text.split())  # the builders enter the lot's steps days after they happened
 
 
 @pytest.mark.django_db

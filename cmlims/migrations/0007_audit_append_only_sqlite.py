@@ -19,6 +19,7 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("cmlims", "0005_audit_lookup_indexes")]
+    # After every change to the audit tables: on SQLite, a field change remakes the table and drops its triggers.
+    dependencies = [("cmlims", "0006_audit_late_entry")]
 
     operations = [migrations.RunPython(forwards, backwards, elidable=False)]
