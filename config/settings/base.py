@@ -162,6 +162,7 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lock ends on time eve
 AXES_HTTP_RESPONSE_CODE = 423  # as a signing lock (README "API conventions")
 AXES_CLIENT_IP_CALLABLE = "cmlims.logins.client_address"
 AXES_VERBOSE = False
+AXES_ENABLE_ADMIN = False  # its admin shows the database handler's tables, which the cache handler leaves empty
 # Behind N trusted proxies the client is the N-th address from the right of X-Forwarded-For (0: REMOTE_ADDR).
 CMLIMS_PROXY_COUNT = int(os.environ.get("CMLIMS_PROXY_COUNT", "0"))
 # Failed logins: one audit entry per user name and address per window (the count is kept in the cache and
