@@ -18,6 +18,13 @@ class LoginFailed(ApplicationError):
     code = "not_authenticated"
 
 
+class LoginLocked(ApplicationError):
+    """423 like a signing lock: the user name or the address is locked after repeated failed logins."""
+
+    status_code = 423
+    code = "login_locked"
+
+
 def api_token_issue(*, username: str, password: str, request=None) -> tuple[str, datetime]:
     """Check the credentials and issue a token that expires after CMLIMS_TOKEN_TTL; returns (key, expires)."""
     missing = {name: ["This field is required."] for name, value in
@@ -27,6 +34,10 @@ def api_token_issue(*, username: str, password: str, request=None) -> tuple[str,
     # Outside any transaction: a failed attempt is audited (by the user_login_failed signal) and that
     # entry must survive the error raised below, which would roll an enclosing transaction back.
     user = authenticate(request, username=username, password=password)
+    if getattr(request, "axes_locked_out", False):  # set by django-axes on this request
+        retry = int(settings.AXES_COOLOFF_TIME.total_seconds())
+        raise LoginLocked(f"Too many failed logins for this user name or address; try again in {retry} s "
+                          "or ask the administrator or a QC officer to clear the lock.", retry_after=retry)
     if user is None or not user.is_active:
         raise LoginFailed("Unable to log in with the user name and password given.")
     raw, digest = ApiToken.new_key()

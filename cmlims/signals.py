@@ -6,6 +6,7 @@ current request; None (recorded as "system") for a management command or migrati
 has no actor: it is recorded as "anonymous", with the user name that was tried.
 """
 
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
@@ -13,7 +14,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
-from cmlims import context, roles
+from cmlims import context, logins, roles
 from cmlims.audit import Action, audit_record, diff, snapshot
 from cmlims.exceptions import InvalidInput
 from cmlims.middleware import session_mark_seen
@@ -174,17 +175,10 @@ def _record_logout(sender, request, user, **kwargs):
 
 @receiver(user_login_failed, dispatch_uid="cmlims_login_failed")
 def _record_login_failed(sender, credentials, request=None, **kwargs):
-    """Actor "anonymous"; the object is the account tried (its id when it exists) and the name tried."""
-    attempted = str(credentials.get(User.USERNAME_FIELD) or credentials.get("username") or "")[:150]
-    account = User._default_manager.filter(**{User.USERNAME_FIELD: attempted}).only("pk").first() if attempted else None
-    with transaction.atomic():
-        audit_record(
-            actor=None,
-            actor_name="anonymous",
-            action=Action.LOGIN_FAILED,
-            object_type=User._meta.label_lower,
-            object_id=str(account.pk) if account else "",
-            object_repr=attempted,
-            changes={"attempted_username": attempted, "account_exists": account is not None,
-                     **_request_facts(request)},
-        )
+    """Actor "anonymous"; coalesced per user name and address per window (cmlims.logins)."""
+    logins.login_failure_record(credentials=credentials, request=request)
+
+
+@receiver(user_locked_out, dispatch_uid="cmlims_locked_out")
+def _record_locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
+    logins.login_lockout_record(request=request, username=username, ip_address=ip_address)

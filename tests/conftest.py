@@ -6,8 +6,10 @@ workers it starts) runs on a clock set to that instant (`make test-clocks`).
 """
 
 import os
+import uuid
 
 import pytest
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.db import connection
 from hypothesis import HealthCheck
@@ -47,6 +49,16 @@ def _need(kind: str) -> None:
     if settings.CMLIMS_REQUIRE_SERVICES:
         pytest.fail(f"{kind} is required (CMLIMS_REQUIRE_SERVICES=1) but not configured")
     pytest.skip(f"needs {kind}; set DATABASE_URL/REDIS_URL (CI does)")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_namespace(settings, request):
+    """Each test counts login failures, lockouts and throttles from zero: its own cache key prefix (in Redis
+    too, where clearing the database would also empty the broker's queues)."""
+    caches = {alias: {**config, "KEY_PREFIX": f"{config.get('KEY_PREFIX', '')}t{uuid.uuid4().hex[:12]}"}
+              for alias, config in settings.CACHES.items()}
+    settings.CACHES = caches
+    AxesProxyHandler.get_implementation(force=True)  # axes' handler holds its cache object: take the new one
 
 
 @pytest.fixture

@@ -4,10 +4,13 @@ exception handler shapes it), and drf-spectacular describes the same serializer 
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from rest_framework import serializers
 from rest_framework.request import Request
+
+from cmlims.api.throttling import body_throttle
 
 
 class ReasonInput(serializers.Serializer):
@@ -31,11 +34,22 @@ def request_parse(
     partial: bool = False, query: bool = False,
 ) -> dict[str, Any]:
     """The validated input of ``request`` (its body, or its query string with ``query=True``) as a dict.
-    ``instance`` and ``partial`` are for corrections (PATCH) of a model record."""
+    ``instance`` and ``partial`` are for corrections (PATCH) of a model record. A signing or upload body is
+    throttled first (cmlims.api.throttling), before it is even validated."""
+    if not query:
+        body_throttle(request, **_throttle_kinds(serializer_class))
     data = request.query_params if query else request.data
     parsed = serializer_class(instance, data=data, partial=partial)
     parsed.is_valid(raise_exception=True)
     return dict(parsed.validated_data)
+
+
+@cache
+def _throttle_kinds(serializer_class: type[serializers.Serializer]) -> dict[str, bool]:
+    """A body that carries a password (a signature's, however named) signs; one with a file field uploads."""
+    fields = serializer_class().fields
+    return {"signs": any(name == "password" or name.endswith("_password") for name in fields),
+            "uploads": any(isinstance(f, serializers.FileField) for f in fields.values())}
 
 
 def request_reason(request: Request) -> str:

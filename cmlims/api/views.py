@@ -8,6 +8,8 @@ from rest_framework.views import APIView
 
 from cmlims import roles
 from cmlims.api.parsing import request_parse
+from cmlims.api.throttling import LoginThrottle
+from cmlims.logins import login_lock_clear
 from cmlims.models import ApiToken
 from cmlims.selectors import api_token_get, api_token_list, user_profile
 from cmlims.services import api_token_issue, api_token_revoke
@@ -24,6 +26,7 @@ class TokenObtainView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]  # per client address; lockout per user name and address: django-axes
 
     @extend_schema(
         request=TokenRequestSerializer,
@@ -72,6 +75,22 @@ class TokenRevokeView(APIView):
         reason = request_parse(TokenRevokeRequestSerializer, request)["reason"]
         token = api_token_revoke(token=api_token_get(pk), actor=request.user, reason=reason)
         return Response(TokenSerializer(token).data)
+
+
+class LoginLockClearSerializer(serializers.Serializer):
+    username = serializers.CharField(required=False, allow_blank=True, default="", max_length=150)
+    ip_address = serializers.IPAddressField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=500)
+
+
+class LoginLockClearView(APIView):
+    """Clear the login lock of a user name and/or a client address (administrator or QC officer; audited)."""
+
+    @extend_schema(request=LoginLockClearSerializer,
+                   responses={200: inline_serializer("LoginLockCleared", {"cleared": serializers.IntegerField()})})
+    def post(self, request):
+        return Response({"cleared": login_lock_clear(actor=request.user, **request_parse(LoginLockClearSerializer,
+                                                                                          request))})
 
 
 class MeView(APIView):

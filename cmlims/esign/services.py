@@ -106,28 +106,30 @@ def signing_credentials_verify(
             audit_record(actor=signer, action=Action.SIGNATURE_FAILED, obj=signer,
                          changes={"meaning": meaning, "failure": "signing locked"})
             error = _locked(signer, state.locked_until)
-        elif username != signer.get_username():
-            # The user name must be the caller's own: nobody signs for someone else.
-            audit_record(actor=signer, action=Action.SIGNATURE_FAILED, obj=signer,
-                         changes={"meaning": meaning, "failure": "user name is not the caller's", "given": username})
-            error = field_error("username", "must be your own user name")
-        elif not signer.check_password(password):
+        elif username != signer.get_username() or not signer.check_password(password):
+            # The user name must be the caller's own (nobody signs for someone else); a wrong one counts
+            # towards the lock like a wrong password, or a caller could probe names without limit.
+            wrong_name = username != signer.get_username()
             state.consecutive += 1
             limit = settings.CMLIMS_SIGNING_MAX_FAILURES
-            changes: dict[str, Any] = {"meaning": meaning, "failure": "wrong password",
-                                       "consecutive": state.consecutive}
+            changes: dict[str, Any] = {"meaning": meaning, "consecutive": state.consecutive,
+                                       "failure": "user name is not the caller's" if wrong_name else "wrong password"}
+            if wrong_name:
+                changes["given"] = username
             if state.consecutive >= limit:
                 state.locked_until = now + settings.CMLIMS_SIGNING_LOCK
                 state.consecutive = 0
                 changes["locked_until"] = state.locked_until
             state.save()
             audit_record(actor=signer, action=Action.SIGNATURE_FAILED, obj=signer, changes=changes)
+            field, problem = (("username", "must be your own user name") if wrong_name
+                              else ("password", "wrong password"))
             if "locked_until" in changes:
                 error = _locked(signer, state.locked_until)
-                error.extra["fields"] = {"password": ["wrong password"]}
+                error.extra["fields"] = {field: [problem]}
             else:
-                error = field_error("password", f"wrong password ({limit - state.consecutive} attempt(s) left "
-                                                "before signing is locked)")
+                error = field_error(field, f"{problem} ({limit - state.consecutive} attempt(s) left "
+                                           "before signing is locked)")
         elif state.consecutive or state.locked_until:
             state.consecutive = 0
             state.locked_until = None

@@ -105,6 +105,7 @@ def deploy_check(*, settings_module: str) -> tuple[int, str]:
         "CMLIMS_AUDIT_KEY": secrets.token_urlsafe(48),
         "ALLOWED_HOSTS": "lims.example.org",
         "CSRF_TRUSTED_ORIGINS": "https://lims.example.org",
+        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",  # required; check never connects
     }
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "django", "check", "--deploy"], env=env, capture_output=True, text=True,

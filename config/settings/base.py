@@ -43,6 +43,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    # Before cmlims: its failed-login receiver runs first, so ours sees whether the attempt locked or was locked.
+    "axes",
     "cmlims.apps.CmlimsConfig",
     "cmlims.esign.apps.EsignConfig",
     "cmlims.investigations.apps.InvestigationsConfig",
@@ -64,6 +67,8 @@ MIDDLEWARE = [
     "cmlims.middleware.SessionIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "cmlims.middleware.SecurityHeadersMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out admin login into the lockout answer
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -129,6 +134,41 @@ CMLIMS_MAX_UPLOAD_BYTES = int(os.environ.get("CMLIMS_MAX_UPLOAD_BYTES", str(20 *
 
 LOGIN_URL = "admin:login"
 
+# --- caches, login lockout, throttles ---------------------------------------------------------------
+# One cache shared by every web process (Redis when REDIS_URL is set): login lockouts, throttle counters and
+# the coalescing of failed-login audit entries must be the same in every process. Local memory otherwise
+# (the demo and tests on SQLite: one process).
+if os.environ.get("REDIS_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": os.environ["REDIS_URL"], "KEY_PREFIX": "cmlims"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cmlims"}}
+    # axes warns that local memory is per process: true, and fine for one process (the demo, tests on SQLite).
+    # Production requires REDIS_URL, so the warning is never silenced there.
+    SILENCED_SYSTEM_CHECKS = ["axes.W001"]
+AUTHENTICATION_BACKENDS = [
+    "cmlims.logins.LockoutBackend",  # axes: refuses a locked-out user name or address before the password
+    "django.contrib.auth.backends.ModelBackend",
+]
+# django-axes: after AXES_FAILURE_LIMIT failed logins a user name, and separately a client address, is locked
+# for AXES_COOLOFF_TIME (admin login and POST /api/v1/auth/token/). Counts live in the cache, not in rows of
+# their own: the audit trail is the record (cmlims.logins), and nothing is deleted when a lock is cleared.
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = int(os.environ.get("CMLIMS_LOGIN_MAX_FAILURES", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("CMLIMS_LOGIN_LOCK_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lock ends on time even while someone keeps trying
+AXES_HTTP_RESPONSE_CODE = 423  # as a signing lock (README "API conventions")
+AXES_CLIENT_IP_CALLABLE = "cmlims.logins.client_address"
+AXES_VERBOSE = False
+AXES_ENABLE_ADMIN = False  # its admin shows the database handler's tables, which the cache handler leaves empty
+# Behind N trusted proxies the client is the N-th address from the right of X-Forwarded-For (0: REMOTE_ADDR).
+CMLIMS_PROXY_COUNT = int(os.environ.get("CMLIMS_PROXY_COUNT", "0"))
+# Failed logins: one audit entry per user name and address per window (the count is kept in the cache and
+# written with the next entry), so a flood neither grows the trail without bound nor takes the append lock.
+CMLIMS_LOGIN_FAILURE_WINDOW = timedelta(minutes=float(os.environ.get("CMLIMS_LOGIN_FAILURE_WINDOW_MINUTES", "15")))
+
 # --- cmlims ---------------------------------------------------------------------------------------
 # Which settings module is in force; demo users and data are refused unless it is "local" or "test".
 CMLIMS_ENVIRONMENT = "production"
@@ -165,6 +205,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Scopes used by cmlims.api.throttling: the token endpoint per client address, signatures and uploads
+    # per user (every signing or upload operation reads its body through request_parse, which applies them).
+    "DEFAULT_THROTTLE_RATES": {
+        "login": os.environ.get("CMLIMS_THROTTLE_LOGIN", "20/min"),
+        "signature": os.environ.get("CMLIMS_THROTTLE_SIGNATURE", "30/min"),
+        "upload": os.environ.get("CMLIMS_THROTTLE_UPLOAD", "30/min"),
+    },
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
@@ -176,6 +223,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Lot tracking for stem-cell conditioned medium: manufacturing, QC, sign-off, labels, shipping.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from the drf-spectacular-sidecar package (static files), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # The lot pipeline's status targets: one enum for the transition input and the allowed transitions.
     "ENUM_NAME_OVERRIDES": {"LotStatusTargetEnum": "batches.lifecycle.LOT_STATUS_TARGETS"},

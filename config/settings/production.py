@@ -19,6 +19,9 @@ DEBUG = False
 CMLIMS_ENVIRONMENT = "production"
 SECRET_KEY = _required("SECRET_KEY")
 AUDIT_HMAC_KEY = _required("CMLIMS_AUDIT_KEY")
+# Login lockouts and throttles must be shared by every web process: the cache is Redis (base.py).
+_required("REDIS_URL")
+SILENCED_SYSTEM_CHECKS: list[str] = []
 if len(AUDIT_HMAC_KEY) < 32:
     raise ImproperlyConfigured("CMLIMS_AUDIT_KEY must be at least 32 characters")
 

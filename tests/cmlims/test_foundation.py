@@ -58,7 +58,7 @@ def test_production_settings_pass_the_security_checks(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "CMLIMS_AUDIT_KEY"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "CMLIMS_AUDIT_KEY", "REDIS_URL"])
 def test_production_settings_refuse_to_start_without_a_secret(tmp_path, missing):
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
 
