@@ -121,16 +121,20 @@ class ReleaseForm(forms.Form):
     reason = forms.CharField(required=False)
 
 
+AS_RECORDED = [("", "— as recorded —")]
+
+
 class PackForm(forms.Form):
-    shipper_type = forms.ChoiceField(choices=Shipment.ShipperType.choices)
-    coolant = forms.ChoiceField(choices=Shipment.Coolant.choices)
+    # Shown with what was entered at creation; left blank, the service keeps it (never a default).
+    shipper_type = forms.ChoiceField(choices=AS_RECORDED + Shipment.ShipperType.choices, required=False)
+    coolant = forms.ChoiceField(choices=AS_RECORDED + Shipment.Coolant.choices, required=False)
     logger_serial = forms.CharField(required=False)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class ShipForm(SignatureForm):
-    courier = forms.CharField()
-    tracking_number = forms.CharField()
+    courier = forms.CharField(required=False, help_text="as entered on the shipment unless changed here")
+    tracking_number = forms.CharField(required=False, help_text="as entered on the shipment unless changed here")
     party = forms.CharField(required=False, label="courier's driver / agent")
     field_order = ["courier", "tracking_number", "party", "username", "password", "reason"]
 
@@ -182,6 +186,7 @@ class Step:
     form: type[forms.Form]
     run: Callable  # (request, shipment, cleaned_data) -> str | HttpResponse
     signed: str = ""  # meaning, for the signing notice
+    prefill: tuple[str, ...] = ()  # shipment fields the form starts with (what was entered before)
 
 
 def _allocate(request, s, d):
@@ -223,9 +228,11 @@ STEPS: dict[str, Step] = {
     "allocate": Step("Add vials", AllocateForm, _allocate),
     "release": Step("Take vials out", ReleaseForm, _release),
     "pack": Step("Pack", PackForm, lambda r, s, d: (services.shipment_pack(shipment=s, actor=r.user, **d),
-                                                   f"{s} packed.")[1]),
+                                                   f"{s} packed.")[1],
+                 prefill=("shipper_type", "coolant", "logger_serial")),
     "ship": Step("Hand to courier", ShipForm, lambda r, s, d: (services.shipment_ship(
-        shipment=s, actor=r.user, meaning="shipped", **d), f"{s} shipped (signed).")[1], signed="shipped"),
+        shipment=s, actor=r.user, meaning="shipped", **d), f"{s} shipped (signed).")[1], signed="shipped",
+        prefill=("courier", "tracking_number")),
     "deliver": Step("Record delivery", DeliverForm, lambda r, s, d: (services.shipment_deliver(
         shipment=s, actor=r.user, **d), f"{s} delivered.")[1]),
     "log": Step("Upload logger file", LogForm, _log),
@@ -341,7 +348,8 @@ class ShipmentAdmin(AuditedModelAdmin):
             raise Http404(f"no step {step}")
         shipment = selectors.shipment_get(pk)
         spec = STEPS[step]
-        form = spec.form(request.POST or None, request.FILES or None)
+        form = spec.form(request.POST or None, request.FILES or None,
+                         initial={name: getattr(shipment, name) for name in spec.prefill})
         if request.method == "POST" and form.is_valid():
             try:
                 outcome = spec.run(request, shipment, dict(form.cleaned_data))
