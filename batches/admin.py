@@ -14,7 +14,8 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
 from batches import documents
-from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, timeline_url
+from cmlims import roles
+from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, readable_error, timeline_url
 from cmlims.documents.models import LabelKind
 from cmlims.exceptions import ApplicationError, field_error
 
@@ -55,6 +56,12 @@ class ServiceAdmin(AuditedModelAdmin):
     def void_object(self, request, obj, reason: str):
         return records.record_void(record=obj, actor=request.user, reason=reason)
 
+    def get_actions(self, request):
+        # An action that needs a role is offered only to who holds it (never to the superuser, who takes no
+        # GMP action): QC and shipping are not shown buttons that answer "needs the role Lab staff".
+        actions = super().get_actions(request)
+        return {name: spec for name, spec in actions.items() if may_run(request.user, spec[0])}
+
     def run_for_each(self, request, queryset, label: str, fn) -> None:
         """Apply ``fn`` to each selected row in its own transaction; report successes and refusals."""
         done = 0
@@ -63,9 +70,24 @@ class ServiceAdmin(AuditedModelAdmin):
                 fn(obj)
                 done += 1
             except ApplicationError as exc:
-                self.message_user(request, f"{obj}: {exc.message}", level=messages.ERROR)
+                self.message_user(request, f"{obj}: {readable_error(exc, self.model)}", level=messages.ERROR)
         if done:
             self.message_user(request, f"{label}: {done} record(s).", level=messages.SUCCESS)
+
+
+def may_run(user, action) -> bool:
+    needed = getattr(action, "allowed_roles", None)
+    if not needed:
+        return True
+    return not user.is_superuser and roles.has_role(user, *needed)
+
+
+def for_roles(*needed: str):
+    """Mark an admin action as one only these roles may run (``ServiceAdmin.get_actions`` reads it)."""
+    def mark(action):
+        action.allowed_roles = frozenset(needed)
+        return action
+    return mark
 
 
 def formset_done(formset, new=(), changed=()) -> None:
@@ -84,6 +106,7 @@ def adopt(target, saved) -> None:
 
 
 class VerifyActionMixin:
+    @for_roles(roles.LAB_STAFF)
     @admin.action(description="Verify the selected steps (second person)")
     def verify_selected(self, request, queryset):
         self.run_for_each(request, queryset, "Verified",
@@ -233,6 +256,7 @@ class CultureAdmin(VerifyActionMixin, ServiceAdmin):
                                                        **values))
         formset_done(formset, new, changed_rows)
 
+    @for_roles(roles.LAB_STAFF)
     @admin.action(description="Start conditioning (serum-free) — confluence from the latest passage")
     def start_conditioning(self, request, queryset):
         def start(culture):
@@ -307,7 +331,8 @@ def _transition_action(to: str):
                                 lambda lot: lots.lot_transition(lot=lot, to=to, actor=request.user))
 
     action.__name__ = f"move_to_{to}"
-    return admin.action(description=f"Move to {to.replace('_', ' ')}")(action)
+    # Who may run it is the pipeline's rule (lab staff load the dryer, QC completes QC), never a copy.
+    return for_roles(*LOT_PIPELINE.rule(to).roles)(admin.action(description=f"Move to {to.replace('_', ' ')}")(action))
 
 
 def _verify_lot_action(step: str):
@@ -316,7 +341,7 @@ def _verify_lot_action(step: str):
                                 lambda lot: lots.lot_step_verify(lot=lot, step=step, actor=request.user))
 
     action.__name__ = f"verify_{step}"
-    return admin.action(description=f"Verify {step} (second person)")(action)
+    return for_roles(roles.LAB_STAFF)(admin.action(description=f"Verify {step} (second person)")(action))
 
 
 CARTON_SIZE = 10  # vials per carton when printed from the admin

@@ -23,6 +23,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from cmlims import roles
 from cmlims.audit import audited_save, audited_void, object_type_of
@@ -51,6 +52,22 @@ def change_rows(entry: AuditEntry, model=None) -> list[tuple[str, object, object
         else:
             rows.append((label, "", value))
     return rows
+
+
+def readable_error(exc: ApplicationError, model=None) -> str:
+    """The refusal as a person reads it: each field named by its label ("Conditioning ended at"), not by its
+    attribute name (``conditioning_ended_at``)."""
+    fields = exc.extra.get("fields") or {}
+    if not fields or model is None:
+        return exc.message
+    labels = {f.name: str(f.verbose_name) for f in model._meta.get_fields() if hasattr(f, "verbose_name")}
+    if not set(fields) & set(labels):
+        return exc.message  # an inline row ("contributions[0].volume_ml") is named as the service put it
+    return "; ".join(
+        f"{capfirst(labels.get(name, name))}: {' '.join(str(m) for m in problems)}"
+        if name != "non_field_errors" else " ".join(str(m) for m in problems)
+        for name, problems in fields.items()
+    )
 
 
 def model_for(object_type: str):
@@ -172,7 +189,7 @@ class AuditedModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ApplicationError as exc:
             # The service refused (rule, role, reason missing): show why, keep the user on the page.
-            self.message_user(request, exc.message, level=messages.ERROR)
+            self.message_user(request, readable_error(exc, self.model), level=messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):

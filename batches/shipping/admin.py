@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from batches.admin import adopt
 from batches.shipping import lifecycle, selectors, services
 from batches.shipping.charts import temperature_chart_png
 from batches.shipping.documents import PACKING_LIST, SHIPPING_LABEL, shipment_document_request
@@ -327,7 +328,7 @@ class ShipmentAdmin(AuditedModelAdmin):
         else:
             fields = {n: form.cleaned_data[n] for n in ShipmentForm.Meta.fields if n in form.cleaned_data}
             saved = services.shipment_create(actor=request.user, **fields)
-        obj.pk, obj._state = saved.pk, saved._state
+        adopt(obj, saved)  # with its reference: the "added" message names SHP-000002, not "shipment 2"
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()  # read-only history; vials move through the step pages

@@ -55,6 +55,8 @@ def test_create_in_the_admin_goes_through_the_service(admin_client, world):
     assert response.status_code == 302, response.content[:2000]
     shipment = Shipment.objects.get()
     assert shipment.sscc and shipment.reference and shipment.created_by == world.coordinator
+    (added,) = messages(response)
+    assert shipment.reference in added and f"shipment {shipment.pk}" not in added
 
 
 @pytest.mark.req("FEAT-SHIPPING", "FEAT-SCANNER")
