@@ -15,7 +15,16 @@ from django.utils.html import format_html
 
 from batches import documents
 from cmlims import roles
-from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, readable_error, timeline_url
+from cmlims.admin import (
+    AuditedModelAdmin,
+    AuditedTabularInline,
+    badge,
+    quantity,
+    readable_error,
+    status_badge,
+    status_column,
+    timeline_url,
+)
 from cmlims.documents.models import LabelKind
 from cmlims.exceptions import ApplicationError, field_error
 
@@ -393,8 +402,8 @@ LOT_DOCUMENT_ACTIONS = [
 
 @admin.register(m.CMLot)
 class CMLotAdmin(ServiceAdmin):
-    list_display = ("lot_number", "product", "status", "on_hold", "volume_in_ml", "volume_out_ml", "yield_percent",
-                    "expiry", "created_at", "release", "links")
+    # Seven narrow columns fit 1280 px; volumes, yield and times are on the lot's page.
+    list_display = ("lot_number", "product", "status_shown", "volumes", "expiry", "release", "links")
     list_select_related = ("product",)
     list_filter = ("status", "product", "on_hold", ("created_at", admin.DateFieldListFilter),
                    ("expiry", admin.DateFieldListFilter))
@@ -447,6 +456,17 @@ class CMLotAdmin(ServiceAdmin):
         for lot in changelist.result_list:
             lot._signoffs = signoffs.get(lot.pk, [])
         return changelist
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, lot):
+        shown = status_badge(lot)
+        return format_html("{} {}", shown, badge("on_hold", "on hold")) if lot.on_hold else shown
+
+    @admin.display(description="volume in → out")
+    def volumes(self, lot):
+        text = f"{quantity(lot.volume_in_ml)} → {quantity(lot.volume_out_ml, 'mL')}" if lot.volume_out_ml \
+            else quantity(lot.volume_in_ml, "mL")
+        return f"{text} ({quantity(lot.yield_percent)} %)" if lot.yield_percent is not None else text
 
     @admin.display(description="sign-off")
     def release(self, lot):
@@ -701,7 +721,7 @@ class PackagingRunAdmin(VerifyActionMixin, ServiceAdmin):
 
 @admin.register(m.Vial)
 class VialAdmin(ServiceAdmin):
-    list_display = ("serial", "lot", "status", "storage_location", "packaging_run")
+    list_display = ("serial", "lot", "status_shown", "location")
     list_select_related = ("lot", "storage_location", "packaging_run")
     search_fields = ("=serial", "lot__lot_number")
     list_filter = ("status", "lot__product")
@@ -712,6 +732,12 @@ class VialAdmin(ServiceAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # vials are created by packaging
+
+    status_shown = status_column()
+
+    @admin.display(description="location", ordering="storage_location__code")
+    def location(self, vial):
+        return selectors.vial_location_text(vial)
 
     def update(self, request, obj, values, reason):
         return packaging.vial_move(vial=obj, storage_location=values["storage_location"], actor=request.user,

@@ -22,7 +22,7 @@ from batches.shipping.charts import temperature_chart_png
 from batches.shipping.documents import PACKING_LIST, SHIPPING_LABEL, shipment_document_request
 from batches.shipping.gs1 import scans_split
 from batches.shipping.models import Consignee, CustodyEvent, Shipment, ShipmentStatus, ShipmentVial, TemperatureLog
-from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, SignatureForm
+from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, SignatureForm, status_column
 from cmlims.exceptions import ApplicationError
 
 
@@ -272,7 +272,8 @@ class ShipmentForm(forms.ModelForm):
 @admin.register(Shipment)
 class ShipmentAdmin(AuditedModelAdmin):
     form = ShipmentForm
-    list_display = ("reference", "sscc", "consignee", "product", "status", "vials", "shipped_at", "received_at")
+    # Fits 1280 px: SSCC, product and the other times are on the shipment's page.
+    list_display = ("reference", "consignee", "status_shown", "vials", "shipped_at", "received_at")
     list_filter = ("status",)
     search_fields = ("reference", "sscc", "tracking_number", "consignee__name", "allocations__vial__serial")
     list_select_related = ("consignee", "product")
@@ -294,6 +295,8 @@ class ShipmentAdmin(AuditedModelAdmin):
             return ["reference", "sscc", "status", "transport_range", "steps", "chart"]
         return ["reference", "sscc", "status", "transport_range", "steps", *editable[:1], *editable[2:],
                 "change_reason"]
+
+    status_shown = status_column()
 
     @admin.display(description="vials")
     def vials(self, obj):

@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin
 
-from cmlims.admin import AuditedModelAdmin
+from cmlims.admin import AuditedModelAdmin, person_column, status_column
 from cmlims.investigations.models import Investigation, Status
 from cmlims.investigations.services import investigation_close, investigation_update
 
@@ -20,7 +20,9 @@ class InvestigationForm(forms.ModelForm):
 @admin.register(Investigation)
 class InvestigationAdmin(AuditedModelAdmin):
     form = InvestigationForm
-    list_display = ("__str__", "kind", "status", "phase", "subject_repr", "opened_by", "opened_at", "closed_at")
+    list_display = ("__str__", "kind", "status_shown", "subject_repr", "opened_by_name", "opened_at")
+    status_shown = status_column()
+    opened_by_name = person_column("opened_by", "opened by")
     list_filter = ("status", "kind", "phase")
     search_fields = ("title", "subject_repr", "object_id")
     list_select_related = ("opened_by",)

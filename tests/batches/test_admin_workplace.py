@@ -1,9 +1,12 @@
 """The admin as a workplace for lab staff: actions only for who may run them, errors named by their label."""
 
 import datetime as dt
+import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.messages import get_messages
+from django.test import override_settings
 from django.utils import timezone
 
 from batches.models import Harvest, LotStatus
@@ -54,3 +57,43 @@ def test_a_refused_field_is_named_by_its_label(chain, client):
     assert not any("conditioning_ended_at" in m for m in shown)
     assert not Harvest.objects.filter(culture=chain.culture, volume_ml=500, viability_percent=92,
                                       conditioning_started_at=start.replace(microsecond=0)).exists()
+
+
+def _columns(html: str) -> list[str]:
+    head = html.split("<thead>", 1)[1].split("</thead>", 1)[0]
+    return re.findall(r'<th scope="col" class="([^"]*)"', head)
+
+
+@pytest.mark.req("FEAT-ADM-LISTS")
+def test_lot_and_vial_lists_are_narrow_with_badges_and_values_as_entered(chain, client):
+    client.force_login(chain.lab1)
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    html = client.get(LOTS).content.decode()
+    assert len(_columns(html)) <= 8  # the action checkbox and seven columns
+    assert "cmlims/admin.css" in html
+    assert '<span class="cm-badge cm-badge--wait">packaged (quarantine)</span>' in html
+    assert f"{lot.volume_in_ml.normalize():f} → " in html and "E+" not in html and ".00 mL" not in html
+    vials = client.get("/admin/batches/vial/").content.decode()
+    assert len(_columns(vials)) <= 5
+    assert '<span class="cm-badge cm-badge--good">available</span>' in vials
+    assert f"{chain.location.code} — {chain.location.name}" in vials
+
+
+@pytest.mark.req("FEAT-ADM-LISTS")
+def test_times_are_shown_in_the_site_zone_with_its_name(chain, client):
+    client.force_login(chain.lab1)
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    with override_settings(TIME_ZONE="Europe/Berlin"):
+        html = client.get(f"{LOTS}{lot.pk}/change/").content.decode()
+    local = lot.status_changed_at.astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"{local:%H:%M} {local.tzname()}" in html  # e.g. "14:05 CET" for 13:05 UTC
+    with override_settings(TIME_ZONE="UTC"):
+        html = client.get(f"{LOTS}{lot.pk}/change/").content.decode()
+    assert f"{lot.status_changed_at:%H:%M} UTC" in html
+
+
+def test_audit_history_shows_decimals_as_entered(chain, client):
+    client.force_login(chain.lab1)
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    html = client.get(f"{LOTS}{lot.pk}/history/").content.decode()
+    assert not re.search(r"\d\.?\d*E\+\d", html)
