@@ -14,7 +14,18 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
 from batches import documents
-from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, adopt, timeline_url
+from cmlims import roles
+from cmlims.admin import (
+    AuditedModelAdmin,
+    AuditedTabularInline,
+    adopt,
+    badge,
+    quantity,
+    readable_error,
+    status_badge,
+    status_column,
+    timeline_url,
+)
 from cmlims.documents.models import LabelKind
 from cmlims.exceptions import ApplicationError, field_error
 
@@ -55,6 +66,12 @@ class ServiceAdmin(AuditedModelAdmin):
     def void_object(self, request, obj, reason: str):
         return records.record_void(record=obj, actor=request.user, reason=reason)
 
+    def get_actions(self, request):
+        # An action that needs a role is offered only to who holds it (never to the superuser, who takes no
+        # GMP action): QC and shipping are not shown buttons that answer "needs the role Lab staff".
+        actions = super().get_actions(request)
+        return {name: spec for name, spec in actions.items() if may_run(request.user, spec[0])}
+
     def run_for_each(self, request, queryset, label: str, fn) -> None:
         """Apply ``fn`` to each selected row in its own transaction; report successes and refusals."""
         done = 0
@@ -63,9 +80,24 @@ class ServiceAdmin(AuditedModelAdmin):
                 fn(obj)
                 done += 1
             except ApplicationError as exc:
-                self.message_user(request, f"{obj}: {exc.message}", level=messages.ERROR)
+                self.message_user(request, f"{obj}: {readable_error(exc, self.model)}", level=messages.ERROR)
         if done:
             self.message_user(request, f"{label}: {done} record(s).", level=messages.SUCCESS)
+
+
+def may_run(user, action) -> bool:
+    needed = getattr(action, "allowed_roles", None)
+    if not needed:
+        return True
+    return not user.is_superuser and roles.has_role(user, *needed)
+
+
+def for_roles(*needed: str):
+    """Mark an admin action as one only these roles may run (``ServiceAdmin.get_actions`` reads it)."""
+    def mark(action):
+        action.allowed_roles = frozenset(needed)
+        return action
+    return mark
 
 
 def formset_done(formset, new=(), changed=()) -> None:
@@ -76,6 +108,7 @@ def formset_done(formset, new=(), changed=()) -> None:
 
 
 class VerifyActionMixin:
+    @for_roles(roles.LAB_STAFF)
     @admin.action(description="Verify the selected steps (second person)")
     def verify_selected(self, request, queryset):
         self.run_for_each(request, queryset, "Verified",
@@ -225,6 +258,7 @@ class CultureAdmin(VerifyActionMixin, ServiceAdmin):
                                                        **values))
         formset_done(formset, new, changed_rows)
 
+    @for_roles(roles.LAB_STAFF)
     @admin.action(description="Start conditioning (serum-free) — confluence from the latest passage")
     def start_conditioning(self, request, queryset):
         def start(culture):
@@ -299,7 +333,8 @@ def _transition_action(to: str):
                                 lambda lot: lots.lot_transition(lot=lot, to=to, actor=request.user))
 
     action.__name__ = f"move_to_{to}"
-    return admin.action(description=f"Move to {to.replace('_', ' ')}")(action)
+    # Who may run it is the pipeline's rule (lab staff load the dryer, QC completes QC), never a copy.
+    return for_roles(*LOT_PIPELINE.rule(to).roles)(admin.action(description=f"Move to {to.replace('_', ' ')}")(action))
 
 
 def _verify_lot_action(step: str):
@@ -308,7 +343,7 @@ def _verify_lot_action(step: str):
                                 lambda lot: lots.lot_step_verify(lot=lot, step=step, actor=request.user))
 
     action.__name__ = f"verify_{step}"
-    return admin.action(description=f"Verify {step} (second person)")(action)
+    return for_roles(roles.LAB_STAFF)(admin.action(description=f"Verify {step} (second person)")(action))
 
 
 CARTON_SIZE = 10  # vials per carton when printed from the admin
@@ -360,8 +395,8 @@ LOT_DOCUMENT_ACTIONS = [
 
 @admin.register(m.CMLot)
 class CMLotAdmin(ServiceAdmin):
-    list_display = ("lot_number", "product", "status", "on_hold", "volume_in_ml", "volume_out_ml", "yield_percent",
-                    "expiry", "created_at", "release", "links")
+    # Seven narrow columns fit 1280 px; volumes, yield and times are on the lot's page.
+    list_display = ("lot_number", "product", "status_shown", "volumes", "expiry", "release", "links")
     list_select_related = ("product",)
     list_filter = ("status", "product", "on_hold", ("created_at", admin.DateFieldListFilter),
                    ("expiry", admin.DateFieldListFilter))
@@ -414,6 +449,17 @@ class CMLotAdmin(ServiceAdmin):
         for lot in changelist.result_list:
             lot._signoffs = signoffs.get(lot.pk, [])
         return changelist
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, lot):
+        shown = status_badge(lot)
+        return format_html("{} {}", shown, badge("on_hold", "on hold")) if lot.on_hold else shown
+
+    @admin.display(description="volume in → out")
+    def volumes(self, lot):
+        text = f"{quantity(lot.volume_in_ml)} → {quantity(lot.volume_out_ml, 'mL')}" if lot.volume_out_ml \
+            else quantity(lot.volume_in_ml, "mL")
+        return f"{text} ({quantity(lot.yield_percent)} %)" if lot.yield_percent is not None else text
 
     @admin.display(description="sign-off")
     def release(self, lot):
@@ -668,7 +714,7 @@ class PackagingRunAdmin(VerifyActionMixin, ServiceAdmin):
 
 @admin.register(m.Vial)
 class VialAdmin(ServiceAdmin):
-    list_display = ("serial", "lot", "status", "storage_location", "packaging_run")
+    list_display = ("serial", "lot", "status_shown", "location")
     list_select_related = ("lot", "storage_location", "packaging_run")
     search_fields = ("=serial", "lot__lot_number")
     list_filter = ("status", "lot__product")
@@ -679,6 +725,12 @@ class VialAdmin(ServiceAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # vials are created by packaging
+
+    status_shown = status_column()
+
+    @admin.display(description="location", ordering="storage_location__code")
+    def location(self, vial):
+        return selectors.vial_location_text(vial)
 
     def update(self, request, obj, values, reason):
         return packaging.vial_move(vial=obj, storage_location=values["storage_location"], actor=request.user,

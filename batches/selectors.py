@@ -439,3 +439,20 @@ def lot_search_q(term: str) -> Q:
     return (Q(lot_number__icontains=term) | Q(pk__in=Vial.objects.filter(serial=term).values("lot_id"))
             | Q(pk__in=HarvestContribution.objects.filter(harvest__culture__bank__source__code=term)
                 .values("lot_id")))
+
+
+# Where a vial is once it has left the store: not the freezer it was packed into (that row keeps the
+# last store it was in, for the genealogy).
+VIAL_OFF_SITE = {
+    VialStatus.SHIPPED: "in transit (shipped)",
+    VialStatus.RECEIVED: "at the consignee (received)",
+    VialStatus.DESTROYED: "destroyed",
+}
+
+
+def vial_location_text(vial: Vial) -> str:
+    """The vial's location as a person should read it (no query: ``storage_location`` is selected with it)."""
+    if vial.status in VIAL_OFF_SITE:
+        return VIAL_OFF_SITE[vial.status]
+    location = vial.storage_location
+    return f"{location.code} — {location.name}" if location is not None else "—"

@@ -9,9 +9,14 @@
 - Users and groups: no deletion of users (deactivate; Part 11 user ids are never reused), history from the trail.
 """
 
+import re
+from decimal import Decimal
+
 from django import forms
 from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.contrib.admin.utils import display_for_field, label_for_field, lookup_field
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import UserChangeForm
@@ -19,12 +24,14 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, strip_tags
+from django.utils.text import capfirst
 
-from cmlims import roles
+from cmlims import exports, roles
 from cmlims.audit import audited_save, audited_void, object_type_of
 from cmlims.exceptions import ApplicationError
 from cmlims.models import ApiToken, AuditCheckpoint, AuditEntry
@@ -32,6 +39,7 @@ from cmlims.timeline import object_history, timeline_for, timeline_registered
 from cmlims.verification import audit_chain_verify
 
 TIMELINE_PAGE = 200
+EXPONENT = re.compile(r"^-?\d(\.\d+)?E\+\d+$")
 
 
 # --- presentation helpers ----------------------------------------------------------------------------
@@ -47,10 +55,92 @@ def change_rows(entry: AuditEntry, model=None) -> list[tuple[str, object, object
     for key, value in sorted((entry.changes or {}).items()):
         label = labels.get(key, key.replace("_", " "))
         if isinstance(value, list) and len(value) == 2:
-            rows.append((label, value[0], value[1]))
+            rows.append((label, *(as_entered(v) for v in value)))
         else:
             rows.append((label, "", value))
     return rows
+
+
+# Which badge colour a status or flag value wears; its text is always shown beside it.
+BADGE_TONES = {
+    "good": {"released", "received", "closed", "approved", "pass", "passed", "done", "available", "in_force",
+             "valid", "usable"},
+    "bad": {"rejected", "recalled", "expired", "cancelled", "failed", "fail", "destroyed", "voided", "excursion",
+            "not_usable", "receipt_on_hold"},
+    "wait": {"on_hold", "open", "draft", "queued", "packaged", "qc_complete", "allocated", "superseded"},
+    "busy": {"pooled", "freeze_drying", "packed", "shipped", "delivered", "running", "conditioning", "started"},
+}
+TONE_OF = {value: tone for tone, values in BADGE_TONES.items() for value in values}
+
+
+def badge(value: str, text: str | None = None):
+    """A coloured badge carrying its text (static ``cmlims/admin.css``)."""
+    tone = TONE_OF.get(value, "")
+    css = f"cm-badge cm-badge--{tone}" if tone else "cm-badge"
+    return format_html('<span class="{}">{}</span>', css, text if text is not None else value.replace("_", " "))
+
+
+def status_badge(obj, field: str = "status"):
+    """The choice's human label in a badge (``get_<field>_display``)."""
+    value = getattr(obj, field)
+    return badge(value, getattr(obj, f"get_{field}_display")()) if value else "—"
+
+
+def quantity(value, unit: str = "") -> str:
+    """A decimal as entered, without padding zeros or exponent: 540 mL, 0.22 µm (not 540.00 or 5.4E+2)."""
+    if value is None:
+        return "—"
+    return f"{Decimal(value).normalize():f} {unit}".strip()
+
+
+def person(user) -> str:
+    """A user by printed name, never a link (a link to the user admin is a 403 for everyone but the admin)."""
+    if user is None:
+        return "—"
+    return user.get_full_name() or user.get_username()
+
+
+def status_column(field: str = "status", description: str = "status"):
+    """A list column showing ``field`` as a badge: ``status_shown = status_column()`` on the admin."""
+    @admin.display(description=description, ordering=field)
+    def column(modeladmin, obj):
+        return status_badge(obj, field)
+    return column
+
+
+def person_column(field: str, description: str):
+    """A list column naming the user in ``field`` by printed name (``list_select_related`` brings the user)."""
+    @admin.display(description=description, ordering=f"{field}__last_name")
+    def column(modeladmin, obj):
+        return person(getattr(obj, field))
+    return column
+
+
+class BadgeMedia:
+    css = {"all": ("cmlims/admin.css",)}
+
+
+def readable_error(exc: ApplicationError, model=None) -> str:
+    """The refusal as a person reads it: each field named by its label ("Conditioning ended at"), not by its
+    attribute name (``conditioning_ended_at``)."""
+    fields = exc.extra.get("fields") or {}
+    if not fields or model is None:
+        return exc.message
+    labels = {f.name: str(f.verbose_name) for f in model._meta.get_fields() if hasattr(f, "verbose_name")}
+    if not set(fields) & set(labels):
+        return exc.message  # an inline row ("contributions[0].volume_ml") is named as the service put it
+    return "; ".join(
+        f"{capfirst(labels.get(name, name))}: {' '.join(str(m) for m in problems)}"
+        if name != "non_field_errors" else " ".join(str(m) for m in problems)
+        for name, problems in fields.items()
+    )
+
+
+def as_entered(value):
+    """The audit payload writes whole decimals in exponent form (540 → "5.4E+2"): show them as entered."""
+    if isinstance(value, str) and EXPONENT.match(value):
+        return quantity(value)
+    return value
 
 
 def model_for(object_type: str):
@@ -149,13 +239,59 @@ class VoidForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Why this record is voided.")
 
 
-class AuditedModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
+def list_rows(modeladmin, request, queryset) -> tuple[list[str], list[list[str]]]:
+    """The list's columns as a person sees them (badges and links as their text)."""
+    names = [n for n in modeladmin.get_list_display(request) if n != "action_checkbox"]
+    header = [strip_tags(str(label_for_field(n, modeladmin.model, modeladmin, return_attr=False))) for n in names]
+    rows = []
+    for obj in queryset:
+        row = []
+        for name in names:
+            field, attr, value = lookup_field(name, obj, modeladmin)
+            shown = display_for_field(value, field, "") if field is not None else value
+            row.append(strip_tags(str(shown if shown is not None else "")))
+        rows.append(row)
+    return header, rows
+
+
+def _export(kind: str):
+    def action(modeladmin, request, queryset):
+        header, rows = list_rows(modeladmin, request, queryset)
+        name = f"{modeladmin.opts.model_name}-{timezone.now():%Y%m%d-%H%M}"
+        if kind == "csv":
+            response = HttpResponse(exports.rows_csv(header, rows), content_type="text/csv; charset=utf-8")
+        else:
+            response = HttpResponse(
+                exports.rows_xlsx(header, rows, title=str(modeladmin.opts.verbose_name_plural)),
+                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        response["Content-Disposition"] = f'attachment; filename="{name}.{kind}"'
+        return response
+
+    action.__name__ = f"export_{kind}"
+    return admin.action(description=f"Export the selected rows as {kind.upper()}")(action)
+
+
+EXPORT_ACTIONS = {fn.__name__: fn for fn in (_export("csv"), _export("xlsx"))}
+
+
+class ExportMixin:
+    """Every admin list exports the selected rows (or all, with "select all") as CSV and XLSX."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if IS_POPUP_VAR not in request.GET:
+            actions.update({name: (fn, name, fn.short_description) for name, fn in EXPORT_ACTIONS.items()})
+        return actions
+
+
+class AuditedModelAdmin(ExportMixin, AuditHistoryMixin, admin.ModelAdmin):
     """Use for every AuditedModel. Subclasses with real workflows override ``save_model`` to call
     their service (which audits); this default is the plain audited save. ``void_object`` is the hook
     the "Void" page calls (default: ``audited_void``)."""
 
     form = ReasonForm
     change_form_template = "admin/cmlims/audited_change_form.html"
+    Media = BadgeMedia
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # GMP records are voided, never deleted
@@ -180,7 +316,7 @@ class AuditedModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ApplicationError as exc:
             # The service refused (rule, role, reason missing): show why, keep the user on the page.
-            self.message_user(request, exc.message, level=messages.ERROR)
+            self.message_user(request, readable_error(exc, self.model), level=messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -258,6 +394,8 @@ class SignatureForm(forms.Form):
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records written by services only (the trail, signatures, document jobs): viewed, never added,
     changed, deleted or acted on from the admin."""
+
+    Media = BadgeMedia
 
     def has_add_permission(self, request) -> bool:
         return False

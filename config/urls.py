@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from batches.models import LotStatus
 from batches.shipping.api.views import LotRecallView
-from cmlims.views import healthz
+from cmlims.views import favicon, healthz
 from qc.api.views import LotSignOffView
 
 
@@ -30,6 +30,7 @@ api_v1 = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

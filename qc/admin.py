@@ -15,7 +15,15 @@ from django.utils.html import format_html
 from batches.admin import lot_document_action_add
 from batches.models import CMLot, LotStatus
 from cmlims import roles
-from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, ReadOnlyAdmin, SignatureForm, audit_entry_rows
+from cmlims.admin import (
+    AuditedModelAdmin,
+    AuditedTabularInline,
+    ReadOnlyAdmin,
+    SignatureForm,
+    audit_entry_rows,
+    person_column,
+    status_column,
+)
 from cmlims.exceptions import ApplicationError
 from qc import selectors
 from qc.documents import lot_coa_request
@@ -159,8 +167,9 @@ class ImportForm(forms.Form):
 @admin.register(QCResult)
 class QCResultAdmin(AuditedModelAdmin):
     form = ResultForm
-    list_display = ("id", "lot", "test", "value_entered", "unit_entered", "verdict", "status", "analyst",
-                    "tested_at", "approved_by", "source")
+    # Fits 1280 px: source, unit column and approval time are on the result's page.
+    list_display = ("lot", "test", "value_shown", "verdict", "status_shown", "analyst_name", "tested_at",
+                    "approver_name")
     list_filter = ("status", "passed", "source", "spec_item__test")
     search_fields = ("=lot__lot_number", "spec_item__test", "instrument")
     list_select_related = ("lot", "spec_item", "analyst", "approved_by")
@@ -191,6 +200,14 @@ class QCResultAdmin(AuditedModelAdmin):
     @admin.display(description="test", ordering="spec_item__test")
     def test(self, result):
         return result.spec_item.test
+
+    @admin.display(description="value", ordering="value_entered")
+    def value_shown(self, result):
+        return f"{result.value_entered} {result.unit_entered}".strip()
+
+    status_shown = status_column()
+    analyst_name = person_column("analyst", "analyst")
+    approver_name = person_column("approved_by", "approved by")
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # never overwritten: corrections and retests are new results

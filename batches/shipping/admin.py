@@ -16,12 +16,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from batches.admin import adopt
 from batches.shipping import lifecycle, selectors, services
 from batches.shipping.charts import temperature_chart_png
 from batches.shipping.documents import PACKING_LIST, SHIPPING_LABEL, shipment_document_request
 from batches.shipping.gs1 import scans_split
 from batches.shipping.models import Consignee, CustodyEvent, Shipment, ShipmentStatus, ShipmentVial, TemperatureLog
-from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, SignatureForm
+from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, SignatureForm, status_column
 from cmlims.exceptions import ApplicationError
 
 
@@ -121,16 +122,20 @@ class ReleaseForm(forms.Form):
     reason = forms.CharField(required=False)
 
 
+AS_RECORDED = [("", "— as recorded —")]
+
+
 class PackForm(forms.Form):
-    shipper_type = forms.ChoiceField(choices=Shipment.ShipperType.choices)
-    coolant = forms.ChoiceField(choices=Shipment.Coolant.choices)
+    # Shown with what was entered at creation; left blank, the service keeps it (never a default).
+    shipper_type = forms.ChoiceField(choices=AS_RECORDED + Shipment.ShipperType.choices, required=False)
+    coolant = forms.ChoiceField(choices=AS_RECORDED + Shipment.Coolant.choices, required=False)
     logger_serial = forms.CharField(required=False)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class ShipForm(SignatureForm):
-    courier = forms.CharField()
-    tracking_number = forms.CharField()
+    courier = forms.CharField(required=False, help_text="as entered on the shipment unless changed here")
+    tracking_number = forms.CharField(required=False, help_text="as entered on the shipment unless changed here")
     party = forms.CharField(required=False, label="courier's driver / agent")
     field_order = ["courier", "tracking_number", "party", "username", "password", "reason"]
 
@@ -182,6 +187,7 @@ class Step:
     form: type[forms.Form]
     run: Callable  # (request, shipment, cleaned_data) -> str | HttpResponse
     signed: str = ""  # meaning, for the signing notice
+    prefill: tuple[str, ...] = ()  # shipment fields the form starts with (what was entered before)
 
 
 def _allocate(request, s, d):
@@ -223,9 +229,11 @@ STEPS: dict[str, Step] = {
     "allocate": Step("Add vials", AllocateForm, _allocate),
     "release": Step("Take vials out", ReleaseForm, _release),
     "pack": Step("Pack", PackForm, lambda r, s, d: (services.shipment_pack(shipment=s, actor=r.user, **d),
-                                                   f"{s} packed.")[1]),
+                                                   f"{s} packed.")[1],
+                 prefill=("shipper_type", "coolant", "logger_serial")),
     "ship": Step("Hand to courier", ShipForm, lambda r, s, d: (services.shipment_ship(
-        shipment=s, actor=r.user, meaning="shipped", **d), f"{s} shipped (signed).")[1], signed="shipped"),
+        shipment=s, actor=r.user, meaning="shipped", **d), f"{s} shipped (signed).")[1], signed="shipped",
+        prefill=("courier", "tracking_number")),
     "deliver": Step("Record delivery", DeliverForm, lambda r, s, d: (services.shipment_deliver(
         shipment=s, actor=r.user, **d), f"{s} delivered.")[1]),
     "log": Step("Upload logger file", LogForm, _log),
@@ -264,7 +272,8 @@ class ShipmentForm(forms.ModelForm):
 @admin.register(Shipment)
 class ShipmentAdmin(AuditedModelAdmin):
     form = ShipmentForm
-    list_display = ("reference", "sscc", "consignee", "product", "status", "vials", "shipped_at", "received_at")
+    # Fits 1280 px: SSCC, product and the other times are on the shipment's page.
+    list_display = ("reference", "consignee", "status_shown", "vials", "shipped_at", "received_at")
     list_filter = ("status",)
     search_fields = ("reference", "sscc", "tracking_number", "consignee__name", "allocations__vial__serial")
     list_select_related = ("consignee", "product")
@@ -286,6 +295,8 @@ class ShipmentAdmin(AuditedModelAdmin):
             return ["reference", "sscc", "status", "transport_range", "steps", "chart"]
         return ["reference", "sscc", "status", "transport_range", "steps", *editable[:1], *editable[2:],
                 "change_reason"]
+
+    status_shown = status_column()
 
     @admin.display(description="vials")
     def vials(self, obj):
@@ -320,7 +331,7 @@ class ShipmentAdmin(AuditedModelAdmin):
         else:
             fields = {n: form.cleaned_data[n] for n in ShipmentForm.Meta.fields if n in form.cleaned_data}
             saved = services.shipment_create(actor=request.user, **fields)
-        obj.pk, obj._state = saved.pk, saved._state
+        adopt(obj, saved)  # with its reference: the "added" message names SHP-000002, not "shipment 2"
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()  # read-only history; vials move through the step pages
@@ -341,7 +352,8 @@ class ShipmentAdmin(AuditedModelAdmin):
             raise Http404(f"no step {step}")
         shipment = selectors.shipment_get(pk)
         spec = STEPS[step]
-        form = spec.form(request.POST or None, request.FILES or None)
+        form = spec.form(request.POST or None, request.FILES or None,
+                         initial={name: getattr(shipment, name) for name in spec.prefill})
         if request.method == "POST" and form.is_valid():
             try:
                 outcome = spec.run(request, shipment, dict(form.cleaned_data))

@@ -5,7 +5,7 @@ assessment and a signature."""
 from django import forms
 from django.contrib import admin
 
-from cmlims.admin import AuditedModelAdmin, adopt
+from cmlims.admin import AuditedModelAdmin, adopt, person_column, status_column
 from cmlims.investigations.deviations import (
     deviation_close,
     deviation_raise,
@@ -57,7 +57,9 @@ class DeviationCloseForm(forms.ModelForm):
 @admin.register(Investigation)
 class InvestigationAdmin(AuditedModelAdmin):
     form = InvestigationForm
-    list_display = ("__str__", "kind", "status", "phase", "subject_repr", "opened_by", "opened_at", "closed_at")
+    list_display = ("__str__", "kind", "status_shown", "subject_repr", "opened_by_name", "opened_at")
+    status_shown = status_column()
+    opened_by_name = person_column("opened_by", "opened by")
     list_filter = ("status", "kind", "phase")
     search_fields = ("title", "subject_repr", "object_id")
     list_select_related = ("opened_by",)

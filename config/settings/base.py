@@ -2,7 +2,7 @@
 
 Environment variables (see README, "Configuration"):
 DATABASE_URL, REDIS_URL, SECRET_KEY, CMLIMS_AUDIT_KEY, DEBUG, ALLOWED_HOSTS,
-CMLIMS_DATA_DIR, CMLIMS_TOKEN_TTL_HOURS, CMLIMS_SITE_PREFIX.
+CMLIMS_DATA_DIR, CMLIMS_TOKEN_TTL_HOURS, CMLIMS_SITE_PREFIX, TIME_ZONE.
 """
 
 import os
@@ -120,9 +120,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-gb"
-TIME_ZONE = "UTC"
+# The zone times are shown in (the admin names it beside every time); storage stays UTC (USE_TZ).
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True  # every stored time is UTC
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
@@ -276,6 +278,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"expected_refusal": {"()": "cmlims.logs.ExpectedRefusalFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["expected_refusal"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Django's default config gives "django" its own console handler as well as propagating to the root:
+    # every 403 was written twice. One handler, the root's.
+    "loggers": {"django": {"handlers": [], "level": os.environ.get("LOG_LEVEL", "INFO"), "propagate": True}},
 }

@@ -38,3 +38,5 @@ if not os.environ.get("REDIS_URL"):
 
 # Test-only models that exercise the audit core generically (parent/child, reason rules).
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.auditfixture.apps.AuditFixtureConfig"]
+# Tests set their clock in UTC; a test that checks the shown zone overrides this.
+TIME_ZONE = "UTC"

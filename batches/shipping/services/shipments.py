@@ -123,6 +123,11 @@ def _custody(shipment: Shipment, *, kind: str, occurred_at: dt.datetime, actor, 
     )
 
 
+def _given(**values: str | None) -> dict[str, str]:
+    """The values a step was given, stripped; None or blank keeps what the shipment already records."""
+    return {k: v.strip() for k, v in values.items() if v is not None and v.strip()}
+
+
 def _last_step_at(shipment: Shipment) -> dt.datetime | None:
     return max((t for t in (shipment.packed_at, shipment.shipped_at, shipment.delivered_at) if t), default=None)
 
@@ -137,8 +142,8 @@ def shipment_pack(
     locked, vials = shipment_with_vials_lock(shipment)
     shipment_require(locked, ShipmentStatus.PACKED)
     at = when(occurred_at, "occurred_at", not_before=locked.created_at)
-    pack_out = {k: v for k, v in (("shipper_type", shipper_type), ("coolant", coolant),
-                                  ("logger_serial", logger_serial)) if v is not None}
+    # Blank means "as recorded at creation": a form's untouched field must not wipe the coolant or logger.
+    pack_out = _given(shipper_type=shipper_type, coolant=coolant, logger_serial=logger_serial)
     missing = [f for f in ("shipper_type", "coolant") if not (pack_out.get(f) or getattr(locked, f))]
     conditions = [{"code": "pack_out_missing", "detail": f"{f.replace('_', ' ')} is not recorded"} for f in missing]
     if not vials:
@@ -170,10 +175,9 @@ def shipment_ship(
         locked, vials = shipment_with_vials_lock(shipment)
         shipment_require(locked, ShipmentStatus.SHIPPED)
         at = when(occurred_at, "occurred_at", not_before=_last_step_at(locked))
-        carrier = {k: v.strip() for k, v in (("courier", courier), ("tracking_number", tracking_number))
-                   if v is not None}
+        carrier = _given(courier=courier, tracking_number=tracking_number)
         missing = {f: ["required to hand the shipment to a courier"] for f in ("courier", "tracking_number")
-                   if not (carrier.get(f) if f in carrier else getattr(locked, f))}
+                   if not (carrier.get(f) or getattr(locked, f))}
         if missing:
             raise InvalidInput("; ".join(f"{f}: required" for f in missing), fields=missing)
         _check_rule4(locked, vials, expected=VialStatus.ALLOCATED, action="shipped")

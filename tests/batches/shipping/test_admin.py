@@ -55,6 +55,8 @@ def test_create_in_the_admin_goes_through_the_service(admin_client, world):
     assert response.status_code == 302, response.content[:2000]
     shipment = Shipment.objects.get()
     assert shipment.sscc and shipment.reference and shipment.created_by == world.coordinator
+    (added,) = messages(response)
+    assert shipment.reference in added and f"shipment {shipment.pk}" not in added
 
 
 @pytest.mark.req("FEAT-SHIPPING", "FEAT-SCANNER")
@@ -115,3 +117,30 @@ def test_recall_page_and_csv(admin_client, world):
     assert export["Content-Type"].startswith("text/csv") and export.content.count(b"\r\n") == 3
     missing = admin_client.get(f"{CHANGELIST}recall/", {"donor": "NOBODY"})
     assert b"does not exist" in missing.content
+
+
+@pytest.mark.req("FEAT-ADM-PACKOUT")
+def test_pack_and_courier_pages_start_with_what_was_entered(admin_client, world):
+    """The pack page shows the coolant and logger entered at creation and posting it as shown keeps them; the
+    courier page does not ask again for the courier and tracking number."""
+    world.lot(vials=1)
+    shipment = world.shipment(shipper_type="dry_shipper", coolant="dry_ice", logger_serial="LOG-77",
+                              courier="MedEx", tracking_number="MX-9")
+    services.shipment_allocate_count(shipment=shipment, count=1, actor=world.coordinator)
+    page = admin_client.get(f"{CHANGELIST}{shipment.pk}/step/pack/")
+    form = page.context["form"]
+    assert (form["coolant"].value(), form["logger_serial"].value()) == ("dry_ice", "LOG-77")
+    assert b'<option value="dry_ice" selected>' in page.content
+    response = step(admin_client, shipment, "pack", {"shipper_type": "", "coolant": "", "logger_serial": "",
+                                                     "notes": ""})
+    assert response.status_code == 302, response.content[:3000]
+    shipment.refresh_from_db()
+    assert (shipment.status, shipment.coolant, shipment.logger_serial) == ("packed", "dry_ice", "LOG-77")
+    page = admin_client.get(f"{CHANGELIST}{shipment.pk}/step/ship/")
+    assert page.context["form"]["courier"].value() == "MedEx"
+    response = step(admin_client, shipment, "ship", {"courier": "", "tracking_number": "", "party": "",
+                                                     "username": world.coordinator.username, "password": PASSWORD,
+                                                     "reason": ""})
+    assert response.status_code == 302, response.content[:3000]
+    shipment.refresh_from_db()
+    assert (shipment.status, shipment.courier, shipment.tracking_number) == ("shipped", "MedEx", "MX-9")

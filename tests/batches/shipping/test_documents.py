@@ -95,3 +95,30 @@ def test_packing_list_lists_vials_lots_consignee_and_chart(world):
     text = "\n".join(pdf_page_texts(pdf))
     assert "Temperature log" in text and "trip.csv" in text and "no excursion" in text
     assert b"/Subtype /Image" in pdf or b"/Subtype/Image" in pdf  # the chart is embedded
+
+
+@pytest.mark.req("FEAT-ADM-LABELGEOMETRY")
+def test_no_rule_is_drawn_through_the_shipment_line(world):
+    """Measured on the drawn PDF: every horizontal rule clears the "SHIPMENT SHP-…" line's glyph boxes."""
+    import pypdfium2
+    import pypdfium2.raw as pdfium_c
+
+    from batches.shipping.documents import SHIPPING, shipping_label_data
+    from cmlims.documents import labels
+
+    _lot, shipment = packed(world, vials=1)
+    from batches.shipping.selectors import shipment_get
+
+    pdf = pypdfium2.PdfDocument(labels.render_pdf(SHIPPING, [shipping_label_data(shipment_get(shipment.pk))]))
+    page = pdf[0]
+    text = page.get_textpage()
+    whole = text.get_text_range()
+    wanted = f"SHIPMENT {shipment.reference}"
+    start = whole.index(wanted)
+    boxes = [text.get_charbox(i) for i in range(start, start + len(wanted)) if not whole[i].isspace()]
+    bottom, top = min(b[1] for b in boxes), max(b[3] for b in boxes)
+    width = page.get_width()
+    rules = [obj.get_bounds() for obj in page.get_objects() if obj.type == pdfium_c.FPDF_PAGEOBJ_PATH]
+    rules = [(lo, hi) for left, lo, right, hi in rules if right - left > width * 0.8 and hi - lo < 3]
+    assert len(rules) >= 3  # under the sender, under the consignee, above the SSCC
+    assert all(hi < bottom - 1 or lo > top + 1 for lo, hi in rules), (rules, bottom, top)

@@ -503,3 +503,20 @@ def test_every_change_is_audited(world):
     assert entries.filter(object_type="shipping.shipmentvial", action="created").count() == 2
     assert entries.filter(object_type="batches.vial", action="changed").count() == 2
     assert set(entries.values_list("username", flat=True)) == {"ship1"}
+
+
+@pytest.mark.req("FEAT-ADM-PACKOUT")
+def test_pack_and_ship_keep_what_was_entered_at_creation(world):
+    """A step given blanks (an untouched form field) keeps the recorded coolant, logger and courier."""
+    world.lot(vials=1)
+    shipment = world.shipment(shipper_type="dry_shipper", coolant="dry_ice", logger_serial="LOG-77",
+                              courier="MedEx", tracking_number="MX-9")
+    services.shipment_allocate_count(shipment=shipment, count=1, actor=world.coordinator)
+    packed = services.shipment_pack(shipment=shipment, actor=world.coordinator, shipper_type="", coolant="",
+                                    logger_serial="")
+    assert (packed.shipper_type, packed.coolant, packed.logger_serial) == ("dry_shipper", "dry_ice", "LOG-77")
+    shipped = services.shipment_ship(shipment=shipment, actor=world.coordinator, courier="", tracking_number=" ",
+                                     **sign(world.coordinator, "shipped"))
+    assert (shipped.courier, shipped.tracking_number) == ("MedEx", "MX-9")
+    shipped.refresh_from_db()
+    assert (shipped.coolant, shipped.logger_serial, shipped.courier) == ("dry_ice", "LOG-77", "MedEx")
