@@ -38,6 +38,8 @@ SCALES = {
     "medium": Scale("medium", donors=300, lots=20_000, vials_per_lot=50, qc_per_lot=15),
     # 1,000 donors, 100,000 lots, 5,000,000 vials, 1,500,000 QC results (issue 14).
     "default": Scale("default", donors=1_000, lots=100_000, vials_per_lot=50, qc_per_lot=15),
+    # Growth (B1, B2, B8 at ×1, ×4, ×16 of a small base): donors grow with the lots.
+    **{f"g{k}": Scale(f"g{k}", donors=20 * k, lots=250 * k, vials_per_lot=50, qc_per_lot=15) for k in (1, 4, 16)},
 }
 CHUNK = 500  # lots per COPY round
 YEARS = 10
