@@ -30,7 +30,8 @@ def run(scale: str, groups: list[str], out: Path | None = None) -> int:
         for case in cases.GROUPS[group]():
             result = harness.run_case(case, scale)
             print(f"{result.id}: {result.median_ratio:.2f}× ({result.measured_ms:,.1f} ms vs "
-                  f"{result.floor_ms:,.1f} ms; queries {result.queries_measured}/{result.queries_floor}) target {result.target_text}: "
+                  f"{result.floor_ms:,.1f} ms; queries {result.queries_measured}/{result.queries_floor}) "
+                  f"target {result.target_text}: "
                   f"{'ok' if result.within_target else 'OVER'}", flush=True)
             results.append(result)
     if out is not None:  # a growth step: the parent collects it
