@@ -197,7 +197,7 @@ def audit_cases() -> list[Case]:
         for row in AuditEntry.objects.order_by("sequence").values_list(*columns).iterator(chunk_size=5000):
             digest.update(repr(row).encode())
 
-    return [Case("B9", f"verify_audit over {entries:,} entries", verify, floor, 3.0, items=entries, rounds=3)]
+    return [Case("B9", f"verify_audit over {entries:,} entries", verify, floor, 3.0, items=entries, rounds=2)]
 
 
 GROUPS = {"lots": lot_cases, "trace": trace_cases, "labels": label_cases, "audit": audit_cases}
