@@ -79,8 +79,12 @@ restore: install
 	@test -n "$(FROM)" || { echo "usage: make restore FROM=backups/<folder>"; exit 1; }
 	$(BIN)/python manage.py restore --from $(FROM)
 
+# Builds (or reuses) the dataset on the configured database (PostgreSQL via DATABASE_URL for figures that
+# count), runs B1-B9 and writes benchmarks/results.json + results.md. SCALE=small|medium|default, GROWTH=1.
+SCALE ?= default
 bench: install
-	$(BIN)/python -m benchmarks
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python -m benchmarks --scale $(SCALE) $(if $(GROWTH),--growth,)
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

@@ -381,40 +381,54 @@ def vial_trace(serial: str) -> dict:
     }
 
 
-def donor_trace(code: str) -> dict:
-    """donor → banks → cultures → lots (volume from this donor) → vials by status and their destinations."""
+# The donor trace shows the first rows and the totals: the busiest donor of a ten-year site has thousands of
+# lots and hundreds of thousands of vials, which no response (and no reader) takes in at once.
+DONOR_TRACE_ROWS = 100
+
+
+def donor_trace(code: str, *, rows: int = DONOR_TRACE_ROWS) -> dict:
+    """donor → banks → cultures → lots (volume from this donor, vials by status) → vials and their destinations;
+    the first ``rows`` lots and vials (oldest lot first) plus the totals, and every consignee, in a fixed number of
+    queries whatever the donor's size."""
     try:
         source = CellSource.objects.get(code=code)
     except CellSource.DoesNotExist as exc:
         raise NotFound(f"donor {code} does not exist") from exc
-    contributions = (
-        HarvestContribution.objects.filter(harvest__culture__bank__source=source, lot__voided_at__isnull=True)
-        .select_related("lot", "lot__product", "harvest__culture__bank").order_by("lot_id", "harvest_id")
-    )
+    contributions = HarvestContribution.objects.filter(harvest__culture__bank__source=source,
+                                                       lot__voided_at__isnull=True)
+    lot_ids = contributions.values("lot_id")
+    shown = list(contributions.values_list("lot_id", flat=True).order_by("lot_id").distinct()[:rows])
     lots: dict[int, dict] = {}
-    for c in contributions:
-        entry = lots.setdefault(c.lot_id, {
-            "lot_number": c.lot.lot_number, "product": c.lot.product.name, "status": c.lot.status,
-            "on_hold": c.lot.on_hold, "expiry": c.lot.expiry, "volume_from_donor_ml": Decimal("0"),
-            "cultures": set(), "vials": [],
+    for c in (contributions.filter(lot_id__in=shown).order_by("lot_id", "harvest_id")
+              .values("lot_id", "lot__lot_number", "lot__product__name", "lot__status", "lot__on_hold",
+                      "lot__expiry", "volume_ml", "harvest__culture__code")):
+        entry = lots.setdefault(c["lot_id"], {
+            "lot_number": c["lot__lot_number"], "product": c["lot__product__name"], "status": c["lot__status"],
+            "on_hold": c["lot__on_hold"], "expiry": c["lot__expiry"], "volume_from_donor_ml": Decimal("0"),
+            "cultures": set(), "vials": dict.fromkeys(VialStatus.values, 0),
         })
-        entry["volume_from_donor_ml"] += c.volume_ml
-        entry["cultures"].add(c.harvest.culture.code)
-    vials = list(Vial.objects.filter(lot_id__in=lots, voided_at__isnull=True).order_by("lot_id", "sequence")
-                 .values("pk", "lot_id", "serial", "status"))
-    destinations = vial_destinations([v["pk"] for v in vials])
-    for v in vials:
-        lots[v["lot_id"]]["vials"].append({"serial": v["serial"], "status": v["status"],
-                                           "destinations": destinations.get(v["pk"], [])})
+        entry["volume_from_donor_ml"] += c["volume_ml"]
+        entry["cultures"].add(c["harvest__culture__code"])
+    live = Vial.objects.filter(lot_id__in=lot_ids, voided_at__isnull=True)
+    for lot_id, status, n in (live.filter(lot_id__in=shown).order_by().values_list("lot_id", "status")
+                              .annotate(n=Count("pk"))):
+        lots[lot_id]["vials"][status] = n
+    first = list(live.order_by("lot_id", "sequence").values("pk", "serial", "status", "lot__lot_number")[:rows])
+    destinations = vial_destinations([v["pk"] for v in first])
+    # Consignees of every vial of the donor (not only the rows shown), by one subquery.
+    every = vial_destinations(live.values("pk"))
     banks = list(source.banks.order_by("code").values("code", "kind", "passage_at_freeze"))
     return {
         "donor": {"code": source.code, "tissue": source.tissue, "eligibility": source.eligibility_status,
                   "consent": source.consent_status},
         "banks": banks,
         "lots": [{**entry, "cultures": sorted(entry["cultures"])} for entry in lots.values()],
-        "vial_count": len(vials),
-        "consignees": sorted({d.get("consignee") for v in vials for d in destinations.get(v["pk"], [])
-                              if d.get("consignee")}),
+        "lot_count": len(shown) if len(shown) < rows else contributions.values("lot_id").distinct().count(),
+        "vials": [{"serial": v["serial"], "lot_number": v["lot__lot_number"], "status": v["status"],
+                   "destinations": destinations.get(v["pk"], [])} for v in first],
+        "vial_count": live.count(),
+        "rows_shown": rows,
+        "consignees": sorted({d["consignee"] for found in every.values() for d in found if d.get("consignee")}),
     }
 
 

@@ -1,40 +1,102 @@
-"""Run the benchmark modules (all ``bench_*`` or the names given) and exit non-zero if any is over its limit."""
+"""``python -m benchmarks [--scale small|medium|default] [--growth] [group ...]`` (``make bench``).
+
+Builds (or reuses) the dataset on the configured database, runs B1–B9 through the harness and writes
+``benchmarks/results.json`` and ``results.md``. ``--growth`` also runs B1, B2, B8 on three datasets of ×1, ×4
+and ×16 a small base, each in its own database next to the configured one (``<name>_g1`` …, PostgreSQL).
+``python -m benchmarks audit`` runs the older audited-bulk-update figure (bench_audit, throwaway database).
+Exit status 1 if a benchmark is over its target.
+"""
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import json
 import os
-import pkgutil
+import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+GROWTH_SCALES = (("×1", "g1"), ("×4", "g4"), ("×16", "g16"))
 
 
-def discover() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_"))
+def run(scale: str, groups: list[str], out: Path | None = None) -> int:
+    from benchmarks import cases, dataset, harness
+
+    dataset.ensure(scale)
+    results = []
+    for group in groups:
+        for case in cases.GROUPS[group]():
+            result = harness.run_case(case, scale)
+            print(f"{result.id}: {result.median_ratio:.2f}× ({result.measured_ms:,.1f} ms vs "
+                  f"{result.floor_ms:,.1f} ms; queries {result.queries_measured}/{result.queries_floor}) "
+                  f"target {result.target_text}: "
+                  f"{'ok' if result.within_target else 'OVER'}", flush=True)
+            results.append(result)
+    if out is not None:  # a growth step: the parent collects it
+        out.write_text(json.dumps({r.id: [r.measured_ms, r.queries_measured] for r in results}))
+        return 0
+    facts = harness.machine()
+    harness.write(results, facts)  # written before the growth steps, which take long: a stopped run keeps it
+    if os.environ.get("BENCH_GROWTH"):
+        harness.write(results, facts, growth_run())
+    print((HERE / "results.md").read_text())
+    return 0 if all(r.within_target for r in results) else 1
+
+
+def growth_run() -> list[dict]:
+    """B1, B2, B8 at ×1, ×4, ×16 of a small base, one database and one process per step."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        print("growth needs PostgreSQL (DATABASE_URL)")
+        return []
+    steps = []
+    for factor, scale in GROWTH_SCALES:
+        name = f"{db['NAME']}_{scale}"
+        _create_database(db, name)
+        url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{name}"
+        out = HERE / f".growth-{scale}.json"
+        subprocess.run([sys.executable, "-m", "benchmarks", "--scale", scale, "--growth-step", str(out),
+                        "lots", "trace"], check=True, env={**os.environ, "DATABASE_URL": url, "BENCH_GROWTH": ""})
+        figures = json.loads(out.read_text())
+        out.unlink()
+        steps.append({"factor": factor, "scale": scale, "ms": {k: v[0] for k, v in figures.items()},
+                      "queries": {k: v[1] for k, v in figures.items()}})
+    return steps
+
+
+def _create_database(db: dict, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname="postgres",
+                         autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(HERE.parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    names = [n if n.startswith("bench_") else f"bench_{n}" for n in argv] or discover()
-    unknown = sorted(set(names) - set(discover()))
+    from benchmarks import cases, dataset
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--scale", default=os.environ.get("SCALE") or "default", choices=sorted(dataset.SCALES))
+    parser.add_argument("--growth", action="store_true", help="also B1, B2, B8 at ×1, ×4, ×16 of a small base")
+    parser.add_argument("--growth-step", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("groups", nargs="*", help=f"any of: {', '.join(cases.GROUPS)}, audit")
+    args = parser.parse_args(argv)
+    if args.groups == ["audit"]:
+        return importlib.import_module("benchmarks.bench_audit").main()
+    unknown = sorted(set(args.groups) - set(cases.GROUPS))
     if unknown:
-        print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(discover())}")
-        return 2
-    failed = []
-    for name in names:
-        print(f"== {name}", flush=True)
-        started = time.perf_counter()
-        status = importlib.import_module(f"benchmarks.{name}").main()
-        verdict = "ok" if status == 0 else "OVER LIMIT"
-        print(f"-- {name}: {verdict} ({time.perf_counter() - started:.1f}s)\n", flush=True)
-        if status:
-            failed.append(name)
-    print("all benchmarks within their limits" if not failed else f"over limit: {', '.join(failed)}")
-    return 1 if failed else 0
+        parser.error(f"unknown group(s): {', '.join(unknown)}")
+    if args.growth:
+        os.environ["BENCH_GROWTH"] = "1"
+    return run(args.scale, args.groups or list(cases.GROUPS), args.growth_step)
 
 
 if __name__ == "__main__":

@@ -151,8 +151,9 @@ def test_traceability_both_ways(chain, auth_client):
     assert trace["harvests"][0]["volume_taken_ml"] == "400.00"
     forward = client.get(f"/api/v1/donors/{chain.source.code}/trace/").json()
     assert [entry["lot_number"] for entry in forward["lots"]] == [lot.lot_number]
-    assert serial in {v["serial"] for v in forward["lots"][0]["vials"]}
-    assert forward["vial_count"] == 38
+    assert forward["lots"][0]["vials"]["available"] == 38
+    assert serial in {v["serial"] for v in forward["vials"]}
+    assert forward["vial_count"] == 38 and forward["lot_count"] == 1
     assert client.get("/api/v1/vials/NOPE/trace/").status_code == 404
     assert client.get("/api/v1/donors/NOPE/trace/").status_code == 404
 
@@ -250,3 +251,24 @@ def test_who_reads_lots_and_traces(chain, auth_client, make_user, api_client):
         assert response.status_code == 403 and response.json()["code"] == "permission_denied"
         assert nobody.get(url).status_code == 403
         assert api_client.get(url).status_code == 401
+
+
+@pytest.mark.req("FEAT-PERF-TRACE")
+def test_donor_trace_shows_first_rows_and_totals_in_constant_queries(chain, django_assert_num_queries):
+    """Issue 14 B8: the donor trace is bounded (first rows plus totals) and its query count does not grow
+    with the donor's lots and vials."""
+    from batches import selectors
+
+    first = lot_at(chain, LotStatus.PACKAGED, vials=5)  # packages 3 (2 rejected)
+    with django_assert_num_queries(9):
+        one = selectors.donor_trace(chain.source.code, rows=2)
+    lot_at(chain, LotStatus.PACKAGED, vials=6)
+    lot_at(chain, LotStatus.PACKAGED, vials=7)
+    with django_assert_num_queries(10):  # + the lot total, counted only once the rows shown are full
+        three = selectors.donor_trace(chain.source.code, rows=2)
+    assert (one["lot_count"], one["vial_count"], len(one["vials"])) == (1, 3, 2)
+    assert (three["lot_count"], three["vial_count"], len(three["vials"])) == (3, 12, 2)
+    assert [lot["lot_number"] for lot in three["lots"]] == [first.lot_number, three["lots"][1]["lot_number"]]
+    assert three["lots"][0]["vials"]["available"] == 3
+    assert [v["serial"] for v in three["vials"]] == list(
+        first.vials.order_by("sequence").values_list("serial", flat=True)[:2])

@@ -1,0 +1,204 @@
+"""B1–B9 (issue 14) against the dataset on the configured database: each a measured path and its floor.
+
+Nothing here writes to the dataset. B5 (certificate), B6 (CSV import), B7 (Celery fan-out) and B10 (start
+pages) are not built yet: see the README's "Performance" section.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+
+from benchmarks.harness import Case
+
+PAGE = 500
+LABELS = 1_000
+
+
+def _client(username: str):
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client(SERVER_NAME=settings.ALLOWED_HOSTS[0])
+    client.force_login(get_user_model().objects.get(username=username))
+    return client
+
+
+def _get(client, url: str):
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code, response.content[:300])
+    return response
+
+
+def _sql(query: str, params: list | None = None) -> list[tuple]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(query, params or [])
+        return cursor.fetchall()
+
+
+_VIAL_COUNTS = ", ".join(
+    f"(SELECT COUNT(*) FROM batches_vial v WHERE v.lot_id = l.id AND v.status = '{s}' AND v.voided_at IS NULL)"
+    for s in ("available", "allocated", "shipped", "received", "destroyed"))
+
+
+def lot_cases() -> list[Case]:
+    """B1 (API lot list) and B2 (admin changelist: first and last page by status, search by vial serial)."""
+    from django.template import engines
+
+    from batches.models import CMLot, Vial
+
+    api, staff = _client("qc1"), _client("lab1")
+    lot_sql = (f"SELECT l.lot_number, p.name, p.gtin, l.status, l.on_hold, l.hold_reason, l.expiry, "  # noqa: S608
+               f"l.volume_in_ml, l.volume_out_ml, l.yield_percent, l.created_at, {_VIAL_COUNTS} "
+               f"FROM batches_cmlot l JOIN batches_product p ON p.id = l.product_id "
+               f"WHERE l.voided_at IS NULL {{where}} ORDER BY l.id DESC LIMIT %s OFFSET %s")
+
+    def api_floor() -> None:
+        json.dumps(_sql(lot_sql.format(where=""), [PAGE, 0]), default=str)
+
+    status = "packaged"
+    per_page = 100
+    total = CMLot.objects.filter(status=status, voided_at__isnull=True).count()
+    last = max(1, -(-total // per_page))
+    serial = Vial.objects.order_by("-id").values_list("serial", flat=True).first()
+    template = engines["django"].from_string(
+        "<table>{% for r in rows %}<tr>{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</table>")
+
+    def admin_floor(where: str, params: list, offset: int) -> None:
+        template.render({"rows": _sql(lot_sql.format(where=where), [*params, per_page, offset])})
+
+    by_status = "AND l.status = %s"
+    by_serial = "AND l.id IN (SELECT lot_id FROM batches_vial WHERE serial = %s)"
+    return [
+        Case("B1", f"GET /api/v1/lots/?page_size={PAGE}",
+             lambda: _get(api, f"/api/v1/lots/?page_size={PAGE}"), api_floor, 1.5,
+             note="floor: one SQL query for the same fields + json (orjson is not a dependency)"),
+        Case("B2a", "lot changelist, first page, status=packaged",
+             lambda: _get(staff, f"/admin/batches/cmlot/?status__exact={status}"),
+             lambda: admin_floor(by_status, [status], 0), 2.0),
+        Case("B2b", f"lot changelist, last page ({last}), status=packaged",
+             lambda: _get(staff, f"/admin/batches/cmlot/?status__exact={status}&p={last}"),
+             lambda: admin_floor(by_status, [status], (last - 1) * per_page), 2.0),
+        Case("B2c", "lot changelist, search by vial serial",
+             lambda: _get(staff, f"/admin/batches/cmlot/?q={serial}"),
+             lambda: admin_floor(by_serial, [serial], 0), 2.0),
+    ]
+
+
+def trace_cases() -> list[Case]:
+    """B8: vial → donor, and donor → every vial and consignee (first 100 rows plus totals), top donor."""
+    from django.db.models import Count
+
+    from batches.models import HarvestContribution, Vial
+
+    client = _client("qc1")
+    serial = Vial.objects.order_by("-id").values_list("serial", flat=True).first()
+    top = (HarvestContribution.objects.values("harvest__culture__bank__source__code")
+           .annotate(n=Count("lot", distinct=True)).order_by("-n").first())
+    code = top["harvest__culture__bank__source__code"]
+
+    def vial_floor() -> None:
+        json.dumps(_sql(
+            "SELECT v.serial, v.status, l.lot_number, l.status, h.id, c.code, b.code, s.code "
+            "FROM batches_vial v JOIN batches_cmlot l ON l.id = v.lot_id "
+            "JOIN batches_harvestcontribution hc ON hc.lot_id = l.id JOIN batches_harvest h ON h.id = hc.harvest_id "
+            "JOIN batches_culture c ON c.id = h.culture_id JOIN batches_cellbank b ON b.id = c.bank_id "
+            "JOIN batches_cellsource s ON s.id = b.source_id WHERE v.serial = %s", [serial]), default=str)
+
+    def donor_floor() -> None:
+        json.dumps(_sql(
+            "WITH lots AS (SELECT DISTINCT hc.lot_id FROM batches_harvestcontribution hc "
+            "JOIN batches_harvest h ON h.id = hc.harvest_id JOIN batches_culture c ON c.id = h.culture_id "
+            "JOIN batches_cellbank b ON b.id = c.bank_id JOIN batches_cellsource s ON s.id = b.source_id "
+            "WHERE s.code = %s), "
+            "page AS (SELECT v.serial, v.status, l.lot_number FROM batches_vial v JOIN lots ON lots.lot_id = v.lot_id "
+            "JOIN batches_cmlot l ON l.id = v.lot_id WHERE v.voided_at IS NULL ORDER BY v.lot_id, v.sequence "
+            "LIMIT 100) "
+            "SELECT (SELECT json_agg(page) FROM page), (SELECT COUNT(*) FROM lots), "
+            "(SELECT COUNT(*) FROM batches_vial v JOIN lots ON lots.lot_id = v.lot_id WHERE v.voided_at IS NULL)",
+            [code]), default=str)
+
+    return [
+        Case("B8a", "vial → donor trace (API)", lambda: _get(client, f"/api/v1/vials/{serial}/trace/"),
+             vial_floor, 2.0, target_text="≤ 2×; p50 < 20 ms"),
+        Case("B8b", f"donor → vials and consignees (API), top donor {code} ({top['n']:,} lots)",
+             lambda: _get(client, f"/api/v1/donors/{code}/trace/"), donor_floor, 2.0,
+             target_text="≤ 2×; p50 < 20 ms", note="the API returns every vial of the donor, not the first 100"),
+    ]
+
+
+def label_cases() -> list[Case]:
+    """B3 (PDF) and B4 (ZPL) for 1,000 vial labels."""
+    from reportlab.lib.units import mm
+    from reportlab.pdfgen.canvas import Canvas
+
+    from batches.documents.labels import VialLabel
+    from cmlims.documents import labels
+    from cmlims.documents.symbols import draw_symbol, gs1_datamatrix
+
+    data = [VialLabel(product_name="MSC-CM lyophilisate 1 mL", gtin="09506000134352", lot="CM26-0042",
+                      expiry=dt.date(2027, 6, 30), serial=f"CM260042{n:06d}", storage="Store at -25 to -15 °C",
+                      content="1 mL fill, freeze-dried", manufacturer="cmlims demo site", status="QUARANTINE")
+            for n in range(LABELS)]
+    template = labels.TEMPLATES["vial"]
+    symbols = [gs1_datamatrix(d.ais()) for d in data]  # pre-encoded: the floor pays no encoding
+
+    def lines(d) -> tuple:
+        return ((d.product_name, 21), (d.lot, 17.6), (d.serial, 14.6), (str(d.expiry), 11.6),
+                (d.storage, 8.8), (d.content, 6.4), (d.manufacturer, 4.0))
+
+    def pdf_floor() -> bytes:
+        buffer = io.BytesIO()
+        canvas = Canvas(buffer, pagesize=template.size, pageCompression=1)
+        for index, (d, symbol) in enumerate(zip(data, symbols, strict=True)):
+            if index:
+                canvas.showPage()
+            canvas.setFont("Helvetica", 6.5)
+            for line, y in lines(d):
+                canvas.drawString(21 * mm, y * mm, line)
+            draw_symbol(canvas, symbol, x=2 * mm, y=4 * mm, module=18 * mm / symbol.width)
+        canvas.save()
+        return buffer.getvalue()
+
+    def zpl_floor() -> str:
+        return "".join(
+            f"^XA^PW400^LL200^FO20,20^BXN,4,200^FH\\^FD_1{d.gtin}{d.serial}^FS"
+            + "".join(f"^FO170,{int(200 - y * 8)}^A0N,18,18^FD{line}^FS" for line, y in lines(d)) + "^XZ"
+            for d in data)
+
+    return [
+        Case("B3", f"{LABELS:,} vial labels to PDF", lambda: labels.render_pdf(template, data), pdf_floor, 1.5,
+             items=LABELS),
+        Case("B4", f"{LABELS:,} vial labels to ZPL", lambda: labels.render_zpl(template, data), zpl_floor, 2.0,
+             target_text="≤ 2×; ≥ 20,000 labels/s", items=LABELS),
+    ]
+
+
+def audit_cases() -> list[Case]:
+    """B9: verify_audit over the whole trail against a SHA-256 pass over the same stored bytes."""
+    from cmlims.models import AuditEntry
+    from cmlims.verification import audit_chain_verify
+
+    entries = AuditEntry.objects.count()
+    columns = ("sequence", "at", "user_id", "username", "action", "object_type", "object_id", "object_repr",
+               "changes", "reason", "request_id", "prev_hash", "hash")
+
+    def verify() -> None:
+        report = audit_chain_verify()
+        assert report.ok, report.summary()
+
+    def floor() -> None:
+        digest = hashlib.sha256()
+        for row in AuditEntry.objects.order_by("sequence").values_list(*columns).iterator(chunk_size=5000):
+            digest.update(repr(row).encode())
+
+    return [Case("B9", f"verify_audit over {entries:,} entries", verify, floor, 3.0, items=entries, rounds=2)]
+
+
+GROUPS = {"lots": lot_cases, "trace": trace_cases, "labels": label_cases, "audit": audit_cases}
+GROWTH = ("B1", "B2a", "B2b", "B2c", "B8a", "B8b")

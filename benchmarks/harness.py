@@ -1,0 +1,136 @@
+"""The one timing harness: a measured path against its floor, alternated over rounds after a warm-up, in one
+process (both sides see the same machine load), then ``results.json`` and a markdown table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
+WARMUP = 1
+
+
+@dataclass
+class Case:
+    id: str
+    title: str
+    measured: Callable[[], object]
+    floor: Callable[[], object]
+    target: float  # the highest acceptable median ratio measured / floor
+    target_text: str = ""
+    items: int = 0  # things one call handles (labels, entries), for a per-second figure
+    note: str = ""
+    rounds: int = 0  # 0: ROUNDS; fewer for the long ones (B9)
+
+
+@dataclass
+class Result:
+    id: str
+    title: str
+    median_ratio: float
+    spread: list[float]  # lowest and highest ratio over the rounds
+    measured_ms: float
+    floor_ms: float
+    queries_measured: int | None
+    queries_floor: int | None
+    target: float
+    target_text: str
+    within_target: bool
+    per_second: float | None
+    scale: str
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _queries(fn: Callable[[], object]) -> int | None:
+    try:
+        from django.db import connection
+    except ImportError:
+        return None
+    seen: list[str] = []
+    with connection.execute_wrapper(lambda execute, sql, *args: seen.append(sql) or execute(sql, *args)):
+        fn()
+    return len(seen)
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run_case(case: Case, scale: str, *, count_queries: bool = True) -> Result:
+    for _ in range(WARMUP):
+        case.measured()
+        case.floor()
+    measured, floor = [], []
+    for round_no in range(case.rounds or ROUNDS):
+        # Alternate which side goes first so neither always runs on a warmer cache.
+        pair = ((case.measured, measured), (case.floor, floor))
+        for fn, times in (pair if round_no % 2 == 0 else pair[::-1]):
+            times.append(_timed(fn))
+    ratios = [m / f for m, f in zip(measured, floor, strict=True)]
+    median_m, median_f = statistics.median(measured), statistics.median(floor)
+    ratio = median_m / median_f
+    return Result(
+        id=case.id, title=case.title, median_ratio=round(ratio, 3),
+        spread=[round(min(ratios), 3), round(max(ratios), 3)],
+        measured_ms=round(median_m * 1000, 2), floor_ms=round(median_f * 1000, 2),
+        queries_measured=_queries(case.measured) if count_queries else None,
+        queries_floor=_queries(case.floor) if count_queries else None,
+        target=case.target, target_text=case.target_text or f"≤ {case.target}×",
+        within_target=ratio <= case.target,
+        per_second=round(case.items / median_m, 1) if case.items else None,
+        scale=scale, note=case.note,
+    )
+
+
+def machine() -> dict:
+    facts = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
+    try:
+        from django.db import connection
+
+        facts["database"] = connection.vendor
+        if connection.vendor == "postgresql":
+            facts["server_version"] = connection.cursor().connection.info.server_version
+        facts["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    except Exception:  # noqa: BLE001 (facts only; never fail a run for them)
+        pass
+    return facts
+
+
+def markdown(results: list[Result], facts: dict, growth: list[dict] | None = None) -> str:
+    lines = [f"Scale: {results[0].scale if results else '-'}; {facts.get('database')} on {facts.get('cpus')} CPUs, "
+             f"load {facts.get('load_average')}; {ROUNDS} rounds after {WARMUP} warm-up.", "",
+             "| id | measured | median ratio (spread) | measured ms | floor ms | queries (measured/floor) "
+             "| target | ok |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        rate = f"; {r.per_second:,.0f}/s" if r.per_second else ""
+        lines.append(f"| {r.id} | {r.title}{rate} | {r.median_ratio:.2f}× ({r.spread[0]:.2f}–{r.spread[1]:.2f}) | "
+                     f"{r.measured_ms:,.1f} | {r.floor_ms:,.1f} | {r.queries_measured}/{r.queries_floor} | "
+                     f"{r.target_text} | {'yes' if r.within_target else 'NO'} |")
+    if growth:
+        lines += ["", "Growth (median ms of the measured side; ratio to ×1):", "",
+                  "| id | " + " | ".join(g["factor"] for g in growth) + " |",
+                  "|---|" + "---|" * len(growth)]
+        for bench_id in growth[0]["ms"]:
+            base = growth[0]["ms"][bench_id]
+            cells = [f"{g['ms'][bench_id]:,.1f} ms ({g['ms'][bench_id] / base:.2f}×, {g['queries'][bench_id]} q)"
+                     for g in growth]
+            lines.append(f"| {bench_id} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write(results: list[Result], facts: dict, growth: list[dict] | None = None,
+          out: Path = HERE / "results.json") -> None:
+    out.write_text(json.dumps({"machine": facts, "results": [asdict(r) for r in results], "growth": growth or []},
+                              indent=2, default=str) + "\n")
+    out.with_suffix(".md").write_text(markdown(results, facts, growth))
