@@ -192,7 +192,33 @@ def lot_participant_ids(lot: CMLot) -> set[int]:
     ):
         for performed, verified in rows:
             people.update(uid for uid in (performed, verified) if uid)
+    people.update(_past_verifier_ids(lot))
     return people
+
+
+# The attnames a verification writes; an edit clears them (verification_clear), the trail keeps who verified.
+VERIFIER_ATTNAMES = ("verified_by_id", "pool_verified_by_id", "filtration_verified_by_id",
+                     "concentration_verified_by_id")
+
+
+def _past_verifier_ids(lot: CMLot) -> set[int]:
+    """Everyone who ever verified a step of ``lot``, read from the audit trail: a later edit clears the
+    verification on the record, not the fact that this person checked the step (rule 2 still counts them)."""
+    from cmlims.models import AuditEntry
+
+    harvests = Harvest.objects.filter(contributions__lot=lot)
+    cultures = Culture.objects.filter(harvests__contributions__lot=lot)
+    steps = [CMLot.objects.filter(pk=lot.pk), harvests, cultures, Passage.objects.filter(culture__in=cultures),
+             LyophilisationRun.objects.filter(lot=lot), PackagingRun.objects.filter(lot=lot)]
+    records = Q(pk__in=[])
+    for queryset in steps:
+        ids = [str(pk) for pk in queryset.values_list("pk", flat=True).distinct()]
+        if ids:
+            records |= Q(object_type=queryset.model._meta.label_lower, object_id__in=ids)
+    entries = AuditEntry.objects.filter(records, changes__has_any_keys=VERIFIER_ATTNAMES, user__isnull=False)
+    # An entry that sets a verifier to its own author is a verification (a clearing entry sets None).
+    return {user_id for user_id, changes in entries.values_list("user_id", "changes")
+            if any((changes.get(name) or [None, None])[1] == user_id for name in VERIFIER_ATTNAMES)}
 
 
 def lot_donors(lot: CMLot) -> list[CellSource]:

@@ -131,6 +131,29 @@ def test_signer_who_performed_or_verified_a_step_may_not_release(chain, spec, qc
     assert sign(auth_client(qc2), lot).status_code == 200
 
 
+@pytest.mark.req("RULE-2", "INTEG-SIGN-VERIFY-CLEARED")
+def test_a_verifier_whose_verification_an_edit_cleared_still_may_not_release(chain, spec, auth_client, make_user):
+    from batches.models import Culture
+    from batches.selectors import lot_participant_ids
+    from batches.services.cultures import culture_update
+    from batches.services.lots import lot_transition
+    from batches.services.records import step_verify
+
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    pass_all(lot, analyst=chain.lab1, approver=chain.qc)
+    lot = lot_transition(lot=lot, to=LotStatus.QC_COMPLETE, actor=chain.qc)
+    both = make_user("labqc", roles.LAB_STAFF, roles.QC_OFFICER)
+    culture = Culture.objects.filter(harvests__contributions__lot=lot).distinct().get()
+    culture = culture_update(culture=culture, actor=chain.lab1, medium_lot="MED-2")  # clears lab2's check
+    culture = step_verify(record=culture, actor=both)
+    culture_update(culture=culture, actor=chain.lab1, medium_lot="MED-3")  # clears labqc's check
+    assert Culture.objects.get(pk=culture.pk).verified_by_id is None
+    # The record no longer names labqc, the trail does: they checked a step of this lot.
+    assert both.pk in lot_participant_ids(lot) and chain.lab1.pk in lot_participant_ids(lot)
+    response = sign(auth_client(both), lot)
+    assert response.status_code == 409 and "signer_participated" in codes(response)
+
+
 @pytest.mark.req("A11-9", "RULE-3")
 def test_audit_review_must_cover_the_newest_entries(releasable, chain, auth_client, qc2):
     client = auth_client(chain.qc)
