@@ -34,7 +34,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "cmlims.admin_site.CmlimsAdminConfig",  # django.contrib.admin with the cmlims start page
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -139,6 +139,8 @@ CMLIMS_SESSION_IDLE = timedelta(minutes=float(os.environ.get("CMLIMS_SESSION_IDL
 SESSION_COOKIE_AGE = 8 * 3600
 CMLIMS_SITE_PREFIX = os.environ.get("CMLIMS_SITE_PREFIX", "CM")
 CMLIMS_MANUFACTURER = os.environ.get("CMLIMS_MANUFACTURER", "cmlims demo manufacturing site")
+# The admin's header reads "cmlims · <site name>".
+CMLIMS_SITE_NAME = os.environ.get("CMLIMS_SITE_NAME", CMLIMS_MANUFACTURER)
 CMLIMS_SIGNING_MAX_FAILURES = 5
 CMLIMS_SIGNING_LOCK = timedelta(minutes=15)
 # SSCC (00) on shipping labels: extension digit + GS1 company prefix + serial reference + check digit.
