@@ -6,6 +6,7 @@ pages that show hundreds of entries stay at a fixed number of queries per kind o
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 from collections import defaultdict
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils.dateparse import parse_datetime
 
 from cmlims.models import AuditEntry
 
@@ -33,11 +35,14 @@ def model_of(object_type: str):
         return None
 
 
+def record_kind(entry: AuditEntry) -> str:
+    model = model_of(entry.object_type)
+    return str(model._meta.verbose_name) if model is not None else entry.object_type
+
+
 def record_name(entry: AuditEntry) -> str:
     """"culture CU-0001": the record's kind and its name as the entry recorded it."""
-    model = model_of(entry.object_type)
-    kind = str(model._meta.verbose_name) if model is not None else entry.object_type
-    return f"{kind} {entry.object_repr or entry.object_id}".strip()
+    return f"{record_kind(entry)} {entry.object_repr or entry.object_id}".strip()
 
 
 @dataclass
@@ -45,6 +50,7 @@ class ReadableEntry:
     entry: AuditEntry
     who: str
     record: str
+    kind: str = ""
     changes: list[tuple[str, str, str]] = field(default_factory=list)  # (label, old, new)
 
 
@@ -118,6 +124,9 @@ class _Resolver:
             return self.names.get((f.related_model, str(value)), f"#{value} (not found)")
         if isinstance(f, models.DecimalField):
             return _decimal(value)
+        if isinstance(f, models.DateTimeField) and isinstance(value, str):
+            parsed = parse_datetime(value)
+            return parsed.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if parsed else value
         if f is not None and f.choices:
             return str(dict(f.flatchoices).get(value, value))
         return _plain(value)
@@ -145,4 +154,4 @@ def readable_entries(entries: Iterable[AuditEntry]) -> list[ReadableEntry]:
              for u in user_model.objects.filter(username__in={e.username for e in entries if e.username})}
     resolver.fetch()
     return [ReadableEntry(entry=e, who=users.get(e.username, e.username or "system"), record=record_name(e),
-                          changes=resolver.rows(e)) for e in entries]
+                          kind=record_kind(e), changes=resolver.rows(e)) for e in entries]

@@ -20,14 +20,23 @@ from cmlims.audit_display import ReadableEntry, readable_entries
 from cmlims.models import AuditEntry
 
 
+def _new(value):
+    return value[1] if isinstance(value, list) and len(value) == 2 else value
+
+
 def _correction(entry: AuditEntry) -> bool:
-    return entry.action == Action.CREATED and bool((entry.changes or {}).get("supersedes_id"))
+    return entry.action == Action.CREATED and bool(_new((entry.changes or {}).get("supersedes_id")))
 
 
-def _verification_only(entry: AuditEntry) -> bool:
-    """A second person's verification (verified_by/at set): routine, listed with the other entries."""
-    keys = set(entry.changes or {})
-    return bool(keys) and all(k.endswith(("verified_by_id", "verified_at")) for k in keys)
+def _overwrites(entry: AuditEntry) -> bool:
+    """A change that replaces a recorded value, or that gives a reason. Filling empty fields without one (the
+    next step recorded, a verification, an approval, the expiry set at packaging) is the record's normal
+    course and is listed with the rest."""
+    if entry.action != Action.CHANGED:
+        return False
+    return bool(entry.reason.strip()) or any(
+        isinstance(v, list) and len(v) == 2 and v[0] not in (None, "", []) and v[0] != v[1]
+        for v in (entry.changes or {}).values())
 
 
 # (label, test): the first that matches names why an entry is an exception.
@@ -35,7 +44,7 @@ EXCEPTIONS: list[tuple[str, Callable[[AuditEntry], bool]]] = [
     ("voided", lambda e: e.action == Action.VOIDED),
     ("failed signature", lambda e: e.action == Action.SIGNATURE_FAILED),
     ("correction", _correction),
-    ("changed after creation", lambda e: e.action == Action.CHANGED and not _verification_only(e)),
+    ("changed after creation", _overwrites),
 ]
 
 
@@ -54,11 +63,33 @@ class RecordGroup:
 
 
 @dataclass
+class CreatedKind:
+    """The records of one kind created in the period (91 vials fold into one line)."""
+
+    kind: str
+    items: list[ReadableEntry] = field(default_factory=list)
+
+    @property
+    def folded(self) -> bool:
+        return len(self.items) > FOLD_ABOVE
+
+
+FOLD_ABOVE = 3
+
+
+@dataclass
 class Review:
     exceptions: list[RecordGroup]
     created: list[ReadableEntry]  # one per record, in the order the records were made
     other: list[ReadableEntry]  # status moves, signatures, documents, reviews
     total: int
+
+    @property
+    def created_by_kind(self) -> list[CreatedKind]:
+        kinds: dict[str, CreatedKind] = {}
+        for item in self.created:
+            kinds.setdefault(item.entry.object_type, CreatedKind(kind=item.kind)).items.append(item)
+        return list(kinds.values())
 
     @property
     def exception_count(self) -> int:
