@@ -3,7 +3,7 @@ server (its own thread, the test database). Playwright's own browser download do
 browser is ``/usr/bin/chromium`` (``make install-browser`` / ``.ci/run`` install it when missing).
 
 - ``page``: a fresh 1280x800 context per test; any console error or uncaught JavaScript error fails the test.
-- ``login(page, username)``: through the admin's login form, as a person would.
+- helpers (login, screenshots, axe, rendered size): tests/support/browser.py.
 - ``screenshot(page, name)``: into reports/screenshots/ (git-ignored).
 - ``axe_serious(page)``: axe-core's serious and critical violations on the page (axe-playwright-python).
 """
@@ -20,7 +20,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 KNOWN_MISSING = ("/favicon.ico",)
 VIEWPORT = {"width": 1280, "height": 800}
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots"
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -60,31 +59,3 @@ def page(browser, live_server):
     yield tab
     context.close()
     assert not problems, "\n".join(problems)
-
-
-def login(page, username: str, password: str) -> None:
-    page.goto("/admin/login/?next=/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
-
-
-def screenshot(page, name: str, *, full_page: bool = False) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
-    return path
-
-
-def axe_serious(page) -> list[str]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']} — {len(v['nodes'])} node(s), e.g. {v['nodes'][0]['target']}"
-            for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
-
-
-def rendered_size(page) -> tuple[int, int]:
-    """(width, height) of the whole document as laid out at the viewport's width."""
-    return page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")

@@ -9,8 +9,7 @@ from django.core.management import call_command
 
 from batches.models import CMLot
 from cmlims.demo import DEMO_PASSWORD
-
-from .conftest import axe_serious, login, rendered_size, screenshot
+from tests.support.browser import axe_serious, login, rendered_size, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
