@@ -11,7 +11,7 @@ export DJANGO_SETTINGS_MODULE ?= config.settings.local
 LOCK_TOOL := $(VENV)/lock-tool
 UV_VERSION := 0.13.9
 
-.PHONY: demo test test-clocks validation seed install lock migrate lint backup restore bench clean
+.PHONY: demo test install-browser test-clocks validation seed install lock migrate lint backup restore bench clean
 
 # Exactly the locked versions (hash-checked), then cmlims itself without resolving anything again;
 # a lock that no longer matches pyproject.toml stops here, naming what to add.
@@ -25,6 +25,10 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The browser tests (tests/browser/) drive Debian's chromium: Playwright's own browser download does not work here.
+install-browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # Re-resolves requirements.lock from pyproject.toml (base + dev), keeping current pins that still fit;
 # `make lock UPGRADE=1` takes the newest versions allowed. uv lives outside the app's environment.
@@ -45,7 +49,7 @@ demo: seed
 	$(BIN)/python -m config.demo_runner --host $(HOST) --port $(PORT)
 
 # The JUnit report is written whatever the outcome; pytest's exit 5 (nothing collected) is a failure too.
-test: install
+test: install install-browser
 	mkdir -p reports
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python -m pytest --junitxml=reports/junit.xml $(PYTEST_ARGS); \
 	code=$$?; [ $$code -ne 5 ] || echo "pytest collected no tests"; exit $$code

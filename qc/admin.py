@@ -20,7 +20,6 @@ from cmlims.admin import (
     AuditedTabularInline,
     ReadOnlyAdmin,
     SignatureForm,
-    audit_entry_rows,
     person_column,
     status_column,
 )
@@ -28,6 +27,7 @@ from cmlims.exceptions import ApplicationError
 from qc import selectors
 from qc.documents import lot_coa_request
 from qc.models import LotAuditReview, QCResult, Specification, SpecItem, SpecStatus
+from qc.review import TRAIL_HEADER, review_by_exception, trail_csv, trail_lines, trail_pdf
 from qc.services.imports import results_import
 from qc.services.results import result_approve, result_enter
 from qc.services.signoff import MEANINGS, lot_sign_off
@@ -227,6 +227,7 @@ class QCResultAdmin(AuditedModelAdmin):
             path("import/", view(self.import_view), name="qc_qcresult_import"),
             path("<int:pk>/approve/", view(self.approve_view), name="qc_qcresult_approve"),
             path("signoff/<str:lot_number>/", view(self.signoff_view), name="qc_lot_signoff"),
+            path("signoff/<str:lot_number>/trail/", view(self.trail_view), name="qc_lot_trail"),
             *super().get_urls(),
         ]
 
@@ -261,12 +262,34 @@ class QCResultAdmin(AuditedModelAdmin):
             done=f"Result {result.pk} approved.", context={"result": result},
         )
 
-    def signoff_view(self, request, lot_number: str):
-        """Checklist of conditions, the audit trail since the last review, meaning, reason, user name, password."""
+    def signoff_lot(self, lot_number: str) -> CMLot:
         lot = CMLot.objects.select_related("product").filter(lot_number=lot_number).first()
         if lot is None:
             raise Http404(f"No lot {lot_number}")
-        return TemplateResponse(request, "admin/qc/signoff.html", signoff_context(self, request, lot))
+        return lot
+
+    def signoff_view(self, request, lot_number: str):
+        """Checklist, the audit trail since the last review by exception, meaning, reason, user name, password."""
+        context = signoff_context(self, request, self.signoff_lot(lot_number))
+        if isinstance(context, HttpResponse):
+            return context
+        return TemplateResponse(request, "admin/qc/signoff.html", context)
+
+    def trail_view(self, request, lot_number: str):
+        """The lot's whole audit trail, paged; ``?format=csv`` or ``?format=pdf`` downloads all of it."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        lot = self.signoff_lot(lot_number)
+        kind = request.GET.get("format")
+        if kind == "csv":
+            response = HttpResponse(trail_csv(selectors.lot_audit_entries(lot)), content_type="text/csv")
+        elif kind == "pdf":
+            response = HttpResponse(trail_pdf(lot=lot, entries=selectors.lot_audit_entries(lot), user=request.user),
+                                    content_type="application/pdf")
+        else:
+            return TemplateResponse(request, "admin/qc/trail.html", trail_context(self, request, lot))
+        response["Content-Disposition"] = f'attachment; filename="audit-trail-{lot.lot_number}.{kind}"'
+        return response
 
 
 class SignOffForm(SignatureForm):
@@ -276,26 +299,38 @@ class SignOffForm(SignatureForm):
     confirm_review = forms.BooleanField(
         required=False, label="I have reviewed the lot's audit trail shown above (Annex 11 §9)")
 
+    def __init__(self, *args, meanings: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [(to, str(MEANINGS[to])) for to in meanings]
 
-def signoff_context(model_admin, request, lot: CMLot) -> dict:
+
+# What a lot in each status may still be signed to: a released lot only recalled; a finished one nothing.
+SIGNABLE = {LotStatus.RELEASED: [LotStatus.RECALLED], LotStatus.REJECTED: [], LotStatus.RECALLED: [],
+            LotStatus.EXPIRED: []}
+TRAIL_PAGE = 100
+
+
+def signoff_context(model_admin, request, lot: CMLot) -> dict | HttpResponse:
+    """The page's data, or the redirect after a signature (a reload signs nothing twice)."""
     from batches.lifecycle import unmet_conditions
 
-    default = LotStatus.RECALLED if lot.status == LotStatus.RELEASED else LotStatus.RELEASED
-    form = SignOffForm(request.POST or None, initial={
-        "username": request.user.get_username(), "action": default,
+    meanings = SIGNABLE.get(lot.status, [LotStatus.RELEASED, LotStatus.REJECTED])
+    form = SignOffForm(request.POST or None, meanings=meanings, initial={
+        "username": request.user.get_username(), "action": meanings[0] if meanings else None,
         "reviewed_through": selectors.lot_audit_since_review(lot)["latest_sequence"]})
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and meanings and form.is_valid():
         d = form.cleaned_data
         try:
-            lot_sign_off(lot=lot, to=d["action"], actor=request.user, username=d["username"],
-                         password=d["password"], reason=d["reason"],
-                         audit_reviewed_through=d["reviewed_through"] if d["confirm_review"] else None)
+            signature = lot_sign_off(lot=lot, to=d["action"], actor=request.user, username=d["username"],
+                                     password=d["password"], reason=d["reason"],
+                                     audit_reviewed_through=d["reviewed_through"] if d["confirm_review"] else None)
         except ApplicationError as exc:
             _apply_error(form, exc)
         else:
-            model_admin.message_user(request, f"Lot {lot.lot_number}: {MEANINGS[d['action']]} signed.",
+            model_admin.message_user(request, f"Lot {lot.lot_number} {MEANINGS[d['action']]} (signed by "
+                                              f"{signature.printed_name}).",
                                      level=messages.SUCCESS)
-            lot.refresh_from_db()
+            return HttpResponseRedirect(request.path)
     objects = selectors.lot_audit_objects(lot)
     since = selectors.lot_audit_since_review(lot, objects)
     review_conditions, _ = selectors.audit_review_conditions(lot, request.user, None, required=True,
@@ -303,19 +338,37 @@ def signoff_context(model_admin, request, lot: CMLot) -> dict:
     signatures = [(s, lot_signature_status(lot, s)) for s in selectors.lot_signoff_signatures(lot)]
     results = list(selectors.lot_results(lot))
     counting = {r.pk for r in selectors.counting_results(lot, results).values()}
+    conditions = (unmet_conditions(lot, LotStatus.RELEASED, request.user) + review_conditions) if meanings else []
     return {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
         "title": f"Sign-off: lot {lot.lot_number}",
         "lot": lot,
-        "conditions": unmet_conditions(lot, LotStatus.RELEASED, request.user) + review_conditions,
-        "rows": audit_entry_rows(since["entries"]),
-        "show_object": True,
+        "conditions": conditions,
+        "review": review_by_exception(since["entries"]),
         "previous_review": since["previous_review"],
         "results": [(r, r.pk in counting) for r in results],
         "investigations": list(selectors.lot_investigations(lot)),
         "signatures": signatures,
-        "form": form,
+        "form": form if meanings else None,
+        "trail_url": reverse("admin:qc_lot_trail", args=[lot.lot_number]),
+    }
+
+
+def trail_context(model_admin, request, lot: CMLot) -> dict:
+    from django.core.paginator import Paginator
+
+    entries = selectors.lot_audit_entries(lot)
+    page = Paginator(entries, TRAIL_PAGE).get_page(request.GET.get("page"))
+    return {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": f"Full audit trail: lot {lot.lot_number}",
+        "lot": lot,
+        "page": page,
+        "lines": trail_lines(page.object_list),
+        "header": TRAIL_HEADER,
+        "signoff_url": reverse("admin:qc_lot_signoff", args=[lot.lot_number]),
     }
 
 

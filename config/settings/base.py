@@ -34,7 +34,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "cmlims.admin_site.CmlimsAdminConfig",  # django.contrib.admin with the cmlims start page
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -181,6 +181,8 @@ CMLIMS_SESSION_IDLE = timedelta(minutes=float(os.environ.get("CMLIMS_SESSION_IDL
 SESSION_COOKIE_AGE = 8 * 3600
 CMLIMS_SITE_PREFIX = os.environ.get("CMLIMS_SITE_PREFIX", "CM")
 CMLIMS_MANUFACTURER = os.environ.get("CMLIMS_MANUFACTURER", "cmlims demo manufacturing site")
+# The admin's header reads "cmlims · <site name>".
+CMLIMS_SITE_NAME = os.environ.get("CMLIMS_SITE_NAME", CMLIMS_MANUFACTURER)
 CMLIMS_SIGNING_MAX_FAILURES = 5
 # A step entered more than this long after it happened is a late entry: it needs a reason and is marked.
 CMLIMS_LATE_ENTRY_HOURS = float(os.environ.get("CMLIMS_LATE_ENTRY_HOURS", "24"))

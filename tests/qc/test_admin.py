@@ -44,20 +44,29 @@ def test_signoff_page_shows_checklist_and_audit_trail_and_signs(client, releasab
     page = client.get(url)
     assert page.status_code == 200
     text = page.content.decode()
-    assert "audit_review_missing" in text and "Audit trail since the last review" in text
-    assert "password" in text and "reason" in text
+    # The checklist speaks words, not codes.
+    assert "audit_review_missing" not in text and "The audit trail review is not confirmed" in text
+    assert "Audit trail since the last review" in text and "password" in text and "reason" in text
     through = lot_review_latest_sequence(releasable)
     wrong = client.post(url, {"action": "released", "username": "qc1", "password": "nope", "reason": "",
                               "reviewed_through": through, "confirm_review": "on"})
-    assert "wrong password" in wrong.content.decode()
+    wrong_text = wrong.content.decode()
+    # The error is summarised at the top and the form posts back to its own anchor (the page opens there).
+    assert 'id="error-summary"' in wrong_text and "wrong password" in wrong_text
+    assert wrong_text.index("error-summary") < wrong_text.index("Signatures</h2>")
+    assert 'action="#sign"' in wrong_text and 'href="#sign"' in wrong_text
     unconfirmed = client.post(url, {"action": "released", "username": "qc1", "password": PASSWORD, "reason": "",
                                     "reviewed_through": through})
     assert "audit trail review is not confirmed" in unconfirmed.content.decode()
     done = client.post(url, {"action": "released", "username": "qc1", "password": PASSWORD, "reason": "ok",
-                             "reviewed_through": through, "confirm_review": "on"})
-    assert done.status_code == 200
+                             "reviewed_through": through, "confirm_review": "on"}, follow=True)
+    assert done.redirect_chain == [(url, 302)]
     assert CMLot.objects.get(pk=releasable.pk).status == LotStatus.RELEASED
-    assert "Qc1 Tester" in done.content.decode() and Signature.objects.filter(meaning=Meaning.RELEASED).count() == 1
+    released_page = done.content.decode()
+    assert f"Lot {releasable.lot_number} released (signed by Qc1 Tester)." in released_page
+    assert Signature.objects.filter(meaning=Meaning.RELEASED).count() == 1
+    # A released lot can only be recalled: the release/reject choice is gone.
+    assert 'value="released"' not in released_page and 'value="recalled"' in released_page
 
 
 def test_import_page_lists_row_errors(client, packaged, chain):

@@ -1,0 +1,39 @@
+"""The admin site: header "cmlims · <site name>", and /admin/ as the start page of the user's roles
+(``cmlims.home``) above the stock list of apps. Installed by ``CmlimsAdminConfig`` in place of
+``django.contrib.admin`` (INSTALLED_APPS), so every ``admin.register`` lands here."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+
+
+class CmlimsAdminSite(admin.AdminSite):
+    index_template = "admin/cmlims_index.html"
+
+    @property
+    def site_header(self) -> str:  # type: ignore[override]
+        return f"cmlims · {settings.CMLIMS_SITE_NAME}"
+
+    @property
+    def site_title(self) -> str:  # type: ignore[override]
+        return f"cmlims · {settings.CMLIMS_SITE_NAME}"
+
+    index_title = "Start page"
+
+    def index(self, request, extra_context=None):
+        from cmlims.home import home_sections_for
+
+        sections = home_sections_for(request.user)
+        return super().index(request, {"home_sections": sections, **(extra_context or {})})
+
+
+class CmlimsAdminConfig(AdminConfig):
+    default_site = "cmlims.admin_site.CmlimsAdminSite"
+
+    def ready(self) -> None:
+        super().ready()
+        from cmlims.home import home_autodiscover
+
+        home_autodiscover()
