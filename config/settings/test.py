@@ -38,3 +38,7 @@ if not os.environ.get("REDIS_URL"):
 
 # Test-only models that exercise the audit core generically (parent/child, reason rules).
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.auditfixture.apps.AuditFixtureConfig"]
+
+# A stalled simulated printer is given up on quickly (the timeout and retry paths are what is tested).
+CMLIMS_PRINTER_SEND_TIMEOUT = 1.0
+CMLIMS_PRINTER_RETRY_BACKOFF = 0.05
