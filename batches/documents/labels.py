@@ -130,7 +130,7 @@ CARTON = labels.label_template_register(LabelTemplate("carton", "2", 100, 70, Ca
 
 def lot_label_conditions(lot: CMLot, kind: str, *, today: dt.date) -> list[dict]:
     """Why labels of ``kind`` cannot be printed for ``lot`` now ([] = they can): final labels follow rule 4;
-    quarantine labels only need a lot that is neither voided nor rejected."""
+    quarantine labels need a lot that is neither voided, rejected nor released."""
     if kind != LabelKind.QUARANTINE:
         return lot_rule4_conditions(lot, today=today)
     conditions = []
@@ -138,6 +138,8 @@ def lot_label_conditions(lot: CMLot, kind: str, *, today: dt.date) -> list[dict]
         conditions.append({"code": "lot_voided", "detail": f"lot {lot.lot_number} is voided"})
     if lot.status == LotStatus.REJECTED:
         conditions.append({"code": "lot_rejected", "detail": f"lot {lot.lot_number} is rejected"})
+    if lot.status == LotStatus.RELEASED:  # a released vial must not come out saying QUARANTINE
+        conditions.append({"code": "lot_released", "detail": f"lot {lot.lot_number} is released: print final labels"})
     return conditions
 
 

@@ -76,7 +76,10 @@ class LabelReconciliation:
 
     @property
     def balanced(self) -> bool:
-        """No label for an item that does not exist, and no item labelled more than once without a reprint."""
+        """No label for an item that does not exist, no item labelled more than once without a reprint, and
+        items to label have labels (a packaged lot with no labels issued is not balanced)."""
+        if self.expected_items and not self.rows:
+            return False
         return all(not row.unexpected and row.items_labelled <= self.expected_items for row in self.rows)
 
 

@@ -152,3 +152,23 @@ def test_every_download_is_audited_with_who_and_which_file(chain, packaged_lot, 
     job = DocumentJob.objects.get(pk=job_id)
     assert [(e.user_id, e.changes["file"][1], e.changes["sha256"][1]) for e in entries] == [
         (chain.lab1.pk, job.output_name, job.sha256)] * 2
+
+
+@pytest.mark.django_db
+@pytest.mark.req("211-130-QUAR")
+def test_quarantine_labels_are_refused_for_a_released_lot(chain, released_lot, auth_client):
+    response = post_labels(auth_client(chain.lab1), released_lot, template="vial", kind="quarantine", format="pdf")
+    assert response.status_code == 409 and response.json()["code"] == "labels_refused"
+    assert [c["code"] for c in response.json()["conditions"]] == ["lot_released"]
+    assert not DocumentJob.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.req("211-125-RECON")
+def test_a_packaged_lot_with_no_labels_issued_is_not_balanced(chain, packaged_lot, auth_client):
+    client = auth_client(chain.lab1)
+    body = client.get(f"/api/v1/lots/{packaged_lot.lot_number}/labels/").json()
+    assert (body["vials"], body["labels"], body["balanced"]) == (10, [], False)
+    job_id = post_labels(client, packaged_lot, template="vial", kind="quarantine", format="zpl").json()["job"]
+    document_job_run(job_id=job_id)
+    assert client.get(f"/api/v1/lots/{packaged_lot.lot_number}/labels/").json()["balanced"] is True
