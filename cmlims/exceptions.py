@@ -74,3 +74,11 @@ def from_django_validation_error(exc) -> InvalidInput:
         fields = {"non_field_errors": list(exc.messages)}
     summary = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in fields.items())
     return InvalidInput(summary or "Invalid input.", fields=fields)
+
+
+def refuse_unknown_fields(values: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """400 naming every key of ``values`` a service does not let its caller set."""
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise InvalidInput("; ".join(f"{n}: cannot be set here" for n in unknown),
+                           fields={n: ["cannot be set here"] for n in unknown})

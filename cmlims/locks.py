@@ -57,3 +57,9 @@ def document_job_lock(job_id: int) -> Any:
     from cmlims.documents.models import DocumentJob
 
     return DocumentJob.objects.select_for_update(of=("self",)).select_related("requested_by").get(pk=job_id)
+
+
+def printer_lock(printer) -> Any:
+    from cmlims.printing.models import Printer
+
+    return record_lock(Printer, getattr(printer, "pk", printer))

@@ -21,6 +21,7 @@ api_v1 = [
     path("", include("batches.shipping.api.urls")),
     path("", include("cmlims.api.urls")),
     path("", include("cmlims.documents.api.urls")),
+    path("", include("cmlims.printing.api")),
     path("", include("batches.api.documents")),
     path("", include("qc.api.documents")),
     path("", include("cmlims.investigations.urls")),

@@ -17,13 +17,29 @@ class LotLabelRequest(serializers.Serializer):
 
     template = serializers.ChoiceField(choices=["vial", "carton"])
     kind = serializers.ChoiceField(choices=["quarantine", "final"])
-    format = serializers.ChoiceField(choices=["pdf", "zpl"])
+    format = serializers.ChoiceField(choices=["pdf", "zpl"], required=False, allow_null=True, default=None,
+                                     help_text="required without a printer; with one, the printer's format")
+    printer = serializers.IntegerField(required=False, allow_null=True, default=None,
+                                       help_text="printer id: the job sends the labels there")
     vials = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True, default=None)
     reason = serializers.CharField(required=False, allow_blank=True, default="",
                                    help_text="required to reprint a label")
     copies = serializers.IntegerField(required=False, min_value=1, max_value=10, default=1)
     carton_size = serializers.IntegerField(required=False, min_value=1, allow_null=True, default=None)
     layout = serializers.ChoiceField(choices=["page", "a4"], required=False, default="page")
+
+    def to_internal_value(self, data):
+        """``format`` is required unless a printer is named (then it is the printer's), reported with the rest."""
+        errors, value = {}, None
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            errors = dict(exc.detail)
+        if data.get("format") in (None, "") and data.get("printer") in (None, ""):
+            errors.setdefault("format", ["This field is required unless a printer is named."])
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
 
 
 ReconciliationSerializer = inline_serializer(
@@ -58,7 +74,7 @@ class LotLabelsView(APIView):
         job = lot_labels_request(
             lot=lot_get(lot_number), actor=request.user, template=d["template"], kind=d["kind"],
             output_format=d["format"], vials=d["vials"], reason=d["reason"], copies=d["copies"],
-            carton_size=d["carton_size"], layout=d["layout"],
+            carton_size=d["carton_size"], layout=d["layout"], printer=d["printer"],
         )
         return job_accepted(job)
 

@@ -33,6 +33,8 @@ from cmlims.documents.selectors import label_print_exists, label_reconciliation
 from cmlims.documents.services import document_job_request
 from cmlims.documents.symbols import gs1_date
 from cmlims.exceptions import Conflict, InvalidInput, field_error
+from cmlims.printing.selectors import printer_get
+from cmlims.printing.services import printer_for_labels
 
 LOT_LABELS = "lot_labels"
 LABEL_TEMPLATES = ("vial", "carton")
@@ -128,7 +130,7 @@ CARTON = labels.label_template_register(LabelTemplate("carton", "2", 100, 70, Ca
 
 def lot_label_conditions(lot: CMLot, kind: str, *, today: dt.date) -> list[dict]:
     """Why labels of ``kind`` cannot be printed for ``lot`` now ([] = they can): final labels follow rule 4;
-    quarantine labels only need a lot that is neither voided nor rejected."""
+    quarantine labels need a lot that is neither voided, rejected nor released."""
     if kind != LabelKind.QUARANTINE:
         return lot_rule4_conditions(lot, today=today)
     conditions = []
@@ -136,6 +138,8 @@ def lot_label_conditions(lot: CMLot, kind: str, *, today: dt.date) -> list[dict]
         conditions.append({"code": "lot_voided", "detail": f"lot {lot.lot_number} is voided"})
     if lot.status == LotStatus.REJECTED:
         conditions.append({"code": "lot_rejected", "detail": f"lot {lot.lot_number} is rejected"})
+    if lot.status == LotStatus.RELEASED:  # a released vial must not come out saying QUARANTINE
+        conditions.append({"code": "lot_released", "detail": f"lot {lot.lot_number} is released: print final labels"})
     return conditions
 
 
@@ -166,16 +170,16 @@ def _select_vials(lot: CMLot, kind: str, serials: list[str] | None) -> list[Vial
 
 
 def lot_labels_params(
-    *, template: Any, kind: Any, output_format: Any, vials: Any = None, reason: Any = "", copies: Any = 1,
-    carton_size: Any = None, layout: Any = "page",
+    *, template: Any, kind: Any, output_format: Any = None, vials: Any = None, reason: Any = "", copies: Any = 1,
+    carton_size: Any = None, layout: Any = "page", printer: Any = None,
 ) -> dict[str, Any]:
-    """Validate request input; 400 naming each bad field."""
+    """Validate request input; 400 naming each bad field. With a printer, the format is the printer's."""
     errors: dict[str, list[str]] = {}
     if template not in LABEL_TEMPLATES:
         errors["template"] = [f"must be one of {', '.join(LABEL_TEMPLATES)}"]
     if kind not in (LabelKind.QUARANTINE, LabelKind.FINAL):
         errors["kind"] = ["must be quarantine or final"]
-    if output_format not in FORMATS:
+    if output_format not in FORMATS and not (printer is not None and output_format is None):
         errors["format"] = ["must be pdf or zpl"]
     if vials is not None and (not isinstance(vials, list) or not all(isinstance(s, str) and s for s in vials)):
         errors["vials"] = ["must be a list of vial serials"]
@@ -190,8 +194,14 @@ def lot_labels_params(
         errors["layout"] = [f"must be one of {', '.join(labels.LAYOUTS)}"]
     if errors:
         raise InvalidInput("Invalid label request.", fields=errors)
-    return {"template": template, "kind": str(kind), "format": output_format, "vials": vials or None,
-            "reason": reason.strip(), "copies": copies, "carton_size": carton_size, "layout": layout}
+    params = {"template": template, "kind": str(kind), "format": output_format, "vials": vials or None,
+              "reason": reason.strip(), "copies": copies, "carton_size": carton_size, "layout": layout}
+    if printer is not None:  # enabled, takes this format, holds the template's stock (400 / 409 otherwise)
+        tpl = labels.template_get(template)
+        chosen, params["format"] = printer_for_labels(printer_id=printer, output_format=output_format,
+                                                      width_mm=tpl.width_mm, height_mm=tpl.height_mm, layout=layout)
+        params["printer"] = chosen.pk
+    return params
 
 
 def _may_print(user, params: dict) -> None:
@@ -230,7 +240,8 @@ def lot_labels_request(*, lot: CMLot, actor, **raw: Any) -> DocumentJob:
         params["vials"] = [v.serial for v in vials]  # the job prints exactly what was checked here
         params["lot_number"] = lot.lot_number
         params["reprints"] = sorted(already)
-        return document_job_request(kind=LOT_LABELS, params=params, actor=actor, subject=lot)
+        return document_job_request(kind=LOT_LABELS, params=params, actor=actor, subject=lot,
+                                    printer=printer_get(params["printer"]) if params.get("printer") else None)
 
 
 # --- builder ------------------------------------------------------------------------------------------

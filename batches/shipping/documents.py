@@ -29,6 +29,7 @@ from cmlims.documents.reports import Report, Section, render_report
 from cmlims.documents.selectors import label_print_exists
 from cmlims.documents.services import document_job_request
 from cmlims.exceptions import Conflict, field_error
+from cmlims.printing.services import printer_for_labels
 
 SHIPPING_LABEL = "shipping_label"
 PACKING_LIST = "packing_list"
@@ -228,8 +229,8 @@ register_builder(PACKING_LIST, build_packing_list, "reports", _may_get_packing_l
 
 @transaction.atomic
 def shipment_document_request(
-    *, shipment: Shipment, kind: str, actor, output_format: str = "pdf", copies: int = 1,
-    reprint_reason: str = "",
+    *, shipment: Shipment, kind: str, actor, output_format: str | None = None, copies: int = 1,
+    reprint_reason: str = "", printer: int | None = None,
 ) -> DocumentJob:
     """Ask for the shipping label or the packing list of a shipment that holds vials (202 job).
 
@@ -247,7 +248,13 @@ def shipment_document_request(
     if conditions:
         raise Conflict(f"No documents for {s}.", code="invalid_state", conditions=conditions)
     params: dict = {"shipment": s.pk}
+    chosen = None
+    if kind == SHIPPING_LABEL and printer is not None:  # the printer's format and stock (400 / 409 otherwise)
+        chosen, output_format = printer_for_labels(printer_id=printer, output_format=output_format,
+                                                   width_mm=SHIPPING.width_mm, height_mm=SHIPPING.height_mm)
+        params["printer"] = chosen.pk
     if kind == SHIPPING_LABEL:
+        output_format = output_format or "pdf"
         if output_format not in ("pdf", "zpl"):
             raise field_error("format", "must be pdf or zpl")
         if not isinstance(copies, int) or not 1 <= copies <= 10:
@@ -257,4 +264,4 @@ def shipment_document_request(
         if printed and not (reprint_reason or "").strip():
             raise field_error("reprint_reason", "the shipping label was printed before: a reprint needs a reason")
         params.update(format=output_format, copies=copies, reprint_reason=(reprint_reason or "").strip())
-    return document_job_request(kind=kind, params=params, actor=actor, subject=s)
+    return document_job_request(kind=kind, params=params, actor=actor, subject=s, printer=chosen)

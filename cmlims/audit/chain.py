@@ -31,6 +31,7 @@ class Action:
     TRANSITIONED = "transitioned"
     PRINTED = "printed"
     GENERATED = "generated"
+    DOWNLOADED = "downloaded"  # a generated document's file served to someone (who, which, when)
     LOGGED_IN = "logged_in"
     LOGGED_OUT = "logged_out"
     LOGIN_FAILED = "login_failed"
@@ -43,7 +44,7 @@ class Action:
     CHOICES = [
         (v, v.replace("_", " "))
         for v in (
-            CREATED, CHANGED, VOIDED, SIGNED, SIGNATURE_FAILED, TRANSITIONED, PRINTED, GENERATED,
+            CREATED, CHANGED, VOIDED, SIGNED, SIGNATURE_FAILED, TRANSITIONED, PRINTED, GENERATED, DOWNLOADED,
             LOGGED_IN, LOGGED_OUT, LOGIN_FAILED, TOKEN_ISSUED, TOKEN_REVOKED, PERMISSIONS_CHANGED, REVIEWED,
             DELETED,
         )

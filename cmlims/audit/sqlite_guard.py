@@ -1,5 +1,5 @@
 """The audit trail's append-only guarantee in the database on SQLite, as the PostgreSQL trigger gives it
-(migration ``cmlims.0007_audit_append_only_sqlite``): UPDATE and DELETE on the audit tables abort.
+(migration ``cmlims.0008_audit_append_only_sqlite``): UPDATE and DELETE on the audit tables abort.
 
 A later migration that changes an audit table's fields remakes the table on SQLite, which drops the
 triggers: such a migration must install them again (``sqlite_append_only_install``).

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from cmlims.admin import ReadOnlyAdmin
 from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
 from cmlims.documents.selectors import document_job_get_for_user
+from cmlims.documents.services import document_job_download
 from cmlims.exceptions import ApplicationError
 
 
@@ -50,7 +51,8 @@ class DocumentJobAdmin(ReadOnlyAdmin):
         if job.status != JobStatus.DONE:
             self.message_user(request, f"Job {job.pk} is {job.status}.", level=messages.WARNING)
             return HttpResponseRedirect(reverse("admin:documents_documentjob_change", args=[job.pk]))
-        return FileResponse(job.output.open("rb"), as_attachment=True, filename=job.output_name,
+        handle = document_job_download(job=job, actor=request.user, via="admin")
+        return FileResponse(handle, as_attachment=True, filename=job.output_name,
                             content_type=job.content_type)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

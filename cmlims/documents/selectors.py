@@ -10,11 +10,12 @@ from django.db.models import Count, Sum
 from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
 from cmlims.documents.registry import builder_get
 from cmlims.exceptions import NotFound
+from cmlims.printing.selectors import dispatch_body, job_dispatch
 
 
 def document_job_get_for_user(*, job_id: int, user) -> DocumentJob:
     """The job, if ``user`` may see it: the same permission as requesting it (404 / 403 otherwise)."""
-    job = DocumentJob.objects.select_related("requested_by").filter(pk=job_id).first()
+    job = DocumentJob.objects.select_related("requested_by", "dispatch__printer").filter(pk=job_id).first()
     if job is None:
         raise NotFound(f"Document job {job_id} does not exist.")
     builder_get(job.kind).permission_check(user, job.params)
@@ -37,6 +38,7 @@ def document_job_payload(job: DocumentJob, *, download_url: str | None) -> dict:
         "sha256": job.sha256 or None,
         "chain_head": {"sequence": job.chain_sequence, "hash": job.chain_hash} if job.chain_hash else None,
         "error": job.error or None,
+        "print": dispatch_body(job_dispatch(job)),  # null unless sent to a printer
     }
 
 
@@ -74,7 +76,10 @@ class LabelReconciliation:
 
     @property
     def balanced(self) -> bool:
-        """No label for an item that does not exist, and no item labelled more than once without a reprint."""
+        """No label for an item that does not exist, no item labelled more than once without a reprint, and
+        items to label have labels (a packaged lot with no labels issued is not balanced)."""
+        if self.expected_items and not self.rows:
+            return False
         return all(not row.unexpected and row.items_labelled <= self.expected_items for row in self.rows)
 
 

@@ -27,8 +27,10 @@ from django.utils import timezone
 from cmlims.audit import Action, audit_record, audited_bulk_create, chain_head, object_type_of
 from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
 from cmlims.documents.registry import BuildContext, BuiltDocument, builder_get
-from cmlims.exceptions import ApplicationError
+from cmlims.exceptions import ApplicationError, Conflict
 from cmlims.locks import document_job_lock
+from cmlims.printing.services import print_dispatch_create, print_dispatch_deliver
+from cmlims.printing.transports import PrinterError
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +49,13 @@ def _setting(name: str, default: timedelta) -> timedelta:
 
 
 def document_job_request(
-    *, kind: str, params: dict[str, Any], actor, subject: models.Model | None = None
+    *, kind: str, params: dict[str, Any], actor, subject: models.Model | None = None, printer=None
 ) -> DocumentJob:
     """Create a job (in the caller's transaction, if any) and send it to its queue after commit.
 
     Domain rules (e.g. rule 4 for final labels) are checked by the calling app's service before
-    this; here only the builder's permission check runs. Returns the job (status ``queued``).
+    this; here only the builder's permission check runs. With ``printer`` the worker sends the output
+    there (``cmlims.printing``). Returns the job (status ``queued``).
     """
     builder = builder_get(kind)
     builder.permission_check(actor, params)
@@ -70,6 +73,8 @@ def document_job_request(
             actor=actor, action=Action.CREATED, obj=job,
             changes={"kind": [None, kind], "params": [None, params], "subject": [None, job.subject_repr]},
         )
+        if printer is not None:
+            print_dispatch_create(job=job, printer=printer, actor=actor)
         job_id = job.pk
         transaction.on_commit(lambda: document_job_send(job_id=job_id), robust=True)
     return job
@@ -200,12 +205,26 @@ def document_job_run(*, job_id: int) -> str:
         document_job_fail(job_id=job.pk, error=f"{type(exc).__name__}: {exc}")
         return JobStatus.FAILED
     try:
+        _deliver(job, built)
+    except PrinterError as exc:  # the printer's reason is the job's error; labels it took are counted
+        confirmed = int(exc.extra.get("confirmed") or 0)
+        return _job_complete(job.pk, built, head, attempt=job.attempts, printed=confirmed, error=exc.message)
+    try:
         return _job_complete(job.pk, built, head, attempt=job.attempts)
     except (OperationalError, InterfaceError) as exc:
         raise TransientJobError(str(exc)) from exc
 
 
-def _job_complete(job_id: int, built: BuiltDocument, head, *, attempt: int) -> str:
+def _deliver(job: DocumentJob, built: BuiltDocument) -> None:
+    """Send the output to the job's printer, if it names one (raises PrinterError with the printer's reason)."""
+    print_dispatch_deliver(job=job, content=built.content, name=built.filename, labels=len(built.label_prints))
+
+
+def _job_complete(
+    job_id: int, built: BuiltDocument, head, *, attempt: int, printed: int | None = None, error: str = ""
+) -> str:
+    """Done with the output and its LabelPrint rows; or, with ``error``, failed with the first ``printed``
+    labels (those a printer took before it failed) counted as issued."""
     digest = hashlib.sha256(built.content).hexdigest()
     with transaction.atomic():
         job = _job_lock(job_id)
@@ -214,14 +233,20 @@ def _job_complete(job_id: int, built: BuiltDocument, head, *, attempt: int) -> s
             logger.info("document job %s already %s; discarding duplicate output", job_id, job.status)
             return "skipped"
         now = timezone.now()
-        job.output.save(f"job-{job.pk}-a{attempt}-{built.filename}", ContentFile(built.content), save=False)
+        specs = built.label_prints if printed is None else built.label_prints[:printed]
         prints = [
             LabelPrint(
                 job=job, printed_by=job.requested_by, printed_at=now,
                 **asdict(spec),
             )
-            for spec in built.label_prints
+            for spec in specs
         ]
+        if error:
+            if prints:
+                audited_bulk_create(LabelPrint, prints, actor=job.requested_by, reason=job.params.get("reason", ""))
+            _job_failed(job, error)
+            return JobStatus.FAILED
+        job.output.save(f"job-{job.pk}-a{attempt}-{built.filename}", ContentFile(built.content), save=False)
         if prints:
             audited_bulk_create(LabelPrint, prints, actor=job.requested_by, reason=job.params.get("reason", ""))
         job.output_name = built.filename
@@ -251,12 +276,27 @@ def document_job_fail(*, job_id: int, error: str) -> None:
         job = _job_lock(job_id)
         if job.finished:
             return
-        previous = job.status
-        job.status = JobStatus.FAILED
-        job.error = error[:4000]
-        job.finished_at = timezone.now()
-        job.save(update_fields=["status", "error", "finished_at"])
-        audit_record(
-            actor=job.requested_by, action=Action.CHANGED, obj=job,
-            changes={"status": [previous, JobStatus.FAILED], "error": [None, job.error]},
-        )
+        _job_failed(job, error)
+
+
+def _job_failed(job: DocumentJob, error: str) -> None:
+    previous = job.status
+    job.status = JobStatus.FAILED
+    job.error = error[:4000]
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "error", "finished_at"])
+    audit_record(
+        actor=job.requested_by, action=Action.CHANGED, obj=job,
+        changes={"status": [previous, JobStatus.FAILED], "error": [None, job.error]},
+    )
+
+
+def document_job_download(*, job: DocumentJob, actor, via: str):
+    """The job's file, opened for ``actor``; each download is in the audit trail (who, which file, when, how)."""
+    if job.status != JobStatus.DONE:
+        raise Conflict(f"Document job {job.pk} is {job.status}, not done.", code="job_not_done")
+    handle = job.output.open("rb")
+    with transaction.atomic():
+        audit_record(actor=actor, action=Action.DOWNLOADED, obj=job,
+                     changes={"file": [None, job.output_name], "sha256": [None, job.sha256], "via": [None, via]})
+    return handle

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "cmlims.esign.apps.EsignConfig",
     "cmlims.investigations.apps.InvestigationsConfig",
     "cmlims.documents.apps.DocumentsConfig",
+    "cmlims.printing.apps.PrintingConfig",
     "batches.apps.BatchesConfig",
     "batches.shipping.apps.ShippingConfig",
     "qc.apps.QcConfig",
@@ -183,6 +184,12 @@ CMLIMS_SITE_PREFIX = os.environ.get("CMLIMS_SITE_PREFIX", "CM")
 CMLIMS_MANUFACTURER = os.environ.get("CMLIMS_MANUFACTURER", "cmlims demo manufacturing site")
 # The admin's header reads "cmlims · <site name>".
 CMLIMS_SITE_NAME = os.environ.get("CMLIMS_SITE_NAME", CMLIMS_MANUFACTURER)
+# Printers (cmlims.printing): seconds to connect, to send one label and read its ~HS answer; retries after the
+# first connection (a retry resumes after the last label the printer confirmed) and the backoff before each.
+CMLIMS_PRINTER_CONNECT_TIMEOUT = float(os.environ.get("CMLIMS_PRINTER_CONNECT_TIMEOUT", "5"))
+CMLIMS_PRINTER_SEND_TIMEOUT = float(os.environ.get("CMLIMS_PRINTER_SEND_TIMEOUT", "10"))
+CMLIMS_PRINTER_RETRIES = int(os.environ.get("CMLIMS_PRINTER_RETRIES", "2"))
+CMLIMS_PRINTER_RETRY_BACKOFF = float(os.environ.get("CMLIMS_PRINTER_RETRY_BACKOFF", "0.5"))
 CMLIMS_SIGNING_MAX_FAILURES = 5
 # A step entered more than this long after it happened is a late entry: it needs a reason and is marked.
 CMLIMS_LATE_ENTRY_HOURS = float(os.environ.get("CMLIMS_LATE_ENTRY_HOURS", "24"))

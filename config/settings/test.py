@@ -40,3 +40,7 @@ if not os.environ.get("REDIS_URL"):
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.auditfixture.apps.AuditFixtureConfig"]
 # Tests set their clock in UTC; a test that checks the shown zone overrides this.
 TIME_ZONE = "UTC"
+
+# A stalled simulated printer is given up on quickly (the timeout and retry paths are what is tested).
+CMLIMS_PRINTER_SEND_TIMEOUT = 1.0
+CMLIMS_PRINTER_RETRY_BACKOFF = 0.05

@@ -531,3 +531,13 @@ def log_with(start: dt.datetime, temperatures: list[str], step_minutes: int = 5)
     lines = ["timestamp,temperature_c"]
     lines += [f"{(start + dt.timedelta(minutes=i * step_minutes)).isoformat()},{t}" for i, t in enumerate(temperatures)]
     return ("\n".join(lines) + "\n").encode()
+
+
+def make_printer(actor, *, kind: str = "zpl", address: str, name: str = "", width: str = "50", height: str = "25",
+                 material: str = "polypropylene, cryo-rated"):
+    """A printer record through the service (lab staff); 50 x 25 mm stock fits the vial label."""
+    from cmlims.printing.services import printer_create
+
+    return printer_create(actor=actor, name=name or f"{kind} printer {address}", location="Packaging room",
+                          kind=kind, address=address, stock_width_mm=Decimal(width), stock_height_mm=Decimal(height),
+                          stock_material=material)

@@ -119,7 +119,10 @@ class LogUploadInput(serializers.Serializer):
 
 
 class LabelInput(serializers.Serializer):
-    format = serializers.ChoiceField(choices=["pdf", "zpl"], default="pdf")
+    format = serializers.ChoiceField(choices=["pdf", "zpl"], required=False, allow_null=True, default=None,
+                                     help_text="pdf when omitted; with a printer, the printer's format")
+    printer = serializers.IntegerField(required=False, allow_null=True, default=None,
+                                       help_text="printer id: the job sends the label there")
     copies = serializers.IntegerField(min_value=1, max_value=10, default=1)
     reprint_reason = serializers.CharField(required=False, allow_blank=True, default="")
 

@@ -240,7 +240,7 @@ class LabelsView(ShippingView):
         return _job(shipment_document_request(shipment=selectors.shipment_find(pk),
                                               kind=SHIPPING_LABEL, actor=request.user,
                                               output_format=d["format"], copies=d["copies"],
-                                              reprint_reason=d["reprint_reason"]))
+                                              reprint_reason=d["reprint_reason"], printer=d["printer"]))
 
 
 class PackingListView(ShippingView):

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from cmlims.documents.models import DocumentJob, JobStatus
 from cmlims.documents.selectors import document_job_get_for_user, document_job_payload
-from cmlims.exceptions import Conflict
+from cmlims.documents.services import document_job_download
 
 JobAcceptedSerializer = inline_serializer(
     "DocumentJobAccepted", {"job": serializers.IntegerField(), "url": serializers.CharField()}
@@ -32,6 +32,8 @@ JobStatusSerializer = inline_serializer(
         "sha256": serializers.CharField(allow_null=True),
         "chain_head": serializers.DictField(allow_null=True),
         "error": serializers.CharField(allow_null=True),
+        "print": serializers.DictField(allow_null=True, help_text="printer, status (queued, sent, failed), "
+                                                                   "labels_confirmed, error"),
     },
 )
 
@@ -56,9 +58,8 @@ class DocumentJobDownloadView(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
         job = document_job_get_for_user(job_id=pk, user=request.user)
-        if job.status != JobStatus.DONE:
-            raise Conflict(f"Document job {job.pk} is {job.status}, not done.", code="job_not_done")
-        response = FileResponse(job.output.open("rb"), as_attachment=True, filename=job.output_name,
+        handle = document_job_download(job=job, actor=request.user, via="api")
+        response = FileResponse(handle, as_attachment=True, filename=job.output_name,
                                 content_type=job.content_type)
         response["X-Content-SHA256"] = job.sha256
         return response

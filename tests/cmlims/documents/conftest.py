@@ -20,3 +20,6 @@ def packaged_lot(chain):
 @pytest.fixture
 def released_lot(chain, releasable):
     return lot_release(releasable, officer=chain.qc)
+
+
+from tests.support.printers import office_printer, zebra  # noqa: E402, F401 - the loopback printer fixtures

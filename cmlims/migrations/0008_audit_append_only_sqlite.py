@@ -20,6 +20,6 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     # After every change to the audit tables: on SQLite, a field change remakes the table and drops its triggers.
-    dependencies = [("cmlims", "0006_audit_late_entry")]
+    dependencies = [("cmlims", "0007_audit_action_downloaded")]
 
     operations = [migrations.RunPython(forwards, backwards, elidable=False)]
