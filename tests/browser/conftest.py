@@ -18,7 +18,7 @@ import pytest
 CHROMIUM = os.environ.get("CMLIMS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-KNOWN_MISSING = ("/favicon.ico",)
+KNOWN_MISSING: tuple[str, ...] = ()
 VIEWPORT = {"width": 1280, "height": 800}
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.

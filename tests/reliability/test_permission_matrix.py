@@ -37,6 +37,8 @@ API_RULES: list[tuple[str, str, frozenset]] = [
     ("POST", r"/api/v1/lots/\{lot_number\}/recall/", SHIPPING_READERS),
     ("GET", r"/api/v1/(vials|donors)/\{\w+\}/trace/", SHIPPING_READERS),
     ("GET", r"/api/v1/lots/(\{lot_number\}/)?", LOT_READERS),
+    ("PATCH", r"/api/v1/printers/\{id\}/", frozenset({"lab"})),  # lab staff manage printers
+    ("*", r"/api/v1/printers/.*", SHIPPING_READERS),  # who prints labels sees the printers
     ("*", r"/api/v1/.*", SIGNED_IN),
 ]
 # Admin model pages: whose rules live in each app's role_permissions (the changelist and change views
@@ -60,7 +62,7 @@ ADMIN_MODELS = {
     "documents.LabelPrint", "batches.Product", "batches.StorageLocation", "batches.CellSource", "batches.CellBank",
     "batches.Culture", "batches.Harvest", "batches.CMLot", "batches.LyophilisationRun", "batches.PackagingRun",
     "batches.Vial", "shipping.Consignee", "shipping.Shipment", "qc.Specification", "qc.QCResult",
-    "qc.LotAuditReview", "auditfixture.FixtureRecord",
+    "qc.LotAuditReview", "auditfixture.FixtureRecord", "printing.Printer", "printing.PrintDispatch",
 }
 
 

@@ -84,7 +84,7 @@ def test_an_offline_printer_fails_the_job_after_its_retries(chain, packaged_lot,
 
 
 @pytest.mark.django_db
-@pytest.mark.req("FEAT-PRINT-4", "FEAT-PRINT-2", "211-125-RECON")
+@pytest.mark.req("FEAT-PRINT-4", "FEAT-PRINT-2", "LBL-ISSUANCE")
 def test_a_stall_mid_job_is_retried_and_every_label_printed_once(chain, packaged_lot, auth_client, zebra):
     printer = make_printer(chain.lab1, address=zebra.address)
     zebra.stall(after_bytes=600)  # inside the second or third label
@@ -155,7 +155,7 @@ def test_every_download_is_audited_with_who_and_which_file(chain, packaged_lot, 
 
 
 @pytest.mark.django_db
-@pytest.mark.req("211-130-QUAR")
+@pytest.mark.req("LBL-QUARANTINE")
 def test_quarantine_labels_are_refused_for_a_released_lot(chain, released_lot, auth_client):
     response = post_labels(auth_client(chain.lab1), released_lot, template="vial", kind="quarantine", format="pdf")
     assert response.status_code == 409 and response.json()["code"] == "labels_refused"
@@ -164,7 +164,7 @@ def test_quarantine_labels_are_refused_for_a_released_lot(chain, released_lot, a
 
 
 @pytest.mark.django_db
-@pytest.mark.req("211-125-RECON")
+@pytest.mark.req("LBL-ISSUANCE")
 def test_a_packaged_lot_with_no_labels_issued_is_not_balanced(chain, packaged_lot, auth_client):
     client = auth_client(chain.lab1)
     body = client.get(f"/api/v1/lots/{packaged_lot.lot_number}/labels/").json()

@@ -42,7 +42,10 @@ def test_readme_table_lists_every_clause_and_rule_of_the_register_with_tests_tha
 def test_the_table_covers_all_nineteen_reference_clauses_and_ten_rules():
     ids = [row[0] for row in readme_rows()]
     clauses = [i for i in ids if i.startswith(regtable.CLAUSE_PREFIXES)]
-    assert len([i for i in ids if i.startswith(regtable.RULE_PREFIX)]) == 10
+    # The ten numbered rules of the design, each present; their extensions (RULE-TIME-1, RULE-2-SPEC-AUTHOR)
+    # are rows of their own.
+    numbered = [i for i in ids if i.startswith(regtable.RULE_PREFIX) and i.removeprefix(regtable.RULE_PREFIX).isdigit()]
+    assert sorted(numbered, key=lambda i: int(i.split("-")[1])) == [f"RULE-{n}" for n in range(1, 11)]
     for reference in [r for r in REFERENCES if r.exists()][:1]:
         reference_rows = [line for line in reference.read_text(encoding="utf-8").splitlines()
                           if line.startswith("| ") and not line.startswith(("| clause", "|---"))]
