@@ -28,13 +28,20 @@ def _correction(entry: AuditEntry) -> bool:
     return entry.action == Action.CREATED and bool(_new((entry.changes or {}).get("supersedes_id")))
 
 
+# Fields only the lifecycle pipelines move, each move checked by its rules; a change to them alone is routine.
+ROUTINE_FIELDS = frozenset({"status", "storage_location_id"})
+
+
 def _overwrites(entry: AuditEntry) -> bool:
     """A change that replaces a recorded value, or that gives a reason. Filling empty fields without one (the
     next step recorded, a verification, an approval, the expiry set at packaging) is the record's normal
     course and is listed with the rest."""
     if entry.action != Action.CHANGED:
         return False
-    return bool(entry.reason.strip()) or any(
+    if set(entry.changes or {}) <= ROUTINE_FIELDS:
+        return False  # a status move through its pipeline (allocated, shipped, received): listed with the steps
+    # A late entry's reason says why it is late; that is reported once per kind of record (LateGroup).
+    return (bool(entry.reason.strip()) and not entry.late_entry) or any(
         isinstance(v, list) and len(v) == 2 and v[0] not in (None, "", []) and v[0] != v[1]
         for v in (entry.changes or {}).values())
 
@@ -78,8 +85,30 @@ FOLD_ABOVE = 3
 
 
 @dataclass
+class LateGroup:
+    """Steps entered more than CMLIMS_LATE_ENTRY_HOURS after they happened, one line per kind of record, person
+    and reason (a paper record backfilled is one line, not one per vial)."""
+
+    kind: str
+    who: str
+    reason: str
+    records: set[str] = field(default_factory=set)
+    entries: int = 0
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+
+    def add(self, item: ReadableEntry) -> None:
+        self.records.add(item.entry.object_id)
+        self.entries += 1
+        when = item.entry.occurred_at or item.entry.at
+        self.first = min(self.first or when, when)
+        self.last = max(self.last or when, when)
+
+
+@dataclass
 class Review:
     exceptions: list[RecordGroup]
+    late: list[LateGroup]
     created: list[ReadableEntry]  # one per record, in the order the records were made
     other: list[ReadableEntry]  # status moves, signatures, documents, reviews
     total: int
@@ -99,9 +128,13 @@ class Review:
 def review_by_exception(entries: Iterable[AuditEntry]) -> Review:
     readable = readable_entries(entries)
     groups: dict[tuple[str, str], RecordGroup] = {}
+    late: dict[tuple[str, str, str], LateGroup] = {}
     created, other = [], []
     for item in readable:
         entry = item.entry
+        if entry.late_entry:
+            late_key = (item.kind or entry.object_type, item.who, entry.reason)
+            late.setdefault(late_key, LateGroup(*late_key)).add(item)
         kind = exception_kind(entry)
         key = (entry.object_type, entry.object_id)
         if kind:
@@ -110,7 +143,8 @@ def review_by_exception(entries: Iterable[AuditEntry]) -> Review:
             created.append(item)
         else:
             other.append(item)
-    return Review(exceptions=list(groups.values()), created=created, other=other, total=len(readable))
+    return Review(exceptions=list(groups.values()), late=list(late.values()), created=created, other=other,
+                  total=len(readable))
 
 
 # --- the full trail as an inspector asks for it -------------------------------------------------------------

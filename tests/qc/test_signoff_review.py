@@ -83,3 +83,22 @@ def test_full_trail_exports_as_csv_and_pdf(client, releasable, officer):
     assert any(row[2] == "Qc1 Tester" for row in rows[1:])
     pdf = client.get(url, {"format": "pdf"})
     assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+
+
+@pytest.mark.req("FEAT-ADMINHOME-REVIEW", "RULE-TIME-2")
+def test_late_entries_are_reported_once_per_kind_of_record_person_and_reason(client, chain, spec, officer):
+    from cmlims.models import AuditEntry
+    from tests.support.builders import LATE
+
+    lot = lot_at(chain, LotStatus.POOLED)  # the builders record past steps: late entries with their reason
+    late = AuditEntry.objects.filter(late_entry=True)
+    assert late.exists()
+    client.force_login(officer)
+    text = client.get(reverse("admin:qc_lot_signoff", args=[lot.lot_number])).content.decode()
+    section = text[text.index("<h3>Late entries"):text.index("<h3>Records created")]
+    assert LATE in section and "Lab1 Tester" in section
+    # one row per kind of record, person and reason, however many entries
+    rows = section.count("<tr>") - 1
+    assert 0 < rows < late.count()
+    exceptions = text[text.index("<h3>Exceptions"):text.index("<h3>Late entries")]
+    assert LATE not in exceptions  # the reason for lateness is not a change to review twice
