@@ -10,7 +10,7 @@ from batches.models import CellBank, CMLot, Culture, Harvest, LotStatus, Lyophil
 from batches.services import cultures, drying, lots, records, sources
 from cmlims.exceptions import Conflict
 from cmlims.models import AuditEntry
-from tests.support.builders import lot_at, make_conditioning_culture, process, t
+from tests.support.builders import LATE, lot_at, make_conditioning_culture, process, t
 
 pytestmark = pytest.mark.django_db
 
@@ -57,10 +57,10 @@ def test_every_verified_record_loses_its_verification_when_its_content_changes(c
     bank = records.step_verify(record=chain.bank, actor=lab2)
     culture = records.step_verify(record=chain.culture, actor=lab2)
     active = cultures.culture_create(actor=lab1, product=chain.product, bank=chain.bank, code="CU-0002",
-                                     started_at=t(10), vessel="T175", medium_lot="MED-1")
+                                     started_at=t(10), vessel="T175", medium_lot="MED-1", reason=LATE)
     passage = cultures.passage_record(culture=active, actor=lab1, passage_number=3, seeded_at=t(9),
                                       harvested_at=t(6), cells_seeded=5_000_000, cells_harvested=40_000_000,
-                                      viability_percent=D("94"), confluence_percent=D("85"))
+                                      viability_percent=D("94"), confluence_percent=D("85"), reason=LATE)
     passage = records.step_verify(record=passage, actor=lab2)
     run = LyophilisationRun.objects.get(lot=lot_at(chain, LotStatus.FREEZE_DRYING))
     assert run.verified_by_id == lab2.pk
@@ -103,7 +103,8 @@ def test_a_harvest_added_to_a_verified_pool_clears_the_pooling_verification(chai
     lot = lots.lot_step_verify(lot=lot, step="pooling", actor=chain.lab2)
     extra = make_conditioning_culture(chain.lab1, chain.product, chain.bank, code="CU-0009")
     harvest = cultures.harvest_record(culture=extra, actor=chain.lab1, conditioning_started_at=t(4),
-                                      conditioning_ended_at=t(2), volume_ml=D("100"), hold_temperature_c=D("4"))
+                                      conditioning_ended_at=t(2), volume_ml=D("100"), hold_temperature_c=D("4"),
+                                      reason=LATE)
     lots.lot_contribution_add(lot=lot, harvest_id=harvest.pk, volume_ml=D("50"), actor=chain.lab1)
     lot = CMLot.objects.get(pk=lot.pk)
     assert lot.volume_in_ml == D("250") and lot.pool_verified_by_id is None

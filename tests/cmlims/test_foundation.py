@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_manage(*args: str, env_extra: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CMLIMS_", "SECRET_KEY"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DJANGO_", "CMLIMS_", "SECRET_KEY", "REDIS_URL", "DATABASE_URL"))}  # CI sets both
     env.update(CMLIMS_DATA_DIR=str(tmp_path / "data"), **env_extra)
     return subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
