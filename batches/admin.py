@@ -386,6 +386,10 @@ LOT_DOCUMENT_ACTIONS = [
         lot=lot, kind=LabelKind.QUARANTINE, actor=user)),
     _document_action("Print final vial labels", lambda lot, user: documents.lot_unlabelled_vial_labels_request(
         lot=lot, kind=LabelKind.FINAL, actor=user)),
+    _document_action("Print quarantine labels as ZPL", lambda lot, user: documents.lot_unlabelled_vial_labels_request(
+        lot=lot, kind=LabelKind.QUARANTINE, actor=user, output_format="zpl")),
+    _document_action("Print final vial labels as ZPL", lambda lot, user: documents.lot_unlabelled_vial_labels_request(
+        lot=lot, kind=LabelKind.FINAL, actor=user, output_format="zpl")),
     _document_action("Print carton labels", _carton_labels),
     _document_action("Generate batch record",
                      lambda lot, user: documents.lot_batch_record_request(lot=lot, actor=user)),

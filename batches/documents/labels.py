@@ -329,13 +329,13 @@ def lot_unlabelled_serials(lot: CMLot, *, kind: str) -> list[str]:
     return [s for s in serials if s not in done]
 
 
-def lot_unlabelled_vial_labels_request(*, lot: CMLot, kind: str, actor) -> DocumentJob:
-    """PDF vial labels of ``kind`` for every vial of the lot that has none yet (the role is checked first, so
-    a user who may not print is told that rather than what is left to print)."""
+def lot_unlabelled_vial_labels_request(*, lot: CMLot, kind: str, actor, output_format: str = "pdf") -> DocumentJob:
+    """Vial labels of ``kind`` (PDF, or ZPL for a Zebra) for every vial of the lot that has none yet (the role
+    is checked first, so a user who may not print is told that rather than what is left to print)."""
     _may_print(actor, {"kind": kind})
     serials = lot_unlabelled_serials(lot, kind=kind)
     if not serials:
         raise InvalidInput("every vial already has this label; reprint through the API with a reason",
                            fields={"vials": ["nothing left to label"]})
     return lot_labels_request(lot=lot, actor=actor, template="vial", kind=kind,
-                              output_format="pdf", vials=serials)
+                              output_format=output_format, vials=serials)

@@ -51,6 +51,7 @@ ADMIN_ACTIONS = {
     "batches.Harvest": {"verify_selected"},
     "batches.CMLot": {"documents_generate_batch_record", "documents_print_carton_labels",
                       "documents_print_final_vial_labels", "documents_print_quarantine_labels",
+                      "documents_print_final_vial_labels_as_zpl", "documents_print_quarantine_labels_as_zpl",
                       "move_to_freeze_drying", "move_to_packaged", "move_to_qc_complete",
                       "show_label_reconciliation", "verify_concentration", "verify_filtration", "verify_pooling"},
     "batches.LyophilisationRun": {"verify_selected"},

@@ -162,3 +162,30 @@ def test_job_page_polls_while_the_job_runs(chain, packaged_lot):
     run(job.pk)
     page = client.get(f"/admin/documents/documentjob/{job.pk}/change/").content.decode()
     assert "http-equiv" not in page
+
+
+@pytest.mark.django_db
+@pytest.mark.req("RULE-4", "1271-370", via="browser")
+def test_admin_prints_final_vial_labels_as_zpl_for_a_zebra(chain, released_lot, make_user):
+    from cmlims import roles
+    from tests.support.documents import barcode_fields, parse_gs1_raw, split_labels, zpl_datamatrix_to_gs1
+
+    client = staff_client(make_user("ship1", roles.SHIPPING_COORDINATOR))
+    response = client.post("/admin/batches/cmlot/", {"action": "documents_print_final_vial_labels_as_zpl",
+                                                     "_selected_action": [released_lot.pk]}, follow=True)
+    assert response.status_code == 200
+    job = DocumentJob.objects.get()
+    assert job.params["format"] == "zpl" and job.params["kind"] == "final"
+    run(job.pk)
+    download = client.get(f"/admin/documents/documentjob/{job.pk}/download/")
+    assert download.status_code == 200
+    zpl = b"".join(download.streaming_content if download.streaming else [download.content]).decode()
+    labels = split_labels(zpl)
+    serials = set(released_lot.vials.values_list("serial", flat=True))
+    assert len(labels) == len(serials)
+    read = set()
+    for label in labels:
+        fields = dict(parse_gs1_raw(zpl_datamatrix_to_gs1(barcode_fields(label, "^BX")[0])))
+        assert fields["10"] == released_lot.lot_number
+        read.add(fields["21"])
+    assert read == serials  # each vial once
