@@ -284,9 +284,11 @@ class HarvestAdmin(VerifyActionMixin, ServiceAdmin):
         return (*self.readonly_fields, "culture") if obj is not None else self.readonly_fields
 
     def get_search_results(self, request, queryset, search_term):
-        # The pooling inline's autocomplete offers only live harvests.
+        # The pooling inline's autocomplete offers only harvests with volume left (never a spent one).
         queryset, distinct = super().get_search_results(request, queryset, search_term)
-        if request.path.endswith("/autocomplete/"):
+        if _autocomplete_for(request, "harvestcontribution", "harvest"):
+            queryset = selectors.harvests_poolable(queryset)
+        elif request.path.endswith("/autocomplete/"):
             queryset = queryset.filter(voided_at__isnull=True)
         return queryset, distinct
 
@@ -299,6 +301,12 @@ class HarvestAdmin(VerifyActionMixin, ServiceAdmin):
 
 
 # --- lots ------------------------------------------------------------------------------------------------
+
+
+def _autocomplete_for(request, model_name: str, field_name: str) -> bool:
+    """Whether this is the admin's autocomplete for ``model_name.field_name`` (Django names the source field)."""
+    return (request.path.endswith("/autocomplete/") and request.GET.get("model_name") == model_name
+            and request.GET.get("field_name") == field_name)
 
 
 class ContributionInline(AuditedTabularInline):
@@ -442,6 +450,8 @@ class CMLotAdmin(ServiceAdmin):
         return self.readonly_fields
 
     def get_search_results(self, request, queryset, search_term):
+        if _autocomplete_for(request, "lyophilisationrun", "lot"):
+            queryset = selectors.lots_awaiting_drying(queryset)  # no released or rejected lot for a dryer
         if not search_term.strip():
             return queryset, False
         return queryset.filter(selectors.lot_search_q(search_term)), False

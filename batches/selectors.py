@@ -221,6 +221,22 @@ def _past_verifier_ids(lot: CMLot) -> set[int]:
             if any((changes.get(name) or [None, None])[1] == user_id for name in VERIFIER_ATTNAMES)}
 
 
+def harvests_poolable(queryset: QuerySet[Harvest]) -> QuerySet[Harvest]:
+    """Harvests that can still join a pool: not voided, and with volume left after the lots (not voided) that
+    already drew from them (what the pooling form offers; the pooling service checks it again under lock)."""
+    taken = (HarvestContribution.objects.filter(harvest=OuterRef("pk"), lot__voided_at__isnull=True)
+             .values("harvest").annotate(total=models.Sum("volume_ml")).values("total"))
+    return (queryset.filter(voided_at__isnull=True)
+            .annotate(taken_ml=Coalesce(Subquery(taken, output_field=models.DecimalField()), Value(Decimal("0")),
+                                        output_field=models.DecimalField()))
+            .filter(volume_ml__gt=models.F("taken_ml")))
+
+
+def lots_awaiting_drying(queryset: QuerySet[CMLot]) -> QuerySet[CMLot]:
+    """Lots a freeze-drying run can be started for: pooled, not voided, no run yet."""
+    return queryset.filter(status=LotStatus.POOLED, voided_at__isnull=True, lyophilisation_run__isnull=True)
+
+
 def lot_donors(lot: CMLot) -> list[CellSource]:
     """The donors in ``lot``'s genealogy (through harvests → cultures → banks)."""
     return list(CellSource.objects.filter(banks__cultures__harvests__contributions__lot=lot).distinct()

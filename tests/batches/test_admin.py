@@ -133,7 +133,7 @@ def test_lot_timeline_covers_everything_under_the_lot(chain, client):
 
 
 @pytest.mark.parametrize(("model_name", "field_name", "expect"), [
-    ("cmlot", "product", "product"), ("harvestcontribution", "harvest", "culture"),
+    ("cmlot", "product", "product"),  # harvests: test_choice_lists_offer_no_spent_harvest_...
     ("culture", "bank", "bank"), ("packagingrun", "lot", "lot"),
 ])
 def test_autocomplete_serves_lab_staff(chain, client, model_name, field_name, expect):
@@ -147,6 +147,27 @@ def test_autocomplete_serves_lab_staff(chain, client, model_name, field_name, ex
     wanted = {"product": chain.product.name, "culture": chain.culture.code, "bank": chain.bank.code,
               "lot": lot.lot_number}[expect]
     assert any(wanted in text for text in texts), texts
+
+
+def _autocomplete_texts(client, model_name, field_name) -> list[str]:
+    response = client.get("/admin/autocomplete/", {"app_label": "batches", "model_name": model_name,
+                                                   "field_name": field_name, "term": ""})
+    assert response.status_code == 200, response.content
+    return [r["text"] for r in response.json()["results"]]
+
+
+@pytest.mark.req("RULE-1")
+def test_choice_lists_offer_no_spent_harvest_and_no_finished_lot_for_a_dryer(chain, client):
+    spent = make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("100"), verifier=chain.lab2)
+    partly = make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("100"), verifier=chain.lab2)
+    pooled = pool(chain, [(spent, Decimal("100")), (partly, Decimal("40"))])
+    packaged = lot_at(chain, LotStatus.PACKAGED)
+    client.force_login(chain.lab1)
+    harvests = _autocomplete_texts(client, "harvestcontribution", "harvest")
+    assert str(partly) in harvests and str(spent) not in harvests  # 60 mL left vs none
+    lots = _autocomplete_texts(client, "lyophilisationrun", "lot")
+    assert any(pooled.lot_number in text for text in lots)
+    assert not any(packaged.lot_number in text for text in lots)  # dried and packaged already
 
 
 def _change_form_data(response) -> dict:
