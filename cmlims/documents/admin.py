@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 from django.http import FileResponse, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from cmlims.admin import ReadOnlyAdmin
 from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
@@ -12,17 +12,41 @@ from cmlims.documents.services import document_job_download
 from cmlims.exceptions import ApplicationError
 
 
+def _param_text(value) -> str:
+    if isinstance(value, list):
+        shown = ", ".join(str(v) for v in value[:5])
+        return f"{len(value)}: {shown}{' …' if len(value) > 5 else ''}"
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in value.items())
+    return str(value)
+
+
 @admin.register(DocumentJob)
 class DocumentJobAdmin(ReadOnlyAdmin):
-    list_display = ("id", "kind", "subject_repr", "status", "progress_display", "requested_by", "created_at",
+    list_display = ("id", "kind_shown", "subject", "status", "progress_display", "requested_by", "created_at",
                     "download_link")
     list_filter = ("status", "kind")
     search_fields = ("subject_repr", "kind", "sha256")
     list_select_related = ("requested_by",)
-    fields = ("kind", "subject_repr", "status", "progress_display", "download_link", "requested_by", "params",
-              "created_at", "started_at", "finished_at", "attempts", "send_count", "last_sent_at", "send_error",
-              "sha256", "chain_sequence", "chain_hash", "error")
+    fields = ("kind_shown", "subject", "status", "progress_display", "download_link", "requested_by",
+              "params_shown", "created_at", "started_at", "finished_at", "attempts", "send_count", "last_sent_at",
+              "send_error", "sha256", "chain_sequence", "chain_hash", "error")
     readonly_fields = fields
+
+    @admin.display(description="document", ordering="kind")
+    def kind_shown(self, job: DocumentJob):
+        return job.kind_name
+
+    @admin.display(description="for", ordering="subject_repr")
+    def subject(self, job: DocumentJob):
+        return job.subject_repr or "—"
+
+    @admin.display(description="asked for")
+    def params_shown(self, job: DocumentJob):
+        rows = [(key.replace("_", " "), _param_text(value)) for key, value in sorted((job.params or {}).items())]
+        if not rows:
+            return "—"
+        return format_html("<dl>{}</dl>", format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows))
 
     @admin.display(description="progress")
     def progress_display(self, job: DocumentJob):

@@ -54,7 +54,12 @@ class DocumentJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Job {self.pk} {self.kind} {self.subject_repr}".strip()
+        return f"Job {self.pk}: {self.kind_name}{f' for {self.subject_repr}' if self.subject_repr else ''}"
+
+    @property
+    def kind_name(self) -> str:
+        """'shipping_label' → 'Shipping label' (a kind is named by what it makes)."""
+        return self.kind.replace("_", " ").capitalize()
 
     @property
     def finished(self) -> bool:

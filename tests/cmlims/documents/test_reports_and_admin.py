@@ -117,6 +117,9 @@ def test_admin_actions_print_unlabelled_vials_and_show_reconciliation(chain, pac
     run(job.pk)
     page = client.get(f"/admin/documents/documentjob/{job.pk}/change/").content.decode()
     assert 'progress max="100" value="100"' in page and "download" in page
+    # read as a person reads it: the document's name, what it is for, what was asked (no raw JSON)
+    assert "Lot labels" in page and packaged_lot.lot_number in page and "<dt>kind</dt><dd>quarantine</dd>" in page
+    assert "Subject repr" not in page and '"vials": [' not in page and "lot_labels" not in page
     assert client.get(f"/admin/documents/documentjob/{job.pk}/download/").status_code == 200
 
     # Every vial labelled: the action refuses (a reprint needs a reason), nothing new is queued.
