@@ -21,7 +21,6 @@ from .common import (
     refuse_if_voided,
     refuse_unknown,
     require_lab_staff,
-    step_time,
     update_fields,
 )
 from .lots import harvest_volume_taken_ml
@@ -119,8 +118,10 @@ def culture_close(*, culture: Culture, actor, reason: str, closed_at: datetime |
     refuse_if_voided(culture)
     if culture.status == Culture.Status.CLOSED:
         raise _wrong_state(culture, f"culture {culture} is already closed")
-    return audited_update(culture, actor=actor, reason=reason, status=Culture.Status.CLOSED,
-                          closed_at=step_time(closed_at, "closed_at"), closed_reason=reason)
+    with step_entry(closed_at, field="closed_at", reason=reason, previous=culture.started_at,
+                    previous_name="the culture's start") as when:
+        return audited_update(culture, actor=actor, reason=reason, status=Culture.Status.CLOSED,
+                              closed_at=when, closed_reason=reason)
 
 
 # --- passages --------------------------------------------------------------------------------------------

@@ -112,3 +112,16 @@ def test_the_hold_time_limit_comes_from_the_product_not_the_harvest(clock, chain
     assert "longer than the product's 8.00 h limit" in response.json()["fields"]["contributions[0].harvest"][0]
     products.product_update(product=chain.product, actor=chain.lab1, max_hold_hours=D("12"))
     assert pool(chain, [(harvest, D("100"))], pooled_at=NOW).pk
+
+
+@pytest.mark.req("RULE-TIME-1", "RULE-TIME-2")
+def test_closing_a_culture_is_not_before_its_start_nor_in_the_future_and_marks_a_late_entry(clock, chain):
+    culture = chain.culture
+    for when, words in ((culture.started_at - timedelta(hours=1), "start"), (NOW + timedelta(hours=1), "future")):
+        with pytest.raises(InvalidInput) as err:
+            cultures.culture_close(culture=culture, actor=chain.lab1, reason="contaminated", closed_at=when)
+        assert words in err.value.extra["fields"]["closed_at"][0]
+    closed = cultures.culture_close(culture=culture, actor=chain.lab1, reason="contaminated, found in the log",
+                                    closed_at=NOW - timedelta(hours=30))
+    entry = AuditEntry.objects.filter(object_type="batches.culture", object_id=str(closed.pk)).latest("sequence")
+    assert entry.late_entry and entry.occurred_at == NOW - timedelta(hours=30)
