@@ -21,8 +21,21 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 KNOWN_MISSING: tuple[str, ...] = ()
 VIEWPORT = {"width": 1280, "height": 800}
 
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+
+
+@pytest.fixture(scope="module")
+def _sync_orm_beside_playwright():
+    """Playwright's sync API runs an event loop in this thread while the browser is open; the tests' own ORM
+    calls (and the database teardown) are still synchronous. Set only while a browser module runs: set for the
+    whole session it leaks into every subprocess, and check --deploy refuses it (async.E001)."""
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    yield
+    if previous is None:
+        os.environ.pop(ASYNC_UNSAFE, None)
+    else:
+        os.environ[ASYNC_UNSAFE] = previous
 
 
 def pytest_collection_modifyitems(items):
@@ -31,8 +44,8 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture(scope="module")
+def browser(_sync_orm_beside_playwright):
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
