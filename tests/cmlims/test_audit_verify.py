@@ -192,6 +192,26 @@ def test_sqlite_refuses_update_and_delete_of_entries_as_postgresql_does(trail):
         cursor.execute("DELETE FROM cmlims_auditentry")  # and the triggers are back after it
 
 
+@pytest.mark.req("README-REC-SQLITE-APPEND-ONLY")
+def test_the_sqlite_triggers_refuse_update_and_delete_on_any_database_backend():
+    """The trigger SQL itself, on an SQLite file of its own (so it is proved on a PostgreSQL run too)."""
+    import sqlite3
+
+    from cmlims.audit.sqlite_guard import TABLES, sqlite_append_only_install
+
+    db = sqlite3.connect(":memory:")
+    for table in TABLES:
+        db.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, reason TEXT)")
+        db.execute(f"INSERT INTO {table} (reason) VALUES ('kept')")
+    sqlite_append_only_install(db.cursor())
+    for table in TABLES:
+        for sql in (f"UPDATE {table} SET reason = 'x'", f"DELETE FROM {table}"):
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                db.execute(sql)
+        db.execute(f"INSERT INTO {table} (reason) VALUES ('appended')")  # appending stays possible
+        assert [r for (r,) in db.execute(f"SELECT reason FROM {table} ORDER BY id")] == ["kept", "appended"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_checkpoint_task_runs_on_a_real_worker(celery_worker_process, make_user):
     from cmlims.tasks import audit_checkpoint

@@ -168,7 +168,7 @@ def test_job_page_polls_while_the_job_runs(chain, packaged_lot):
 
 
 @pytest.mark.django_db
-@pytest.mark.req("RULE-4", "1271-370", via="browser")
+@pytest.mark.req("RULE-4", "1271-370", "FEAT-PRINT-5")
 def test_admin_prints_final_vial_labels_as_zpl_for_a_zebra(chain, released_lot, make_user):
     from cmlims import roles
     from tests.support.documents import barcode_fields, parse_gs1_raw, split_labels, zpl_datamatrix_to_gs1
@@ -192,3 +192,19 @@ def test_admin_prints_final_vial_labels_as_zpl_for_a_zebra(chain, released_lot, 
         assert fields["10"] == released_lot.lot_number
         read.add(fields["21"])
     assert read == serials  # each vial once
+    from cmlims.models import AuditEntry
+
+    downloads = AuditEntry.objects.filter(object_type="documents.documentjob", object_id=str(job.pk),
+                                          action="downloaded")
+    assert [e.username for e in downloads] == ["ship1"]  # the admin download is audited too
+
+
+@pytest.mark.django_db
+@pytest.mark.req("LBL-QUARANTINE", via="browser")
+def test_admin_refuses_quarantine_labels_for_a_released_lot(chain, released_lot):
+    client = staff_client(chain.lab1)
+    response = client.post("/admin/batches/cmlot/", {"action": "documents_print_quarantine_labels",
+                                                     "_selected_action": [released_lot.pk]}, follow=True)
+    assert response.status_code == 200
+    assert f"Quarantine labels cannot be printed for lot {released_lot.lot_number}" in response.content.decode()
+    assert not DocumentJob.objects.exists()
