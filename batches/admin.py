@@ -7,6 +7,7 @@ from datetime import UTC
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.template.response import TemplateResponse
@@ -358,8 +359,9 @@ CARTON_SIZE = 10  # vials per carton when printed from the admin
 _MORE_DOCUMENT_ACTIONS: dict = {}  # name -> action, added by apps above batches
 
 
-def _document_action(description: str, request_fn):
-    """Ask for one document job per selected lot (``request_fn(lot, user)``) and link each queued job."""
+def _document_action(description: str, request_fn, *allowed: str):
+    """Ask for one document job per selected lot (``request_fn(lot, user)``) and link each queued job;
+    offered only to the ``allowed`` roles (the service checks them again)."""
     def action(modeladmin, request, queryset):
         for lot in queryset.select_related("product").order_by("pk"):
             try:
@@ -373,12 +375,12 @@ def _document_action(description: str, request_fn):
                                     level=messages.SUCCESS)
 
     action.__name__ = "documents_" + description.lower().replace(" ", "_")
-    return admin.action(description=description)(action)
+    return for_roles(*allowed)(admin.action(description=description)(action))
 
 
-def lot_document_action_add(description: str, request_fn) -> None:
+def lot_document_action_add(description: str, request_fn, *allowed: str) -> None:
     """Apps above batches (qc: the certificate of analysis) offer their lot documents in the lot admin."""
-    action = _document_action(description, request_fn)
+    action = _document_action(description, request_fn, *allowed)
     _MORE_DOCUMENT_ACTIONS[action.__name__] = action
 
 
@@ -391,16 +393,17 @@ def _carton_labels(lot: m.CMLot, user):
 
 LOT_DOCUMENT_ACTIONS = [
     _document_action("Print quarantine labels", lambda lot, user: documents.lot_unlabelled_vial_labels_request(
-        lot=lot, kind=LabelKind.QUARANTINE, actor=user)),
+        lot=lot, kind=LabelKind.QUARANTINE, actor=user), roles.LAB_STAFF),
     _document_action("Print final vial labels", lambda lot, user: documents.lot_unlabelled_vial_labels_request(
-        lot=lot, kind=LabelKind.FINAL, actor=user)),
+        lot=lot, kind=LabelKind.FINAL, actor=user), roles.SHIPPING_COORDINATOR),
     _document_action("Print quarantine labels as ZPL", lambda lot, user: documents.lot_unlabelled_vial_labels_request(
-        lot=lot, kind=LabelKind.QUARANTINE, actor=user, output_format="zpl")),
+        lot=lot, kind=LabelKind.QUARANTINE, actor=user, output_format="zpl"), roles.LAB_STAFF),
     _document_action("Print final vial labels as ZPL", lambda lot, user: documents.lot_unlabelled_vial_labels_request(
-        lot=lot, kind=LabelKind.FINAL, actor=user, output_format="zpl")),
-    _document_action("Print carton labels", _carton_labels),
+        lot=lot, kind=LabelKind.FINAL, actor=user, output_format="zpl"), roles.SHIPPING_COORDINATOR),
+    # Carton labels are quarantine labels (lab staff) until release, final labels (shipping) after.
+    _document_action("Print carton labels", _carton_labels, roles.LAB_STAFF, roles.SHIPPING_COORDINATOR),
     _document_action("Generate batch record",
-                     lambda lot, user: documents.lot_batch_record_request(lot=lot, actor=user)),
+                     lambda lot, user: documents.lot_batch_record_request(lot=lot, actor=user), roles.QC_OFFICER),
     "show_label_reconciliation",
 ]
 
@@ -555,9 +558,11 @@ class CMLotAdmin(ServiceAdmin):
     def get_actions(self, request):
         actions = super().get_actions(request)
         if IS_POPUP_VAR not in request.GET:  # a popup offers no actions (as Django's own)
-            actions.update({name: (fn, name, fn.short_description) for name, fn in _MORE_DOCUMENT_ACTIONS.items()})
+            actions.update({name: (fn, name, fn.short_description) for name, fn in _MORE_DOCUMENT_ACTIONS.items()
+                            if may_run(request.user, fn)})
         return actions
 
+    @for_roles(roles.LAB_STAFF, roles.QC_OFFICER)  # who labels the lot, and who checks it before release
     @admin.action(description="Show label reconciliation")
     def show_label_reconciliation(self, request, queryset):
         for lot in queryset.order_by("pk"):
@@ -580,7 +585,7 @@ class CMLotAdmin(ServiceAdmin):
     def genealogy_view(self, request, pk: int):
         """Read-only: donor → bank → cultures → harvests → lot → freeze-drying → packaging → vials."""
         if not self.has_view_permission(request):
-            raise Http404
+            raise PermissionDenied
         lot = selectors.lot_detail_queryset().filter(pk=pk).first()
         if lot is None:
             raise Http404(f"No lot {pk}")

@@ -292,9 +292,18 @@ class AuditedModelAdmin(ExportMixin, AuditHistoryMixin, admin.ModelAdmin):
     form = ReasonForm
     change_form_template = "admin/cmlims/audited_change_form.html"
     Media = BadgeMedia
+    # The superuser manages users and takes no GMP action: on GMP records it reads, and is offered no add,
+    # change or void form (the services would refuse the save anyway). Only a non-GMP admin sets this.
+    superuser_writes = False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # GMP records are voided, never deleted
+
+    def has_add_permission(self, request, *args) -> bool:
+        return superuser_may_write(self, request) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return superuser_may_write(self, request) and super().has_change_permission(request, obj)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -341,6 +350,8 @@ class AuditedModelAdmin(ExportMixin, AuditHistoryMixin, admin.ModelAdmin):
         ]
 
     def void_view(self, request, object_id):
+        if not self.has_change_permission(request):
+            raise PermissionDenied  # before the lookup: a refusal says nothing about which records exist
         obj = self.get_object(request, object_id)
         if obj is None:
             raise Http404(f"No {self.opts.verbose_name} with id {object_id}")
@@ -366,18 +377,29 @@ class AuditedModelAdmin(ExportMixin, AuditHistoryMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/cmlims/void.html", context)
 
 
-class AuditedTabularInline(admin.TabularInline):
+def superuser_may_write(model_admin, request) -> bool:
+    return getattr(model_admin, "superuser_writes", False) or not request.user.is_superuser
+
+
+class _AuditedInlineMixin:
     can_delete = False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_add_permission(self, request, obj=None) -> bool:
+        return superuser_may_write(self, request) and super().has_add_permission(request, obj)
 
-class AuditedStackedInline(admin.StackedInline):
-    can_delete = False
+    def has_change_permission(self, request, obj=None) -> bool:
+        return superuser_may_write(self, request) and super().has_change_permission(request, obj)
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+
+class AuditedTabularInline(_AuditedInlineMixin, admin.TabularInline):
+    pass
+
+
+class AuditedStackedInline(_AuditedInlineMixin, admin.StackedInline):
+    pass
 
 
 class SignatureForm(forms.Form):
@@ -543,7 +565,13 @@ class AuditedUserAdmin(AuditHistoryMixin, UserAdmin):
 
 
 class AuditedGroupAdmin(AuditHistoryMixin, GroupAdmin):
-    pass
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the role groups carry the permission model; a group is changed, never deleted
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
 
 for _model, _admin in ((User, AuditedUserAdmin), (Group, AuditedGroupAdmin)):

@@ -8,6 +8,17 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 
+# This module is imported while the app registry loads (CmlimsAdminConfig): auth forms and roles are imported
+# where they are used.
+API_ONLY = "Integration accounts use the REST API only: they do not sign in to the admin."
+
+
+def admin_refusal(user) -> str | None:
+    """Why this signed-in staff user may not use the admin (None when they may)."""
+    from cmlims import roles
+
+    return API_ONLY if roles.has_role(user, roles.INTEGRATION) else None
+
 
 class CmlimsAdminSite(admin.AdminSite):
     index_template = "admin/cmlims_index.html"
@@ -21,6 +32,16 @@ class CmlimsAdminSite(admin.AdminSite):
         return f"cmlims · {settings.CMLIMS_SITE_NAME}"
 
     index_title = "Start page"
+
+    @property
+    def login_form(self):  # type: ignore[override]
+        from cmlims.admin_login import CmlimsAdminLoginForm
+
+        return CmlimsAdminLoginForm
+
+    def has_permission(self, request) -> bool:
+        # The role table gives integration accounts the API only; a staff flag set by mistake opens nothing.
+        return super().has_permission(request) and admin_refusal(request.user) is None
 
     def index(self, request, extra_context=None):
         from cmlims.home import home_sections_for

@@ -9,8 +9,10 @@ import uuid
 from django.conf import settings
 from django.contrib.auth import logout
 from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 
 from cmlims import context
+from cmlims.exceptions import NotFound
 
 _SAFE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -72,6 +74,9 @@ class ApiJsonErrorsMiddleware:
         return response
 
     def process_exception(self, request, exception):
+        if not request.path.startswith("/api/") and isinstance(exception, NotFound):
+            # A selector's "no such record" raised from an admin view is the 404 page, not a server error.
+            return page_not_found(request, Http404(exception.message))
         if not request.path.startswith("/api/") or isinstance(exception, Http404):
             return None  # Django's own handling (and DRF's, for its views) answers these
         from cmlims.api.exceptions import api_server_error

@@ -52,10 +52,18 @@ def _apply_error(form: forms.Form, exc: ApplicationError) -> None:
         form.add_error(None, exc.message)
 
 
+def qc_signing_page_check(request) -> None:
+    """Signing pages belong to QC officers (the superuser signs nothing): anyone else gets 403, before the
+    record is even looked up (a refusal says nothing about which records exist)."""
+    if request.user.is_superuser or not roles.has_role(request.user, roles.QC_OFFICER):
+        raise PermissionDenied
+
+
 def approval_page(model_admin, request, *, subject, title: str, meaning: str, sign, done: str,
                   context: dict) -> HttpResponse:
     """The signing page of one record (admin/qc/sign.html): the signature form, ``sign(**components)`` on a
     valid POST, errors shown on the form, back to the record's change page when signed."""
+    qc_signing_page_check(request)
     form = SignatureForm(request.POST or None, initial={"username": request.user.get_username()})
     if request.method == "POST" and form.is_valid():
         try:
@@ -132,6 +140,7 @@ class SpecificationAdmin(AuditedModelAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def approve_view(self, request, pk: int):
+        qc_signing_page_check(request)
         spec = get_object_or_404(Specification, pk=pk)
         return approval_page(
             self, request, subject=spec, title=f"Approve {spec}", meaning="specification approved",
@@ -255,6 +264,7 @@ class QCResultAdmin(AuditedModelAdmin):
         })
 
     def approve_view(self, request, pk: int):
+        qc_signing_page_check(request)
         result = get_object_or_404(QCResult.objects.select_related("lot", "spec_item", "analyst"), pk=pk)
         return approval_page(
             self, request, subject=result, title=f"Approve result {result.pk}", meaning="result approved",
@@ -270,6 +280,7 @@ class QCResultAdmin(AuditedModelAdmin):
 
     def signoff_view(self, request, lot_number: str):
         """Checklist, the audit trail since the last review by exception, meaning, reason, user name, password."""
+        qc_signing_page_check(request)
         context = signoff_context(self, request, self.signoff_lot(lot_number))
         if isinstance(context, HttpResponse):
             return context
@@ -381,4 +392,5 @@ class LotAuditReviewAdmin(ReadOnlyAdmin):
 
 # The lot admin (batches) offers the certificate of analysis with its own document actions.
 lot_document_action_add("Generate certificate of analysis",
-                        lambda lot, user: lot_coa_request(lot=lot, actor=user))
+                        lambda lot, user: lot_coa_request(lot=lot, actor=user), roles.QC_OFFICER,
+                        roles.SHIPPING_COORDINATOR)

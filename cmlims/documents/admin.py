@@ -1,6 +1,7 @@
 """Admin: document jobs (read-only, live progress bar by polling, download) and label prints (read-only)."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -67,6 +68,8 @@ class DocumentJobAdmin(ReadOnlyAdmin):
         return [path("<int:pk>/download/", download, name="documents_documentjob_download"), *super().get_urls()]
 
     def download_view(self, request, pk: int):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         try:
             job = document_job_get_for_user(job_id=pk, user=request.user)
         except ApplicationError as exc:

@@ -8,6 +8,7 @@ from .models import FixtureRecord, FixtureSample
 class FixtureSampleInline(AuditedTabularInline):
     model = FixtureSample
     extra = 0
+    superuser_writes = True  # a test-only model: the audit tests drive it as the superuser
 
 
 @admin.register(FixtureRecord)
@@ -15,3 +16,4 @@ class FixtureRecordAdmin(AuditedModelAdmin):
     list_display = ("name", "quantity", "released")
     fields = ("name", "quantity", "released", "change_reason")
     inlines = [FixtureSampleInline]
+    superuser_writes = True
