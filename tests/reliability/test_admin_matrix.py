@@ -156,7 +156,7 @@ def test_every_admin_page_cell_gives_the_access_of_the_role_table(admin_clients)
     cells: list[tuple[str, str, frozenset]] = []
     for label, (viewers, adders) in MODEL_PAGES.items():
         cells += [(f"{label} list", _model_url(label), viewers), (f"{label} add", _model_url(label) + "add/", adders)]
-    routes = {name: url for name, url in _admin_urls(admin.site.get_urls())}
+    routes = dict(_admin_urls(admin.site.get_urls()))
     for label in MODEL_PAGES:
         if (void := f"{label.replace('.', '_').lower()}_void") in routes:
             cells.append((f"{label} void", routes[void], VOIDERS.get(label, NOBODY)))
