@@ -34,6 +34,12 @@ class CmlimsAdminConfig(AdminConfig):
 
     def ready(self) -> None:
         super().ready()
+        from django.contrib.admin import helpers
+
+        from cmlims.admin import NamedReadonlyField
         from cmlims.home import home_autodiscover
+
+        # Read-only foreign keys show names and link only where the reader may go (Fieldline reads this name).
+        helpers.AdminReadonlyField = NamedReadonlyField
 
         home_autodiscover()
