@@ -21,6 +21,9 @@ class CmlimsAdminSite(admin.AdminSite):
         return f"cmlims · {settings.CMLIMS_SITE_NAME}"
 
     index_title = "Start page"
+    # At 1280 px the stock side menu takes 300 px from every list and form (the lot list then scrolls sideways
+    # inside its box); the start page's "All lists" and the breadcrumbs lead everywhere it did.
+    enable_nav_sidebar = False
 
     def index(self, request, extra_context=None):
         from cmlims.home import home_sections_for
