@@ -32,6 +32,7 @@ from cmlims.exceptions import ApplicationError, field_error
 
 from . import models as m
 from . import selectors
+from .drying_page import drying_run_record_view, may_record_run
 from .lifecycle import LOT_PIPELINE
 from .services import cultures, drying, lots, packaging, products, records, sources
 
@@ -636,6 +637,28 @@ class LyophilisationRunAdmin(VerifyActionMixin, ServiceAdmin):
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
+
+    def get_urls(self):
+        record = self.admin_site.admin_view(self.record_view)
+        return [
+            path("record/", record, name="batches_lyophilisationrun_record_new"),
+            path("<int:pk>/record/", record, name="batches_lyophilisationrun_record"),
+            *super().get_urls(),
+        ]
+
+    def record_view(self, request, pk: int | None = None):
+        return drying_run_record_view(self, request, pk)
+
+    def changelist_view(self, request, extra_context=None):
+        tools = [(reverse("admin:batches_lyophilisationrun_record_new"), "Record a run on one page")] \
+            if may_record_run(request.user) else []
+        return super().changelist_view(request, {"object_tools": tools, **(extra_context or {})})
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and not obj.is_complete and obj.voided_at is None and may_record_run(request.user):
+            context["object_tools"] = [(reverse("admin:batches_lyophilisationrun_record", args=[obj.pk]),
+                                        "Record phases and completion")]
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_fieldsets(self, request, obj=None):
         loading = ("run_number", "lot", "dryer", "recipe", "recipe_version", "vials_loaded", "fill_volume_ml",

@@ -62,6 +62,7 @@ def _lot_wrong_status(pipeline: Pipeline, lot: CMLot, rule: Rule) -> Condition:
 
 LOT_PIPELINE = Pipeline(
     "lot",
+    object_type="batches.cmlot",
     rules=[
         Rule(S.FREEZE_DRYING, frozenset({S.POOLED}), frozenset({roles.LAB_STAFF}),
              description="processed lot loaded into the freeze-dryer"),
@@ -131,6 +132,8 @@ def _vial_wrong_status(pipeline: Pipeline, vial: Vial, rule: Rule) -> Condition:
 
 VIAL_PIPELINE = Pipeline(
     "vial",
+    object_type="batches.vial",
+    routine_fields=frozenset({"status", "storage_location_id"}),  # released vials move to released stock
     rules=[
         Rule(V.ALLOCATED, frozenset({V.AVAILABLE}), frozenset({roles.SHIPPING_COORDINATOR}),
              refusal_code="vials_refused", description="allocated to a draft shipment"),

@@ -15,6 +15,7 @@ from decimal import Decimal
 from django import forms
 from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import display_for_field, label_for_field, lookup_field
 from django.contrib.auth import get_user_model
@@ -33,6 +34,7 @@ from django.utils.text import capfirst
 
 from cmlims import exports, roles
 from cmlims.audit import audited_save, audited_void, object_type_of
+from cmlims.context import current_request
 from cmlims.exceptions import ApplicationError
 from cmlims.models import ApiToken, AuditCheckpoint, AuditEntry
 from cmlims.timeline import object_history, timeline_for, timeline_registered
@@ -98,6 +100,28 @@ def person(user) -> str:
     if user is None:
         return "—"
     return user.get_full_name() or user.get_username()
+
+
+class NamedReadonlyField(helpers.AdminReadonlyField):
+    """A read-only foreign key on any change page (and inline): a person by printed name, a record by its name,
+    linked only when the reader may open the target. Django's own field links every foreign key, so a user
+    field is a link to the user admin: a 403 for everyone but the administrator. Installed for the whole admin
+    by ``CmlimsAdminConfig.ready`` (Django offers no hook per site)."""
+
+    def get_admin_url(self, remote_field, remote_obj):
+        model = remote_field.model
+        text = person(remote_obj) if model is get_user_model() else str(remote_obj)
+        site = self.model_admin.admin_site if self.model_admin is not None else None
+        target = site._registry.get(model) if site is not None else None
+        request = current_request()
+        if target is None or request is None or not target.has_view_permission(request, remote_obj):
+            return text
+        try:
+            url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[remote_obj.pk],
+                          current_app=site.name)
+        except NoReverseMatch:
+            return text
+        return format_html('<a href="{}">{}</a>', url, text)
 
 
 def status_column(field: str = "status", description: str = "status"):

@@ -32,6 +32,9 @@ class CmlimsAdminSite(admin.AdminSite):
         return f"cmlims · {settings.CMLIMS_SITE_NAME}"
 
     index_title = "Start page"
+    # At 1280 px the stock side menu takes 300 px from every list and form (the lot list then scrolls sideways
+    # inside its box); the start page's "All lists" and the breadcrumbs lead everywhere it did.
+    enable_nav_sidebar = False
 
     @property
     def login_form(self):  # type: ignore[override]
@@ -55,6 +58,12 @@ class CmlimsAdminConfig(AdminConfig):
 
     def ready(self) -> None:
         super().ready()
+        from django.contrib.admin import helpers
+
+        from cmlims.admin import NamedReadonlyField
         from cmlims.home import home_autodiscover
+
+        # Read-only foreign keys show names and link only where the reader may go (Fieldline reads this name).
+        helpers.AdminReadonlyField = NamedReadonlyField
 
         home_autodiscover()

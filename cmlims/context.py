@@ -13,6 +13,11 @@ def current_request_id() -> str:
     return _request_id.get()
 
 
+def current_request():
+    """The request being served, or None outside a request (the admin's read-only fields ask who reads)."""
+    return _request.get()
+
+
 def current_user():
     """The user of the request being served (after authentication), or None outside a request."""
     request = _request.get()

@@ -15,6 +15,11 @@ A Rule names its target, the states it may be reached from, the roles allowed, w
 electronic signature (only the signed entry point applies it), whether the system applies it without a
 user (``automatic``), and the refusal code its unmet conditions are reported under. ``moves=False``
 marks a change that gates on the state but writes something else (a lot's hold and unhold).
+
+A pipeline also names the model it moves (``object_type``, the audit trail's ``app.model``) and the fields
+only its writers move (``routine_fields``: the status, and for a vial its storage location). Each move is
+checked by the rules, so a change to those fields alone is routine: the sign-off review reads them
+(``pipeline_routine_fields``) instead of keeping its own list.
 """
 
 from __future__ import annotations
@@ -27,6 +32,15 @@ from cmlims.exceptions import Conflict, field_error
 
 Condition = dict[str, str]
 Guard = Callable[[Any, Any], list[Condition]]
+
+
+# object type -> the fields its pipeline's writers alone move (filled as each pipeline is declared).
+_ROUTINE_FIELDS: dict[str, frozenset[str]] = {}
+
+
+def pipeline_routine_fields(object_type: str) -> frozenset[str]:
+    """The fields only ``object_type``'s pipeline moves (empty when it has no pipeline)."""
+    return _ROUTINE_FIELDS.get(object_type, frozenset())
 
 
 @dataclass(frozen=True)
@@ -70,10 +84,15 @@ class Pipeline:
     state_condition: Callable[[Pipeline, Any, Rule], Condition] = _default_state_condition
     # What may be done to the aggregate without changing its state, and in which states ("allocating vials").
     activities: dict[str, frozenset[str]] = field(default_factory=dict)
+    # The audit trail's name of the model moved ("batches.vial") and the fields only the pipeline's writers move.
+    object_type: str = ""
+    routine_fields: frozenset[str] = frozenset({"status"})
     _guards: dict[str, list[Guard]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.rules = {rule.to: rule for rule in self.rules}
+        if self.object_type:
+            _ROUTINE_FIELDS[self.object_type] = frozenset(self.routine_fields)
 
     # --- declaration ---------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from cmlims.audit import Action, chain_head
 from cmlims.audit_display import ReadableEntry, readable_entries
 from cmlims.models import AuditEntry
+from cmlims.pipeline import pipeline_routine_fields
 
 
 def _new(value):
@@ -28,8 +29,6 @@ def _correction(entry: AuditEntry) -> bool:
     return entry.action == Action.CREATED and bool(_new((entry.changes or {}).get("supersedes_id")))
 
 
-# Fields only the lifecycle pipelines move, each move checked by its rules; a change to them alone is routine.
-ROUTINE_FIELDS = frozenset({"status", "storage_location_id"})
 
 
 def _overwrites(entry: AuditEntry) -> bool:
@@ -38,7 +37,8 @@ def _overwrites(entry: AuditEntry) -> bool:
     course and is listed with the rest."""
     if entry.action != Action.CHANGED:
         return False
-    if set(entry.changes or {}) <= ROUTINE_FIELDS:
+    # Fields only a pipeline moves, each move checked by its rules: a change to them alone is routine.
+    if set(entry.changes or {}) <= pipeline_routine_fields(entry.object_type):
         return False  # a status move through its pipeline (allocated, shipped, received): listed with the steps
     # A late entry's reason says why it is late; that is reported once per kind of record (LateGroup).
     return (bool(entry.reason.strip()) and not entry.late_entry) or any(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 
@@ -9,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cmlims.audit import audited_create, audited_update
-from cmlims.exceptions import Conflict, field_error
+from cmlims.exceptions import Conflict, InvalidInput, field_error
 from cmlims.timing import step_entry
 
 from ..locks import lot_lock, row_lock
@@ -23,6 +25,9 @@ PHASE_FIELDS = {"shelf_temperature_setpoint_c", "shelf_temperature_actual_c", "c
                 "chamber_pressure_actual_mbar", "started_at", "ended_at"}
 PHASE_ORDER = [LyophilisationPhase.Phase.FREEZING, LyophilisationPhase.Phase.PRIMARY,
                LyophilisationPhase.Phase.SECONDARY]
+COMPLETION_REQUIRED = ("ended_at", "end_of_primary_drying_method", "end_of_primary_drying_at",
+                       "end_of_primary_drying_evidence", "stoppering_method", "stoppered_at")
+COMPLETION_FIELDS = (*COMPLETION_REQUIRED, "stoppering_pressure_mbar", "alarms", "alarm_count")
 
 
 @transaction.atomic
@@ -72,16 +77,18 @@ def lyophilisation_phase_record(*, run: LyophilisationRun, phase: str, actor, re
     if phase not in PHASE_ORDER:
         raise field_error("phase", f"must be one of: {', '.join(PHASE_ORDER)}")
     recorded = {p.phase: p for p in run.phases.filter(voided_at__isnull=True)}
+    label = LyophilisationPhase.Phase(phase).label
     if phase in recorded:
-        raise field_error("phase", f"{phase} is already recorded for run {run}")
+        raise field_error("phase", f"{label} is already recorded for run {run}")
     index = PHASE_ORDER.index(phase)
     if index > 0:
         before = recorded.get(PHASE_ORDER[index - 1])
+        previous = LyophilisationPhase.Phase(PHASE_ORDER[index - 1]).label
         if before is None:
-            raise Conflict(f"record {PHASE_ORDER[index - 1]} before {phase}", code="wrong_order",
-                           conditions=[{"code": "wrong_order", "detail": f"{PHASE_ORDER[index - 1]} is not recorded"}])
+            raise Conflict(f"record {previous} before {label}", code="wrong_order",
+                           conditions=[{"code": "wrong_order", "detail": f"{previous} is not recorded"}])
         if values.get("started_at") and values["started_at"] < before.ended_at:
-            raise field_error("started_at", f"is before {before.phase} ended")
+            raise field_error("started_at", f"is before {previous} ended")
     if run.started_at and values.get("started_at") and values["started_at"] < run.started_at:
         raise field_error("started_at", "is before the run started")
     return audited_create(LyophilisationPhase, actor=actor, reason=reason, run=run, phase=phase, **values)
@@ -128,3 +135,47 @@ def lyophilisation_run_update(*, run: LyophilisationRun, actor, reason: str = ""
     if run.lot.status in (LotStatus.FREEZE_DRYING,) and not hasattr(run, "packaging_run"):
         allowed |= {"fill_volume_ml"}
     return update_fields(run, allowed=allowed, values=values, actor=actor, reason=reason)
+
+
+@contextmanager
+def _phase_fields(phase: str) -> Iterator[None]:
+    """Name a refused phase field as ``<phase>.<field>`` (and the phase in the message): on one page with three
+    phases, "started_at" alone does not say which row is wrong."""
+    try:
+        yield
+    except InvalidInput as exc:
+        label = LyophilisationPhase.Phase(phase).label
+        fields = {f"{phase}.{name}": problems for name, problems in (exc.extra.get("fields") or {}).items()}
+        raise InvalidInput(f"{label}: {exc.message}", fields=fields) from exc
+
+
+@transaction.atomic
+def lyophilisation_run_record(
+    *, actor, run: LyophilisationRun | None = None, lot: CMLot | None = None, loading: dict | None = None,
+    phases: dict[str, dict] | None = None, completion: dict | None = None, reason: str = "",
+) -> LyophilisationRun:
+    """A freeze-drying run recorded on one page, all or nothing: load the dryer (when no ``run`` is given),
+    record each phase given in freezing → primary → secondary order, then complete the run when ``completion``
+    is given. Each part goes through its own service (rules, audit, late entries); a refused phase field is
+    named ``<phase>.<field>`` ("primary_drying.started_at")."""
+    require_lab_staff(actor, "Recording a freeze-drying run")
+    unknown_phases = set(phases or {}) - set(PHASE_ORDER)
+    if unknown_phases:
+        raise field_error("phase", f"unknown phase(s): {', '.join(sorted(unknown_phases))}")
+    if run is None:
+        if lot is None:
+            raise field_error("lot", "choose the lot loaded into the dryer")
+        run = lyophilisation_run_start(lot=lot, actor=actor, reason=reason, **(loading or {}))
+    for phase in PHASE_ORDER:
+        values = (phases or {}).get(phase)
+        if values:
+            with _phase_fields(phase):
+                lyophilisation_phase_record(run=run, phase=phase, actor=actor, reason=reason, **values)
+    if completion:
+        refuse_unknown(completion, set(COMPLETION_FIELDS))
+        for name in COMPLETION_REQUIRED:
+            if completion.get(name) in (None, ""):
+                raise field_error(name, "required to complete the run")
+        run = lyophilisation_run_complete(run=run, actor=actor, reason=reason, **{
+            **completion, "alarms": completion.get("alarms") or "", "alarm_count": completion.get("alarm_count") or 0})
+    return LyophilisationRun.objects.get(pk=run.pk)

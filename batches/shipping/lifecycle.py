@@ -41,6 +41,7 @@ def _wrong_status(pipeline: Pipeline, shipment: Shipment, rule: Rule) -> Conditi
 
 SHIPMENT_PIPELINE = Pipeline(
     "shipment",
+    object_type="shipping.shipment",
     rules=[
         Rule(S.PACKED, frozenset({S.DRAFT}), COORDINATOR, action="packing", refusal_code="not_ready",
              refusal_message="{subject} cannot be packed yet.",

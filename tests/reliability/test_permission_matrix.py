@@ -144,3 +144,27 @@ def test_every_admin_page_sends_an_anonymous_browser_to_the_login():
         if response.status_code != 302 or "/admin/login/" not in response["Location"]:
             wrong.append(f"{name} {url}: {response.status_code}")
     assert wrong == []
+
+
+# Custom admin views (not model pages or actions): each named with the roles that may open it. The view itself
+# refuses the others (403, or the login page for a user who is not staff).
+ADMIN_VIEWS = {
+    "/admin/batches/lyophilisationrun/record/": frozenset({"lab"}),  # the one-page drying record: lab work
+}
+
+
+@pytest.mark.req("SEC-PERM-MATRIX", via="browser")
+def test_each_custom_admin_view_opens_for_its_roles_only(make_user):
+    users = {"lab": (roles.LAB_STAFF,), "qc": (roles.QC_OFFICER,), "ship": (roles.SHIPPING_COORDINATOR,),
+             "integration": (roles.INTEGRATION,), "no_group": ()}
+    made = {name: make_user(f"v_{name}", *groups, is_staff=True) for name, groups in users.items()}
+    made["superuser"] = make_user("v_admin", is_staff=True, is_superuser=True)
+    wrong = []
+    for url, allowed in ADMIN_VIEWS.items():
+        for role, user in made.items():
+            client = Client()
+            client.force_login(user)
+            status = client.get(url).status_code
+            if (status == 200) != (role in allowed) or status >= 500:
+                wrong.append(f"{url} as {role}: {status}")
+    assert wrong == []

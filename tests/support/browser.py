@@ -34,3 +34,25 @@ def axe_serious(page) -> list[str]:
 def rendered_size(page) -> tuple[int, int]:
     """(width, height) of the whole document as laid out at the viewport's width."""
     return page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+
+
+SIDEWAYS_JS = """() => {
+  const found = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth + 1) found.push(`page: ${root.scrollWidth} px wide`);
+  for (const el of document.querySelectorAll('body *')) {
+    const style = getComputedStyle(el);
+    if (!['auto', 'scroll'].includes(style.overflowX) || el.clientWidth === 0) continue;
+    if (el.scrollWidth > el.clientWidth + 1) {
+      const name = el.id ? `#${el.id}` : `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}`;
+      found.push(`${name}: ${el.scrollWidth} px in ${el.clientWidth} px`);
+    }
+  }
+  return found;
+}"""
+
+
+def sideways_scrolling(page) -> list[str]:
+    """What scrolls sideways at the viewport's width: the page itself, or any box inside it that scrolls
+    (Django's result list and tabular inlines scroll inside their own box, which the page's width never shows)."""
+    return page.evaluate(SIDEWAYS_JS)
