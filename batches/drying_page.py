@@ -201,6 +201,8 @@ def may_record_run(user) -> bool:
 
 def drying_run_record_view(model_admin, request, pk: int | None = None):
     """GET: the page; POST: everything filled in, through one service call (all or nothing)."""
+    if not may_record_run(request.user):
+        raise PermissionDenied  # before the lookup: a refusal says nothing about which runs exist
     run = None
     if pk is not None:
         run = m.LyophilisationRun.objects.select_related("lot", "performed_by", "completed_by").filter(pk=pk).first()

@@ -15,7 +15,7 @@ from django.test import Client
 
 from cmlims import roles
 from cmlims.admin_site import API_ONLY
-from tests.reliability.test_permission_matrix import _admin_urls
+from tests.support.admin_urls import admin_urls
 from tests.support.builders import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -69,6 +69,8 @@ CUSTOM_PAGES: dict[str, frozenset] = {
     "auth_user_password_change": SU,
     "documents_documentjob_download": SEEN,
     "batches_cmlot_genealogy": SEEN,
+    "batches_lyophilisationrun_record_new": LAB,
+    "batches_lyophilisationrun_record": LAB,
     "shipping_recall": SEEN,
     "shipping_shipment_step": SHIP,
     "shipping_shipment_chart": SEEN,
@@ -146,7 +148,7 @@ def _model_url(label: str) -> str:
 def test_every_admin_page_has_a_rule_per_role():
     registered = {model._meta.label for model in admin.site._registry}
     assert registered == set(MODEL_PAGES), "a new admin page needs its rule here"
-    names = {name for name, _ in _admin_urls(admin.site.get_urls())}
+    names = {name for name, _ in admin_urls(admin.site.get_urls())}
     custom = names - NOT_CHECKED_HERE - _standard_page_names()
     assert custom == set(CUSTOM_PAGES), "a new custom admin page needs its rule here"
 
@@ -156,7 +158,7 @@ def test_every_admin_page_cell_gives_the_access_of_the_role_table(admin_clients)
     cells: list[tuple[str, str, frozenset]] = []
     for label, (viewers, adders) in MODEL_PAGES.items():
         cells += [(f"{label} list", _model_url(label), viewers), (f"{label} add", _model_url(label) + "add/", adders)]
-    routes = dict(_admin_urls(admin.site.get_urls()))
+    routes = dict(admin_urls(admin.site.get_urls()))
     for label in MODEL_PAGES:
         if (void := f"{label.replace('.', '_').lower()}_void") in routes:
             cells.append((f"{label} void", routes[void], VOIDERS.get(label, NOBODY)))

@@ -13,11 +13,11 @@ import re
 import pytest
 from django.contrib import admin
 from django.test import Client
-from django.urls import URLPattern, URLResolver
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from cmlims import roles
+from tests.support.admin_urls import admin_urls
 
 pytestmark = pytest.mark.django_db
 
@@ -124,20 +124,10 @@ def test_every_api_cell_gives_the_access_of_its_rule(clients):
     assert checked == len(api_operations()) * len(ROLES)
 
 
-def _admin_urls(patterns, prefix="/admin/"):
-    for entry in patterns:
-        if isinstance(entry, URLResolver):
-            yield from _admin_urls(entry.url_patterns, prefix + str(entry.pattern))
-        elif isinstance(entry, URLPattern):
-            route = re.sub(r"<(?:\w+:)?(\w+)>", "999999", prefix + str(entry.pattern))
-            if "^" not in route and "(?P" not in route:  # the catch-all redirect patterns have no fixed route
-                yield entry.name, route
-
-
 @pytest.mark.req("SEC-PERM-MATRIX", via="browser")
 def test_every_admin_page_sends_an_anonymous_browser_to_the_login():
     client, wrong = Client(), []
-    urls = [(name, url) for name, url in _admin_urls(admin.site.get_urls()) if name not in {"login", "logout"}]
+    urls = [(name, url) for name, url in admin_urls(admin.site.get_urls()) if name not in {"login", "logout"}]
     assert len(urls) > 100
     for name, url in urls:
         response = client.get(url)
