@@ -58,10 +58,13 @@ def specification_author_ids(specification: Specification) -> set[int]:
     from cmlims.models import AuditEntry
 
     item_ids = [str(pk) for pk in specification.items.values_list("pk", flat=True)]
+    from cmlims.audit import Action
+
     editors = AuditEntry.objects.filter(
         Q(object_type="qc.specitem", object_id__in=item_ids)
         | Q(object_type="qc.specification", object_id=str(specification.pk)),
-        user_id__isnull=False).values_list("user_id", flat=True).distinct()
+        user_id__isnull=False).exclude(action=Action.SIGNATURE_FAILED)  # a failed approval is no authorship
+    editors = editors.values_list("user_id", flat=True).distinct()
     return {specification.created_by_id, *editors}
 
 

@@ -56,11 +56,10 @@ def tested_at_problem(tested_at: datetime | None) -> str | None:
     return None
 
 
-def tested_at_previous(lot: CMLot, retest_of: QCResult | None = None) -> tuple[datetime | None, str]:
-    """The step a result's ``tested_at`` may not precede: the original's test for a retest, else the pooling
-    of the lot (a sample is taken from the pooled bulk or its vials)."""
-    if retest_of is not None:
-        return retest_of.tested_at, f"the original test (result {retest_of.pk})"
+def tested_at_previous(lot: CMLot) -> tuple[datetime | None, str]:
+    """The step a result's ``tested_at`` may not precede: the pooling of the lot (a sample is taken from the
+    pooled bulk or its vials). A retest is not held to its original's time: a retained sample may have been
+    tested earlier than the result it replaces, and which one counts follows the link, never the times."""
     return lot.pooled_at, f"lot {lot.lot_number} was pooled"
 
 
@@ -165,8 +164,7 @@ def result_enter(
     problem = analyst_problem(analyst)
     if problem:
         errors["analyst"] = [problem]
-    previous, previous_name = tested_at_previous(
-        lot, retest_of if retest_of is not None and retest_of.lot_id == lot.pk else None)
+    previous, previous_name = tested_at_previous(lot)
     time_errors, late = tested_at_check(tested_at, reason=reason, previous=previous, previous_name=previous_name)
     errors.update(time_errors)
     for name, linked in (("retest_of", retest_of), ("supersedes", supersedes)):

@@ -8,13 +8,24 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from batches.shipping import services
 from batches.shipping.models import TemperatureLog
 from cmlims.models import AuditEntry
 from cmlims.verification import audit_chain_verify
-from tests.batches.shipping.test_services import delivered
-from tests.support.builders import clean_log
+from tests.support.builders import clean_log, sign
 
 pytestmark = pytest.mark.django_db
+
+
+def delivered(world):
+    world.lot(vials=1)
+    shipment = world.shipment()
+    services.shipment_allocate_count(shipment=shipment, count=1, actor=world.coordinator)
+    services.shipment_pack(shipment=shipment, actor=world.coordinator, shipper_type="insulated_box",
+                           coolant="gel_packs", logger_serial="LOG-1")
+    services.shipment_ship(shipment=shipment, actor=world.coordinator, courier="MedEx", tracking_number="MX123",
+                           **sign(world.coordinator, "shipped"))
+    return services.shipment_deliver(shipment=shipment, actor=world.coordinator)
 
 
 @pytest.mark.req("INTEG-ORIGINALS-KEPT", "A11-8.2")
