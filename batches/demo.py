@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from .models import CellSource, Culture, LotStatus, LyophilisationPhase, Product
+from .models import CellSource, Culture, LotStatus, LyophilisationPhase, Product, StorageLocation
 from .services import cultures, drying, lots, packaging, products, records, sources
 
 D = Decimal
@@ -51,13 +51,13 @@ def _donor_and_banks(code: str, tissue: str, users, n: int):
     master = sources.cell_bank_create(
         actor=lab1, code=f"MCB-{code}", kind="master", source=donor, passage_at_freeze=1, frozen_on=_day(120),
         vials_frozen=40, vials_on_hand=38, cells_per_vial=10_000_000, storage_location=users["_ln2"],
-        performed_at=_ago(120), **identity,
+        performed_at=_ago(120), **identity, reason=LATE,
     )
     records.step_verify(record=master, actor=lab2)
     working = sources.cell_bank_create(
         actor=lab2, code=f"WCB-{code}", kind="working", source=donor, parent_bank=master, passage_at_freeze=2,
         frozen_on=_day(80), vials_frozen=60, vials_on_hand=60, cells_per_vial=5_000_000,
-        storage_location=users["_ln2"], performed_at=_ago(80), **identity,
+        storage_location=users["_ln2"], performed_at=_ago(80), **identity, reason=LATE,
     )
     records.step_verify(record=working, actor=lab1)
     return working
@@ -133,7 +133,7 @@ def _freeze_dry(lot, n: int, performer, verifier, pooled: datetime, *, complete:
         drying.lyophilisation_phase_record(
             run=run, phase=phase, actor=performer, shelf_temperature_setpoint_c=D(sp),
             shelf_temperature_actual_c=D(actual), chamber_pressure_setpoint_mbar=D(psp),
-            chamber_pressure_actual_mbar=D(pact), started_at=at, ended_at=end,
+            chamber_pressure_actual_mbar=D(pact), started_at=at, ended_at=end, reason=LATE,
         )
         at = end
     if not complete:
@@ -149,11 +149,13 @@ def _freeze_dry(lot, n: int, performer, verifier, pooled: datetime, *, complete:
     return records.step_verify(record=run, actor=verifier)
 
 
-def seed(users) -> None:
+def seed_product(users) -> None:
+    """The demo product and its storage, first: QC signs the product's specification into force before any demo
+    lot is pooled (a specification is never backdated), then ``seed`` records the lots."""
     if Product.objects.filter(gtin=DEMO_GTIN).exists():
-        return  # created together in one transaction: already seeded
-    lab1, lab2 = users["lab1"], users["lab2"]
-    product = products.product_create(
+        return
+    lab1 = users["lab1"]
+    products.product_create(
         actor=lab1, name="SecretoMed MSC-CM lyophilisate 1 mL", gtin=DEMO_GTIN,
         description="Freeze-dried, 10× concentrated conditioned medium of umbilical-cord MSC (serum-free)",
         shelf_life_days=730, storage_temperature_min_c=D("-25"), storage_temperature_max_c=D("-15"),
@@ -162,11 +164,21 @@ def seed(users) -> None:
         min_viability_percent=D("80"), conditioning_min_hours=D("48"), conditioning_max_hours=D("72"),
         nominal_fill_volume_ml=D("1.0"), requires_second_person_verification=True,
     )
-    ln2 = products.storage_location_create(actor=lab1, code="LN2-01", name="Cell bank LN2 tank 1", kind="ln2",
-                                           temperature_min_c=D("-196"), temperature_max_c=D("-150"))
-    quarantine = products.storage_location_create(
+    products.storage_location_create(actor=lab1, code="LN2-01", name="Cell bank LN2 tank 1", kind="ln2",
+                                     temperature_min_c=D("-196"), temperature_max_c=D("-150"))
+    products.storage_location_create(
         actor=lab1, code="FRZ-Q1", name="Quarantine freezer −20 °C", kind="freezer",
         temperature_min_c=D("-25"), temperature_max_c=D("-15"))
+
+
+def seed(users) -> None:
+    seed_product(users)
+    product = Product.objects.get(gtin=DEMO_GTIN)
+    if product.lots.exists():
+        return  # created together in one transaction: already seeded
+    lab1, lab2 = users["lab1"], users["lab2"]
+    ln2 = StorageLocation.objects.get(code="LN2-01")
+    quarantine = StorageLocation.objects.get(code="FRZ-Q1")
     helpers = {**users, "_ln2": ln2}
     bank_a = _donor_and_banks("UC-24-017", CellSource.Tissue.UMBILICAL_CORD, helpers, 0)
     bank_b = _donor_and_banks("WJ-25-003", CellSource.Tissue.WHARTONS_JELLY, helpers, 1)

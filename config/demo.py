@@ -29,7 +29,9 @@ from django.utils.module_loading import import_string
 from cmlims.demo import demo_allowed, demo_users_ensure
 
 SEEDERS: list[str] = [
-    "batches.demo.seed",
+    "batches.demo.seed_product",  # the product first ...
+    "qc.demo.seed_specifications",  # ... its specification signed into force (never backdated) ...
+    "batches.demo.seed",  # ... then the lots, pooled under it
     "qc.demo.seed",  # after batches: QC results, investigations and sign-offs on the demo lots
     "batches.shipping.demo.seed",  # last: ships vials of the released demo lot
 ]

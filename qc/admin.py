@@ -29,7 +29,7 @@ from qc.documents import lot_coa_request
 from qc.models import LotAuditReview, QCResult, Specification, SpecItem, SpecStatus
 from qc.review import TRAIL_HEADER, review_by_exception, trail_csv, trail_lines, trail_pdf
 from qc.services.imports import results_import
-from qc.services.results import result_approve, result_enter
+from qc.services.results import invalidation_conditions, result_approve, result_enter, result_invalidate
 from qc.services.signoff import MEANINGS, lot_sign_off
 from qc.services.specs import (
     ITEM_FIELDS,
@@ -160,7 +160,8 @@ class ResultForm(forms.ModelForm):
     corrects_result = forms.ModelChoiceField(QCResult.objects.all(), required=False, widget=forms.NumberInput,
                                         help_text="id of a wrongly recorded result this one corrects")
     correction_note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                                      label="correction reason", help_text="required for a correction")
+                                      label="reason", help_text="required for a correction, and for a late entry "
+                                                                "(tested more than 24 h ago)")
 
     class Meta:
         model = QCResult
@@ -170,7 +171,8 @@ class ResultForm(forms.ModelForm):
 
 class ImportForm(forms.Form):
     file = forms.FileField(help_text="CSV: lot_number, test, value, unit, analyst, tested_at (ISO 8601 with "
-                                     "offset), instrument. All rows or none are imported.")
+                                     "offset), instrument, and reason (optional: required for a row tested more "
+                                     "than 24 h ago). All rows or none are imported; the file is kept as received.")
 
 
 @admin.register(QCResult)
@@ -185,7 +187,8 @@ class QCResultAdmin(AuditedModelAdmin):
     autocomplete_fields = ("lot",)
     readonly_fields = ("value", "qualitative_value", "passed", "status", "supersedes", "correction_reason",
                        "retest_of", "entered_by", "entered_at", "approved_by", "approved_at", "approval",
-                       "attachment_sha256", "source", "actions_links")
+                       "invalidated_by", "invalidated_at", "invalidation_reason", "invalidation",
+                       "attachment_sha256", "source", "imported_from", "actions_links")
 
     @admin.display(description="actions")
     def actions_links(self, result):
@@ -196,6 +199,9 @@ class QCResultAdmin(AuditedModelAdmin):
         if result.approved_at is None and result.status == "valid":
             links.insert(0, format_html('<a href="{}">approve (signature)</a>',
                                         reverse("admin:qc_qcresult_approve", args=[result.pk])))
+        if result.status == "valid":
+            links.insert(0, format_html('<a href="{}">invalidate (signature)</a>',
+                                        reverse("admin:qc_qcresult_invalidate", args=[result.pk])))
         return format_html(" · ".join(["{}"] * len(links)), *links)
 
     def get_readonly_fields(self, request, obj=None):
@@ -235,6 +241,7 @@ class QCResultAdmin(AuditedModelAdmin):
         return [
             path("import/", view(self.import_view), name="qc_qcresult_import"),
             path("<int:pk>/approve/", view(self.approve_view), name="qc_qcresult_approve"),
+            path("<int:pk>/invalidate/", view(self.invalidate_view), name="qc_qcresult_invalidate"),
             path("signoff/<str:lot_number>/", view(self.signoff_view), name="qc_lot_signoff"),
             path("signoff/<str:lot_number>/trail/", view(self.trail_view), name="qc_lot_trail"),
             *super().get_urls(),
@@ -251,12 +258,15 @@ class QCResultAdmin(AuditedModelAdmin):
         rows = []
         if request.method == "POST" and form.is_valid():
             try:
-                imported = results_import(data=form.cleaned_data["file"].read(), actor=request.user)
+                upload = form.cleaned_data["file"]
+                original = results_import(data=upload.read(), actor=request.user, file_name=upload.name)
             except ApplicationError as exc:
                 rows = exc.extra.get("rows", [])
                 form.add_error(None, exc.message)
             else:
-                self.message_user(request, f"{imported} results imported.", level=messages.SUCCESS)
+                self.message_user(request, f"{original.result_count} results imported; the file is kept as "
+                                           f"{original.original.name} (SHA-256 {original.sha256}).",
+                                  level=messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:qc_qcresult_changelist"))
         return TemplateResponse(request, "admin/qc/import.html", {
             **self.admin_site.each_context(request), "opts": self.opts, "title": "Import QC results",
@@ -270,6 +280,20 @@ class QCResultAdmin(AuditedModelAdmin):
             self, request, subject=result, title=f"Approve result {result.pk}", meaning="result approved",
             sign=lambda **signature: result_approve(result=result, actor=request.user, **signature),
             done=f"Result {result.pk} approved.", context={"result": result},
+        )
+
+    def invalidate_view(self, request, pk: int):
+        """A QC officer invalidates a result: reason and signature ("result invalidated"); the page says
+        beforehand what stops it (own result, already invalidated, lot closed)."""
+        if not roles.has_role(request.user, roles.QC_OFFICER):
+            raise PermissionDenied
+        result = get_object_or_404(QCResult.objects.select_related("lot", "spec_item", "analyst"), pk=pk)
+        return approval_page(
+            self, request, subject=result, title=f"Invalidate result {result.pk}", meaning="result invalidated",
+            sign=lambda **signature: result_invalidate(result=result, actor=request.user, **signature),
+            done=f"Result {result.pk} invalidated: it no longer counts for the lot.",
+            context={"result": result, "refusals": invalidation_conditions(result, request.user),
+                     "reason_required": True},
         )
 
     def signoff_lot(self, lot_number: str) -> CMLot:

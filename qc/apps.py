@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 from cmlims import roles
 
-_MODELS = ("specification", "specitem", "qcresult", "lotauditreview")
+_MODELS = ("specification", "specitem", "qcresult", "resultimport", "lotauditreview")
 
 
 class QcConfig(AppConfig):
@@ -28,3 +28,5 @@ class QcConfig(AppConfig):
         guards.register()
         # verify_audit re-hashes every result's raw-data attachment against the digest stored with it.
         register_stored_file("qc.QCResult", file_field="attachment", hash_field="attachment_sha256")
+        # ... and every imported instrument export, kept as received.
+        register_stored_file("qc.ResultImport", file_field="original", hash_field="sha256")

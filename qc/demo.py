@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Min
 from django.utils import timezone
 
 from batches.models import CMLot, LotStatus, Product
@@ -44,6 +43,7 @@ PASSING = {
     "EV markers (CD63/CD81/CD9)": ("positive", ""),
 }
 IN_PROCESS = ("pH (reconstituted)", "Total protein")  # measured on the bulk before freeze-drying
+LATE = "demo history, entered after the fact"  # the demo backfills results of tests run days ago
 
 
 def _specification(product: Product, qc1, qc2) -> Specification:
@@ -51,13 +51,19 @@ def _specification(product: Product, qc1, qc2) -> Specification:
     existing = Specification.objects.filter(product=product).order_by("-version").first()
     if existing is not None:
         return existing
-    first_pool = product.lots.aggregate(first=Min("pooled_at"))["first"] or timezone.now()
     spec = specification_create(product=product, title=f"{product.name} release specification", actor=qc2,
                                 items=panel_items(),
                                 notes="CM release panel (shared reference); limits marked demo are not validated")
-    # In force from before the first demo lot was pooled, so every demo lot is tested against it.
+    # In force from its approval (never backdated): signed before the demo lots are recorded
+    # (``seed_specifications`` runs before ``batches.demo.seed``), so every demo lot is tested against it.
     return specification_approve(specification=spec, actor=qc1, username=qc1.username, password=DEMO_PASSWORD,
-                                 reason="demo: initial release panel", effective_from=first_pool - timedelta(days=1))
+                                 reason="demo: initial release panel")
+
+
+def seed_specifications(users) -> None:
+    """The release specification of every product, signed into force before any demo lot is pooled."""
+    for product in Product.objects.order_by("pk"):
+        _specification(product, users["qc1"], users["qc2"])
 
 
 def _tested_at(lot: CMLot, offset_hours: float):
@@ -72,6 +78,7 @@ def _enter(lot, test, users, index, *, value=None, unit=None):
     return result_enter(
         lot=lot, test=test, value=value or default_value, unit=default_unit if unit is None else unit,
         analyst=analyst, actor=analyst, tested_at=_tested_at(lot, 2 + index), instrument=f"{test.split()[0]}-01",
+        reason=LATE,
     )
 
 
@@ -97,7 +104,7 @@ def _released_with_closed_investigation(lot, users) -> None:
     _full_panel(lot, users, skip=("Bacterial endotoxin",))
     failing = _enter(lot, "Bacterial endotoxin", users, 20, value="18.2", unit="EU/mL")
     retest = result_retest(result=failing, actor=users["lab2"], value="0.9", unit="EU/mL", analyst=users["lab2"],
-                           tested_at=_tested_at(lot, 30), instrument="LAL-02")
+                           tested_at=_tested_at(lot, 30), instrument="LAL-02", reason=LATE)
     _approve(retest, users)
     for investigation in selectors.lot_investigations(lot, open_only=True):
         investigation_close(

@@ -77,6 +77,12 @@ def build_coa(ctx: BuildContext) -> BuiltDocument:
             failing.append(len(rows))
         rows.append([item.test, item.method or "—", item.criterion, value, verdict, tested,
                      "mandatory" if item.mandatory else "information"])
+    # An invalidated result is not on the certificate's table, but the certificate says it was set aside.
+    invalidated = [f"{r.spec_item.test} = {r.value_entered} {r.unit_entered}".strip()
+                   + f" (tested {r.tested_at:%Y-%m-%d}): invalidated by {r.invalidation.printed_name} on "
+                   f"{_utc(r.invalidated_at)}: {r.invalidation_reason}"
+                   for r in lot.qc_results.filter(status="invalidated").select_related("spec_item", "invalidation")
+                   .order_by("pk")]
     signatures = list(lot_signoff_signatures(lot))
     release = [s for s in signatures if s.meaning == "released"]
     # The printout shows "changed after signing" like the API and the admin do (a signed field edited since).
@@ -90,7 +96,8 @@ def build_coa(ctx: BuildContext) -> BuiltDocument:
         ]),
         Section("Results", table_header=["Test", "Method", "Limit", "Result", "Pass/fail", "Tested", "Item"],
                 table_rows=rows, highlighted_rows=failing,
-                column_widths=[0.2, 0.16, 0.16, 0.16, 0.09, 0.11, 0.12]),
+                column_widths=[0.2, 0.16, 0.16, 0.16, 0.09, 0.11, 0.12],
+                paragraphs=["Invalidated results (not counted): " + "; ".join(invalidated)] if invalidated else []),
         Section("Release", table_header=["Printed name", "Meaning", "Signed", "Reason", "Signed content"],
                 table_rows=[[s.printed_name, s.meaning, _utc(s.signed_at), s.reason or "—",
                              signed_content_note(statuses[s.pk])] for s in signatures],

@@ -35,7 +35,8 @@ def result_by_id(result_id: int) -> QCResult | None:
 def result_detail(result_id: int) -> QCResult:
     """One result with everything its API body shows (lot, item, people, approval signer)."""
     result = QCResult.objects.select_related(
-        "lot", "spec_item", "analyst", "entered_by", "approved_by", "approval__signer").filter(pk=result_id).first()
+        "lot", "spec_item", "analyst", "entered_by", "approved_by", "approval__signer", "invalidated_by",
+        "invalidation__signer").filter(pk=result_id).first()
     if result is None:
         raise NotFound(f"result {result_id} does not exist")
     return result
@@ -57,10 +58,13 @@ def specification_author_ids(specification: Specification) -> set[int]:
     from cmlims.models import AuditEntry
 
     item_ids = [str(pk) for pk in specification.items.values_list("pk", flat=True)]
+    from cmlims.audit import Action
+
     editors = AuditEntry.objects.filter(
         Q(object_type="qc.specitem", object_id__in=item_ids)
         | Q(object_type="qc.specification", object_id=str(specification.pk)),
-        user_id__isnull=False).values_list("user_id", flat=True).distinct()
+        user_id__isnull=False).exclude(action=Action.SIGNATURE_FAILED)  # a failed approval is no authorship
+    editors = editors.values_list("user_id", flat=True).distinct()
     return {specification.created_by_id, *editors}
 
 
@@ -110,7 +114,8 @@ def spec_items(specification: Specification | None) -> list[SpecItem]:
 
 def _results():
     return (
-        QCResult.objects.select_related("spec_item", "analyst", "entered_by", "approved_by", "approval__signer", "lot")
+        QCResult.objects.select_related("spec_item", "analyst", "entered_by", "approved_by", "approval__signer", "lot",
+                                        "invalidated_by", "invalidation__signer")
         .order_by("spec_item__order", "spec_item_id", "tested_at", "id")
     )
 
@@ -130,7 +135,8 @@ def results_by_lot(lot_ids: list[int]) -> dict[int, list[QCResult]]:
 
 def counting_results(lot: CMLot, results: list[QCResult] | None = None) -> dict[int, QCResult]:
     """{spec_item_id: the result that counts}, decided by explicit links only, never by a client's tested_at:
-    a correction supersedes its original, a retest replaces the result it is a retest of. Of several valid
+    a correction supersedes its original, a retest replaces the result it is a retest of, an invalidated
+    result (a QC officer's signature) counts no more. Of several valid
     results no link orders, a failing one counts (a failure is set aside only explicitly), else the last
     entered."""
     rows = results if results is not None else list(lot_results(lot))
@@ -315,8 +321,13 @@ def lot_audit_entries(lot: CMLot, *, after: int = 0, through: int | None = None,
 
 
 def lot_review_latest_sequence(lot: CMLot, objects: Q | None = None) -> int:
-    """The newest audit entry of the lot a review must cover (reviews themselves are not reviewed)."""
+    """The newest audit entry of the lot a review must cover. Reviews themselves are not reviewed, and a
+    failed signature attempt (shown in the review by exception) does not make the signer's review stale: a
+    mistyped password must not send the officer back to re-review."""
+    from cmlims.audit import Action
+
     latest = (lot_audit_entries(lot, objects=objects).exclude(object_type="qc.lotauditreview")
+              .exclude(action=Action.SIGNATURE_FAILED)
               .order_by("-sequence").values_list("sequence", flat=True).first())
     return latest or 0
 

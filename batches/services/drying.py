@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from cmlims.audit import audited_create, audited_update
 from cmlims.exceptions import Conflict, InvalidInput, field_error
-from cmlims.timing import step_entry
+from cmlims.timing import occurred_at_check, step_entry
 
 from ..locks import lot_lock, row_lock
 from ..models import CMLot, LotStatus, LyophilisationPhase, LyophilisationRun
@@ -81,17 +81,25 @@ def lyophilisation_phase_record(*, run: LyophilisationRun, phase: str, actor, re
     if phase in recorded:
         raise field_error("phase", f"{label} is already recorded for run {run}")
     index = PHASE_ORDER.index(phase)
+    previous, previous_name = run.started_at, "the run started"
     if index > 0:
         before = recorded.get(PHASE_ORDER[index - 1])
-        previous = LyophilisationPhase.Phase(PHASE_ORDER[index - 1]).label
+        previous_label = LyophilisationPhase.Phase(PHASE_ORDER[index - 1]).label
         if before is None:
-            raise Conflict(f"record {previous} before {label}", code="wrong_order",
-                           conditions=[{"code": "wrong_order", "detail": f"{previous} is not recorded"}])
-        if values.get("started_at") and values["started_at"] < before.ended_at:
-            raise field_error("started_at", f"is before {previous} ended")
-    if run.started_at and values.get("started_at") and values["started_at"] < run.started_at:
-        raise field_error("started_at", "is before the run started")
-    return audited_create(LyophilisationPhase, actor=actor, reason=reason, run=run, phase=phase, **values)
+            raise Conflict(f"record {previous_label} before {label}", code="wrong_order",
+                           conditions=[{"code": "wrong_order", "detail": f"{previous_label} is not recorded"}])
+        previous, previous_name = before.ended_at, f"{previous_label} ended"
+    # Both times come from the dryer's record: not in the future, in order, a late entry with its reason.
+    if values.get("started_at") is None:
+        raise field_error("started_at", "required: when the phase started")
+    started_at, _ = occurred_at_check(values["started_at"], field="started_at", reason=reason, previous=previous,
+                                      previous_name=previous_name)
+    if values.get("ended_at") is None:
+        raise field_error("ended_at", "required: when the phase ended")
+    with step_entry(values["ended_at"], field="ended_at", reason=reason, previous=started_at,
+                    previous_name="the phase started") as ended_at:
+        values.update(started_at=started_at, ended_at=ended_at)
+        return audited_create(LyophilisationPhase, actor=actor, reason=reason, run=run, phase=phase, **values)
 
 
 @transaction.atomic

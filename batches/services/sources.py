@@ -6,9 +6,10 @@ from django.db import transaction
 
 from cmlims.audit import audited_create
 from cmlims.exceptions import field_error
+from cmlims.timing import step_entry
 
 from ..models import CellBank, CellSource
-from .common import change_begin, record_create, refuse_unknown, require_lab_staff, step_time, update_fields
+from .common import change_begin, record_create, refuse_unknown, require_lab_staff, update_fields
 
 CELL_SOURCE_FIELDS = {
     "code", "tissue", "collection_date", "consent_status", "consent_recorded_on", "eligibility_status",
@@ -39,11 +40,16 @@ def cell_source_update(*, source: CellSource, actor, reason: str = "", **values)
 def cell_bank_create(*, actor, reason: str = "", **values) -> CellBank:
     require_lab_staff(actor, "Recording a cell bank")
     refuse_unknown(values, CELL_BANK_FIELDS)
-    values["performed_at"] = step_time(values.get("performed_at"), "performed_at")
     source = values.get("source")
     if source is not None and source.voided_at is not None:
         raise field_error("source", f"{source} is voided")
-    return audited_create(CellBank, actor=actor, reason=reason, performed_by=actor, **values)
+    parent = values.get("parent_bank")
+    # Not in the future, not before the bank it was expanded from; a late entry needs a reason and is marked.
+    with step_entry(values.get("performed_at"), field="performed_at", reason=reason,
+                    previous=parent.performed_at if parent is not None else None,
+                    previous_name=f"bank {parent} was made" if parent is not None else "") as performed_at:
+        values["performed_at"] = performed_at
+        return audited_create(CellBank, actor=actor, reason=reason, performed_by=actor, **values)
 
 
 @transaction.atomic

@@ -47,3 +47,8 @@ class ShippingConfig(AppConfig):
         from cmlims.investigations.deviations import register_deviation_subject
 
         register_deviation_subject("shipment", Shipment)
+
+        from cmlims.storedfiles import register_stored_file
+
+        # verify_audit re-hashes every logger file kept as uploaded against the digest recorded at upload.
+        register_stored_file("shipping.TemperatureLog", file_field="original", hash_field="file_sha256")

@@ -199,6 +199,8 @@ class TemperatureLog(VoidableModel):
     file_name = models.CharField(max_length=200)
     file_sha256 = models.CharField(max_length=64)
     source_csv = models.TextField(editable=False)
+    original = models.FileField(upload_to="shipping/loggers/%Y/%m/", blank=True, editable=False,
+                                help_text="the logger file as uploaded (re-hashed against file_sha256 by verify_audit)")
     uploaded_by = _user()
     uploaded_at = models.DateTimeField()
     sample_count = models.PositiveIntegerField()

@@ -10,6 +10,7 @@ from cmlims.audit import AuditedModel
 
 class Meaning(models.TextChoices):
     RESULT_APPROVED = "result approved"
+    RESULT_INVALIDATED = "result invalidated"
     SPECIFICATION_APPROVED = "specification approved"
     RELEASED = "released"
     REJECTED = "rejected"

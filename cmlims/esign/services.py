@@ -78,18 +78,36 @@ def _grant_use(grant: SigningGrant, *, signer, meaning: str) -> None:
     grant.used = True
 
 
+def signature_failure_record(*, signer, meaning: str, failure: str, subject: models.Model | None = None,
+                             **details: Any) -> None:
+    """The audit entry of a refused signature attempt, against the record being signed (the lot of a lot
+    sign-off) so its review shows it, or against the signer when the caller names no record. A wrong
+    password or user name also counts towards the signing lock (``signing_credentials_verify``); a meaning
+    not confirmed does not (no credential was tried)."""
+    changes: dict[str, Any] = {"meaning": meaning, "failure": failure, **details}
+    if subject is not None:
+        changes["signer_id"] = signer.pk
+    audit_record(actor=signer, action=Action.SIGNATURE_FAILED, obj=subject if subject is not None else signer,
+                 changes=changes)
+
+
 def signing_credentials_verify(
     *, signer, username: str, password: str, meaning: str, reason: str = "", meaning_sent: str | None = None,
+    subject: models.Model | None = None,
 ) -> SigningGrant:
     """Check both signature components for ``signer`` (the caller) signing with ``meaning`` (the one the step
     signs with), and that ``meaning_sent`` (what the signer sent, None if nothing) is that meaning. Raises
     InvalidInput (400) or SigningLocked (423). Call it BEFORE opening the transaction of the signed change:
     the failure count and its audit entry are written in their own transaction, which the refusal does not
     roll back. (Inside an outer transaction — the demo seeder — they share that transaction's fate.)
-    Returns the grant ``signature_record`` needs (one signature per check)."""
+    Returns the grant ``signature_record`` needs (one signature per check). ``subject``, the record being
+    signed, is where every failed attempt is recorded (``signature_failure_record``)."""
     if meaning not in Meaning.values:
         raise field_error("meaning", f"must be one of: {', '.join(Meaning.values)}")
     if meaning_sent is not None and meaning_sent != meaning:
+        with transaction.atomic():
+            signature_failure_record(signer=signer, meaning=meaning, failure="meaning not confirmed",
+                                     subject=subject, given=meaning_sent)
         raise field_error("meaning", f"must be '{meaning}' for this signature")
     if meaning in REASON_REQUIRED and not (reason or "").strip():
         raise field_error("reason", f"a reason is required to sign '{meaning}'")
@@ -103,8 +121,7 @@ def signing_credentials_verify(
         state = signing_failure_lock(signer)
         now = timezone.now()
         if state.locked_until and state.locked_until > now:
-            audit_record(actor=signer, action=Action.SIGNATURE_FAILED, obj=signer,
-                         changes={"meaning": meaning, "failure": "signing locked"})
+            signature_failure_record(signer=signer, meaning=meaning, failure="signing locked", subject=subject)
             error = _locked(signer, state.locked_until)
         elif username != signer.get_username() or not signer.check_password(password):
             # The user name must be the caller's own (nobody signs for someone else); a wrong one counts
@@ -112,8 +129,7 @@ def signing_credentials_verify(
             wrong_name = username != signer.get_username()
             state.consecutive += 1
             limit = settings.CMLIMS_SIGNING_MAX_FAILURES
-            changes: dict[str, Any] = {"meaning": meaning, "consecutive": state.consecutive,
-                                       "failure": "user name is not the caller's" if wrong_name else "wrong password"}
+            changes: dict[str, Any] = {"consecutive": state.consecutive}
             if wrong_name:
                 changes["given"] = username
             if state.consecutive >= limit:
@@ -121,7 +137,9 @@ def signing_credentials_verify(
                 state.consecutive = 0
                 changes["locked_until"] = state.locked_until
             state.save()
-            audit_record(actor=signer, action=Action.SIGNATURE_FAILED, obj=signer, changes=changes)
+            signature_failure_record(signer=signer, meaning=meaning, subject=subject,
+                                     failure="user name is not the caller's" if wrong_name else "wrong password",
+                                     **changes)
             field, problem = (("username", "must be your own user name") if wrong_name
                               else ("password", "wrong password"))
             if "locked_until" in changes:
@@ -184,7 +202,7 @@ def signature_sign(
 ) -> Signature:
     """Verify both components (failures committed and audited), then record the signature."""
     grant = signing_credentials_verify(signer=signer, username=username, password=password, meaning=meaning,
-                                       reason=reason)
+                                       reason=reason, subject=subject)
     return signature_record(grant=grant, subject=subject, signer=signer, meaning=meaning, reason=reason,
                             content=content,
                             field_list_version=field_list_version)

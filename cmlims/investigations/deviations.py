@@ -80,7 +80,7 @@ def deviation_close(
         raise InvalidInput("; ".join(f"{k}: required" for k in errors), fields=errors)
     grant = signing_credentials_verify(signer=actor, username=username, password=password,
                                        meaning=Meaning.DEVIATION_CLOSED, meaning_sent=meaning or None,
-                                       reason=conclusion)
+                                       reason=conclusion, subject=investigation)
     with transaction.atomic():
         inv = investigation_lock(investigation)
         if inv.kind != Kind.DEVIATION:

@@ -38,7 +38,8 @@ class ResultInput(serializers.Serializer):
     retest_of = serializers.IntegerField(required=False, allow_null=True)
     supersedes = serializers.IntegerField(required=False, allow_null=True, help_text="correct this result")
     reason = serializers.CharField(required=False, allow_blank=True, default="",
-                                   help_text="required with supersedes")
+                                   help_text="required with supersedes, and for a late entry (tested more than "
+                                             "CMLIMS_LATE_ENTRY_HOURS ago)")
 
 
 class SpecificationListQuery(serializers.Serializer):
@@ -89,10 +90,15 @@ def result_body(result: QCResult, *, counts: bool | None = None, approval_status
         "attachment": result.attachment.name or None,
         "attachment_sha256": result.attachment_sha256 or None,
         "approval": None,
+        "invalidation": None,
+        "imported_from": result.imported_from_id,
     }
     if result.approval_id:
         body["approval"] = signature_manifest(result.approval, approval_status)
         body["approval"]["username"] = _username(result.approved_by)
+    if result.invalidation_id:
+        body["invalidation"] = signature_manifest(result.invalidation)
+        body["invalidation"]["username"] = _username(result.invalidated_by)
     if counts is not None:
         body["counts"] = counts
     return body

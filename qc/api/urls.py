@@ -8,6 +8,7 @@ urlpatterns = [
     path("qc/results/import/", views.ResultImportView.as_view(), name="qc-result-import"),
     path("qc/results/<int:pk>/", views.ResultDetailView.as_view(), name="qc-result-detail"),
     path("qc/results/<int:pk>/approve/", views.ResultApproveView.as_view(), name="qc-result-approve"),
+    path("qc/results/<int:pk>/invalidate/", views.ResultInvalidateView.as_view(), name="qc-result-invalidate"),
     path("qc/specifications/", views.SpecificationListView.as_view(), name="qc-specification-list"),
     path("qc/specifications/<int:pk>/approve/", views.SpecificationApproveView.as_view(),
          name="qc-specification-approve"),

@@ -30,7 +30,7 @@ from qc.api.serializers import (
 from qc.models import QCResult, Specification
 from qc.services.hold import lot_hold, lot_unhold
 from qc.services.imports import results_import
-from qc.services.results import result_approve, result_enter, result_get
+from qc.services.results import result_approve, result_enter, result_get, result_invalidate
 from qc.services.signoff import lot_audit_review_confirm, lot_for_signoff, lot_sign_off
 from qc.services.specs import specification_approve
 from qc.signed_content import lot_signature_status, result_signature_status
@@ -105,16 +105,27 @@ class ResultApproveView(ApprovalView):
     record_get, approve, record_kwarg, body = result_get, result_approve, "result", result_detail_body
 
 
+class ResultInvalidateView(ApprovalView):
+    """Invalidate a result with an electronic signature ("result invalidated") and a reason: it stays visible,
+    marked invalidated, and no longer counts for the lot."""
+
+    record_get, approve, record_kwarg, body = result_get, result_invalidate, "result", result_detail_body
+
+
 class ResultImportView(APIView):
-    """All-or-nothing CSV import: 201 {"imported": n}, or 400 with every problem in ``rows``."""
+    """All-or-nothing CSV import: 201 {"imported": n, "original": the stored file as received, with its SHA-256},
+    or 400 with every problem in ``rows``."""
 
     @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         upload = request_parse(ImportInput, request)["file"]
         if upload.size > settings.CMLIMS_MAX_UPLOAD_BYTES:
             raise PayloadTooLarge(f"file: larger than {settings.CMLIMS_MAX_UPLOAD_BYTES} bytes")
-        imported = results_import(data=upload.read(), actor=request.user)
-        return Response({"imported": imported}, status=status.HTTP_201_CREATED)
+        original = results_import(data=upload.read(), actor=request.user, file_name=upload.name)
+        return Response({"imported": original.result_count, "original": {
+            "id": original.pk, "file_name": original.file_name, "stored_as": original.original.name,
+            "sha256": original.sha256, "size_bytes": original.size_bytes,
+        }}, status=status.HTTP_201_CREATED)
 
 
 class LotResultsView(APIView):

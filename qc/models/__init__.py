@@ -1,9 +1,9 @@
 """QC records: specifications (versioned, signed into force), results, and the lot's audit-trail reviews."""
 
-from .results import LotAuditReview, QCResult, ResultSource, ResultStatus
+from .results import LotAuditReview, QCResult, ResultImport, ResultSource, ResultStatus
 from .specs import LimitKind, Specification, SpecItem, SpecStatus
 
 __all__ = [
-    "LimitKind", "LotAuditReview", "QCResult", "ResultSource", "ResultStatus", "SpecItem", "SpecStatus",
+    "LimitKind", "LotAuditReview", "QCResult", "ResultImport", "ResultSource", "ResultStatus", "SpecItem", "SpecStatus",
     "Specification",
 ]

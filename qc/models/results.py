@@ -9,6 +9,7 @@ from cmlims.audit import AuditedModel
 class ResultStatus(models.TextChoices):
     VALID = "valid", "valid"
     SUPERSEDED = "superseded", "superseded by a correction"
+    INVALIDATED = "invalidated", "invalidated (signed by a QC officer)"
 
 
 class ResultSource(models.TextChoices):
@@ -20,10 +21,32 @@ def _user(**kwargs) -> models.ForeignKey:
     return models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", **kwargs)
 
 
+class ResultImport(AuditedModel):
+    """The original instrument export of one CSV import, kept as received (stored file + SHA-256, re-hashed by
+    ``verify_audit``); every result it created points here."""
+
+    original = models.FileField(upload_to="qc/imports/%Y/%m/", editable=False)
+    file_name = models.CharField(max_length=200, editable=False, help_text="the name the file was uploaded as")
+    sha256 = models.CharField(max_length=64, editable=False)
+    size_bytes = models.PositiveBigIntegerField(editable=False)
+    imported_by = _user(editable=False)
+    imported_at = models.DateTimeField(editable=False)
+    result_count = models.PositiveIntegerField(editable=False)
+
+    class Meta:
+        verbose_name = "QC result import"
+        ordering = ["-imported_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.result_count} results, SHA-256 {self.sha256[:12]}…)"
+
+
 class QCResult(AuditedModel):
     """One measurement of one spec item on one lot. A correction is a new result that supersedes this one
-    (with a reason); a retest is a new result linked to this one, which stays valid and visible. The latest
-    valid result of an item (by test time) is the one that counts. Pass/fail is computed, never typed."""
+    (with a reason); a retest is a new result linked to this one, which stays valid and visible; an
+    invalidation (a QC officer's signature with a reason) sets a result aside without a replacement. Which
+    result counts is decided by those explicit links only (``qc.selectors.counting_results``), never by a
+    test time. Pass/fail is computed, never typed."""
 
     lot = models.ForeignKey("batches.CMLot", on_delete=models.PROTECT, related_name="qc_results")
     spec_item = models.ForeignKey("qc.SpecItem", on_delete=models.PROTECT, related_name="results")
@@ -40,6 +63,9 @@ class QCResult(AuditedModel):
     attachment_sha256 = models.CharField(max_length=64, blank=True, editable=False)
     source = models.CharField(max_length=10, choices=ResultSource.choices, default=ResultSource.ENTRY,
                               editable=False)
+    imported_from = models.ForeignKey(ResultImport, null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="results", editable=False,
+                                      help_text="the stored instrument export this result was imported from")
     entered_by = _user(editable=False)
     entered_at = models.DateTimeField(editable=False)
     status = models.CharField(max_length=12, choices=ResultStatus.choices, default=ResultStatus.VALID,
@@ -53,6 +79,11 @@ class QCResult(AuditedModel):
     approved_at = models.DateTimeField(null=True, blank=True, editable=False)
     approval = models.OneToOneField("esign.Signature", null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="+", editable=False)
+    invalidated_by = _user(null=True, blank=True, editable=False)
+    invalidated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    invalidation_reason = models.TextField(blank=True, editable=False)
+    invalidation = models.OneToOneField("esign.Signature", null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="+", editable=False)
 
     class Meta:
         verbose_name = "QC result"

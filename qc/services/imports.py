@@ -4,27 +4,35 @@ Every row is checked before anything is written; any problem answers 400 with ev
 (``rows: [{row, column, problem}]``, row = 1-based data row) and writes nothing. A good file is written in
 one transaction through the audit's bulk paths (one audit entry per row), with an OOS investigation for
 every failing result. Lookups are batched (lots, specs, users, unit factors), so 10,000 rows is one request.
+
+The file itself is kept as received (``ResultImport``: a stored file re-hashed by ``verify_audit``, its SHA-256
+in the import's audit entry), and every result points to it. A row tested more than CMLIMS_LATE_ENTRY_HOURS
+ago needs a ``reason`` (optional column) and its audit entry is marked as a late entry.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+from collections import defaultdict
+from contextlib import nullcontext
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
 from batches.locks import lots_lock
 from batches.models import CMLot
 from cmlims import roles
-from cmlims.audit import audited_bulk_create
+from cmlims.audit import audited_bulk_create, audited_save, late_entry
 from cmlims.exceptions import InvalidInput
 from cmlims.investigations.models import Kind
 from cmlims.investigations.services import investigations_open_bulk
 from qc.evaluation import ValueProblem
-from qc.models import QCResult, ResultSource
+from qc.models import QCResult, ResultImport, ResultSource
 from qc.selectors import lot_specification
 from qc.services.results import (
     ANALYST_ROLES,
@@ -34,10 +42,12 @@ from qc.services.results import (
     lot_open_problem,
     oos_details,
     oos_title,
+    tested_at_check,
+    tested_at_previous,
     tested_at_problem,
 )
 
-COLUMNS = ("lot_number", "test", "value", "unit", "analyst", "tested_at", "instrument")
+COLUMNS = ("lot_number", "test", "value", "unit", "analyst", "tested_at", "instrument", "reason")
 # The stored columns' sizes (QCResult): checked here because the bulk path skips per-row full_clean().
 MAX_LENGTHS = {"value": 100, "unit": 40, "instrument": 120}
 REQUIRED = ("lot_number", "test", "value", "analyst", "tested_at")
@@ -83,8 +93,21 @@ def _rows(text: str) -> tuple[list[dict], list[dict]]:
     return rows, []
 
 
-def results_import(*, data: bytes, actor) -> int:
-    """Import a CSV export (columns: lot_number, test, value, unit, analyst, tested_at, instrument)."""
+IMPORT_REASON = "imported from an instrument export"
+
+
+def _original_store(*, data: bytes, file_name: str, actor, count: int) -> ResultImport:
+    """The export as received, kept as a stored file with its SHA-256 (in the record and its audit entry)."""
+    name = (file_name or "results.csv").replace("\\", "/").rsplit("/", 1)[-1][:200] or "results.csv"
+    record = ResultImport(file_name=name, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
+                          imported_by=actor, imported_at=timezone.now(), result_count=count)
+    record.original.save(name, ContentFile(data), save=False)
+    return audited_save(record, actor=actor, reason=IMPORT_REASON)
+
+
+def results_import(*, data: bytes, actor, file_name: str = "") -> ResultImport:
+    """Import a CSV export (columns: lot_number, test, value, unit, analyst, tested_at, instrument; optional
+    reason). Answers the stored original (``ResultImport``), which names how many results it created."""
     roles.require_role(actor, ENTRY_ROLES, "Importing QC results")
     rows, problems = _rows(_decode(data))
     if problems:
@@ -93,15 +116,26 @@ def results_import(*, data: bytes, actor) -> int:
         results = _validate(rows, actor, problems)
         if problems:
             raise ImportRejected(problems, len(rows))
-        created = audited_bulk_create(QCResult, results, actor=actor, reason="imported from an instrument export",
-                                      clean=False)
+        original = _original_store(data=data, file_name=file_name, actor=actor, count=len(results))
+        # On-time rows in one bulk write; late ones grouped by their test time and reason, each group's entries
+        # marked as late entries of that time.
+        groups: dict[tuple, list[QCResult]] = defaultdict(list)
+        for result, late, reason in results:
+            result.imported_from = original
+            groups[(result.tested_at, reason) if late else (None, "")].append(result)
+        created: list[QCResult] = []
+        for (late_at, reason), group in groups.items():
+            with late_entry(late_at) if late_at is not None else nullcontext():
+                created += audited_bulk_create(QCResult, group, actor=actor, reason=reason or IMPORT_REASON,
+                                               clean=False)
         failing = [r for r in created if not r.passed]
         details = {lot_id: oos_details(r.lot) for lot_id, r in {r.lot_id: r for r in failing}.items()}
         investigations_open_bulk(items=[(r, Kind.OOS, oos_title(r), details[r.lot_id]) for r in failing], actor=actor)
-    return len(created)
+    return original
 
 
-def _validate(rows: list[dict], actor, problems: list[dict]) -> list[QCResult]:
+def _validate(rows: list[dict], actor, problems: list[dict]) -> list[tuple[QCResult, bool, str]]:
+    """(result, late entry, reason) for every row, or problems appended."""
     lot_numbers = sorted({r["lot_number"] for r in rows if r["lot_number"]})
     # Lock the lots in a fixed order: no sign-off can slip in between the check and the write.
     lots = {lot.lot_number: lot for lot in lots_lock(CMLot.objects.filter(lot_number__in=lot_numbers))}
@@ -144,11 +178,18 @@ def _validate(rows: list[dict], actor, problems: list[dict]) -> list[QCResult]:
             trouble = f"no user '{row['analyst']}'" if analyst is None else analyst_problem(analyst)
             if trouble:
                 problem(number, "analyst", trouble)
-        tested_at = None
+        tested_at, late = None, False
         if row["tested_at"]:
             tested_at, trouble = _parse_time(row["tested_at"])
             if trouble:
                 problem(number, "tested_at", trouble)
+            elif lot is not None:
+                previous, previous_name = tested_at_previous(lot)
+                time_errors, late = tested_at_check(tested_at, reason=row.get("reason", ""), previous=previous,
+                                                    previous_name=previous_name)
+                for column, texts in time_errors.items():
+                    for text in texts:
+                        problem(number, column, text + (" (column reason)" if column == "reason" else ""))
         if item is not None and row["value"]:
             try:
                 result = build_result(lot=lot, item=item, value=row["value"], unit=row.get("unit", ""),
@@ -159,5 +200,5 @@ def _validate(rows: list[dict], actor, problems: list[dict]) -> list[QCResult]:
             else:
                 result.entered_at = now
                 if len(problems) == before:
-                    results.append(result)
+                    results.append((result, late, row.get("reason", "")))
     return results

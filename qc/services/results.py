@@ -8,6 +8,7 @@ an OOS investigation in the same transaction (rule 5).
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 from datetime import datetime
 
 from django.core.files.uploadedfile import UploadedFile
@@ -17,12 +18,13 @@ from django.utils import timezone
 from batches.locks import lot_lock
 from batches.models import CMLot, LotStatus
 from cmlims import roles
-from cmlims.audit import audited_save, audited_update
+from cmlims.audit import audited_save, audited_update, late_entry
 from cmlims.esign.models import Meaning
 from cmlims.esign.services import SigningGrant, signature_record, signing_credentials_verify
 from cmlims.exceptions import Conflict, InvalidInput, NotFound, field_error
 from cmlims.investigations.models import Kind
 from cmlims.investigations.services import investigation_open
+from cmlims.timing import occurred_at_check
 from qc.evaluation import ValueProblem, evaluate
 from qc.locks import result_lock
 from qc.models import QCResult, ResultSource, ResultStatus, SpecItem
@@ -52,6 +54,28 @@ def tested_at_problem(tested_at: datetime | None) -> str | None:
     if (tested_at - timezone.now()).total_seconds() > FUTURE_TOLERANCE_S:
         return "cannot be in the future"
     return None
+
+
+def tested_at_previous(lot: CMLot) -> tuple[datetime | None, str]:
+    """The step a result's ``tested_at`` may not precede: the pooling of the lot (a sample is taken from the
+    pooled bulk or its vials). A retest is not held to its original's time: a retained sample may have been
+    tested earlier than the result it replaces, and which one counts follows the link, never the times."""
+    return lot.pooled_at, f"lot {lot.lot_number} was pooled"
+
+
+def tested_at_check(tested_at: datetime | None, *, reason: str, previous: datetime | None,
+                    previous_name: str) -> tuple[dict[str, list[str]], bool]:
+    """({field: [problem]}, late): ``tested_at`` through ``cmlims.timing`` (zone, not in the future, not
+    before ``previous``; more than CMLIMS_LATE_ENTRY_HOURS ago needs a reason and is a late entry)."""
+    problem = tested_at_problem(tested_at)
+    if problem:
+        return {"tested_at": [problem]}, False
+    try:
+        _, late = occurred_at_check(tested_at, field="tested_at", reason=reason, previous=previous,
+                                    previous_name=previous_name)
+    except InvalidInput as exc:
+        return dict(exc.extra.get("fields") or {"tested_at": [exc.message]}), False
+    return {}, late
 
 
 def analyst_problem(analyst) -> str | None:
@@ -127,16 +151,22 @@ def result_enter(
     *, lot: CMLot, actor, value: str, unit: str = "", analyst=None, tested_at: datetime | None = None,
     instrument: str = "", spec_item: SpecItem | None = None, test: str = "",
     attachment: UploadedFile | None = None, retest_of: QCResult | None = None,
-    supersedes: QCResult | None = None, correction_reason: str = "",
+    supersedes: QCResult | None = None, correction_reason: str = "", reason: str = "",
 ) -> QCResult:
-    """Record one result. ``retest_of`` links a retest; ``supersedes`` (with a reason) makes it a correction."""
+    """Record one result. ``retest_of`` links a retest; ``supersedes`` (with a reason) makes it a correction.
+    ``tested_at`` is checked like every step time (``tested_at_check``): a result entered more than
+    CMLIMS_LATE_ENTRY_HOURS after its test needs ``reason`` (or the correction's) and is marked late."""
     roles.require_role(actor, ENTRY_ROLES, "Entering a QC result")
     lot = _locked_open_lot(lot)
     item = spec_item_for(lot, spec_item=spec_item, test=test)
+    reason = (correction_reason or reason or "").strip()
     errors: dict[str, list[str]] = {}
-    for name, problem in (("analyst", analyst_problem(analyst)), ("tested_at", tested_at_problem(tested_at))):
-        if problem:
-            errors[name] = [problem]
+    problem = analyst_problem(analyst)
+    if problem:
+        errors["analyst"] = [problem]
+    previous, previous_name = tested_at_previous(lot)
+    time_errors, late = tested_at_check(tested_at, reason=reason, previous=previous, previous_name=previous_name)
+    errors.update(time_errors)
     for name, linked in (("retest_of", retest_of), ("supersedes", supersedes)):
         if linked is not None and (linked.lot_id != lot.pk or linked.spec_item_id != item.pk):
             errors[name] = ["must be a result of the same lot and test"]
@@ -146,7 +176,7 @@ def result_enter(
         errors["reason"] = ["a correction needs a reason"]
     try:
         result = build_result(lot=lot, item=item, value=value, unit=unit, analyst=analyst, instrument=instrument,
-                              tested_at=tested_at, actor=actor) if not errors.get("tested_at") else None
+                              tested_at=tested_at, actor=actor) if tested_at_problem(tested_at) is None else None
     except ValueProblem as exc:
         errors.setdefault(exc.field, []).append(exc.problem)
         result = None
@@ -163,7 +193,8 @@ def result_enter(
         audited_update(original, actor=actor, reason=correction_reason, status=ResultStatus.SUPERSEDED)
         result.supersedes = original
         result.correction_reason = correction_reason
-    audited_save(result, actor=actor, reason=correction_reason)
+    with late_entry(tested_at) if late else nullcontext():
+        audited_save(result, actor=actor, reason=reason)
     if not result.passed:
         investigation_open(subject=result, kind=Kind.OOS, title=oos_title(result), actor=actor,
                            details=oos_details(lot))
@@ -182,10 +213,11 @@ def result_correct(*, result: QCResult, actor, value: str, unit: str = "", reaso
 
 
 def result_retest(*, result: QCResult, actor, value: str, unit: str = "", analyst, tested_at: datetime,
-                  instrument: str = "") -> QCResult:
+                  instrument: str = "", reason: str = "") -> QCResult:
     """A retest: a new measurement linked to the original, which stays valid and visible."""
     return result_enter(lot=result.lot, actor=actor, value=value, unit=unit, spec_item=result.spec_item,
-                        analyst=analyst, tested_at=tested_at, instrument=instrument, retest_of=result)
+                        analyst=analyst, tested_at=tested_at, instrument=instrument, retest_of=result,
+                        reason=reason)
 
 
 def result_get(result_id: int) -> QCResult:
@@ -202,7 +234,8 @@ def result_approve(
     ``meaning``, if sent, must be "result approved"."""
     roles.require_role(actor, roles.QC_OFFICER, "Approving a QC result")
     grant = signing_credentials_verify(signer=actor, username=username, password=password,
-                                       meaning=Meaning.RESULT_APPROVED, meaning_sent=meaning or None, reason=reason)
+                                       meaning=Meaning.RESULT_APPROVED, meaning_sent=meaning or None, reason=reason,
+                                       subject=result)
     return _result_approval_record(grant=grant, result=result, actor=actor, reason=reason)
 
 
@@ -229,3 +262,55 @@ def _result_approval_record(*, grant: SigningGrant, result: QCResult, actor, rea
                                  content=result_content(locked), field_list_version=RESULT_APPROVAL_V1)
     return audited_update(locked, actor=actor, reason=reason, approved_by=actor,
                           approved_at=signature.signed_at, approval=signature)
+
+
+def result_invalidate(
+    *, result: QCResult, actor, username: str, password: str, reason: str, meaning: str | None = None,
+) -> QCResult:
+    """A QC officer sets a result aside, signed "result invalidated" with a reason (an assignable cause found,
+    say): it no longer counts for release and nothing replaces it unless a retest or correction is entered.
+    Never a result the officer entered or performed (rule 2). ``meaning``, if sent, must be "result
+    invalidated"."""
+    roles.require_role(actor, roles.QC_OFFICER, "Invalidating a QC result")
+    if not (reason or "").strip():
+        raise field_error("reason", "invalidating a result needs a reason (why it does not stand)")
+    grant = signing_credentials_verify(signer=actor, username=username, password=password,
+                                       meaning=Meaning.RESULT_INVALIDATED, meaning_sent=meaning or None,
+                                       reason=reason, subject=result)
+    return _result_invalidation_record(grant=grant, result=result, actor=actor, reason=reason)
+
+
+def invalidation_conditions(result: QCResult, actor) -> list[dict]:
+    """Every reason ``actor`` may not invalidate ``result`` now (an empty list: they may)."""
+    conditions = []
+    if result.status == ResultStatus.INVALIDATED:
+        conditions.append({"code": "already_invalidated", "detail": f"result {result.pk} is already invalidated"})
+    elif result.status != ResultStatus.VALID:
+        conditions.append({"code": "result_superseded",
+                           "detail": f"result {result.pk} has been superseded by a correction"})
+    if actor.pk in (result.entered_by_id, result.analyst_id):
+        conditions.append({"code": "own_result", "detail": "nobody invalidates a result they entered or performed"})
+    problem = lot_open_problem(result.lot)
+    if problem:
+        conditions.append({"code": "lot_closed", "detail": problem})
+    return conditions
+
+
+@transaction.atomic
+def _result_invalidation_record(*, grant: SigningGrant, result: QCResult, actor, reason: str) -> QCResult:
+    """The invalidation after the signer's components were verified (``result_invalidate``, the only caller)."""
+    roles.require_role(actor, roles.QC_OFFICER, "Invalidating a QC result")
+    lot_lock(result.lot)  # lot first (the documented order): no sign-off slips in between check and write
+    locked = result_lock(result)
+    conditions = invalidation_conditions(locked, actor)
+    if conditions:
+        raise Conflict(f"result {locked.pk} cannot be invalidated: " + "; ".join(c["detail"] for c in conditions),
+                       code="invalidation_refused", conditions=conditions)
+    # What is signed is the result as it stands after the signature: invalidated.
+    content = result_content(locked)
+    content["result"]["status"] = ResultStatus.INVALIDATED.value
+    signature = signature_record(grant=grant, subject=locked, signer=actor, meaning=Meaning.RESULT_INVALIDATED,
+                                 reason=reason, content=content, field_list_version=RESULT_APPROVAL_V1)
+    return audited_update(locked, actor=actor, reason=reason, status=ResultStatus.INVALIDATED,
+                          invalidated_by=actor, invalidated_at=signature.signed_at, invalidation_reason=reason,
+                          invalidation=signature)

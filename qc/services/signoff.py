@@ -78,7 +78,7 @@ def lot_sign_off(
     expected = MEANINGS[to]
     roles.require_role(actor, roles.QC_OFFICER, f"Signing a lot {expected}")
     grant = signing_credentials_verify(signer=actor, username=username, password=password, meaning=expected,
-                                       meaning_sent=meaning or None, reason=reason)
+                                       meaning_sent=meaning or None, reason=reason, subject=lot)
     with transaction.atomic():
         lot = lot_lock(lot)
         conditions = unmet_conditions(lot, to, actor)

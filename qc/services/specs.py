@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django.db.models import Max
@@ -15,6 +15,7 @@ from cmlims.audit import audited_create, audited_update
 from cmlims.esign.models import Meaning
 from cmlims.esign.services import signature_record, signing_credentials_verify
 from cmlims.exceptions import Conflict, field_error
+from cmlims.timing import FUTURE_TOLERANCE
 from qc.locks import spec_item_lock, specification_lock, specifications_lock
 from qc.models import Specification, SpecItem, SpecStatus
 from qc.selectors import specification_author_ids
@@ -70,16 +71,21 @@ def specification_approve(
     effective_from: datetime | None = None, meaning: str | None = None,
 ) -> Specification:
     """Sign the draft into force. The version it replaces stays in force for lots pooled before this one's
-    effective time. ``effective_from`` defaults to now; a future date is refused (nothing is signed ahead).
-    ``meaning``, if sent, must be "specification approved"."""
+    effective time. ``effective_from`` defaults to now; a future date is refused (nothing is signed ahead), and
+    so is a backdated one: a version in force before its approval would change, after the fact, which
+    specification lots already pooled are tested against. ``meaning``, if sent, must be "specification
+    approved"."""
     roles.require_role(actor, roles.QC_OFFICER, "Approving a specification")
     now = timezone.now()
     effective = effective_from or now
     if effective > now:
         raise field_error("effective_from", "cannot be in the future")
+    if effective < now - FUTURE_TOLERANCE:  # the same drift between clocks as for step times, no more
+        raise field_error("effective_from", f"must not be before its approval ({now.astimezone(UTC):%Y-%m-%d %H:%M} "
+                                            "UTC): a specification is not put in force retroactively")
     grant = signing_credentials_verify(signer=actor, username=username, password=password,
                                        meaning=Meaning.SPECIFICATION_APPROVED, meaning_sent=meaning or None,
-                                       reason=reason)
+                                       reason=reason, subject=specification)
     with transaction.atomic():
         spec = specification_lock(specification)
         _require_draft(spec)

@@ -240,7 +240,7 @@ def test_run_admin_refuses_editing_a_recorded_phase_and_completes_the_run(chain,
             run=run, phase=phase, actor=chain.lab1, shelf_temperature_setpoint_c=Decimal("-45"),
             shelf_temperature_actual_c=Decimal("-44.6"), chamber_pressure_setpoint_mbar=Decimal("0.1"),
             chamber_pressure_actual_mbar=Decimal("0.1"), started_at=start + timedelta(hours=4 * i),
-            ended_at=start + timedelta(hours=4 * i + 4))
+            ended_at=start + timedelta(hours=4 * i + 4), reason="entered from the dryer's paper record")
     client.force_login(chain.lab1)
     url = f"/admin/batches/lyophilisationrun/{run.pk}/change/"
     data = _change_form_data(client.get(url))

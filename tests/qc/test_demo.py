@@ -7,7 +7,7 @@ from cmlims.demo import demo_users_ensure
 from cmlims.esign.models import Meaning, Signature
 from cmlims.investigations.models import Investigation, Kind, Status
 from qc import selectors
-from qc.demo import seed
+from qc.demo import seed, seed_specifications
 from qc.models import QCResult
 from tests.support.builders import lot_at
 
@@ -15,9 +15,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_demo_seed_tells_every_qc_story(chain):
+    users = demo_users_ensure()
+    seed_specifications(users)  # as config.demo runs it: signed into force before the lots are pooled
     pooled = lot_at(chain, LotStatus.POOLED)
     packaged = [lot_at(chain, LotStatus.PACKAGED) for _ in range(4)]
-    users = demo_users_ensure()
     seed(users)
 
     released, releasable, failing, rejected = (CMLot.objects.get(pk=lot.pk) for lot in packaged)

@@ -303,7 +303,7 @@ def freeze_dry(chain: Chain, lot: CMLot, vials: int = 40, *, base: dt.datetime |
             run=run, phase=phase, actor=chain.lab1, shelf_temperature_setpoint_c=D(sp),
             shelf_temperature_actual_c=D(act), chamber_pressure_setpoint_mbar=D(p),
             chamber_pressure_actual_mbar=D(p), started_at=start + timedelta(hours=4 * i),
-            ended_at=start + timedelta(hours=4 * i + 4),
+            ended_at=start + timedelta(hours=4 * i + 4), reason=LATE,
         )
     end = start + timedelta(hours=12)
     run = drying.lyophilisation_run_complete(
@@ -371,8 +371,10 @@ def sign_spec(officer, product: Product, items=None, effective_days_ago: float =
     ``effective_days_ago`` days ago (before the lots are pooled)."""
     author = get_user_model().objects.filter(username=SPEC_AUTHOR).first() or make_user(SPEC_AUTHOR, roles.QC_OFFICER)
     spec = specification_create(product=product, title=title, actor=author, items=items or SMALL_PANEL)
-    return specification_approve(specification=spec, actor=officer, username=officer.username, password=PASSWORD,
-                                 effective_from=timezone.now() - timedelta(days=effective_days_ago))
+    # A specification is never backdated: it is signed on the day it takes effect (the clock moved there).
+    with time_machine.travel(timezone.now() - timedelta(days=effective_days_ago), tick=False):
+        return specification_approve(specification=spec, actor=officer, username=officer.username,
+                                     password=PASSWORD)
 
 
 def item(spec: Specification, test: str) -> SpecItem:

@@ -160,7 +160,8 @@ def log_body(log: TemperatureLog | None) -> dict[str, Any] | None:
     if log is None:
         return None
     return to_jsonable({
-        "id": log.pk, "file_name": log.file_name, "file_sha256": log.file_sha256, "uploaded_at": log.uploaded_at,
+        "id": log.pk, "file_name": log.file_name, "file_sha256": log.file_sha256,
+        "stored_as": log.original.name or None, "uploaded_at": log.uploaded_at,
         "sample_count": log.sample_count, "first_at": log.first_at, "last_at": log.last_at,
         "min_c": log.min_c, "max_c": log.max_c, "range_c": {"min": log.range_min_c, "max": log.range_max_c},
         "allowed_minutes": log.allowed_minutes, "minutes_outside": log.minutes_outside,

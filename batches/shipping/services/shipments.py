@@ -170,7 +170,7 @@ def shipment_ship(
     """Packed → shipped, signed "shipped": handed to the courier (custody event); vials become shipped."""
     require_coordinator(actor, "Shipping")
     grant = signing_credentials_verify(signer=actor, username=username, password=password, meaning=Meaning.SHIPPED,
-                                       meaning_sent=meaning, reason=reason)
+                                       meaning_sent=meaning, reason=reason, subject=shipment)
     with transaction.atomic():
         locked, vials = shipment_with_vials_lock(shipment)
         shipment_require(locked, ShipmentStatus.SHIPPED)
@@ -217,7 +217,7 @@ def shipment_receive(
     if not (received_by_name or "").strip():
         raise field_error("received_by_name", "name the consignee's person who received the shipment")
     grant = signing_credentials_verify(signer=actor, username=username, password=password, meaning=Meaning.RECEIVED,
-                                       meaning_sent=meaning, reason=reason)
+                                       meaning_sent=meaning, reason=reason, subject=shipment)
     with transaction.atomic():
         locked, vials = shipment_with_vials_lock(shipment)
         shipment_require(locked, ShipmentStatus.RECEIVED)

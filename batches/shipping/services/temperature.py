@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
@@ -106,8 +107,12 @@ def shipment_temperature_log_upload(
                 title=f"Temperature excursion: {summary.minutes_outside} min outside the range in {locked}",
                 details=_excursion_details(locked, summary, file_name),
             )
+        name = (file_name or "logger.csv")[:200]
+        # The file as uploaded is kept as a stored file (verify_audit re-hashes it against file_sha256).
+        stored_name = name.replace("\\", "/").rsplit("/", 1)[-1] or "logger.csv"
         log = audited_create(
-            TemperatureLog, actor=actor, reason=reason, shipment=locked, file_name=(file_name or "logger.csv")[:200],
+            TemperatureLog, actor=actor, reason=reason, shipment=locked, file_name=name,
+            original=ContentFile(data, name=stored_name),
             file_sha256=hashlib.sha256(data).hexdigest(), source_csv=data.decode("utf-8-sig"), uploaded_by=actor,
             uploaded_at=timezone.now(), sample_count=summary.samples, first_at=readings[0].at,
             last_at=readings[-1].at, min_c=summary.min_c, max_c=summary.max_c,

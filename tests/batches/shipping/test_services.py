@@ -427,7 +427,8 @@ def test_replacing_a_logger_file_needs_a_qc_officers_own_signature(world, make_u
     assert "meaning" in caught.value.extra["fields"]
     hot.refresh_from_db()
     assert hot.voided_at is None and shipment.temperature_logs.count() == 1
-    assert AuditEntry.objects.filter(action="signature_failed", user=qc).count() == 1
+    # The wrong password and the meaning not confirmed: each a recorded failed attempt.
+    assert AuditEntry.objects.filter(action="signature_failed", user=qc).count() == 2
 
     new = _replace(world, shipment, start, qc_username=qc.username, qc_password=PASSWORD)
     [signature] = signatures_of(new)

@@ -77,12 +77,14 @@ def test_reason_required_for_reject_and_recall(officer):
 
 
 def test_the_meaning_sent_must_be_the_one_the_step_signs_with(officer):
-    # Checked with the credentials, before the password: a wrong meaning counts no failure.
+    # Checked before the password: a meaning not confirmed is a recorded failed attempt (issue 13), but it
+    # tried no credential, so it counts nothing towards the signing lock.
     with pytest.raises(InvalidInput) as exc:
         signing_credentials_verify(signer=officer, username=officer.username, password="wrong",
                                    meaning=Meaning.RELEASED, meaning_sent=Meaning.REJECTED)
     assert exc.value.extra["fields"] == {"meaning": ["must be 'released' for this signature"]}
-    assert not failures(officer).exists()
+    assert [e.changes["failure"] for e in failures(officer)] == ["meaning not confirmed"]
+    assert not SigningFailure.objects.filter(user=officer, consecutive__gt=0).exists()
     for sent in (None, Meaning.RELEASED):  # nothing sent means the step's meaning
         signing_credentials_verify(signer=officer, username=officer.username, password=PASSWORD,
                                    meaning=Meaning.RELEASED, meaning_sent=sent)
