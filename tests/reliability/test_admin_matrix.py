@@ -77,6 +77,7 @@ CUSTOM_PAGES: dict[str, frozenset] = {
     "qc_specification_approve": QC,
     "qc_qcresult_import": LAB | QC,
     "qc_qcresult_approve": QC,
+    "qc_qcresult_invalidate": QC,
     "qc_lot_signoff": QC,
     "qc_lot_trail": SEEN,
 }
