@@ -83,6 +83,18 @@ def lot_list_queryset() -> QuerySet[CMLot]:
     )
 
 
+# The lot list's row (API): plain values, no model instances (B1 in benchmarks/): the page is one query.
+LOT_LIST_VALUES = ("id", "lot_number", "product__name", "product__gtin", "status", "on_hold", "hold_reason",
+                   "expiry", "volume_in_ml", "volume_out_ml", "yield_percent", "created_at",
+                   *(f"vials_{status}" for status in VialStatus.values))
+
+
+def lot_list_values() -> QuerySet:
+    """``lot_list_queryset`` as dicts of ``LOT_LIST_VALUES`` (filters and cursor pagination work on it as on
+    the model queryset)."""
+    return lot_list_queryset().values(*LOT_LIST_VALUES)
+
+
 def lot_detail_queryset() -> QuerySet[CMLot]:
     """Everything the lot detail and genealogy show, in a fixed number of queries."""
     return lot_list_queryset().select_related(
@@ -133,14 +145,15 @@ def vial_counts(lot: CMLot) -> dict[str, int]:
     return {status: counts.get(status, 0) for status in VialStatus.values}
 
 
-def lot_signoffs(lots: Iterable[CMLot]) -> dict[int, list]:
+def lot_signoffs(lots: Iterable[CMLot | dict]) -> dict[int, list]:
     """{lot pk: its sign-off Signatures (released, rejected, recalled), oldest first} for a page of lots in one
     query; each carries ``current_status`` (whether a signed field changed since), checked for the whole page
-    by the signing app's bulk checker in a few more queries (none when the page has no signature)."""
+    by the signing app's bulk checker in a few more queries (none when the page has no signature). ``lots`` are
+    model instances or ``lot_list_values`` rows (then the signed ones are read as instances in one query)."""
     from cmlims.esign.models import Meaning, Signature
 
     lots = list(lots)
-    ids = [str(lot.pk) for lot in lots]
+    ids = [str(lot["id"] if isinstance(lot, dict) else lot.pk) for lot in lots]
     if not ids:
         return {}
     content_type = ContentType.objects.get_for_model(CMLot)  # cached after the first call
@@ -155,7 +168,10 @@ def lot_signoffs(lots: Iterable[CMLot]) -> dict[int, list]:
     if signatures:
         from cmlims.esign.services import signature_current_statuses
 
-        by_pk = {lot.pk: lot for lot in lots}
+        by_pk = {lot.pk: lot for lot in lots if not isinstance(lot, dict)}
+        unread = {int(s.object_id) for s in signatures} - by_pk.keys()
+        if unread:  # the content check reads the signed lot's fields: only the signed rows of a page
+            by_pk.update(CMLot.objects.in_bulk(sorted(unread)))
         statuses = signature_current_statuses([(by_pk[int(s.object_id)], s) for s in signatures])
         for signature in signatures:
             signature.current_status = statuses.get(signature.pk)

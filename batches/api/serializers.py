@@ -186,6 +186,38 @@ class LotSerializer(serializers.Serializer):
         return LOT_PIPELINE.allowed_targets(lot.status, automatic=False)
 
 
+def lot_list_items(rows: list[dict], *, signoffs: dict[int, list], releases: dict[int, object]) -> list[dict]:
+    """``LotSerializer``'s payload for a page of ``selectors.lot_list_values`` rows, without a serializer per row
+    (the hot path of the lot list, B1): the same field classes format decimals, dates and times, so the two
+    agree to the byte (tested)."""
+    decimal = serializers.DecimalField(max_digits=10, decimal_places=2).to_representation
+    percent = serializers.DecimalField(max_digits=6, decimal_places=2).to_representation
+    date = serializers.DateField().to_representation
+    time = serializers.DateTimeField().to_representation
+    transitions: dict[str, list[str]] = {}
+    statuses = m.VialStatus.values
+    items = []
+    for row in rows:
+        status, pk = row["status"], row["id"]
+        if status not in transitions:
+            transitions[status] = LOT_PIPELINE.allowed_targets(status, automatic=False)
+        items.append({
+            "lot_number": row["lot_number"],
+            "product": {"name": row["product__name"], "gtin": row["product__gtin"]},
+            "status": status, "on_hold": row["on_hold"], "hold_reason": row["hold_reason"],
+            "expiry": None if row["expiry"] is None else date(row["expiry"]),
+            "volume_in_ml": None if row["volume_in_ml"] is None else decimal(row["volume_in_ml"]),
+            "volume_out_ml": None if row["volume_out_ml"] is None else decimal(row["volume_out_ml"]),
+            "yield_percent": None if row["yield_percent"] is None else percent(row["yield_percent"]),
+            "created_at": None if row["created_at"] is None else time(row["created_at"]),
+            "vials": {s: row[f"vials_{s}"] for s in statuses},
+            "release": release_body(releases.get(pk)),
+            "signoffs": [release_body(signature) for signature in signoffs.get(pk, [])],
+            "allowed_transitions": list(transitions[status]),
+        })
+    return items
+
+
 class LotDetailSerializer(LotSerializer):
     genealogy = serializers.SerializerMethodField()
 

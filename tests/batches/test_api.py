@@ -6,7 +6,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from batches.models import LotStatus
+from batches.models import CMLot, LotStatus
+from cmlims.audit import audited_update
 from tests.support.builders import lot_at, make_harvest, pool, t
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +48,49 @@ def test_lot_list_query_count_is_constant(chain, auth_client, django_assert_num_
     assert many == few
     with django_assert_num_queries(few):
         client.get("/api/v1/lots/?status=packaged&on_hold=false")
+
+
+def test_lot_list_values_path_renders_what_the_lot_serializer_renders(chain, auth_client):
+    """The list's plain path (B1) and LotSerializer (the schema, the detail's base) agree item by item, a
+    signed lot with a hold and no yield included."""
+    import json
+
+    from rest_framework.renderers import JSONRenderer
+
+    from batches.api.serializers import LotSerializer
+    from batches.selectors import lot_list_queryset, lot_releases, lot_signoffs
+    from cmlims.esign.services import signature_sign
+
+    packaged = lot_at(chain, LotStatus.PACKAGED)
+    signed = lot_at(chain, LotStatus.PACKAGED)
+    signature_sign(subject=signed, signer=chain.qc, username=chain.qc.username, password="correct-horse-battery",
+                   meaning="released", reason="", content={"lot_number": signed.lot_number},
+                   field_list_version="test-1")
+    pooled = lot_at(chain, LotStatus.POOLED)
+    audited_update(CMLot.objects.get(pk=pooled.pk), actor=chain.qc, on_hold=True, hold_reason="deviation DEV-1")
+    body = auth_client(chain.qc).get("/api/v1/lots/?page_size=500").json()
+    lots = list(lot_list_queryset().order_by("-id"))
+    signoffs = lot_signoffs(lots)
+    expected = LotSerializer(lots, many=True, context={"signoffs": signoffs,
+                                                       "releases": lot_releases(lots, signoffs)}).data
+    assert body["results"] == json.loads(JSONRenderer().render(expected))  # as the API renders both
+    by_number = {item["lot_number"]: item for item in body["results"]}
+    assert by_number[signed.lot_number]["release"]["meaning"] == "released"
+    assert by_number[pooled.lot_number]["on_hold"] is True and by_number[pooled.lot_number]["yield_percent"] is None
+    assert {packaged.lot_number, signed.lot_number, pooled.lot_number} <= by_number.keys()
+
+
+def test_lot_list_query_count_does_not_depend_on_page_size(chain, auth_client, django_assert_num_queries):
+    client = auth_client(chain.qc)
+    for _ in range(3):
+        lot_at(chain, LotStatus.PACKAGED)
+    few, first = _queries(client, "/api/v1/lots/?page_size=1")
+    assert len(first["results"]) == 1 and first["next"]
+    with django_assert_num_queries(few):
+        body = client.get("/api/v1/lots/?page_size=500").json()
+    assert len(body["results"]) == 3
+    with django_assert_num_queries(few):  # a later page (by the cursor) costs the same
+        assert len(client.get(first["next"]).json()["results"]) == 1
 
 
 def test_lot_detail_query_count_is_constant_as_harvests_grow(chain, auth_client):
