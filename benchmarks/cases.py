@@ -139,7 +139,7 @@ def label_cases() -> list[Case]:
 
     from batches.documents.labels import VialLabel
     from cmlims.documents import labels
-    from cmlims.documents.symbols import draw_symbol, gs1_datamatrix
+    from cmlims.documents.symbols import gs1_datamatrix
 
     data = [VialLabel(product_name="MSC-CM lyophilisate 1 mL", gtin="09506000134352", lot="CM26-0042",
                       expiry=dt.date(2027, 6, 30), serial=f"CM260042{n:06d}", storage="Store at -25 to -15 °C",
@@ -161,7 +161,13 @@ def label_cases() -> list[Case]:
             canvas.setFont("Helvetica", 6.5)
             for line, y in lines(d):
                 canvas.drawString(21 * mm, y * mm, line)
-            draw_symbol(canvas, symbol, x=2 * mm, y=4 * mm, module=18 * mm / symbol.width)
+            # Bare ReportLab: the symbol's rectangles as one path object, filled once.
+            module, top = 18 * mm / symbol.width, 4 * mm + 18 * mm
+            path = canvas.beginPath()
+            for r in symbol.rectangles:
+                path.rect(2 * mm + r.x * module, top - (r.y + r.height) * module, r.width * module,
+                          r.height * module)
+            canvas.drawPath(path, stroke=0, fill=1)
         canvas.save()
         return buffer.getvalue()
 
