@@ -104,13 +104,7 @@ def lot_detail_queryset() -> QuerySet[CMLot]:
         "packaging_run", "packaging_run__performed_by", "packaging_run__verified_by",
         "packaging_run__storage_location",
     ).prefetch_related(
-        Prefetch(
-            "contributions",
-            queryset=HarvestContribution.objects.select_related(
-                "harvest", "harvest__culture", "harvest__culture__bank", "harvest__culture__bank__source",
-                "harvest__culture__bank__parent_bank", "harvest__performed_by", "harvest__verified_by",
-            ).order_by("harvest__culture__code", "harvest__sequence"),
-        ),
+        Prefetch("contributions", queryset=_contributions_upstream()),
         Prefetch("lyophilisation_run__phases",
                  queryset=LyophilisationPhase.objects.filter(voided_at__isnull=True).order_by("started_at")),
     )
@@ -263,14 +257,24 @@ def _person(user) -> str | None:
     return (user.get_full_name() or user.get_username()) if user else None
 
 
-def lot_genealogy(lot: CMLot) -> dict:
-    """donor → bank → cultures → harvests (volumes) → lot (volumes, yield) → runs → vials, from a lot of
-    ``lot_detail_queryset`` (no further queries but the vial counts it already carries)."""
+# The contributions of a lot with everything upstream of them, in one query (the lot detail prefetches them,
+# the vial trace reads them by the vial's lot).
+CONTRIBUTION_UPSTREAM = ("harvest", "harvest__culture", "harvest__culture__bank", "harvest__culture__bank__source",
+                         "harvest__culture__bank__parent_bank", "harvest__performed_by", "harvest__verified_by")
+
+
+def _contributions_upstream() -> QuerySet[HarvestContribution]:
+    return (HarvestContribution.objects.select_related(*CONTRIBUTION_UPSTREAM)
+            .order_by("harvest__culture__code", "harvest__sequence"))
+
+
+def _upstream(contributions: Iterable[HarvestContribution]) -> dict:
+    """donors, banks, cultures and harvests of a lot from its contributions (read with CONTRIBUTION_UPSTREAM)."""
     donors: dict[str, dict] = {}
     banks: dict[str, dict] = {}
     cultures: dict[str, dict] = {}
     harvests = []
-    for c in lot.contributions.all():
+    for c in contributions:
         h = c.harvest
         culture, bank = h.culture, h.culture.bank
         source = bank.source
@@ -293,13 +297,17 @@ def lot_genealogy(lot: CMLot) -> dict:
             "conditioning_hours": h.conditioning_hours, "performed_by": _person(h.performed_by),
             "verified_by": _person(h.verified_by),
         })
+    return {"donors": list(donors.values()), "banks": list(banks.values()), "cultures": list(cultures.values()),
+            "harvests": harvests}
+
+
+def lot_genealogy(lot: CMLot) -> dict:
+    """donor → bank → cultures → harvests (volumes) → lot (volumes, yield) → runs → vials, from a lot of
+    ``lot_detail_queryset`` (no further queries but the vial counts it already carries)."""
     run = getattr(lot, "lyophilisation_run", None)
     pack = getattr(lot, "packaging_run", None)
     return {
-        "donors": list(donors.values()),
-        "banks": list(banks.values()),
-        "cultures": list(cultures.values()),
-        "harvests": harvests,
+        **_upstream(lot.contributions.all()),
         "processing": {
             "volume_in_ml": lot.volume_in_ml, "pooled_by": _person(lot.pooled_by),
             "pool_verified_by": _person(lot.pool_verified_by),
@@ -420,12 +428,14 @@ def run_timeline_children(run) -> list:
 
 def vial_trace(serial: str) -> dict:
     """vial → lot → harvests → cultures → bank → donor (and where the vial went, if shipping registered)."""
+    # Three queries whatever the genealogy: the vial with its lot, the lot's contributions with everything
+    # upstream, and where the vial went (B8); not the lot detail's counts, runs and phases, which it does not show.
     try:
         vial = Vial.objects.select_related("lot", "lot__product", "storage_location").get(serial=serial)
     except Vial.DoesNotExist as exc:
         raise NotFound(f"vial {serial} does not exist") from exc
-    lot = lot_detail_queryset().get(pk=vial.lot_id)
-    genealogy = lot_genealogy(lot)
+    lot = vial.lot
+    genealogy = _upstream(_contributions_upstream().filter(lot_id=lot.pk))
     return {
         "vial": {"serial": vial.serial, "status": vial.status,
                  "storage_location": vial.storage_location.code if vial.storage_location else None,

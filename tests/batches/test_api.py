@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from batches.models import CMLot, LotStatus
 from cmlims.audit import audited_update
-from tests.support.builders import lot_at, make_harvest, pool, t
+from tests.support.builders import freeze_dry, lot_at, make_harvest, package, pool, process, t
 
 pytestmark = pytest.mark.django_db
 
@@ -298,6 +298,30 @@ def test_who_reads_lots_and_traces(chain, auth_client, make_user, api_client):
 
 
 @pytest.mark.req("FEAT-PERF-TRACE")
+def test_vial_trace_is_three_queries_whatever_the_genealogy(chain, auth_client, django_assert_num_queries):
+    """Issue 14 B8: the vial, its lot's contributions with everything upstream, where it went; the genealogy
+    it shows is the lot detail's."""
+    from batches import selectors
+
+    small = lot_at(chain, LotStatus.PACKAGED)
+    harvests = [make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("200"), verifier=chain.lab2,
+                             days_ago=d) for d in (1.5, 2, 2.5)]
+    big = process(chain, pool(chain, [(h, Decimal("200")) for h in harvests]))
+    freeze_dry(chain, big, vials=6)
+    package(chain, big, vials=6, rejected=0)
+    client = auth_client(chain.qc)
+    for lot, count in ((small, 1), (big, 3)):
+        serial = lot.vials.order_by("sequence").values_list("serial", flat=True).first()
+        with django_assert_num_queries(3):
+            trace = selectors.vial_trace(serial)
+        assert len(trace["harvests"]) == count
+    detail = client.get(f"/api/v1/lots/{small.lot_number}/").json()["genealogy"]
+    serial = small.vials.order_by("sequence").values_list("serial", flat=True).first()
+    trace = client.get(f"/api/v1/vials/{serial}/trace/").json()
+    for key in ("harvests", "cultures", "banks", "donors"):
+        assert trace[key] == detail[key]
+
+
 def test_donor_trace_shows_first_rows_and_totals_in_constant_queries(chain, django_assert_num_queries):
     """Issue 14 B8: the donor trace is bounded (first rows plus totals) and its query count does not grow
     with the donor's lots and vials."""
