@@ -518,7 +518,12 @@ def lot_rule4_conditions(lot: CMLot, *, today: date) -> list[dict]:
 def lot_search_q(term: str) -> Q:
     """Lot number, vial serial or donor code (the admin's and the API's search)."""
     term = term.strip()
-    return (Q(lot_number__icontains=term) | Q(pk__in=Vial.objects.filter(serial=term).values("lot_id"))
+    # A scanned vial serial (the commonest search at the bench) is its lot: one lookup by the serial's unique
+    # index, not a scan of every lot number for the text (B2c).
+    lot_id = Vial.objects.filter(serial=term).values_list("lot_id", flat=True).first()
+    if lot_id is not None:
+        return Q(pk=lot_id)
+    return (Q(lot_number__icontains=term)
             | Q(pk__in=HarvestContribution.objects.filter(harvest__culture__bank__source__code=term)
                 .values("lot_id")))
 

@@ -340,3 +340,17 @@ def test_donor_trace_shows_first_rows_and_totals_in_constant_queries(chain, djan
     assert three["lots"][0]["vials"]["available"] == 3
     assert [v["serial"] for v in three["vials"]] == list(
         first.vials.order_by("sequence").values_list("serial", flat=True)[:2])
+
+
+def test_search_by_vial_serial_finds_its_lot_in_the_api_and_the_admin(chain, auth_client, client):
+    first, second = lot_at(chain, LotStatus.PACKAGED), lot_at(chain, LotStatus.PACKAGED)
+    serial = second.vials.order_by("sequence").values_list("serial", flat=True).first()
+    body = auth_client(chain.qc).get(f"/api/v1/lots/?search={serial}").json()
+    assert [item["lot_number"] for item in body["results"]] == [second.lot_number]
+    chain.lab1.is_staff = True
+    chain.lab1.save()
+    client.force_login(chain.lab1)
+    page = client.get(f"/admin/batches/cmlot/?q={serial}").content.decode()
+    assert second.lot_number in page and first.lot_number not in page
+    part = auth_client(chain.qc).get(f"/api/v1/lots/?search={first.lot_number[-4:]}").json()  # not a serial
+    assert first.lot_number in [item["lot_number"] for item in part["results"]]
