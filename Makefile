@@ -84,7 +84,7 @@ restore: install
 	$(BIN)/python manage.py restore --from $(FROM)
 
 # Builds (or reuses) the dataset on the configured database (PostgreSQL via DATABASE_URL for figures that
-# count), runs B1-B9 and writes benchmarks/results.json + results.md. SCALE=small|medium|default, GROWTH=1.
+# count), runs B1-B5, B8-B10 and writes benchmarks/results.json + results.md. SCALE=small|medium|default, GROWTH=1.
 SCALE ?= default
 bench: install
 	$(BIN)/python manage.py migrate --noinput -v0

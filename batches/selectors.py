@@ -83,6 +83,18 @@ def lot_list_queryset() -> QuerySet[CMLot]:
     )
 
 
+# The lot list's row (API): plain values, no model instances (B1 in benchmarks/): the page is one query.
+LOT_LIST_VALUES = ("id", "lot_number", "product__name", "product__gtin", "status", "on_hold", "hold_reason",
+                   "expiry", "volume_in_ml", "volume_out_ml", "yield_percent", "created_at",
+                   *(f"vials_{status}" for status in VialStatus.values))
+
+
+def lot_list_values() -> QuerySet:
+    """``lot_list_queryset`` as dicts of ``LOT_LIST_VALUES`` (filters and cursor pagination work on it as on
+    the model queryset)."""
+    return lot_list_queryset().values(*LOT_LIST_VALUES)
+
+
 def lot_detail_queryset() -> QuerySet[CMLot]:
     """Everything the lot detail and genealogy show, in a fixed number of queries."""
     return lot_list_queryset().select_related(
@@ -92,13 +104,7 @@ def lot_detail_queryset() -> QuerySet[CMLot]:
         "packaging_run", "packaging_run__performed_by", "packaging_run__verified_by",
         "packaging_run__storage_location",
     ).prefetch_related(
-        Prefetch(
-            "contributions",
-            queryset=HarvestContribution.objects.select_related(
-                "harvest", "harvest__culture", "harvest__culture__bank", "harvest__culture__bank__source",
-                "harvest__culture__bank__parent_bank", "harvest__performed_by", "harvest__verified_by",
-            ).order_by("harvest__culture__code", "harvest__sequence"),
-        ),
+        Prefetch("contributions", queryset=_contributions_upstream()),
         Prefetch("lyophilisation_run__phases",
                  queryset=LyophilisationPhase.objects.filter(voided_at__isnull=True).order_by("started_at")),
     )
@@ -133,14 +139,15 @@ def vial_counts(lot: CMLot) -> dict[str, int]:
     return {status: counts.get(status, 0) for status in VialStatus.values}
 
 
-def lot_signoffs(lots: Iterable[CMLot]) -> dict[int, list]:
+def lot_signoffs(lots: Iterable[CMLot | dict]) -> dict[int, list]:
     """{lot pk: its sign-off Signatures (released, rejected, recalled), oldest first} for a page of lots in one
     query; each carries ``current_status`` (whether a signed field changed since), checked for the whole page
-    by the signing app's bulk checker in a few more queries (none when the page has no signature)."""
+    by the signing app's bulk checker in a few more queries (none when the page has no signature). ``lots`` are
+    model instances or ``lot_list_values`` rows (then the signed ones are read as instances in one query)."""
     from cmlims.esign.models import Meaning, Signature
 
     lots = list(lots)
-    ids = [str(lot.pk) for lot in lots]
+    ids = [str(lot["id"] if isinstance(lot, dict) else lot.pk) for lot in lots]
     if not ids:
         return {}
     content_type = ContentType.objects.get_for_model(CMLot)  # cached after the first call
@@ -155,7 +162,10 @@ def lot_signoffs(lots: Iterable[CMLot]) -> dict[int, list]:
     if signatures:
         from cmlims.esign.services import signature_current_statuses
 
-        by_pk = {lot.pk: lot for lot in lots}
+        by_pk = {lot.pk: lot for lot in lots if not isinstance(lot, dict)}
+        unread = {int(s.object_id) for s in signatures} - by_pk.keys()
+        if unread:  # the content check reads the signed lot's fields: only the signed rows of a page
+            by_pk.update(CMLot.objects.in_bulk(sorted(unread)))
         statuses = signature_current_statuses([(by_pk[int(s.object_id)], s) for s in signatures])
         for signature in signatures:
             signature.current_status = statuses.get(signature.pk)
@@ -247,14 +257,24 @@ def _person(user) -> str | None:
     return (user.get_full_name() or user.get_username()) if user else None
 
 
-def lot_genealogy(lot: CMLot) -> dict:
-    """donor → bank → cultures → harvests (volumes) → lot (volumes, yield) → runs → vials, from a lot of
-    ``lot_detail_queryset`` (no further queries but the vial counts it already carries)."""
+# The contributions of a lot with everything upstream of them, in one query (the lot detail prefetches them,
+# the vial trace reads them by the vial's lot).
+CONTRIBUTION_UPSTREAM = ("harvest", "harvest__culture", "harvest__culture__bank", "harvest__culture__bank__source",
+                         "harvest__culture__bank__parent_bank", "harvest__performed_by", "harvest__verified_by")
+
+
+def _contributions_upstream() -> QuerySet[HarvestContribution]:
+    return (HarvestContribution.objects.select_related(*CONTRIBUTION_UPSTREAM)
+            .order_by("harvest__culture__code", "harvest__sequence"))
+
+
+def _upstream(contributions: Iterable[HarvestContribution]) -> dict:
+    """donors, banks, cultures and harvests of a lot from its contributions (read with CONTRIBUTION_UPSTREAM)."""
     donors: dict[str, dict] = {}
     banks: dict[str, dict] = {}
     cultures: dict[str, dict] = {}
     harvests = []
-    for c in lot.contributions.all():
+    for c in contributions:
         h = c.harvest
         culture, bank = h.culture, h.culture.bank
         source = bank.source
@@ -277,13 +297,17 @@ def lot_genealogy(lot: CMLot) -> dict:
             "conditioning_hours": h.conditioning_hours, "performed_by": _person(h.performed_by),
             "verified_by": _person(h.verified_by),
         })
+    return {"donors": list(donors.values()), "banks": list(banks.values()), "cultures": list(cultures.values()),
+            "harvests": harvests}
+
+
+def lot_genealogy(lot: CMLot) -> dict:
+    """donor → bank → cultures → harvests (volumes) → lot (volumes, yield) → runs → vials, from a lot of
+    ``lot_detail_queryset`` (no further queries but the vial counts it already carries)."""
     run = getattr(lot, "lyophilisation_run", None)
     pack = getattr(lot, "packaging_run", None)
     return {
-        "donors": list(donors.values()),
-        "banks": list(banks.values()),
-        "cultures": list(cultures.values()),
-        "harvests": harvests,
+        **_upstream(lot.contributions.all()),
         "processing": {
             "volume_in_ml": lot.volume_in_ml, "pooled_by": _person(lot.pooled_by),
             "pool_verified_by": _person(lot.pool_verified_by),
@@ -404,12 +428,14 @@ def run_timeline_children(run) -> list:
 
 def vial_trace(serial: str) -> dict:
     """vial → lot → harvests → cultures → bank → donor (and where the vial went, if shipping registered)."""
+    # Three queries whatever the genealogy: the vial with its lot, the lot's contributions with everything
+    # upstream, and where the vial went (B8); not the lot detail's counts, runs and phases, which it does not show.
     try:
         vial = Vial.objects.select_related("lot", "lot__product", "storage_location").get(serial=serial)
     except Vial.DoesNotExist as exc:
         raise NotFound(f"vial {serial} does not exist") from exc
-    lot = lot_detail_queryset().get(pk=vial.lot_id)
-    genealogy = lot_genealogy(lot)
+    lot = vial.lot
+    genealogy = _upstream(_contributions_upstream().filter(lot_id=lot.pk))
     return {
         "vial": {"serial": vial.serial, "status": vial.status,
                  "storage_location": vial.storage_location.code if vial.storage_location else None,
@@ -492,7 +518,12 @@ def lot_rule4_conditions(lot: CMLot, *, today: date) -> list[dict]:
 def lot_search_q(term: str) -> Q:
     """Lot number, vial serial or donor code (the admin's and the API's search)."""
     term = term.strip()
-    return (Q(lot_number__icontains=term) | Q(pk__in=Vial.objects.filter(serial=term).values("lot_id"))
+    # A scanned vial serial (the commonest search at the bench) is its lot: one lookup by the serial's unique
+    # index, not a scan of every lot number for the text (B2c).
+    lot_id = Vial.objects.filter(serial=term).values_list("lot_id", flat=True).first()
+    if lot_id is not None:
+        return Q(pk=lot_id)
+    return (Q(lot_number__icontains=term)
             | Q(pk__in=HarvestContribution.objects.filter(harvest__culture__bank__source__code=term)
                 .values("lot_id")))
 

@@ -1,7 +1,7 @@
 """``python -m benchmarks [--scale small|medium|default] [--growth] [group ...]`` (``make bench``).
 
-Builds (or reuses) the dataset on the configured database, runs B1–B9 through the harness and writes
-``benchmarks/results.json`` and ``results.md``. ``--growth`` also runs B1, B2, B8 on three datasets of ×1, ×4
+Builds (or reuses) the dataset on the configured database, runs B1–B5 and B8–B10 through the harness and writes
+``benchmarks/results.json`` and ``results.md``. ``--growth`` also runs B1, B2, B8, B10 on three datasets of ×1, ×4
 and ×16 a small base, each in its own database next to the configured one (``<name>_g1`` …, PostgreSQL).
 ``python -m benchmarks audit`` runs the older audited-bulk-update figure (bench_audit, throwaway database).
 Exit status 1 if a benchmark is over its target.
@@ -46,7 +46,7 @@ def run(scale: str, groups: list[str], out: Path | None = None) -> int:
 
 
 def growth_run() -> list[dict]:
-    """B1, B2, B8 at ×1, ×4, ×16 of a small base, one database and one process per step."""
+    """B1, B2, B8, B10 at ×1, ×4, ×16 of a small base, one database and one process per step."""
     from django.conf import settings
 
     db = settings.DATABASES["default"]
@@ -60,7 +60,8 @@ def growth_run() -> list[dict]:
         url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{name}"
         out = HERE / f".growth-{scale}.json"
         subprocess.run([sys.executable, "-m", "benchmarks", "--scale", scale, "--growth-step", str(out),
-                        "lots", "trace"], check=True, env={**os.environ, "DATABASE_URL": url, "BENCH_GROWTH": ""})
+                        "lots", "trace", "home"], check=True,
+                       env={**os.environ, "DATABASE_URL": url, "BENCH_GROWTH": ""})
         figures = json.loads(out.read_text())
         out.unlink()
         steps.append({"factor": factor, "scale": scale, "ms": {k: v[0] for k, v in figures.items()},
@@ -85,7 +86,7 @@ def main(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--scale", default=os.environ.get("SCALE") or "default", choices=sorted(dataset.SCALES))
-    parser.add_argument("--growth", action="store_true", help="also B1, B2, B8 at ×1, ×4, ×16 of a small base")
+    parser.add_argument("--growth", action="store_true", help="also B1, B2, B8, B10 at ×1, ×4, ×16 of a small base")
     parser.add_argument("--growth-step", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("groups", nargs="*", help=f"any of: {', '.join(cases.GROUPS)}, audit")
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
-"""B1–B9 (issue 14) against the dataset on the configured database: each a measured path and its floor.
+"""B1–B5, B8–B10 (issue 14) against the dataset on the configured database: each a measured path and its floor.
 
-Nothing here writes to the dataset. B5 (certificate), B6 (CSV import), B7 (Celery fan-out) and B10 (start
-pages) are not built yet: see the README's "Performance" section.
+Nothing here writes to the dataset. B6 (CSV import) and B7 (Celery fan-out) are not built yet: see the
+README's "Performance" section.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def label_cases() -> list[Case]:
 
     from batches.documents.labels import VialLabel
     from cmlims.documents import labels
-    from cmlims.documents.symbols import draw_symbol, gs1_datamatrix
+    from cmlims.documents.symbols import gs1_datamatrix
 
     data = [VialLabel(product_name="MSC-CM lyophilisate 1 mL", gtin="09506000134352", lot="CM26-0042",
                       expiry=dt.date(2027, 6, 30), serial=f"CM260042{n:06d}", storage="Store at -25 to -15 °C",
@@ -161,7 +161,13 @@ def label_cases() -> list[Case]:
             canvas.setFont("Helvetica", 6.5)
             for line, y in lines(d):
                 canvas.drawString(21 * mm, y * mm, line)
-            draw_symbol(canvas, symbol, x=2 * mm, y=4 * mm, module=18 * mm / symbol.width)
+            # Bare ReportLab: the symbol's rectangles as one path object, filled once.
+            module, top = 18 * mm / symbol.width, 4 * mm + 18 * mm
+            path = canvas.beginPath()
+            for r in symbol.rectangles:
+                path.rect(2 * mm + r.x * module, top - (r.y + r.height) * module, r.width * module,
+                          r.height * module)
+            canvas.drawPath(path, stroke=0, fill=1)
         canvas.save()
         return buffer.getvalue()
 
@@ -200,5 +206,67 @@ def audit_cases() -> list[Case]:
     return [Case("B9", f"verify_audit over {entries:,} entries", verify, floor, 3.0, items=entries, rounds=2)]
 
 
-GROUPS = {"lots": lot_cases, "trace": trace_cases, "labels": label_cases, "audit": audit_cases}
-GROWTH = ("B1", "B2a", "B2b", "B2c", "B8a", "B8b")
+def coa_cases() -> list[Case]:
+    """B5: the certificate of analysis of the released demo lot against the same Report rendered from memory."""
+    from django.contrib.auth import get_user_model
+
+    from batches.models import CMLot, LotStatus
+    from cmlims.audit import chain_head
+    from cmlims.documents.registry import BuildContext
+    from cmlims.documents.reports import render_report
+    from qc.documents import COA, build_coa, coa_report
+    from qc.models import QCResult
+
+    lot = CMLot.objects.filter(status=LotStatus.RELEASED).order_by("id").first()
+    results = QCResult.objects.filter(lot=lot).count()
+    ctx = BuildContext(job_id=0, kind=COA, params={"lot_number": lot.lot_number},
+                       requested_by=get_user_model().objects.get(username="qc1"), subject_type="batches.cmlot",
+                       subject_id=str(lot.pk), chain_head=chain_head(), progress=lambda _percent: None)
+    report, _lot = coa_report(ctx)  # read once: the floor renders the same content with no ORM
+    return [Case("B5", f"certificate of analysis, lot {lot.lot_number} ({results} results)",
+                 lambda: build_coa(ctx), lambda: render_report(report), 1.3,
+                 target_text="≤ 1.3×; ms per certificate", items=1,
+                 note=f"the demo's released lot has {results} results (its specification's items), not 30")]
+
+
+def home_cases() -> list[Case]:
+    """B10: the QC and the lab start pages (/admin/) against the same counts by one SQL query each."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.in_bulk(["qc1", "lab1"], field_name="username")
+    qc, lab = _client("qc1"), _client("lab1")
+    pending = ("EXISTS (SELECT 1 FROM qc_qcresult r WHERE r.lot_id = l.id AND r.status = 'valid' "
+               "AND r.approved_at IS NULL)")
+    qc_sql = (f"SELECT COUNT(*) FILTER (WHERE l.status = 'packaged' AND NOT {pending}), "  # noqa: S608
+              f"COUNT(*) FILTER (WHERE l.status = 'packaged' AND {pending}), "
+              f"COUNT(*) FILTER (WHERE l.status = 'qc_complete'), "
+              f"(SELECT COUNT(*) FROM qc_qcresult r WHERE r.status = 'valid' AND r.approved_at IS NULL "
+              f"AND r.entered_by_id <> %s AND r.analyst_id <> %s) "
+              f"FROM batches_cmlot l WHERE l.status IN ('packaged', 'qc_complete') AND l.voided_at IS NULL")
+    steps = ", ".join(
+        f"(SELECT COUNT(*) FROM {table} WHERE performed_by_id IS NOT NULL AND verified_by_id IS NULL "  # noqa: S608
+        f"AND voided_at IS NULL AND performed_by_id <> %(user)s)"
+        for table in ("batches_cellbank", "batches_culture", "batches_passage", "batches_harvest",
+                      "batches_lyophilisationrun", "batches_packagingrun"))
+    lab_sql = (f"SELECT COUNT(*) FILTER (WHERE l.status = 'pooled'), COUNT(*) FILTER (WHERE l.status = "  # noqa: S608
+               f"'freeze_drying'), COUNT(*) FILTER (WHERE l.on_hold), {steps}, "
+               f"COUNT(*) FILTER (WHERE l.pooled_by_id IS NOT NULL AND l.pool_verified_by_id IS NULL) "
+               f"FROM batches_cmlot l WHERE l.voided_at IS NULL")
+    template_text = "<table>{% for c in row %}<tr><td>{{ c }}</td></tr>{% endfor %}</table>"
+    from django.template import engines
+
+    template = engines["django"].from_string(template_text)
+    qc_id, lab_id = users["qc1"].pk, users["lab1"].pk
+    return [
+        Case("B10a", "QC start page (/admin/ as a QC officer)", lambda: _get(qc, "/admin/"),
+             lambda: template.render({"row": _sql(qc_sql, [qc_id, qc_id])[0]}), 2.0,
+             target_text="≤ 2×; constant query count"),
+        Case("B10b", "lab start page (/admin/ as lab staff)", lambda: _get(lab, "/admin/"),
+             lambda: template.render({"row": _sql(lab_sql, {"user": lab_id})[0]}), 2.0,
+             target_text="≤ 2×; constant query count"),
+    ]
+
+
+GROUPS = {"lots": lot_cases, "trace": trace_cases, "home": home_cases, "labels": label_cases, "coa": coa_cases,
+          "audit": audit_cases}
+GROWTH = ("B1", "B2a", "B2b", "B2c", "B8a", "B8b", "B10a", "B10b")

@@ -97,6 +97,10 @@ class _Writer:
         table = self.connection.ops.quote_name(model._meta.db_table)
         columns = [f.column for f in fields]
         names = [f.attname for f in fields]
+        # A column the clone does not set (one added to the model since) takes the field's default.
+        defaults = {f.attname: f.get_default() for f in fields if f.attname not in rows[0]}
+        if defaults:
+            rows = [{**defaults, **row} for row in rows]
         with self.connection.cursor() as cursor:
             if self.connection.vendor == "postgresql":
                 quoted = ", ".join(self.connection.ops.quote_name(c) for c in columns)

@@ -5,7 +5,8 @@ Selectors only (reads); a fixed number of queries whatever the number of lots or
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from batches.models import CMLot, LotStatus
 from cmlims import roles
@@ -13,8 +14,6 @@ from cmlims.home import HomeRow, home_section_add
 from qc.models import QCResult, ResultStatus
 
 LOTS_SHOWN = 8
-PENDING = Q(qc_results__status=ResultStatus.VALID, qc_results__approved_at__isnull=True)
-FAILING = Q(qc_results__status=ResultStatus.VALID, qc_results__passed=False, qc_results__retests__isnull=True)
 
 
 def lot_open_points(lot: CMLot) -> list[str]:
@@ -31,24 +30,36 @@ def lot_open_points(lot: CMLot) -> list[str]:
     return points
 
 
+def _result_count(**conditions) -> Coalesce:
+    # Correlated subqueries: evaluated only for the lots shown, served by the results' (lot, status) index.
+    counted = (QCResult.objects.filter(lot=OuterRef("pk"), status=ResultStatus.VALID, **conditions)
+               .order_by().values("lot").annotate(n=Count("pk")).values("n"))
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
 def qc_lot_rows(user) -> list[HomeRow]:
-    """Three buckets (results, approval, sign-off) counted from one annotated query, then the oldest lots."""
-    lots = list(CMLot.objects.filter(status__in=(LotStatus.PACKAGED, LotStatus.QC_COMPLETE), voided_at__isnull=True)
-                .annotate(pending=Count("qc_results", filter=PENDING, distinct=True),
-                          failing=Count("qc_results", filter=FAILING, distinct=True))
-                .order_by("status_changed_at", "id"))
-    results = [lot for lot in lots if lot.status == LotStatus.PACKAGED and not lot.pending]
-    approval = [lot for lot in lots if lot.status == LotStatus.PACKAGED and lot.pending]
-    signoff = [lot for lot in lots if lot.status == LotStatus.QC_COMPLETE]
+    """Three buckets (results, approval, sign-off) counted by one aggregate query, then the oldest lots (two
+    queries whatever the number of lots in QC: a ten-year site has thousands packaged, B10)."""
+    in_qc = (CMLot.objects.filter(status__in=(LotStatus.PACKAGED, LotStatus.QC_COMPLETE), voided_at__isnull=True)
+             .annotate(has_pending=Exists(QCResult.objects.filter(lot=OuterRef("pk"), status=ResultStatus.VALID,
+                                                                  approved_at__isnull=True))))
+    packaged = Q(status=LotStatus.PACKAGED)
+    buckets = in_qc.aggregate(results=Count("pk", filter=packaged & Q(has_pending=False)),
+                              approval=Count("pk", filter=packaged & Q(has_pending=True)),
+                              signoff=Count("pk", filter=Q(status=LotStatus.QC_COMPLETE)))
+    lots = list(in_qc.annotate(pending=_result_count(approved_at__isnull=True),
+                               failing=_result_count(passed=False, retests__isnull=True))
+                .order_by("status_changed_at", "id")[:LOTS_SHOWN])
+    results, approval, signoff = buckets["results"], buckets["approval"], buckets["signoff"]
     rows = [
-        HomeRow(label="lots waiting for results", count=len(results), changelist="batches.cmlot",
+        HomeRow(label="lots waiting for results", count=results, changelist="batches.cmlot",
                 query={"status__exact": LotStatus.PACKAGED}, detail="packaged (quarantine), no result to approve"),
-        HomeRow(label="lots waiting for result approval", count=len(approval), changelist="qc.qcresult",
+        HomeRow(label="lots waiting for result approval", count=approval, changelist="qc.qcresult",
                 query={"status__exact": ResultStatus.VALID, "approved_at__isnull": "True"}),
-        HomeRow(label="lots waiting for sign-off", count=len(signoff), changelist="batches.cmlot",
+        HomeRow(label="lots waiting for sign-off", count=signoff, changelist="batches.cmlot",
                 query={"status__exact": LotStatus.QC_COMPLETE}, detail="QC complete: review and sign"),
     ]
-    for lot in lots[:LOTS_SHOWN]:
+    for lot in lots:
         points = lot_open_points(lot)
         rows.append(HomeRow(label=f"{lot.lot_number} ({lot.get_status_display()})", count=len(points),
                             changelist="batches.cmlot", query={"lot_number": lot.lot_number},

@@ -186,6 +186,48 @@ class LotSerializer(serializers.Serializer):
         return LOT_PIPELINE.allowed_targets(lot.status, automatic=False)
 
 
+_CENT = Decimal("0.01")
+
+
+def lot_list_items(rows: list[dict], *, signoffs: dict[int, list], releases: dict[int, object]) -> list[dict]:
+    """``LotSerializer``'s payload for a page of ``selectors.lot_list_values`` rows without a serializer per row
+    (the hot path of the lot list, B1). Formats as DRF's fields do (decimals quantized to 2 places as text,
+    dates ISO, times in the API's zone with ``Z`` for UTC): the two agree item by item (tested)."""
+    zone = serializers.DateTimeField().default_timezone()
+    transitions: dict[str, list[str]] = {}
+    statuses = m.VialStatus.values
+    vial_keys = [(status, f"vials_{status}") for status in statuses]
+
+    def decimal(value):
+        return None if value is None else format(value.quantize(_CENT), "f")
+
+    def time(value):
+        if value is None:
+            return None
+        text = (value.astimezone(zone) if zone is not None else value).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    items = []
+    for row in rows:
+        status, pk = row["status"], row["id"]
+        if status not in transitions:
+            transitions[status] = LOT_PIPELINE.allowed_targets(status, automatic=False)
+        expiry = row["expiry"]
+        items.append({
+            "lot_number": row["lot_number"],
+            "product": {"name": row["product__name"], "gtin": row["product__gtin"]},
+            "status": status, "on_hold": row["on_hold"], "hold_reason": row["hold_reason"],
+            "expiry": None if expiry is None else expiry.isoformat(),
+            "volume_in_ml": decimal(row["volume_in_ml"]), "volume_out_ml": decimal(row["volume_out_ml"]),
+            "yield_percent": decimal(row["yield_percent"]), "created_at": time(row["created_at"]),
+            "vials": {status: row[key] for status, key in vial_keys},
+            "release": release_body(releases.get(pk)) if releases else None,
+            "signoffs": [release_body(signature) for signature in signoffs.get(pk, ())] if signoffs else [],
+            "allowed_transitions": list(transitions[status]),
+        })
+    return items
+
+
 class LotDetailSerializer(LotSerializer):
     genealogy = serializers.SerializerMethodField()
 

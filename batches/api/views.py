@@ -90,14 +90,13 @@ class LotListView(generics.ListAPIView):
     filterset_class = LotFilter
 
     def get_queryset(self):
-        return selectors.lot_list_queryset()
+        return selectors.lot_list_values()
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         signoffs = selectors.lot_signoffs(page)
-        context = {**self.get_serializer_context(), "signoffs": signoffs,
-                   "releases": selectors.lot_releases(page, signoffs)}
-        return self.get_paginated_response(s.LotSerializer(page, many=True, context=context).data)
+        return self.get_paginated_response(
+            s.lot_list_items(page, signoffs=signoffs, releases=selectors.lot_releases(page, signoffs)))
 
     @extend_schema(request=s.PoolInput, responses={201: s.LotDetailSerializer})
     def post(self, request):

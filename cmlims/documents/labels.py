@@ -282,23 +282,53 @@ def _zpl_text(x: float, y: float, value: str, *, size: float, width: float, cent
                     center=center)
 
 
+def _zpl_head(x: float, y: float, *, size: float, width: float, center: bool = False) -> str:
+    """A text field's commands before its data (``_zpl_text`` less the data and ``^FS``)."""
+    return _zpl_text(x, y, "", size=size, width=width, center=center)[:-len("^FS")]
+
+
+_ZPL_PLANS: dict[int, tuple] = {}
+
+
+def _zpl_plan(template: LabelTemplate) -> tuple:
+    """The layout's fixed ZPL (positions, fonts, blocks, boxes) worked out once per template; per label only
+    the data is formatted and escaped (B4)."""
+    plan = _ZPL_PLANS.get(id(template))
+    if plan is not None and plan[0] is template:
+        return plan[1]
+    steps = []
+    for e in template.layout:
+        if isinstance(e, Text):
+            steps.append(("text", e, _zpl_head(e.x, e.y, size=e.size, width=e.width, center=e.center)))
+        elif isinstance(e, Lines):
+            heads = tuple(_zpl_head(e.x, e.y + i * e.step, size=e.size, width=e.width) for i in range(e.limit))
+            steps.append(("lines", e, heads))
+        elif isinstance(e, Box):
+            thickness = max(1, zpl.mm(e.line))
+            steps.append(("box", e, zpl.box(zpl.mm(e.x), zpl.mm(e.y), zpl.mm(e.width),
+                                            max(zpl.mm(e.height), thickness), thickness)))
+        else:
+            steps.append((e.kind, e, None))
+    _ZPL_PLANS[id(template)] = (template, tuple(steps))
+    return tuple(steps)
+
+
 def _zpl_commands(template: LabelTemplate, data: LabelData) -> list[str]:
     ais = data.ais()
     values = _Values(data, human_readable(ais))
+    escape = zpl.escape_field
     commands = []
-    for e in template.layout:
-        if isinstance(e, Text):
+    for kind, e, fixed in _zpl_plan(template):
+        if kind == "text":
             if _shown(e, data):
-                commands.append(_zpl_text(e.x, e.y, e.value.format_map(values), size=e.size, width=e.width,
-                                          center=e.center))
-        elif isinstance(e, Lines):
-            commands += [_zpl_text(e.x, y, line, size=e.size, width=e.width) for y, line in _lines(e, data)]
-        elif isinstance(e, Box):
+                commands.append(f"{fixed}{escape(e.value.format_map(values))}^FS")
+        elif kind == "lines":
+            items = getattr(data, e.source)[:e.limit]
+            commands += [f"{head}{escape(line)}^FS" for head, line in zip(fixed, items, strict=False)]
+        elif kind == "box":
             if _shown(e, data):
-                thickness = max(1, zpl.mm(e.line))
-                commands.append(zpl.box(zpl.mm(e.x), zpl.mm(e.y), zpl.mm(e.width),
-                                        max(zpl.mm(e.height), thickness), thickness))
-        elif e.kind == "datamatrix":
+                commands.append(fixed)
+        elif kind == "datamatrix":
             commands.append(zpl.gs1_datamatrix(zpl.mm(e.x), zpl.mm(e.y), ais, size=zpl.mm(e.width)))
         else:
             commands.append(zpl.gs1_128(zpl.mm(e.x), zpl.mm(e.y), ais, width=zpl.mm(e.width),

@@ -9,11 +9,11 @@ they are escaped for the barcode's own syntax and checked once more before being
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from cmlims.exceptions import InvalidInput
 
-_SAFE = {chr(c) for c in range(0x20, 0x7F)} - {"^", "~", "_"}
 DOTS_PER_MM = 8  # 203 dpi printers, the common Zebra default
 
 
@@ -21,15 +21,17 @@ def mm(value: float) -> int:
     return round(value * DOTS_PER_MM)
 
 
+# Anything but printable ASCII less ^ (5E), _ (5F) and ~ (7E): what escape_field writes as _XX.
+_UNSAFE = re.compile(r"[^\x20-\x5d\x60-\x7d]+")
+
+
+def _hex(match: re.Match) -> str:
+    return "".join(f"_{byte:02X}" for byte in match.group().encode("utf-8"))
+
+
 def escape_field(text: str) -> str:
-    """Hex-escape ``text`` for a ``^FH`` field (indicator ``_``)."""
-    out = []
-    for char in text:
-        if char in _SAFE:
-            out.append(char)
-        else:
-            out.extend(f"_{byte:02X}" for byte in char.encode("utf-8"))
-    return "".join(out)
+    """Hex-escape ``text`` for a ``^FH`` field (indicator ``_``); most text has nothing to escape."""
+    return _UNSAFE.sub(_hex, text) if _UNSAFE.search(text) else text
 
 
 def text(x: int, y: int, value: str, *, height: int = 24, width: int | None = None, block: int | None = None,

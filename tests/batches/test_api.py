@@ -6,8 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from batches.models import LotStatus
-from tests.support.builders import lot_at, make_harvest, pool, t
+from batches.models import CMLot, LotStatus
+from cmlims.audit import audited_update
+from tests.support.builders import freeze_dry, lot_at, make_harvest, package, pool, process, t
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +48,49 @@ def test_lot_list_query_count_is_constant(chain, auth_client, django_assert_num_
     assert many == few
     with django_assert_num_queries(few):
         client.get("/api/v1/lots/?status=packaged&on_hold=false")
+
+
+def test_lot_list_values_path_renders_what_the_lot_serializer_renders(chain, auth_client):
+    """The list's plain path (B1) and LotSerializer (the schema, the detail's base) agree item by item, a
+    signed lot with a hold and no yield included."""
+    import json
+
+    from rest_framework.renderers import JSONRenderer
+
+    from batches.api.serializers import LotSerializer
+    from batches.selectors import lot_list_queryset, lot_releases, lot_signoffs
+    from cmlims.esign.services import signature_sign
+
+    packaged = lot_at(chain, LotStatus.PACKAGED)
+    signed = lot_at(chain, LotStatus.PACKAGED)
+    signature_sign(subject=signed, signer=chain.qc, username=chain.qc.username, password="correct-horse-battery",
+                   meaning="released", reason="", content={"lot_number": signed.lot_number},
+                   field_list_version="test-1")
+    pooled = lot_at(chain, LotStatus.POOLED)
+    audited_update(CMLot.objects.get(pk=pooled.pk), actor=chain.qc, on_hold=True, hold_reason="deviation DEV-1")
+    body = auth_client(chain.qc).get("/api/v1/lots/?page_size=500").json()
+    lots = list(lot_list_queryset().order_by("-id"))
+    signoffs = lot_signoffs(lots)
+    expected = LotSerializer(lots, many=True, context={"signoffs": signoffs,
+                                                       "releases": lot_releases(lots, signoffs)}).data
+    assert body["results"] == json.loads(JSONRenderer().render(expected))  # as the API renders both
+    by_number = {item["lot_number"]: item for item in body["results"]}
+    assert by_number[signed.lot_number]["release"]["meaning"] == "released"
+    assert by_number[pooled.lot_number]["on_hold"] is True and by_number[pooled.lot_number]["yield_percent"] is None
+    assert {packaged.lot_number, signed.lot_number, pooled.lot_number} <= by_number.keys()
+
+
+def test_lot_list_query_count_does_not_depend_on_page_size(chain, auth_client, django_assert_num_queries):
+    client = auth_client(chain.qc)
+    for _ in range(3):
+        lot_at(chain, LotStatus.PACKAGED)
+    few, first = _queries(client, "/api/v1/lots/?page_size=1")
+    assert len(first["results"]) == 1 and first["next"]
+    with django_assert_num_queries(few):
+        body = client.get("/api/v1/lots/?page_size=500").json()
+    assert len(body["results"]) == 3
+    with django_assert_num_queries(few):  # a later page (by the cursor) costs the same
+        assert len(client.get(first["next"]).json()["results"]) == 1
 
 
 def test_lot_detail_query_count_is_constant_as_harvests_grow(chain, auth_client):
@@ -254,6 +298,30 @@ def test_who_reads_lots_and_traces(chain, auth_client, make_user, api_client):
 
 
 @pytest.mark.req("FEAT-PERF-TRACE")
+def test_vial_trace_is_three_queries_whatever_the_genealogy(chain, auth_client, django_assert_num_queries):
+    """Issue 14 B8: the vial, its lot's contributions with everything upstream, where it went; the genealogy
+    it shows is the lot detail's."""
+    from batches import selectors
+
+    small = lot_at(chain, LotStatus.PACKAGED)
+    harvests = [make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("200"), verifier=chain.lab2,
+                             days_ago=d) for d in (1.5, 2, 2.5)]
+    big = process(chain, pool(chain, [(h, Decimal("200")) for h in harvests]))
+    freeze_dry(chain, big, vials=6)
+    package(chain, big, vials=6, rejected=0)
+    client = auth_client(chain.qc)
+    for lot, count in ((small, 1), (big, 3)):
+        serial = lot.vials.order_by("sequence").values_list("serial", flat=True).first()
+        with django_assert_num_queries(3):
+            trace = selectors.vial_trace(serial)
+        assert len(trace["harvests"]) == count
+    detail = client.get(f"/api/v1/lots/{small.lot_number}/").json()["genealogy"]
+    serial = small.vials.order_by("sequence").values_list("serial", flat=True).first()
+    trace = client.get(f"/api/v1/vials/{serial}/trace/").json()
+    for key in ("harvests", "cultures", "banks", "donors"):
+        assert trace[key] == detail[key]
+
+
 def test_donor_trace_shows_first_rows_and_totals_in_constant_queries(chain, django_assert_num_queries):
     """Issue 14 B8: the donor trace is bounded (first rows plus totals) and its query count does not grow
     with the donor's lots and vials."""
@@ -272,3 +340,17 @@ def test_donor_trace_shows_first_rows_and_totals_in_constant_queries(chain, djan
     assert three["lots"][0]["vials"]["available"] == 3
     assert [v["serial"] for v in three["vials"]] == list(
         first.vials.order_by("sequence").values_list("serial", flat=True)[:2])
+
+
+def test_search_by_vial_serial_finds_its_lot_in_the_api_and_the_admin(chain, auth_client, client):
+    first, second = lot_at(chain, LotStatus.PACKAGED), lot_at(chain, LotStatus.PACKAGED)
+    serial = second.vials.order_by("sequence").values_list("serial", flat=True).first()
+    body = auth_client(chain.qc).get(f"/api/v1/lots/?search={serial}").json()
+    assert [item["lot_number"] for item in body["results"]] == [second.lot_number]
+    chain.lab1.is_staff = True
+    chain.lab1.save()
+    client.force_login(chain.lab1)
+    page = client.get(f"/admin/batches/cmlot/?q={serial}").content.decode()
+    assert second.lot_number in page and first.lot_number not in page
+    part = auth_client(chain.qc).get(f"/api/v1/lots/?search={first.lot_number[-4:]}").json()  # not a serial
+    assert first.lot_number in [item["lot_number"] for item in part["results"]]

@@ -85,7 +85,8 @@ def test_check_digits_match_stdnum():
 @pytest.mark.parametrize(
     ("ais", "field"),
     [
-        ([("01", "09506000134353")], "symbol"),  # wrong check digit: a zint warning made an error
+        ([("01", "09506000134353")], "ai_01"),  # wrong check digit (zint refuses it too: see below)
+        ([("17", "281331")], "ai_17"),  # no 13th month
         ([("01", GTIN), ("10", "CM^XA")], "ai_10"),  # ^ is not GS1 CSET 82
         ([("01", GTIN), ("21", "x" * 21)], "ai_21"),  # too long
         ([("17", "28123")], "ai_17"),
@@ -95,6 +96,44 @@ def test_invalid_gs1_data_is_refused_with_the_field(ais, field):
     with pytest.raises(symbols.SymbolError) as caught:
         symbols.gs1_datamatrix(ais)
     assert field in caught.value.extra["fields"]
+
+
+def test_zint_refuses_what_the_python_checks_refuse_first():
+    # The ZPL path asks zint once per shape of data; the checks that run on every label must not be looser.
+    for text in ("[01]09506000134353", "[17]281331"):
+        with pytest.raises(symbols.SymbolError):
+            symbols._zint(symbols.zint.Symbology.DATAMATRIX, text, gs1_mode=True)
+
+
+@pytest.mark.parametrize("kind", ["datamatrix", "gs1_128"])
+def test_symbol_size_by_shape_of_data_is_what_zint_gives_for_each_label(kind):
+    import random
+    import string
+
+    rng = random.Random(14)
+    fill = {"0": string.digits, "A": string.ascii_uppercase, "a": string.ascii_lowercase}
+    lots = ["CM00-0000", "AA00", "a0a0.A", "0000000", "Aa_0/0-a"]
+    serials = ["000000", "AA00000000", "0A0A0A", "000000000000"]
+    symbols._MODULES.clear()
+    for _ in range(400):
+        lot, serial = ("".join(rng.choice(fill.get(c, c)) for c in rng.choice(pattern))
+                       for pattern in (lots, serials))
+        gtin = "".join(rng.choice(string.digits) for _ in range(13))
+        ais = [("01", gtin + ean.calc_check_digit(gtin)), ("17", "281231"), ("10", lot), ("21", serial)]
+        if kind == "gs1_128":  # 48 characters at most: what a carton's or a pallet's GS1-128 carries
+            ais = [ais[0], ais[2]]
+        symbology, gs1_mode = symbols._KINDS[kind]
+        direct = symbols._zint(symbology, symbols.element_string(ais), gs1_mode=gs1_mode).width
+        assert symbols.gs1_modules(kind, ais) == direct, ais
+    assert len(symbols._MODULES) <= len(lots) * len(serials)  # zint was asked once per shape, not per label
+
+
+def test_zpl_checks_every_label_even_when_its_shape_is_known():
+    good = vial("000001")
+    labels.render_zpl(labels.TEMPLATES["vial"], [good])
+    with pytest.raises(symbols.SymbolError) as caught:  # same shape, wrong check digit
+        labels.render_zpl(labels.TEMPLATES["vial"], [good, vial("000002", gtin="09506000134353")])
+    assert "ai_01" in caught.value.extra["fields"]
 
 
 @pytest.mark.parametrize("layout", ["page", "a4"])
