@@ -1,5 +1,6 @@
 """Request id (taken from X-Request-ID or made up, kept for the audit trail and echoed back), the refusal
-of NUL characters in URLs, and JSON error bodies under /api/ whatever DEBUG says."""
+of NUL characters in URLs and of oversized bodies before they are read, and JSON error bodies under /api/
+whatever DEBUG says."""
 
 import logging
 import re
@@ -29,6 +30,35 @@ class RequestIdMiddleware:
             response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+# What a multipart body may carry beyond its file: boundaries, part headers and the form's other fields.
+UPLOAD_ENVELOPE_BYTES = 64 * 1024
+
+
+class RefuseOversizeBodyMiddleware:
+    """413 ``payload_too_large`` for a request whose declared ``Content-Length`` is over
+    ``CMLIMS_MAX_UPLOAD_BYTES`` (plus the multipart envelope), answered before a byte of the body is read: a
+    client cannot make a web process buffer a gigabyte only to be refused. A body within the envelope but with
+    a file over the limit is refused by the upload view itself."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.CMLIMS_MAX_UPLOAD_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0  # Django reads an unparsable length as none
+        if declared > limit + UPLOAD_ENVELOPE_BYTES:
+            response = JsonResponse(
+                {"code": "payload_too_large",
+                 "message": f"The request body is {declared} bytes; uploads are limited to {limit} bytes.",
+                 "limit": limit}, status=413)
+            response["Connection"] = "close"  # the unread body must not be taken for the next request
+            return response
+        return self.get_response(request)
 
 
 class RefuseNulMiddleware:

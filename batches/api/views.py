@@ -7,6 +7,7 @@ import datetime as dt
 import django_filters
 from django import forms
 from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -46,7 +47,18 @@ class IdFilter(django_filters.NumberFilter):
 
 
 class UtcDateTimeField(IsoDateTimeField):
-    """An ISO time with its zone that still exists in UTC (0001-01-01T00:00+01:00 does not)."""
+    """An ISO time with its zone that still exists in UTC (0001-01-01T00:00+01:00 does not). A time without
+    a zone is refused: which zone the client meant is a guess (the server's is not necessarily the lab's)."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip():
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None  # the field's own message says it is no date-time
+            if parsed is not None and parsed.tzinfo is None:
+                raise forms.ValidationError("has no UTC offset (add Z or ±hh:mm): local times are ambiguous")
+        return super().to_python(value)
 
     def clean(self, value):
         parsed = super().clean(value)

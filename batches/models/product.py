@@ -8,6 +8,7 @@ from django.db import models
 from stdnum import ean
 
 from cmlims.audit import VoidableModel
+from cmlims.documents.zpl import label_text_validator
 
 from .common import NON_NEGATIVE, PERCENT, POSITIVE, order_errors
 
@@ -26,7 +27,7 @@ def gtin14(value: str) -> str:
 
 
 class Product(VoidableModel):
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=200, unique=True, validators=[label_text_validator])  # printed on labels
     gtin = models.CharField(
         "GTIN", max_length=14, unique=True, validators=[validate_gtin], help_text="stored as GTIN-14"
     )

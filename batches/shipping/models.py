@@ -13,6 +13,7 @@ from django.db import models
 
 from batches.shipping.gs1 import sscc_build
 from cmlims.audit import AuditedModel, VoidableModel
+from cmlims.documents.zpl import label_text_validator
 
 
 def _user(**kwargs) -> models.ForeignKey:
@@ -26,12 +27,13 @@ class Consignee(VoidableModel):
         CLINIC = "clinic", "clinic"
         DISTRIBUTOR = "distributor", "distributor"
 
-    name = models.CharField(max_length=200, unique=True)
+    # name, address and city are printed on the shipping label: no printer command or control characters
+    name = models.CharField(max_length=200, unique=True, validators=[label_text_validator])
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.CLINIC)
-    address_line1 = models.CharField(max_length=200)
-    address_line2 = models.CharField(max_length=200, blank=True)
-    postal_code = models.CharField(max_length=20, blank=True)
-    city = models.CharField(max_length=100)
+    address_line1 = models.CharField(max_length=200, validators=[label_text_validator])
+    address_line2 = models.CharField(max_length=200, blank=True, validators=[label_text_validator])
+    postal_code = models.CharField(max_length=20, blank=True, validators=[label_text_validator])
+    city = models.CharField(max_length=100, validators=[label_text_validator])
     country = models.CharField(
         max_length=2, validators=[RegexValidator(r"^[A-Z]{2}$", "ISO 3166-1 alpha-2 code in capitals, e.g. DE")]
     )

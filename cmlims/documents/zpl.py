@@ -12,9 +12,24 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from django.core.exceptions import ValidationError
+
 from cmlims.exceptions import InvalidInput
 
 DOTS_PER_MM = 8  # 203 dpi printers, the common Zebra default
+
+
+def label_text_validator(value: str) -> None:
+    """Model-field validator for free text that is printed on a label (product and consignee names, addresses).
+
+    The escaping below makes such text harmless on a ZPL printer anyway; refusing ``^``/``~`` and control
+    characters at entry as well means no stored record carries a printer command, and a PDF label never
+    draws an invisible character."""
+    bad = sorted({char for char in value or "" if char in "^~" or ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0})
+    if bad:
+        shown = ", ".join(char if char in "^~" else f"U+{ord(char):04X}" for char in bad)
+        raise ValidationError(f"must not contain {shown}: label printer command or control characters",
+                              code="label_control_character")
 
 
 def mm(value: float) -> int:

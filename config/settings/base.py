@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "cmlims.middleware.RequestIdMiddleware",
+    "cmlims.middleware.RefuseOversizeBodyMiddleware",
     "cmlims.middleware.RefuseNulMiddleware",
     "cmlims.middleware.ApiJsonErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -224,7 +225,7 @@ REST_FRAMEWORK = {
         "upload": os.environ.get("CMLIMS_THROTTLE_UPLOAD", "30/min"),
     },
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "cmlims.api.parsing.JSONParser",  # DRF's, refusing nesting deeper than MAX_JSON_DEPTH (400, not 500)
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -11,10 +10,10 @@ from rest_framework.views import APIView
 
 from batches.models import CMLot
 from batches.selectors import lot_get
-from cmlims.api.parsing import SignatureInput, request_parse
+from cmlims.api.parsing import SignatureInput, csv_upload_check, request_parse
 from cmlims.audit import to_jsonable
 from cmlims.esign.services import signature_manifest
-from cmlims.exceptions import PayloadTooLarge, field_error
+from cmlims.exceptions import field_error
 from cmlims.investigations.api import investigation_body
 from qc import selectors
 from qc.api.serializers import (
@@ -119,8 +118,7 @@ class ResultImportView(APIView):
     @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         upload = request_parse(ImportInput, request)["file"]
-        if upload.size > settings.CMLIMS_MAX_UPLOAD_BYTES:
-            raise PayloadTooLarge(f"file: larger than {settings.CMLIMS_MAX_UPLOAD_BYTES} bytes")
+        csv_upload_check(upload, export_hint="export the results as CSV")
         original = results_import(data=upload.read(), actor=request.user, file_name=upload.name)
         return Response({"imported": original.result_count, "original": {
             "id": original.pk, "file_name": original.file_name, "stored_as": original.original.name,

@@ -63,11 +63,18 @@ class ImportRejected(InvalidInput):
                          rows=rows)
 
 
+def _file_problem(problem: str) -> ImportRejected:
+    return ImportRejected([{"row": 0, "column": "", "problem": problem}], 0)
+
+
 def _decode(data: bytes) -> str:
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")  # a byte-order mark (Excel's "CSV UTF-8") is not part of the header
     except UnicodeDecodeError as exc:
-        raise ImportRejected([{"row": 0, "column": "", "problem": "the file is not UTF-8 text"}], 0) from exc
+        raise _file_problem("the file is not UTF-8 text") from exc
+    if "\x00" in text:  # a binary file named .csv; PostgreSQL cannot even look a NUL up
+        raise _file_problem("the file contains NUL characters: it is not a CSV text export")
+    return text
 
 
 def _parse_time(text: str) -> tuple[datetime | None, str | None]:
@@ -79,6 +86,13 @@ def _parse_time(text: str) -> tuple[datetime | None, str | None]:
 
 
 def _rows(text: str) -> tuple[list[dict], list[dict]]:
+    try:
+        return _rows_read(text)
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
+        return [], [{"row": 0, "column": "", "problem": f"the file is not readable CSV ({exc})"}]
+
+
+def _rows_read(text: str) -> tuple[list[dict], list[dict]]:
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED + ("unit", "instrument") if c not in header]

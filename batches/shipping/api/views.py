@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -17,10 +16,8 @@ from batches.shipping.api.permissions import ShippingReaders
 from batches.shipping.charts import temperature_chart_png
 from batches.shipping.documents import PACKING_LIST, SHIPPING_LABEL, shipment_document_request
 from cmlims.api.pagination import CursorPagination
-from cmlims.api.parsing import request_parse
-from cmlims.exceptions import NotFound, PayloadTooLarge, UnsupportedMediaType
-
-CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel", "application/octet-stream"}
+from cmlims.api.parsing import csv_upload_check, request_parse
+from cmlims.exceptions import NotFound
 
 
 class ShippingView(APIView):
@@ -203,12 +200,7 @@ class TemperatureLogView(ShippingView):
     def post(self, request, pk: int):
         d = request_parse(s.LogUploadInput, request)
         upload = d["file"]
-        if upload.size > settings.CMLIMS_MAX_UPLOAD_BYTES:
-            raise PayloadTooLarge(f"file: larger than {settings.CMLIMS_MAX_UPLOAD_BYTES} bytes")
-        content_type = (upload.content_type or "").split(";")[0].strip().lower()
-        if content_type and content_type not in CSV_TYPES:
-            raise UnsupportedMediaType(f"file: {content_type} is not CSV; export the logger data as CSV",
-                                       fields={"file": [f"{content_type} is not CSV"]})
+        csv_upload_check(upload, export_hint="export the logger data as CSV")
         log = services.shipment_temperature_log_upload(shipment=selectors.shipment_find(pk),
                                                        actor=request.user, file_name=upload.name,
                                                        data=upload.read(), reason=d["reason"],

@@ -1,0 +1,119 @@
+"""Schemathesis against the live OpenAPI schema (issue 18 item 2): no 5xx, responses as the schema says.
+
+Each of lab staff, QC officer and shipping coordinator fuzzes every operation with a token of its own (the
+revoke operation never gets that token's id), a fixed seed and a bounded number of examples per operation.
+Requests go through Django's WSGI application in this process, each in a savepoint of its own, so one
+example's database error cannot poison the next. The run's figures go to ``reports/fuzz.json``.
+"""
+
+import contextlib
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections, transaction
+from hypothesis import HealthCheck, Phase, assume, given, seed, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
+from cmlims import roles
+
+pytestmark = pytest.mark.django_db
+
+# Examples per operation and role: valid data (as the schema describes it) and, half as many, invalid data.
+EXAMPLES = int(os.environ.get("CMLIMS_FUZZ_EXAMPLES", "6"))
+SEED = 20261202
+REVOKE = ("POST", "/api/v1/auth/tokens/{id}/revoke/")
+ROLES = {"lab staff": roles.LAB_STAFF, "QC officer": roles.QC_OFFICER,
+         "shipping coordinator": roles.SHIPPING_COORDINATOR}
+
+
+@contextlib.contextmanager
+def wsgi_app():
+    """Django's WSGI application on the test's own connection: as Django's test client does, the request
+    signals do not close it (that would end the test's transaction)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield get_wsgi_application()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def _operations(schema):
+    return [result.ok() for result in schema.get_all_operations()]
+
+
+@pytest.mark.req("README-FUZZ", "README-API-ERRORS", via="api")
+@pytest.mark.parametrize("role", list(ROLES))
+def test_fuzz_every_operation_no_5xx_and_responses_match_the_schema(role, make_user, auth_client):
+    client = auth_client(make_user(f"fuzz-{role.split()[0].lower()}", ROLES[role]))
+    token = client._credentials["HTTP_AUTHORIZATION"]
+    own_token_id = client.get("/api/v1/auth/tokens/").json()["results"][0]["id"]
+    with wsgi_app() as app:
+        figures, failures = _fuzz(app, token, own_token_id)
+    report = Path("reports/fuzz.json")
+    report.parent.mkdir(exist_ok=True)
+    previous = json.loads(report.read_text()) if report.exists() else {}
+    previous[role] = {**figures, "statuses": dict(figures["statuses"])}
+    report.write_text(json.dumps(previous, indent=1, sort_keys=True))
+    assert not failures, "\n".join(failures[:40])
+
+
+def _fuzz(app, token: str, own_token_id: int):
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", app, headers={"Authorization": token})
+    figures = {"operations": 0, "examples": 0, "server_errors": 0, "statuses": Counter(), "mostly_rejected": []}
+    failures = []
+    for operation in _operations(schema):
+        statuses, valid, why = Counter(), Counter(), Counter()  # valid: what the schema-valid examples got
+        for mode, examples in ((GenerationMode.POSITIVE, EXAMPLES), (GenerationMode.NEGATIVE, EXAMPLES // 2)):
+            _fuzz_operation(app, token, own_token_id, operation, mode, examples, statuses, (valid, why), failures)
+        figures["operations"] += 1
+        figures["examples"] += sum(statuses.values())
+        figures["server_errors"] += sum(n for status, n in statuses.items() if status >= 500)
+        figures["statuses"].update(statuses)
+        # schemathesis warns when most valid examples are refused as invalid: the schema does not say enough
+        if sum(valid.values()) and valid[400] + valid[422] > sum(valid.values()) / 2:
+            figures["mostly_rejected"].append({"operation": f"{operation.method.upper()} {operation.path}",
+                                               "why": [text for text, _ in why.most_common(3)]})
+    return figures, failures
+
+
+def _fuzz_operation(app, token, own_token_id, operation, mode, examples, statuses, valid_tally, failures) -> None:
+    valid, why = valid_tally
+    @seed(SEED)
+    @settings(max_examples=examples, phases=[Phase.generate], database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def fuzz(case):
+        if (case.method.upper(), case.operation.path) == REVOKE:  # the fuzzer keeps its own token
+            assume(str(case.path_parameters.get("id")) != str(own_token_id))
+        sid = transaction.savepoint()  # one example's database error cannot abort the next one's transaction
+        try:
+            response = case.call(app=app, headers={"Authorization": token})
+        finally:
+            transaction.savepoint_rollback(sid)
+        statuses[response.status_code] += 1
+        if mode == GenerationMode.POSITIVE:
+            valid[response.status_code] += 1
+            if response.status_code == 400:
+                why[json.loads(response.content or b"{}").get("message", "")[:120]] += 1
+        try:
+            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance,
+                                                     content_type_conformance])
+        except Exception as exc:  # noqa: BLE001 - every failure is collected and reported together
+            failures.append(f"{case.method.upper()} {case.formatted_path} ({mode.value}) -> "
+                            f"{response.status_code}: {str(exc)[:600]}")
+
+    try:
+        fuzz()
+    except Unsatisfiable:
+        assert mode == GenerationMode.NEGATIVE, operation.label  # nothing in the schema to get wrong
