@@ -39,6 +39,8 @@ API_RULES: list[tuple[str, str, frozenset]] = [
     ("GET", r"/api/v1/lots/(\{lot_number\}/)?", LOT_READERS),
     ("PATCH", r"/api/v1/printers/\{id\}/", frozenset({"lab"})),  # lab staff manage printers
     ("*", r"/api/v1/printers/.*", SHIPPING_READERS),  # who prints labels sees the printers
+    # A QC officer's signed determination; the service refuses every other role (test_donor_eligibility.py).
+    ("POST", r"/api/v1/donors/\{key\}/eligibility/", SIGNED_IN),
     # The gate lets any signed-in user through to these; the services then refuse by role (their own tests).
     # Named one by one, with no catch-all: a new resource needs its rule written here.
     ("*", r"/api/v1/(auth|cell-banks|cultures|deviations|donors|freeze-drying-phases|freeze-drying-runs|harvests"
