@@ -31,7 +31,7 @@ def pending(lab1):
     return make_donor(lab1, code="DN-0100", eligible=False)
 
 
-@pytest.mark.req("1271-50", "RULE-2")
+@pytest.mark.req("INTEG-DONOR-ELIGIBILITY", "RULE-2")
 def test_lab_staff_cannot_set_eligibility_over_the_api(lab1, pending, auth_client):
     lab = auth_client(lab1)
     created = lab.post("/api/v1/donors/", {"code": "DN-0200", "tissue": "umbilical_cord",
@@ -47,7 +47,7 @@ def test_lab_staff_cannot_set_eligibility_over_the_api(lab1, pending, auth_clien
     assert CellSource.objects.get(pk=pending.pk).eligibility_status == "pending"
 
 
-@pytest.mark.req("1271-50", "P11-11.50", "P11-11.70")
+@pytest.mark.req("INTEG-DONOR-ELIGIBILITY", "P11-11.50", "P11-11.70")
 def test_qc_determines_eligibility_signed_over_the_api(pending, qc1, auth_client):
     client = auth_client(qc1)
     missing = client.post(url(pending), {"eligibility_status": "maybe", "reason": "", "evidence": "",
@@ -70,7 +70,7 @@ def test_qc_determines_eligibility_signed_over_the_api(pending, qc1, auth_client
     assert CellSource.objects.get(pk=pending.pk).is_eligible_with_consent
 
 
-@pytest.mark.req("RULE-2", "1271-50")
+@pytest.mark.req("RULE-2", "INTEG-DONOR-ELIGIBILITY")
 def test_whoever_recorded_the_screening_data_does_not_determine_it(make_user, qc1):
     both = make_user("labqc", roles.LAB_STAFF, roles.QC_OFFICER)
     source = make_donor(both, code="DN-0300", eligible=False)
@@ -84,7 +84,7 @@ def test_whoever_recorded_the_screening_data_does_not_determine_it(make_user, qc
     assert determined.eligibility_signature.meaning == Meaning.ELIGIBILITY_DETERMINED
 
 
-@pytest.mark.req("1271-50")
+@pytest.mark.req("INTEG-DONOR-ELIGIBILITY")
 def test_only_a_qc_officer_determines(pending, lab1):
     with pytest.raises(PermissionDenied):
         sources.donor_eligibility_determine(source=pending, actor=lab1, username="lab1", password=PASSWORD,
@@ -94,7 +94,7 @@ def test_only_a_qc_officer_determines(pending, lab1):
     assert "eligibility_status" in exc.value.extra["fields"]
 
 
-@pytest.mark.req("1271-50", "RULE-3")
+@pytest.mark.req("INTEG-DONOR-ELIGIBILITY", "RULE-3")
 def test_a_change_to_the_screening_data_clears_the_determination_and_release_waits_for_a_new_one(
         releasable, chain, qc1):
     donor = CellSource.objects.get(code="DN-0001")
@@ -115,7 +115,7 @@ def test_a_change_to_the_screening_data_clears_the_determination_and_release_wai
     assert selectors.donor_conditions(releasable) == []
 
 
-@pytest.mark.req("RULE-3", "1271-50")
+@pytest.mark.req("RULE-3", "INTEG-DONOR-ELIGIBILITY")
 def test_release_reads_the_signed_determination_not_a_typed_status(releasable, chain):
     donor = CellSource.objects.get(code="DN-0001")
     # A status written around the services (no signature) does not make the donor eligible.
@@ -124,7 +124,7 @@ def test_release_reads_the_signed_determination_not_a_typed_status(releasable, c
     assert [c["code"] for c in selectors.donor_conditions(releasable)] == ["donor_not_eligible"]
 
 
-@pytest.mark.req("1271-50", "P11-11.50")
+@pytest.mark.req("INTEG-DONOR-ELIGIBILITY", "P11-11.50")
 def test_admin_shows_eligibility_read_only_and_qc_determines_on_the_signing_page(pending, lab1, qc1):
     lab = Client()
     lab.force_login(lab1)
