@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
@@ -19,6 +20,7 @@ from cmlims import roles
 from cmlims.admin import (
     AuditedModelAdmin,
     AuditedTabularInline,
+    SignatureForm,
     adopt,
     badge,
     quantity,
@@ -149,11 +151,65 @@ class StorageLocationAdmin(ServiceAdmin):
         return products.storage_location_update(location=obj, actor=request.user, reason=reason, **values)
 
 
+class EligibilityForm(SignatureForm):
+    """A QC officer's determination: eligible or ineligible, why, on what evidence, signed."""
+
+    eligibility_status = forms.ChoiceField(choices=[(d, d) for d in sources.DETERMINATIONS], label="determination")
+    evidence = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}),
+                               help_text="the screening and testing records reviewed")
+    field_order = ["eligibility_status", "reason", "evidence", "username", "password"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].required = True
+
+
 @admin.register(m.CellSource)
 class CellSourceAdmin(ServiceAdmin):
     list_display = ("code", "tissue", "collection_date", "consent_status", "eligibility_status", "trace_link")
     search_fields = ("code",)
     list_filter = ("tissue", "consent_status", "eligibility_status")
+    list_select_related = ("eligibility_signature",)
+    # Eligibility is determined and signed by a QC officer on its own page, never typed on the form.
+    readonly_fields = ("eligibility_status", "eligibility_determined_on", "eligibility_determined_by",
+                       "eligibility_reason", "eligibility_evidence", "eligibility_signature_shown")
+
+    @admin.display(description="eligibility signature")
+    def eligibility_signature_shown(self, source):
+        if source is None or not source.pk:
+            return "—"
+        signature = source.eligibility_signature if source.eligibility_signature_id else None
+        link = (format_html(' <a href="{}">determine eligibility (signature)</a>',
+                            reverse("admin:batches_cellsource_eligibility", args=[source.pk])))
+        return format_html("{}{}", str(signature) if signature else "not determined", link)
+
+    def get_urls(self):
+        return [path("<path:object_id>/eligibility/", self.admin_site.admin_view(self.eligibility_view),
+                     name="batches_cellsource_eligibility"), *super().get_urls()]
+
+    def eligibility_view(self, request, object_id: str):
+        source = m.CellSource.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        if source is None:
+            raise Http404(f"No donor with id {object_id}")
+        if not self.has_view_permission(request, source):
+            raise PermissionDenied
+        form = EligibilityForm(request.POST or None, initial={"username": request.user.get_username()})
+        if request.method == "POST" and form.is_valid():
+            try:
+                sources.donor_eligibility_determine(source=source, actor=request.user, **form.cleaned_data)
+            except ApplicationError as exc:
+                for name, problems in (exc.extra.get("fields") or {}).items():
+                    form.add_error(name if name in form.fields else None, problems[0])
+                if not exc.extra.get("fields"):
+                    form.add_error(None, exc.message)
+            else:
+                self.message_user(request, f"Donor {source.code}: eligibility determined "
+                                           f"({form.cleaned_data['eligibility_status']}), signed.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:batches_cellsource_change", args=[source.pk]))
+        return TemplateResponse(request, "admin/batches/cellsource/eligibility.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": f"Determine eligibility: {source}",
+            "meaning": "eligibility determined", "form": form, "subject": source,
+        })
 
     @admin.display(description="trace")
     def trace_link(self, source):

@@ -15,6 +15,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from cmlims.demo import DEMO_PASSWORD
+
 from .models import CellSource, Culture, LotStatus, LyophilisationPhase, Product, StorageLocation
 from .services import cultures, drying, lots, packaging, products, records, sources
 
@@ -41,9 +43,17 @@ def _donor_and_banks(code: str, tissue: str, users, n: int):
     lab1, lab2 = users["lab1"], users["lab2"]
     donor = sources.cell_source_create(
         actor=lab1, code=code, tissue=tissue, collection_date=_day(160 + n * 20), consent_status="given",
-        consent_recorded_on=_day(161 + n * 20), eligibility_status="eligible", eligibility_determined_on=_day(150),
+        consent_recorded_on=_day(161 + n * 20),
         eligibility_notes="donor screening and infectious-disease testing negative (HIV-1/2, HBV, HCV, HTLV, "
                           "syphilis); no exclusion criteria",
+    )
+    # Eligibility is a QC officer's signed determination on the screening records, not a status lab staff type.
+    qc2 = users["qc2"]
+    donor = sources.donor_eligibility_determine(
+        source=donor, actor=qc2, eligibility_status="eligible", username=qc2.username, password=DEMO_PASSWORD,
+        reason="screening and testing complete and negative; no risk factors (1271.50)",
+        evidence="donor medical history questionnaire and physical assessment reviewed; infectious-disease panel "
+                 "(HIV-1/2, HBV, HCV, HTLV-I/II, T. pallidum) non-reactive, FDA-licensed tests",
     )
     identity = {"cd73_percent": D("99.2") - n, "cd90_percent": D("98.8"), "cd105_percent": D("97.1") + n,
                 "cd34_percent": D("0.4"), "cd45_percent": D("0.6"), "cd14_percent": D("0.3"),

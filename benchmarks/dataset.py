@@ -236,12 +236,14 @@ def build(scale: Scale) -> None:
     lot_no = 0
     with transaction.atomic():
         chain = _Chain(writer, actor)
-        # Donors and their banks (codes BD-000001…), all eligible with consent as the template's.
+        # Donors and their banks (codes BD-000001…), with the template's eligibility status and consent.
         donor_of_lot: list[tuple[int, dict]] = []
         source_ids = writer.ids(CellSource, scale.donors)
         sources, banks = [], []
         for number, (source_id, lots) in enumerate(zip(source_ids, counts, strict=True), start=1):
-            sources.append({**t_source, "id": source_id, "code": f"BD-{number:06d}"})
+            # A determination's signature belongs to one donor (one-to-one): clones keep the template's status
+            # and consent but carry no signature of their own.
+            sources.append({**t_source, "id": source_id, "code": f"BD-{number:06d}", "eligibility_signature_id": None})
             bank_ids = dict(zip([b["id"] for b in t_banks], writer.ids(CellBank, len(t_banks)), strict=True))
             for b in t_banks:
                 banks.append({**b, "id": bank_ids[b["id"]], "source_id": source_id,

@@ -22,11 +22,15 @@ class QcConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from cmlims.investigations.services import register_investigation_participants
         from cmlims.storedfiles import register_stored_file
-        from qc import guards
+        from qc import guards, selectors
+        from qc.models import QCResult
 
         guards.register()
         # verify_audit re-hashes every result's raw-data attachment against the digest stored with it.
         register_stored_file("qc.QCResult", file_field="attachment", hash_field="attachment_sha256")
         # ... and every imported instrument export, kept as received.
         register_stored_file("qc.ResultImport", file_field="original", hash_field="sha256")
+        # Rule 2: whoever entered, approved or retested a result does not close its OOS investigation.
+        register_investigation_participants(QCResult, selectors.result_participants)

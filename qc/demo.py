@@ -107,8 +107,9 @@ def _released_with_closed_investigation(lot, users) -> None:
                            tested_at=_tested_at(lot, 30), instrument="LAL-02", reason=LATE)
     _approve(retest, users)
     for investigation in selectors.lot_investigations(lot, open_only=True):
+        # qc2 approved the results: qc1, who touched none of them, closes the investigation (rule 2), signed.
         investigation_close(
-            investigation=investigation, actor=users["qc2"],
+            investigation=investigation, actor=users["qc1"], username="qc1", password=DEMO_PASSWORD,
             root_cause="pipette tip lot PT-4411 contaminated (positive blank on the same run)",
             related_lots_checked="every lot tested with tip lot PT-4411 on that day re-checked: none affected",
             conclusion="laboratory error confirmed (phase I); original result invalidated; retest 0.9 EU/mL passes",
@@ -133,7 +134,8 @@ def _rejected(lot, users) -> None:
     # would rightly show the rejection as "changed after signing").
     for investigation in selectors.lot_investigations(lot, open_only=True):
         investigation_close(
-            investigation=investigation, actor=users["qc2"], root_cause="aseptic filling breach (EM excursion, room B)",
+            investigation=investigation, actor=users["qc1"], username="qc1", password=DEMO_PASSWORD,
+            root_cause="aseptic filling breach (EM excursion, room B)",
             related_lots_checked="lots filled in room B that week re-tested: sterile",
             conclusion="confirmed sterility failure (phase II); the lot is rejected",
         )

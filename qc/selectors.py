@@ -175,6 +175,45 @@ def results_conditions(lot: CMLot, *, need_pass: bool) -> list[Condition]:
     return out
 
 
+def result_family(result: QCResult) -> list[QCResult]:
+    """The result an OOS investigation concerns with every retest and correction linked to it, either way."""
+    found: dict[int, QCResult] = {}
+    expanded: set[int] = set()
+    frontier = {result.pk}
+    while frontier:
+        rows = QCResult.objects.select_related("spec_item").filter(
+            Q(pk__in=frontier) | Q(retest_of_id__in=frontier) | Q(supersedes_id__in=frontier)
+            | Q(retests__in=frontier) | Q(superseded_by__in=frontier)).distinct()
+        found.update({r.pk: r for r in rows})
+        expanded |= frontier
+        frontier = set(found) - expanded
+    return sorted(found.values(), key=lambda r: r.pk)
+
+
+def result_participants(result: QCResult) -> dict[int, str]:
+    """Who entered, tested, approved or retested ``result`` or a result linked to it, from the records and
+    the audit trail (rule 2: they do not close its OOS investigation). {user id: "entered result #12 (...)"}."""
+    family = result_family(result)
+    out: dict[int, str] = {}
+
+    def note(user_id, what: str, r: QCResult) -> None:
+        if user_id and user_id not in out:
+            out[user_id] = f"{what} result #{r.pk} ({r})"
+
+    for r in family:
+        role = "retested" if r.retest_of_id else "entered"
+        note(r.entered_by_id, role, r)
+        note(r.analyst_id, "tested" if not r.retest_of_id else "retested", r)
+        note(r.approved_by_id, "approved", r)
+    by_pk = {str(r.pk): r for r in family}
+    # The trail keeps whoever wrote a result even where the row no longer names them (an approval withdrawn).
+    for user_id, object_id in AuditEntry.objects.filter(
+            object_type="qc.qcresult", object_id__in=list(by_pk), user_id__isnull=False
+    ).values_list("user_id", "object_id").distinct():
+        note(user_id, "entered or changed", by_pk[object_id])
+    return out
+
+
 def lot_investigations(lot: CMLot, *, open_only: bool = False):
     result_ids = list(QCResult.objects.filter(lot=lot).values_list("id", flat=True))
     return investigations_on([(CMLot, [lot.pk]), (QCResult, result_ids)], open_only=open_only)

@@ -34,7 +34,31 @@ def _input(model, fields, name: str) -> type[serializers.ModelSerializer]:
 
 ProductInput = _input(m.Product, products.PRODUCT_FIELDS, "ProductInput")
 StorageLocationInput = _input(m.StorageLocation, products.LOCATION_FIELDS, "StorageLocationInput")
-CellSourceInput = _input(m.CellSource, sources.CELL_SOURCE_FIELDS, "CellSourceInput")
+CellSourceInput = _input(m.CellSource, sources.CELL_SOURCE_INPUT_FIELDS, "CellSourceInput")
+
+
+class DonorEligibilityInput(serializers.Serializer):
+    """A QC officer's signed determination ("eligibility determined"): both signature components."""
+
+    eligibility_status = serializers.CharField(help_text="eligible or ineligible")
+    reason = serializers.CharField(allow_blank=True)
+    evidence = serializers.CharField(allow_blank=True, help_text="the screening and testing records reviewed")
+    username = serializers.CharField(allow_blank=True)
+    password = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    meaning = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+def donor_eligibility_body(source) -> dict:
+    """A donor's eligibility as determined: status, by whom, why, on what evidence, and the signature (11.50)."""
+    from cmlims.esign.services import signature_manifest
+
+    signature = source.eligibility_signature if source.eligibility_signature_id else None
+    return {"code": source.code, "eligibility_status": source.eligibility_status,
+            "eligibility_determined_on": source.eligibility_determined_on,
+            "eligibility_determined_by": (source.eligibility_determined_by.get_username()
+                                          if source.eligibility_determined_by_id else None),
+            "eligibility_reason": source.eligibility_reason, "eligibility_evidence": source.eligibility_evidence,
+            "eligibility_signature": signature_manifest(signature) if signature else None}
 CellBankInput = _input(m.CellBank, sources.CELL_BANK_FIELDS, "CellBankInput")
 CultureInput = _input(m.Culture, cultures.CULTURE_FIELDS, "CultureInput")
 PassageInput = _input(m.Passage, cultures.PASSAGE_FIELDS, "PassageInput")

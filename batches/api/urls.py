@@ -23,6 +23,7 @@ urlpatterns = [
     path("storage-locations/<str:key>/", v.StorageLocationView.as_view(**UPDATE), name="storage-location-update"),
     path("donors/", v.DonorView.as_view(**CREATE), name="donor-create"),
     path("donors/<str:key>/", v.DonorView.as_view(**UPDATE), name="donor-update"),
+    path("donors/<str:key>/eligibility/", v.DonorEligibilityView.as_view(), name="donor-eligibility"),
     path("cell-banks/", v.CellBankView.as_view(**CREATE), name="cell-bank-create"),
     path("cell-banks/<str:key>/", v.CellBankView.as_view(**UPDATE), name="cell-bank-update"),
     path("cultures/", v.CultureView.as_view(**CREATE), name="culture-create"),

@@ -9,6 +9,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.permissions import IsAuthenticated
@@ -251,6 +252,17 @@ class StorageLocationView(CreateUpdateView):
 class DonorView(CreateUpdateView):
     model, input, lookup, create, update, record_kwarg = (
         m.CellSource, s.CellSourceInput, "code", sources.cell_source_create, sources.cell_source_update, "source")
+
+
+class DonorEligibilityView(APIView):
+    """POST: a QC officer determines the donor eligible or ineligible, signed "eligibility determined"."""
+
+    @extend_schema(request=s.DonorEligibilityInput, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, key: str):
+        source = selectors.record_get(m.CellSource, code=key)
+        source = sources.donor_eligibility_determine(source=source, actor=request.user,
+                                                     **request_parse(s.DonorEligibilityInput, request))
+        return Response(s.donor_eligibility_body(source))
 
 
 class CellBankView(CreateUpdateView):

@@ -142,12 +142,17 @@ def build_batch_record(ctx: BuildContext) -> BuiltDocument:
               for r in reconciliation.rows],
         ]))
     ctx.progress(40)
-    investigations = investigations_on([(CMLot, [lot.pk])])
+    # The lot's own and its results' (OOS) investigations; the results through the reverse relation (batches
+    # does not import qc).
+    results = lot.qc_results
+    investigations = investigations_on([(CMLot, [lot.pk]), (results.model, results.values_list("pk", flat=True))])
     sections.append(Section("Investigations", table_header=["Number", "Kind", "Title", "Status", "Opened", "Closed",
                                                               "Conclusion"],
                             table_rows=[[i.number, i.kind, i.title, i.status,
                                          f"{_fmt(i.opened_at)} {_person(i.opened_by)}",
-                                         f"{_fmt(i.closed_at)} {_person(i.closed_by) if i.closed_by else ''}",
+                                         f"{_fmt(i.closed_at)} {_person(i.closed_by) if i.closed_by else ''}"
+                                         + (f"; signed \"{i.closing_signature.meaning}\" by "
+                                            f"{i.closing_signature.printed_name}" if i.closing_signature_id else ""),
                                          i.conclusion or "—"] for i in investigations]))
     signatures = list(signatures_of(lot))
     # Whether a signed field changed since each signature, as the API and the admin show it.

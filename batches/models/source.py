@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -49,6 +50,16 @@ class CellSource(VoidableModel):
     eligibility_status = models.CharField(max_length=12, choices=Eligibility.choices, default=Eligibility.PENDING)
     eligibility_determined_on = models.DateField(null=True, blank=True, validators=[not_in_future])
     eligibility_notes = models.TextField(blank=True, help_text="screening and testing summary (no identifiers)")
+    # Eligibility is determined and signed by a QC officer ("eligibility determined"), never typed by lab
+    # staff (sources.donor_eligibility_determine); a later change to the screening data clears it.
+    eligibility_reason = models.TextField(blank=True, editable=False,
+                                          help_text="why the donor was determined eligible or ineligible")
+    eligibility_evidence = models.TextField(blank=True, editable=False,
+                                            help_text="the screening and testing records the determination rests on")
+    eligibility_determined_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, editable=False,
+                                                  on_delete=models.PROTECT, related_name="+")
+    eligibility_signature = models.OneToOneField("esign.Signature", null=True, blank=True, editable=False,
+                                                 on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         ordering = ["code"]
@@ -65,6 +76,7 @@ class CellSource(VoidableModel):
         """Release rule 3: every donor in a lot's genealogy is eligible with consent recorded."""
         return (
             self.eligibility_status == self.Eligibility.ELIGIBLE
+            and self.eligibility_signature_id is not None  # a signed determination, not a typed status
             and self.consent_status == self.Consent.GIVEN
             and self.consent_recorded_on is not None
         )

@@ -19,6 +19,8 @@ class Meaning(models.TextChoices):
     RECEIVED = "received"
     LOGGER_FILE_REPLACED = "logger file replaced"
     DEVIATION_CLOSED = "deviation closed"
+    INVESTIGATION_CLOSED = "investigation closed"
+    ELIGIBILITY_DETERMINED = "eligibility determined"
 
 
 class Signature(AuditedModel):

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 
 from cmlims.admin import AuditedModelAdmin, adopt, person_column, status_column
+from cmlims.esign.services import signature_current_status, signed_content_note
 from cmlims.investigations.deviations import (
     deviation_close,
     deviation_raise,
@@ -17,7 +18,11 @@ from cmlims.investigations.services import investigation_close, investigation_up
 
 
 class InvestigationForm(forms.ModelForm):
-    close = forms.BooleanField(required=False, help_text="Close the investigation with the conclusion above.")
+    close = forms.BooleanField(required=False, help_text="Close the investigation with the conclusion above "
+                                                         "(an OOS investigation is signed \"investigation closed\").")
+    username = forms.CharField(required=False, help_text="your own user name (to sign the closure of an OOS "
+                                                         "investigation)")
+    password = forms.CharField(required=False, widget=forms.PasswordInput, strip=False)
     change_reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     class Meta:
@@ -64,7 +69,14 @@ class InvestigationAdmin(AuditedModelAdmin):
     search_fields = ("title", "subject_repr", "object_id")
     list_select_related = ("opened_by",)
     readonly_fields = ("kind", "title", "details", "subject_repr", "status", "opened_by", "opened_at",
-                       "closed_by", "closed_at")
+                       "closed_by", "closed_at", "closing_signature_shown")
+
+    @admin.display(description="closing signature")
+    def closing_signature_shown(self, obj) -> str:
+        signature = obj.closing_signature if obj and obj.closing_signature_id else None
+        if signature is None:
+            return "—"
+        return f"{signature} ({signed_content_note(signature_current_status(signature, obj))})"
 
     def has_add_permission(self, request) -> bool:
         # "Add" raises a deviation (lab staff and QC hold the add permission; the service checks the role);
@@ -112,8 +124,10 @@ class InvestigationAdmin(AuditedModelAdmin):
             return
         progress = {"root_cause": data.get("root_cause"), "related_lots_checked": data.get("related_lots_checked")}
         if data.get("close"):
-            investigation_close(investigation=obj, actor=request.user, conclusion=data.get("conclusion", ""),
-                                product_disposition=data.get("product_disposition") or "", **progress)
+            adopt(obj, investigation_close(investigation=obj, actor=request.user, conclusion=data.get("conclusion", ""),
+                                           product_disposition=data.get("product_disposition") or "",
+                                           username=data.get("username", ""), password=data.get("password", ""),
+                                           **progress))
         else:
             investigation_update(investigation=obj, actor=request.user, phase=data.get("phase"),
                                  product_disposition=data.get("product_disposition"),

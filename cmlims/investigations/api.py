@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from cmlims.api.parsing import request_parse
 from cmlims.audit import to_jsonable
+from cmlims.esign.services import signature_current_status, signature_manifest
 from cmlims.investigations.deviations import deviation_close, deviation_raise, deviation_subject_get
 from cmlims.investigations.models import Investigation, Kind, Phase
 from cmlims.investigations.selectors import deviations_open, investigation_get, investigation_list
@@ -35,7 +36,16 @@ def investigation_body(inv: Investigation) -> dict:
         "opened_at": to_jsonable(inv.opened_at),
         "closed_by": inv.closed_by.get_username() if inv.closed_by_id else None,
         "closed_at": to_jsonable(inv.closed_at),
+        "closing_signature": closing_signature_body(inv),
     }
+
+
+def closing_signature_body(inv: Investigation) -> dict | None:
+    """The signature that closed it (11.50: printed name, time, meaning), and whether it changed since."""
+    signature = inv.closing_signature if inv.closing_signature_id else None
+    if signature is None:
+        return None
+    return signature_manifest(signature, signature_current_status(signature, inv))
 
 
 class InvestigationSerializer(serializers.Serializer):
@@ -88,6 +98,10 @@ class InvestigationCloseView(APIView):
         root_cause = serializers.CharField(required=False, allow_blank=True)
         related_lots_checked = serializers.CharField(required=False, allow_blank=True)
         product_disposition = serializers.CharField(required=False, allow_blank=True)  # checked by the service
+        # An OOS investigation is closed with a signature ("investigation closed"): both components.
+        username = serializers.CharField(required=False, allow_blank=True, default="")
+        password = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+        meaning = serializers.CharField(required=False, allow_blank=True, default="")
 
     @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):

@@ -19,3 +19,14 @@ class InvestigationsConfig(AppConfig):
         roles.SHIPPING_COORDINATOR: {"investigations.view_investigation"},
         roles.INTEGRATION: {"investigations.view_investigation"},
     }
+
+    def ready(self) -> None:
+        from cmlims.esign.services import register_content_checker, signature_status
+        from cmlims.investigations.deviations import DEVIATION_CLOSE_V1, deviation_content
+        from cmlims.investigations.services import INVESTIGATION_CLOSE_V1, investigation_close_content
+
+        # "Changed after signing" for a closing signature: the closed investigation is rebuilt by the same list.
+        register_content_checker(INVESTIGATION_CLOSE_V1.split("/")[0] + "/",
+                                 lambda inv, sig: signature_status(sig, investigation_close_content(inv)))
+        register_content_checker(DEVIATION_CLOSE_V1.split("/")[0] + "/",
+                                 lambda inv, sig: signature_status(sig, deviation_content(inv)))

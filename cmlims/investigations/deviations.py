@@ -96,4 +96,4 @@ def deviation_close(
                                      reason=conclusion, content=deviation_content(inv),
                                      field_list_version=DEVIATION_CLOSE_V1)
         return audited_update(inv, actor=actor, reason=conclusion, status=Status.CLOSED, closed_by=actor,
-                              closed_at=signature.signed_at or timezone.now())
+                              closed_at=signature.signed_at or timezone.now(), closing_signature=signature)

@@ -60,6 +60,9 @@ class Investigation(AuditedModel):
     closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                   related_name="+")
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The Part 11 signature that closed it (OOS: "investigation closed"; deviation: "deviation closed").
+    closing_signature = models.OneToOneField("esign.Signature", null=True, blank=True, on_delete=models.PROTECT,
+                                             related_name="+", editable=False)
 
     class Meta:
         ordering = ["-opened_at", "-id"]

@@ -17,14 +17,15 @@ def investigations_on(subjects: Iterable[tuple[type[models.Model], Iterable]], *
         ids = [str(i) for i in ids]
         if ids:
             condition |= Q(content_type=ContentType.objects.get_for_model(model), object_id__in=ids)
-    qs = Investigation.objects.filter(condition).select_related("content_type", "opened_by", "closed_by")
+    qs = Investigation.objects.filter(condition).select_related("content_type", "opened_by", "closed_by",
+                                                               "closing_signature__signer")
     if open_only:
         qs = qs.filter(status=Status.OPEN)
     return qs.order_by("opened_at", "id")
 
 
 def investigation_list():
-    return Investigation.objects.select_related("content_type", "opened_by", "closed_by")
+    return Investigation.objects.select_related("content_type", "opened_by", "closed_by", "closing_signature__signer")
 
 
 def investigation_get(pk: int) -> Investigation:

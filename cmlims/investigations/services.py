@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from cmlims import roles
 from cmlims.audit import audited_bulk_create, audited_save, audited_update
+from cmlims.esign.models import Meaning
+from cmlims.esign.services import signature_record, signing_credentials_verify
 from cmlims.exceptions import Conflict, InvalidInput
 from cmlims.investigations.models import Disposition, Investigation, Kind, Phase, Status
 from cmlims.locks import investigation_lock
@@ -67,22 +69,41 @@ def investigation_update(
     return audited_update(inv, actor=actor, reason=reason, **values)
 
 
-@transaction.atomic
-def investigation_close(
-    *, investigation: Investigation, actor, conclusion: str, root_cause: str | None = None,
-    related_lots_checked: str | None = None, product_disposition: str = "",
-) -> Investigation:
-    """A QC officer closes an investigation with a written conclusion (211.192: concluded in writing; an OOS
-    is extended to related lots, so what was checked there must be written too)."""
-    roles.require_role(actor, roles.QC_OFFICER, "Closing an investigation")
-    inv = _lock(investigation)
-    if inv.status != Status.OPEN:
-        raise Conflict(f"{inv.number} is already closed.",
-                       conditions=[{"code": "investigation_closed", "detail": f"{inv.number} is already closed"}])
-    if inv.kind == Kind.DEVIATION:  # root cause, impact assessment and a signature: deviations.deviation_close
-        raise Conflict(f"{inv.number} is a deviation: close it with a root cause, an impact assessment and a QC "
-                       "officer's signature", code="deviation_close_signed",
-                       conditions=[{"code": "deviation_close_signed", "detail": "use the deviation close"}])
+INVESTIGATION_CLOSE_V1 = "investigation-close/1"
+
+# Who took part in an investigation's subject, per subject model: fn(subject) -> {user id: what they did}.
+# Registered by the app that owns the subject (qc: who entered, approved or retested the results).
+_PARTICIPANTS: dict[type[models.Model], Callable[[models.Model], dict[int, str]]] = {}
+
+
+def register_investigation_participants(model: type[models.Model],
+                                        fn: Callable[[models.Model], dict[int, str]]) -> None:
+    """Let the app owning ``model`` say who took part in an investigation's subject (rule 2: they do not close
+    the investigation): ``fn(subject) -> {user id: "entered result ..."}``."""
+    _PARTICIPANTS[model] = fn
+
+
+def investigation_participants(inv: Investigation) -> dict[int, str]:
+    """{user id: what they did} for everyone who entered, approved or retested what ``inv`` concerns."""
+    model = inv.content_type.model_class() if inv.content_type_id else None
+    fn = _PARTICIPANTS.get(model)
+    if fn is None:
+        return {}
+    subject = model._default_manager.filter(pk=inv.object_id).first()
+    return fn(subject) if subject is not None else {}
+
+
+def investigation_close_content(inv: Investigation) -> dict:
+    """What the closing signature of an OOS investigation covers (field list ``investigation-close/1``)."""
+    return {"number": inv.number, "kind": inv.kind,
+            "subject": f"{inv.content_type.app_label}.{inv.content_type.model}:{inv.object_id}",
+            "title": inv.title, "details": inv.details, "phase": inv.phase, "root_cause": inv.root_cause,
+            "related_lots_checked": inv.related_lots_checked, "conclusion": inv.conclusion,
+            "product_disposition": inv.product_disposition}
+
+
+def _close_errors(inv: Investigation, *, conclusion: str, root_cause: str | None, related_lots_checked: str | None,
+                  product_disposition: str) -> tuple[dict[str, list[str]], dict]:
     errors: dict[str, list[str]] = {}
     if not (conclusion or "").strip():
         errors["conclusion"] = ["a written conclusion is required to close an investigation"]
@@ -97,8 +118,63 @@ def investigation_close(
         # Receipt of the shipment follows this decision: the conclusion must say whether the product is usable.
         errors["product_disposition"] = ["an excursion is closed with the product's disposition "
                                          "(usable or not_usable)"]
+    return errors, {"root_cause": root, "related_lots_checked": related, "product_disposition": product_disposition}
+
+
+def _refuse_own_results(inv: Investigation, actor) -> None:
+    """Rule 2: nobody closes an OOS investigation into results they entered, approved or retested."""
+    did = investigation_participants(inv).get(actor.pk)
+    if did:
+        detail = f"{actor.get_username()} {did}: another QC officer closes {inv.number}"
+        raise Conflict(detail, code="own_results", conditions=[{"code": "own_results", "detail": detail}])
+
+
+def investigation_close(
+    *, investigation: Investigation, actor, conclusion: str, root_cause: str | None = None,
+    related_lots_checked: str | None = None, product_disposition: str = "", username: str = "",
+    password: str = "", meaning: str | None = None,
+) -> Investigation:
+    """A QC officer closes an investigation with a written conclusion (211.192: concluded in writing; an OOS
+    is extended to related lots, so what was checked there must be written too).
+
+    Closing an OOS investigation is a Part 11 signature ("investigation closed", both components) by a QC
+    officer who entered, approved and retested none of the results it concerns (409 ``own_results``)."""
+    roles.require_role(actor, roles.QC_OFFICER, "Closing an investigation")
+    if investigation.kind == Kind.DEVIATION:  # root cause, impact assessment and a signature: deviation_close
+        raise Conflict(f"{investigation.number} is a deviation: close it with a root cause, an impact assessment "
+                       "and a QC officer's signature", code="deviation_close_signed",
+                       conditions=[{"code": "deviation_close_signed", "detail": "use the deviation close"}])
+    if investigation.status != Status.OPEN:
+        raise Conflict(f"{investigation.number} is already closed.", conditions=[
+            {"code": "investigation_closed", "detail": f"{investigation.number} is already closed"}])
+    errors, values = _close_errors(investigation, conclusion=conclusion, root_cause=root_cause,
+                                   related_lots_checked=related_lots_checked, product_disposition=product_disposition)
     if errors:
         raise InvalidInput("; ".join(f"{k}: {v[0]}" for k, v in errors.items()), fields=errors)
-    return audited_update(inv, actor=actor, reason=conclusion, status=Status.CLOSED, conclusion=conclusion,
-                          root_cause=root, related_lots_checked=related, product_disposition=product_disposition,
-                          closed_by=actor, closed_at=timezone.now())
+    signed = investigation.kind == Kind.OOS
+    grant = None
+    if signed:
+        _refuse_own_results(investigation, actor)  # before the credential check: no failure counted for it
+        grant = signing_credentials_verify(signer=actor, username=username, password=password,
+                                           meaning=Meaning.INVESTIGATION_CLOSED, meaning_sent=meaning or None,
+                                           reason=conclusion)
+    with transaction.atomic():
+        inv = _lock(investigation)
+        if inv.status != Status.OPEN:
+            raise Conflict(f"{inv.number} is already closed.",
+                           conditions=[{"code": "investigation_closed", "detail": f"{inv.number} is already closed"}])
+        errors, values = _close_errors(inv, conclusion=conclusion, root_cause=root_cause,  # the row as locked
+                                       related_lots_checked=related_lots_checked,
+                                       product_disposition=product_disposition)
+        if errors:
+            raise InvalidInput("; ".join(f"{k}: {v[0]}" for k, v in errors.items()), fields=errors)
+        if not signed:
+            return audited_update(inv, actor=actor, reason=conclusion, status=Status.CLOSED, conclusion=conclusion,
+                                  closed_by=actor, closed_at=timezone.now(), **values)
+        _refuse_own_results(inv, actor)  # again under the lock: a retest entered meanwhile counts
+        inv = audited_update(inv, actor=actor, reason=conclusion, conclusion=conclusion, **values)
+        signature = signature_record(grant=grant, subject=inv, signer=actor, meaning=Meaning.INVESTIGATION_CLOSED,
+                                     reason=conclusion, content=investigation_close_content(inv),
+                                     field_list_version=INVESTIGATION_CLOSE_V1)
+        return audited_update(inv, actor=actor, reason=conclusion, status=Status.CLOSED, closed_by=actor,
+                              closed_at=signature.signed_at, closing_signature=signature)

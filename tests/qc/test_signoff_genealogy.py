@@ -25,6 +25,7 @@ from qc.models import QCResult
 from qc.signed_content import LOT_SIGNOFF_V1, lot_content
 from tests.support.builders import (
     PASSWORD,
+    donor_eligible,
     freeze_dry,
     lot_at,
     lot_release,
@@ -117,8 +118,8 @@ def test_donor_eligibility_change_after_release_is_named(releasable, chain, auth
     with pytest.raises(InvalidInput) as err:
         sources.cell_source_update(source=chain.source, actor=chain.lab1, eligibility_notes="re-screened")
     assert "reason" in err.value.extra["fields"]
-    sources.cell_source_update(source=chain.source, actor=chain.lab1, reason="late serology result",
-                               eligibility_status="ineligible")
+    # A late serology result: a QC officer determines the donor ineligible (signed) after the release.
+    donor_eligible(CellSource.objects.get(pk=chain.source.pk), "ineligible")
     release = _release_of(auth_client(chain.qc), lot)
     assert release["changed_fields"] == ["donor[DN-0001].eligibility_status"]
 

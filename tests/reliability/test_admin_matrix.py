@@ -69,6 +69,7 @@ CUSTOM_PAGES: dict[str, frozenset] = {
     "auth_user_password_change": SU,
     "documents_documentjob_download": SEEN,
     "batches_cmlot_genealogy": SEEN,
+    "batches_cellsource_eligibility": QC,
     "batches_lyophilisationrun_record_new": LAB,
     "batches_lyophilisationrun_record": LAB,
     "shipping_recall": SEEN,

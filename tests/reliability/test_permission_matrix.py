@@ -42,6 +42,8 @@ API_RULES: list[tuple[str, str, frozenset]] = [
     # Signing a result (approve, invalidate): the gate lets any signed-in user through, the service signs only
     # for a QC officer (403 otherwise: tests/qc/test_invalidation.py) and never for the result's own analyst.
     ("POST", r"/api/v1/qc/results/\{id\}/(approve|invalidate)/", SIGNED_IN),
+    # A QC officer's signed determination; the service refuses every other role (test_donor_eligibility.py).
+    ("POST", r"/api/v1/donors/\{key\}/eligibility/", SIGNED_IN),
     # The gate lets any signed-in user through to these; the services then refuse by role (their own tests).
     # Named one by one, with no catch-all: a new resource needs its rule written here.
     ("*", r"/api/v1/(auth|cell-banks|cultures|deviations|donors|freeze-drying-phases|freeze-drying-runs|harvests"

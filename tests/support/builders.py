@@ -133,19 +133,36 @@ class DonorFactory(factory.Factory):
     class Params:
         # The site's date, as the services see it (not the OS zone's date.today()).
         on = factory.LazyFunction(timezone.localdate)
-        eligible = True
 
+    eligible = True  # determined eligible by a QC officer's signature (``donor_eligible``) after it is recorded
     code = "DN-0001"
     tissue = CellSource.Tissue.UMBILICAL_CORD
     collection_date = factory.LazyAttribute(lambda o: o.on - timedelta(90))
     consent_status = "given"
     consent_recorded_on = factory.LazyAttribute(lambda o: o.on - timedelta(91))
-    eligibility_status = factory.LazyAttribute(lambda o: "eligible" if o.eligible else "pending")
-    eligibility_determined_on = factory.LazyAttribute(lambda o: o.on - timedelta(80) if o.eligible else None)
+    eligibility_notes = "screening and infectious-disease testing negative"
 
     @classmethod
-    def _create(cls, model_class, actor, **values) -> CellSource:
-        return sources.cell_source_create(actor=actor, **values)
+    def _create(cls, model_class, actor, eligible: bool = True, **values) -> CellSource:
+        source = sources.cell_source_create(actor=actor, **values)
+        return donor_eligible(source) if eligible else source
+
+
+MASTER_DATA_OFFICER = "qc-master"  # signs master data in the builders; takes part in no lot
+
+
+def _master_data_officer():
+    return (get_user_model().objects.filter(username=MASTER_DATA_OFFICER).first()
+            or make_user(MASTER_DATA_OFFICER, roles.QC_OFFICER))
+
+
+def donor_eligible(source: CellSource, status: str = "eligible") -> CellSource:
+    """``source`` determined ``status`` by a QC officer (``qc-master``, who recorded none of it), signed."""
+    officer = _master_data_officer()
+    return sources.donor_eligibility_determine(
+        source=source, actor=officer, eligibility_status=status, reason="screening complete",
+        evidence="questionnaire, physical assessment, infectious-disease panel non-reactive",
+        username=officer.username, password=PASSWORD)
 
 
 class BankFactory(factory.Factory):

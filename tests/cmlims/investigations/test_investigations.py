@@ -8,6 +8,7 @@ from cmlims.investigations.models import Investigation, Kind, Phase, Status
 from cmlims.investigations.selectors import investigations_on
 from cmlims.investigations.services import investigation_close, investigation_open, investigation_update
 from cmlims.models import AuditEntry
+from tests.support.builders import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +56,8 @@ def test_close_needs_conclusion_and_related_lots_for_oos(people):
     assert set(exc.value.extra["fields"]) == {"conclusion", "related_lots_checked"}
     investigation_update(investigation=inv, actor=qc, phase=Phase.PHASE_2, root_cause="pipetting error")
     closed = investigation_close(investigation=inv, actor=qc, conclusion="lab error confirmed; retest passes",
-                                 related_lots_checked="CM26-0002, CM26-0003: same analyst, results unaffected")
+                                 related_lots_checked="CM26-0002, CM26-0003: same analyst, results unaffected",
+                                 username="qc1", password=PASSWORD)
     assert closed.status == Status.CLOSED and closed.closed_by == qc and closed.closed_at
     assert closed.root_cause == "pipetting error" and closed.phase == Phase.PHASE_2
     with pytest.raises(Conflict):
@@ -99,14 +101,15 @@ def test_api_close(people, auth_client, django_assert_num_queries):
     response = client.post(f"/api/v1/investigations/{inv.pk}/close/", {"conclusion": ""}, format="json")
     assert response.status_code == 400 and "conclusion" in response.json()["fields"]
     response = client.post(f"/api/v1/investigations/{inv.pk}/close/",
-                           {"conclusion": "analyst error", "related_lots_checked": "none affected"}, format="json")
+                           {"conclusion": "analyst error", "related_lots_checked": "none affected",
+                            "username": "qc1", "password": PASSWORD}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "closed"
     assert auth_client(lab).post(f"/api/v1/investigations/{inv.pk}/close/", {"conclusion": "x"},
                                  format="json").status_code == 403
     for _ in range(3):
         open_on(lab, lab)
-    with django_assert_num_queries(2):  # the token with its user; the page (users joined; content types cached)
+    with django_assert_num_queries(2):  # the token with its user; the page (users, signatures joined; types cached)
         listing = client.get("/api/v1/investigations/")
     assert listing.status_code == 200 and len(listing.json()["results"]) == 4
     assert Investigation.objects.get(pk=inv.pk).conclusion == "analyst error"
