@@ -188,6 +188,8 @@ class CellSourceAdmin(ServiceAdmin):
                      name="batches_cellsource_eligibility"), *super().get_urls()]
 
     def eligibility_view(self, request, object_id: str):
+        if request.user.is_superuser or not roles.has_role(request.user, roles.QC_OFFICER):
+            raise PermissionDenied  # a QC officer's signing page; refused before any lookup
         source = m.CellSource.objects.filter(pk=object_id).first() if object_id.isdigit() else None
         if source is None:
             raise Http404(f"No donor with id {object_id}")
