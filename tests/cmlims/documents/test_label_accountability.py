@@ -42,7 +42,7 @@ def print_on_zebra(client, lot, printer, **body):
     return response.json()["job"]
 
 
-@pytest.mark.req("211-125", "LBL-DISPOSITION", "LBL-ISSUANCE")
+@pytest.mark.req("LBL-RECONCILE", "LBL-DISPOSITION", "LBL-ISSUANCE")
 def test_labels_printed_on_the_zebra_are_issued_and_extras_are_recorded_destroyed_or_returned(
         chain, packaged_lot, auth_client, zebra):
     printer = make_printer(chain.lab1, address=zebra.address)
@@ -103,7 +103,7 @@ def test_labels_printed_on_the_zebra_are_issued_and_extras_are_recorded_destroye
         (wanted[2], "returned", "spare, returned to label control")]
 
 
-@pytest.mark.req("211-130", "LBL-REPRINT", "RULE-7")
+@pytest.mark.req("LBL-REPRINT", "RULE-7")
 def test_a_reprint_on_the_zebra_needs_a_reason_and_records_the_label_it_replaces(
         chain, packaged_lot, auth_client, zebra):
     printer = make_printer(chain.lab1, address=zebra.address)
@@ -130,7 +130,7 @@ def test_a_reprint_on_the_zebra_needs_a_reason_and_records_the_label_it_replaces
         "labels_issued": 3, "used": 2, "destroyed": 1, "reprints": 1, "unaccounted": 0}
 
 
-@pytest.mark.req("211-125", "LBL-RELEASE-GATE", via="api")
+@pytest.mark.req("LBL-RECONCILE", "LBL-RELEASE-GATE", via="api")
 def test_release_is_refused_while_labels_are_unaccounted_for(chain, releasable, auth_client, zebra):
     printer = make_printer(chain.lab1, address=zebra.address)
     lab = auth_client(chain.lab1)
@@ -223,7 +223,7 @@ def test_admin_prints_on_a_chosen_printer_records_destroyed_labels_and_the_signo
     assert CMLot.objects.get(pk=releasable.pk).status == LotStatus.RELEASED
 
 
-@pytest.mark.req("211-188b", "211-125")
+@pytest.mark.req("211-188b", "LBL-RECONCILE")
 def test_the_batch_record_shows_the_label_reconciliation(chain, packaged_lot, auth_client, zebra, qc2):
     from batches.documents import lot_batch_record_request
     from tests.support.documents import pdf_page_texts
