@@ -34,6 +34,7 @@ from cmlims.exceptions import ApplicationError, field_error
 
 from . import models as m
 from . import selectors
+from .admin_labels import CARTON_SIZE, lot_labels_view
 from .drying_page import drying_run_record_view, may_record_run
 from .lifecycle import LOT_PIPELINE
 from .services import cultures, drying, lots, packaging, products, records, sources
@@ -414,7 +415,6 @@ def _verify_lot_action(step: str):
     return for_roles(roles.LAB_STAFF)(admin.action(description=f"Verify {step} (second person)")(action))
 
 
-CARTON_SIZE = 10  # vials per carton when printed from the admin
 _MORE_DOCUMENT_ACTIONS: dict = {}  # name -> action, added by apps above batches
 
 
@@ -464,6 +464,7 @@ LOT_DOCUMENT_ACTIONS = [
     _document_action("Generate batch record",
                      lambda lot, user: documents.lot_batch_record_request(lot=lot, actor=user), roles.QC_OFFICER),
     "show_label_reconciliation",
+    "print_labels_on_a_printer",
 ]
 
 
@@ -561,7 +562,8 @@ class CMLotAdmin(ServiceAdmin):
     @admin.display(description="")
     def links(self, lot):
         links = [format_html('<a href="{}">genealogy</a>', reverse("admin:batches_cmlot_genealogy", args=[lot.pk])),
-                 format_html('<a href="{}">timeline</a>', timeline_url(lot))]
+                 format_html('<a href="{}">timeline</a>', timeline_url(lot)),
+                 format_html('<a href="{}">labels</a>', reverse("admin:batches_cmlot_labels", args=[lot.pk]))]
         try:  # the sign-off page belongs to qc (which depends on batches): reached by URL name only
             links.append(format_html('<a href="{}">sign-off</a>', reverse("admin:qc_lot_signoff",
                                                                            args=[lot.lot_number])))
@@ -626,20 +628,34 @@ class CMLotAdmin(ServiceAdmin):
     def show_label_reconciliation(self, request, queryset):
         for lot in queryset.order_by("pk"):
             rec = documents.lot_label_reconciliation(lot)
-            rows = "; ".join(f"{r.kind}: {r.items_labelled} labelled, {r.labels_issued} issued, {r.reprints} reprints"
+            rows = "; ".join(f"{r.detail}, {r.reprints} reprints"
                              + (f", unexpected {', '.join(r.unexpected)}" if r.unexpected else "") for r in rec.rows)
             self.message_user(
-                request, f"{lot}: {rec.expected_items} vials; vial labels — {rows or 'none issued'}"
+                request, f"{lot}: {rec.expected_items} vials; {rows or 'no labels issued'}"
                 + ("" if rec.balanced else " — DOES NOT RECONCILE"),
                 level=messages.INFO if rec.balanced else messages.WARNING,
             )
+
+    @for_roles(roles.LAB_STAFF, roles.SHIPPING_COORDINATOR)
+    @admin.action(description="Print labels on a printer, or record destroyed labels…")
+    def print_labels_on_a_printer(self, request, queryset):
+        """One lot at a time: its labels page, where the printer is chosen (only those whose stock fits)."""
+        lots_chosen = list(queryset.order_by("pk")[:2])
+        if len(lots_chosen) != 1:
+            self.message_user(request, "Choose one lot: its labels page offers the printers.", level=messages.ERROR)
+            return None
+        return HttpResponseRedirect(reverse("admin:batches_cmlot_labels", args=[lots_chosen[0].pk]))
 
     def get_urls(self):
         return [
             path("<int:pk>/genealogy/", self.admin_site.admin_view(self.genealogy_view),
                  name="batches_cmlot_genealogy"),
+            path("<int:pk>/labels/", self.admin_site.admin_view(self.labels_view), name="batches_cmlot_labels"),
             *super().get_urls(),
         ]
+
+    def labels_view(self, request, pk: int):
+        return lot_labels_view(self, request, pk)
 
     def genealogy_view(self, request, pk: int):
         """Read-only: donor → bank → cultures → harvests → lot → freeze-drying → packaging → vials."""

@@ -299,10 +299,18 @@ def four_eyes_conditions(lot: CMLot, signer) -> list[Condition]:
 
 
 def release_conditions(lot: CMLot, signer) -> list[Condition]:
-    """Rule 3 (results, investigations, donors) and rule 2 for the release signer; state and hold come from
-    the lifecycle's own checks."""
+    """Rule 3 (results, investigations, donors, label reconciliation) and rule 2 for the release signer; state
+    and hold come from the lifecycle's own checks."""
     return (expiry_conditions(lot) + results_conditions(lot, need_pass=True) + investigation_conditions(lot)
-            + donor_conditions(lot) + four_eyes_conditions(lot, signer))
+            + donor_conditions(lot) + label_conditions(lot) + four_eyes_conditions(lot, signer))
+
+
+def label_conditions(lot: CMLot) -> list[Condition]:
+    """Every label issued for the lot is used, destroyed or returned (211.125/211.130): else
+    ``labels_unreconciled``."""
+    from batches.documents import lot_label_conditions_for_release
+
+    return lot_label_conditions_for_release(lot)
 
 
 def expiry_conditions(lot: CMLot) -> list[Condition]:

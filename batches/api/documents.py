@@ -6,10 +6,17 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from batches.documents import lot_batch_record_request, lot_label_reconciliation, lot_labels_request
+from batches.documents import (
+    lot_batch_record_request,
+    lot_label_disposition_record,
+    lot_label_reconciliation,
+    lot_labels_request,
+)
 from batches.selectors import lot_get
 from cmlims.api.parsing import request_parse
+from cmlims.audit import object_type_of
 from cmlims.documents.api.views import JobAcceptedSerializer, job_accepted
+from cmlims.documents.selectors import label_dispositions_for_subject
 
 
 class LotLabelRequest(serializers.Serializer):
@@ -51,22 +58,26 @@ ReconciliationSerializer = inline_serializer(
         "labels": inline_serializer("LotLabelReconciliationRow", {
             "template": serializers.CharField(), "kind": serializers.CharField(),
             "items_labelled": serializers.IntegerField(), "labels_issued": serializers.IntegerField(),
-            "reprints": serializers.IntegerField(), "unexpected": serializers.ListField(child=serializers.CharField()),
+            "reprints": serializers.IntegerField(), "used": serializers.IntegerField(),
+            "destroyed": serializers.IntegerField(help_text="recorded destroyed, labels replaced by reprints included"),
+            "returned": serializers.IntegerField(),
+            "unaccounted": serializers.IntegerField(help_text="issued − used − destroyed − returned: must be 0"),
+            "unexpected": serializers.ListField(child=serializers.CharField()),
+            "unlabelled": serializers.IntegerField(help_text="vials without a label of this kind"),
         }, many=True),
     },
 )
 
 
 class LotLabelsView(APIView):
-    """GET: vial labels issued against the lot's vials (reconciliation). POST: print vial or carton labels —
-    quarantine (lab staff) or final (shipping coordinator, rule 4)."""
+    """GET: the lot's label reconciliation (vial and carton labels issued, used, destroyed, returned).
+    POST: print vial or carton labels — quarantine (lab staff) or final (shipping coordinator, rule 4)."""
 
     @extend_schema(responses={200: ReconciliationSerializer})
     def get(self, request, lot_number: str):
         lot = lot_get(lot_number)
         rec = lot_label_reconciliation(lot)
-        return Response({"lot": lot.lot_number, "vials": rec.expected_items, "balanced": rec.balanced,
-                         "labels": [vars(row) for row in rec.rows]})
+        return Response(reconciliation_body(lot, rec))
 
     @extend_schema(request=LotLabelRequest, responses={202: JobAcceptedSerializer})
     def post(self, request, lot_number: str):
@@ -79,6 +90,59 @@ class LotLabelsView(APIView):
         return job_accepted(job)
 
 
+def reconciliation_body(lot, rec) -> dict:
+    return {"lot": lot.lot_number, "vials": rec.expected_items, "balanced": rec.balanced,
+            "labels": [vars(row) for row in rec.rows]}
+
+
+class LabelDispositionRequest(serializers.Serializer):
+    template = serializers.ChoiceField(choices=["vial", "carton"])
+    kind = serializers.ChoiceField(choices=["quarantine", "final"])
+    disposition = serializers.ChoiceField(choices=["destroyed", "returned"])
+    labels = serializers.ListField(child=serializers.CharField(), allow_empty=False,
+                                   help_text="the labels by their item: vial serial or carton key (carton-1); "
+                                             "an item twice is two of its labels")
+    reason = serializers.CharField(help_text="why they were destroyed or returned")
+
+
+_DISPOSITION_FIELDS = {
+    "id": serializers.IntegerField(), "template": serializers.CharField(), "kind": serializers.CharField(),
+    "item": serializers.CharField(), "disposition": serializers.CharField(), "count": serializers.IntegerField(),
+    "reason": serializers.CharField(), "recorded_by": serializers.CharField(),
+    "recorded_at": serializers.DateTimeField(),
+    "replaced_by": serializers.IntegerField(allow_null=True, help_text="the reprint (label print id) that replaced it"),
+}
+
+
+def disposition_body(d) -> dict:
+    return {"id": d.pk, "template": d.template, "kind": d.kind, "item": d.item_key, "disposition": d.disposition,
+            "count": d.count, "reason": d.reason, "recorded_by": d.recorded_by.get_username(),
+            "recorded_at": d.recorded_at, "replaced_by": d.replaced_by_id}
+
+
+class LotLabelDispositionsView(APIView):
+    """GET: labels of the lot recorded destroyed or returned. POST: record some (who, how many, which, why):
+    quarantine labels lab staff, final labels the shipping coordinator; 201 with the records and the
+    reconciliation after them."""
+
+    @extend_schema(responses={200: inline_serializer("LabelDisposition", _DISPOSITION_FIELDS, many=True)})
+    def get(self, request, lot_number: str):
+        lot = lot_get(lot_number)
+        return Response([disposition_body(d) for d in label_dispositions_for_subject(
+            subject_type=object_type_of(lot), subject_id=str(lot.pk))])
+
+    @extend_schema(request=LabelDispositionRequest, responses={201: inline_serializer("LabelDispositionRecorded", {
+        "recorded": inline_serializer("LabelDispositionRow", _DISPOSITION_FIELDS, many=True),
+        "reconciliation": ReconciliationSerializer})})
+    def post(self, request, lot_number: str):
+        d = request_parse(LabelDispositionRequest, request)
+        lot = lot_get(lot_number)
+        rows = lot_label_disposition_record(lot=lot, actor=request.user, template=d["template"], kind=d["kind"],
+                                            disposition=d["disposition"], labels=d["labels"], reason=d["reason"])
+        return Response({"recorded": [disposition_body(r) for r in rows],
+                         "reconciliation": reconciliation_body(lot, lot_label_reconciliation(lot))}, status=201)
+
+
 class LotBatchRecordView(APIView):
     """Generate the batch record of a lot (QC officer)."""
 
@@ -89,5 +153,7 @@ class LotBatchRecordView(APIView):
 
 urlpatterns = [
     path("lots/<str:lot_number>/labels/", LotLabelsView.as_view(), name="lot-labels"),
+    path("lots/<str:lot_number>/labels/dispositions/", LotLabelDispositionsView.as_view(),
+         name="lot-label-dispositions"),
     path("lots/<str:lot_number>/batch-record/", LotBatchRecordView.as_view(), name="lot-batch-record"),
 ]

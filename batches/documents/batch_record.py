@@ -12,8 +12,10 @@ from batches.documents.labels import lot_label_reconciliation
 from batches.models import CMLot
 from batches.selectors import lot_get
 from cmlims import roles
+from cmlims.audit import object_type_of
 from cmlims.documents.models import DocumentJob
 from cmlims.documents.registry import BuildContext, BuiltDocument, register_builder
+from cmlims.documents.selectors import label_dispositions_for_subject
 from cmlims.documents.services import document_job_request
 from cmlims.exceptions import Conflict
 
@@ -137,10 +139,17 @@ def build_batch_record(ctx: BuildContext) -> BuiltDocument:
             ("Ended", _fmt(pk["ended_at"])), ("Storage", pk["storage_location"]),
             ("Performed / verified by", f"{_fmt(pk['performed_by'])} / {_fmt(pk['verified_by'])}"),
             ("Vials by status", ", ".join(f"{k}: {v}" for k, v in g["vials"].items())),
-            *[(f"Labels {r.template} {r.kind}", f"{r.items_labelled} vials labelled, {r.labels_issued} labels issued, "
-               f"{r.reprints} reprints" + (f"; unexpected {', '.join(r.unexpected)}" if r.unexpected else ""))
-              for r in reconciliation.rows],
         ]))
+        sections.append(_label_section(lot, reconciliation))
+        dispositions = list(label_dispositions_for_subject(subject_type=object_type_of(CMLot), subject_id=str(lot.pk)))
+        if dispositions:
+            sections.append(Section(
+                "Labels destroyed and returned",
+                table_header=["When", "Who", "Labels", "Item", "Count", "Reason"],
+                table_rows=[[_fmt(d.recorded_at), _person(d.recorded_by), f"{d.template} {d.kind}", d.item_key,
+                             f"{d.count} {d.disposition}", d.reason] for d in dispositions],
+                column_widths=[0.14, 0.14, 0.14, 0.16, 0.12, 0.30],
+            ))
     ctx.progress(40)
     # The lot's own and its results' (OOS) investigations; the results through the reverse relation (batches
     # does not import qc).
@@ -193,6 +202,25 @@ def build_batch_record(ctx: BuildContext) -> BuiltDocument:
     )
     content = render_report(report)
     return BuiltDocument(content, f"batch-record-{lot.lot_number}.pdf", "application/pdf")
+
+
+def _label_section(lot: CMLot, reconciliation):
+    """Label reconciliation (211.125/211.130): issued − used − destroyed − returned per template and kind."""
+    from cmlims.documents.reports import Section
+
+    problems = "; ".join(c["detail"] for c in reconciliation.conditions(f"lot {lot.lot_number}"))
+    verdict = ("Every label issued is accounted for." if reconciliation.balanced else
+               "DOES NOT RECONCILE: " + (problems or "no labels were issued for the lot's vials"))
+    rows = reconciliation.rows
+    return Section(
+        "Label reconciliation",
+        paragraphs=[f"Issued − used − destroyed − returned = unaccounted (must be 0). {verdict}"],
+        table_header=["Labels", "Issued", "Used", "Destroyed", "Returned", "Unaccounted", "Reprints", "Unlabelled"],
+        table_rows=[[f"{r.template} {r.kind}", str(r.labels_issued), str(r.used), str(r.destroyed), str(r.returned),
+                     str(r.unaccounted), str(r.reprints), str(r.unlabelled) if r.template == "vial" else "—"]
+                    for r in rows],
+        highlighted_rows=[i for i, r in enumerate(rows) if r.unaccounted or r.unexpected],
+    )
 
 
 register_builder(BATCH_RECORD, build_batch_record, "reports", _may_read_batch_record, title="batch record")

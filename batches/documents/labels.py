@@ -30,7 +30,7 @@ from cmlims.documents.labels import Box, LabelTemplate, Symbol, Text
 from cmlims.documents.models import DocumentJob, LabelKind
 from cmlims.documents.registry import BuildContext, BuiltDocument, LabelPrintSpec, register_builder
 from cmlims.documents.selectors import label_print_exists, label_reconciliation
-from cmlims.documents.services import document_job_request
+from cmlims.documents.services import document_job_request, label_disposition_record
 from cmlims.documents.symbols import gs1_date
 from cmlims.exceptions import Conflict, InvalidInput, field_error
 from cmlims.printing.selectors import printer_get
@@ -310,9 +310,35 @@ register_builder(LOT_LABELS, build_lot_labels, "labels", _may_print, title="lot 
 
 
 def lot_label_reconciliation(lot: CMLot):
-    """Vial labels issued for the lot against the vials it shows (destroyed vials included: they were labelled)."""
+    """Vial and carton labels issued for the lot, each used, destroyed or returned (211.125/211.130); vial
+    labels against the vials it shows (destroyed vials included: they were labelled)."""
     serials = lot.vials.filter(voided_at__isnull=True).values_list("serial", flat=True)
-    return label_reconciliation(subject_type=object_type_of(CMLot), subject_id=str(lot.pk), expected_keys=serials)
+    return label_reconciliation(subject_type=object_type_of(CMLot), subject_id=str(lot.pk),
+                                expected_keys={"vial": serials, "carton": None})
+
+
+def lot_label_conditions_for_release(lot: CMLot) -> list[dict]:
+    """``labels_unreconciled`` for each template and kind of the lot with labels unaccounted for."""
+    return lot_label_reconciliation(lot).conditions(f"lot {lot.lot_number}")
+
+
+def lot_label_disposition_record(*, lot: CMLot, actor, template: Any, kind: Any, disposition: Any, labels: Any,
+                                 reason: Any) -> list:
+    """Record destroyed or returned labels of the lot (who, how many, which, why): quarantine labels by lab
+    staff, final labels by the shipping coordinator (whoever may print them accounts for them)."""
+    errors: dict[str, list[str]] = {}
+    if template not in LABEL_TEMPLATES:
+        errors["template"] = [f"must be one of {', '.join(LABEL_TEMPLATES)}"]
+    if kind not in (LabelKind.QUARANTINE, LabelKind.FINAL):
+        errors["kind"] = ["must be quarantine or final"]
+    if errors:
+        raise InvalidInput("Invalid label disposition.", fields=errors)
+    _may_print(actor, {"kind": kind})
+    with transaction.atomic():
+        lot = lot_lock(lot)  # one record at a time per lot: two people cannot destroy the same label twice
+        return label_disposition_record(subject_type=object_type_of(CMLot), subject_id=str(lot.pk),
+                                        subject_repr=f"lot {lot.lot_number}", template=template, kind=str(kind),
+                                        disposition=disposition, labels=labels, reason=reason, actor=actor)
 
 
 # --- what the lot admin prints ------------------------------------------------------------------------

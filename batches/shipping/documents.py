@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from batches.shipping.charts import temperature_chart_png
+from batches.shipping.locks import shipment_lock
 from batches.shipping.models import Shipment, ShipmentStatus
 from batches.shipping.selectors import log_readings, shipment_current_log, shipment_get, shipment_lots
 from cmlims import roles
@@ -26,8 +27,8 @@ from cmlims.documents.labels import PT, Box, LabelTemplate, Lines, Symbol, Text
 from cmlims.documents.models import DocumentJob, JobStatus, LabelKind
 from cmlims.documents.registry import BuildContext, BuiltDocument, LabelPrintSpec, register_builder
 from cmlims.documents.reports import Report, Section, render_report
-from cmlims.documents.selectors import label_print_exists
-from cmlims.documents.services import document_job_request
+from cmlims.documents.selectors import label_print_exists, label_reconciliation
+from cmlims.documents.services import document_job_request, label_disposition_record
 from cmlims.exceptions import Conflict, field_error
 from cmlims.printing.services import printer_for_labels
 
@@ -265,3 +266,23 @@ def shipment_document_request(
             raise field_error("reprint_reason", "the shipping label was printed before: a reprint needs a reason")
         params.update(format=output_format, copies=copies, reprint_reason=(reprint_reason or "").strip())
     return document_job_request(kind=kind, params=params, actor=actor, subject=s, printer=chosen)
+
+
+# --- label accountability ------------------------------------------------------------------------------
+
+
+def shipment_label_reconciliation(s: Shipment):
+    """The shipment's shipping labels issued, each used (on the box), destroyed or returned (211.125)."""
+    return label_reconciliation(subject_type=SHIPMENT_TYPE, subject_id=str(s.pk), expected_keys={"shipping": [s.sscc]})
+
+
+def shipment_label_disposition_record(*, shipment: Shipment | int, actor, disposition, count, reason) -> list:
+    """Record ``count`` shipping labels of the shipment destroyed or returned (shipping coordinator)."""
+    roles.require_role(actor, roles.SHIPPING_COORDINATOR, "Accounting for shipping labels")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise field_error("count", "must be a whole number of labels, at least 1")
+    with transaction.atomic():
+        s = shipment_lock(shipment)
+        return label_disposition_record(subject_type=SHIPMENT_TYPE, subject_id=str(s.pk), subject_repr=str(s),
+                                        template=SHIPPING.name, kind=LabelKind.SHIPPING, disposition=disposition,
+                                        labels=[s.sscc] * count, reason=reason, actor=actor)

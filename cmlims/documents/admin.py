@@ -7,10 +7,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from cmlims.admin import ReadOnlyAdmin
-from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
+from cmlims.documents.models import DocumentJob, JobStatus, LabelDisposition, LabelPrint
 from cmlims.documents.selectors import document_job_get_for_user
 from cmlims.documents.services import document_job_download
 from cmlims.exceptions import ApplicationError
+from cmlims.printing.selectors import job_dispatch
 
 
 def _param_text(value) -> str:
@@ -29,7 +30,8 @@ class DocumentJobAdmin(ReadOnlyAdmin):
     list_filter = ("status", "kind")
     search_fields = ("subject_repr", "kind", "sha256")
     list_select_related = ("requested_by",)
-    fields = ("kind_shown", "subject", "status", "progress_display", "download_link", "requested_by",
+
+    fields = ("kind_shown", "subject", "status", "progress_display", "print_outcome", "download_link", "requested_by",
               "params_shown", "created_at", "started_at", "finished_at", "attempts", "send_count", "last_sent_at",
               "send_error", "sha256", "chain_sequence", "chain_hash", "error")
     readonly_fields = fields
@@ -48,6 +50,17 @@ class DocumentJobAdmin(ReadOnlyAdmin):
         if not rows:
             return "—"
         return format_html("<dl>{}</dl>", format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows))
+
+    @admin.display(description="printer")
+    def print_outcome(self, job: DocumentJob):
+        """What the printer answered: sent (labels it confirmed) or failed with its reason; a file otherwise."""
+        dispatch = job_dispatch(job)
+        if dispatch is None:
+            return "— (a file: download it)"
+        outcome = {"queued": "waiting for the printer", "sent": "printed", "failed": "FAILED"}[dispatch.status]
+        text = format_html("<strong>{}</strong> on {} ({}): {} label(s) confirmed", outcome, dispatch.printer.name,
+                           dispatch.printer.location, dispatch.labels_confirmed)
+        return format_html("{} — {}", text, dispatch.error) if dispatch.error else text
 
     @admin.display(description="progress")
     def progress_display(self, job: DocumentJob):
@@ -95,3 +108,14 @@ class LabelPrintAdmin(ReadOnlyAdmin):
     list_filter = ("template", "kind", "output_format")
     search_fields = ("item_key", "subject_id")
     list_select_related = ("printed_by", "job")
+
+
+@admin.register(LabelDisposition)
+class LabelDispositionAdmin(ReadOnlyAdmin):
+    """Labels destroyed or returned (recorded on the lot's labels page, or by a reprint for those it replaced)."""
+
+    list_display = ("recorded_at", "template", "kind", "subject_id", "item_key", "disposition", "count",
+                    "recorded_by", "reason", "replaced_by")
+    list_filter = ("template", "kind", "disposition")
+    search_fields = ("item_key", "subject_id", "reason")
+    list_select_related = ("recorded_by", "replaced_by")

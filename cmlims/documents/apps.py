@@ -12,7 +12,7 @@ class DocumentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     # Reading jobs and label prints; requesting documents is guarded per kind by each builder's check.
     role_permissions: dict[str, set[str]] = {
-        role: {"documents.view_documentjob", "documents.view_labelprint"}
+        role: {"documents.view_documentjob", "documents.view_labelprint", "documents.view_labeldisposition"}
         for role in (LAB_STAFF, QC_OFFICER, SHIPPING_COORDINATOR)
     }
 

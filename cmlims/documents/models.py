@@ -95,3 +95,37 @@ class LabelPrint(AuditedModel):
 
     def __str__(self) -> str:
         return f"{self.template} {self.kind} label {self.item_key} ×{self.copies}"
+
+
+class Disposition(models.TextChoices):
+    DESTROYED = "destroyed"
+    RETURNED = "returned"
+
+
+class LabelDisposition(AuditedModel):
+    """Labels of one item that were destroyed or returned (211.125): who, how many, which, why.
+
+    One row per item (the labels are named by their item key: vial serial, carton key, SSCC); a reprint writes
+    one ``destroyed`` row for the label it replaces (``replaced_by``) in the transaction that records it."""
+
+    subject_type = models.CharField(max_length=100, help_text="what the labels belong to, e.g. batches.cmlot")
+    subject_id = models.CharField(max_length=64)
+    template = models.CharField(max_length=40)
+    kind = models.CharField(max_length=20, choices=LabelKind.choices)
+    item_key = models.CharField(max_length=64, help_text="vial serial, carton key or SSCC")
+    disposition = models.CharField(max_length=10, choices=Disposition.choices)
+    count = models.PositiveIntegerField(default=1)
+    reason = models.TextField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+    replaced_by = models.ForeignKey(LabelPrint, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="replaced", help_text="the reprint that replaced this label")
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+        indexes = [models.Index(fields=["subject_type", "subject_id", "template"],
+                                name="documents_disp_subject_idx")]
+        constraints = [models.CheckConstraint(condition=models.Q(count__gte=1), name="documents_disp_count_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.template} {self.kind} label {self.item_key} ×{self.count} {self.disposition}"

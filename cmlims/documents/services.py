@@ -25,9 +25,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cmlims.audit import Action, audit_record, audited_bulk_create, chain_head, object_type_of
-from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
+from cmlims.documents.models import Disposition, DocumentJob, JobStatus, LabelDisposition, LabelPrint
 from cmlims.documents.registry import BuildContext, BuiltDocument, builder_get
-from cmlims.exceptions import ApplicationError, Conflict
+from cmlims.documents.selectors import label_item_counts, label_on_item, label_used
+from cmlims.exceptions import ApplicationError, Conflict, InvalidInput
 from cmlims.locks import document_job_lock
 from cmlims.printing.services import print_dispatch_create, print_dispatch_deliver
 from cmlims.printing.transports import PrinterError
@@ -243,12 +244,12 @@ def _job_complete(
         ]
         if error:
             if prints:
-                audited_bulk_create(LabelPrint, prints, actor=job.requested_by, reason=job.params.get("reason", ""))
+                _prints_record(job, prints, now=now)
             _job_failed(job, error)
             return JobStatus.FAILED
         job.output.save(f"job-{job.pk}-a{attempt}-{built.filename}", ContentFile(built.content), save=False)
         if prints:
-            audited_bulk_create(LabelPrint, prints, actor=job.requested_by, reason=job.params.get("reason", ""))
+            _prints_record(job, prints, now=now)
         job.output_name = built.filename
         job.content_type = built.content_type
         job.sha256 = digest
@@ -268,6 +269,70 @@ def _job_complete(
             },
         )
     return JobStatus.DONE
+
+
+def _prints_record(job: DocumentJob, prints: list[LabelPrint], *, now) -> None:
+    """The labels issued, and for each reprint the label it replaces recorded as destroyed (211.125): the one
+    the item wears, if a label of it is still out (not destroyed or returned already)."""
+    reason = job.params.get("reason", "")
+    before = {}  # per reprinted item: the label it wears (1) or none (0)
+    subjects = {(p.subject_type, p.subject_id) for p in prints if p.reprint_reason}
+    for subject_type, subject_id in sorted(subjects):
+        for (template, kind), per_item in label_item_counts(subject_type=subject_type, subject_id=subject_id).items():
+            for key, c in per_item.items():
+                before[(subject_type, subject_id, template, kind, key)] = label_used(c)
+    created = audited_bulk_create(LabelPrint, prints, actor=job.requested_by, reason=reason)
+    replaced = [
+        LabelDisposition(
+            subject_type=p.subject_type, subject_id=p.subject_id, template=p.template, kind=p.kind,
+            item_key=p.item_key, disposition=Disposition.DESTROYED, count=count, recorded_by=job.requested_by,
+            recorded_at=now, replaced_by=p, reason=f"replaced by reprint (job {job.pk}): {p.reprint_reason}",
+        )
+        for p in created if p.reprint_reason
+        for count in [before.get((p.subject_type, p.subject_id, p.template, p.kind, p.item_key), 0)] if count >= 1
+    ]
+    if replaced:
+        audited_bulk_create(LabelDisposition, replaced, actor=job.requested_by, reason=reason)
+
+
+def label_disposition_record(
+    *, subject_type: str, subject_id: str, subject_repr: str, template: str, kind: str, disposition: Any,
+    labels: Any, reason: Any, actor,
+) -> list[LabelDisposition]:
+    """Record labels of a subject as destroyed or returned: ``labels`` names each one by its item key (a key
+    twice is two labels of that item). Only labels issued and not yet accounted for can be; 400 naming the field.
+
+    The calling app checks the role and locks the subject first (one record at a time per subject)."""
+    errors: dict[str, list[str]] = {}
+    if disposition not in Disposition.values:
+        errors["disposition"] = [f"must be one of {', '.join(Disposition.values)}"]
+    if not isinstance(labels, list) or not labels or not all(isinstance(k, str) and k for k in labels):
+        errors["labels"] = ["must be a non-empty list of the labels' items (vial serial, carton key or SSCC)"]
+    if not isinstance(reason, str) or not reason.strip():
+        errors["reason"] = ["required: why the labels were destroyed or returned"]
+    if errors:
+        raise InvalidInput("Invalid label disposition.", fields=errors)
+    wanted: dict[str, int] = {}
+    for key in labels:
+        wanted[key] = wanted.get(key, 0) + 1
+    per_item = label_item_counts(subject_type=subject_type, subject_id=subject_id).get((template, kind), {})
+    problems = []
+    for key, count in wanted.items():
+        c = per_item.get(key)
+        out = label_on_item(c) if c else 0
+        if not c or not c["issued"]:
+            problems.append(f"{key}: no {template} {kind} label was issued for {subject_repr}")
+        elif count > out:
+            problems.append(f"{key}: {count} named, {out} issued and not yet destroyed or returned")
+    if problems:
+        raise InvalidInput(f"labels: {problems[0]}", fields={"labels": problems[:20]})
+    now = timezone.now()
+    rows = [LabelDisposition(subject_type=subject_type, subject_id=str(subject_id), template=template, kind=kind,
+                             item_key=key, disposition=disposition, count=count, reason=reason.strip(),
+                             recorded_by=actor, recorded_at=now)
+            for key, count in wanted.items()]
+    with transaction.atomic():
+        return audited_bulk_create(LabelDisposition, rows, actor=actor, reason=reason.strip())
 
 
 def document_job_fail(*, job_id: int, error: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 
@@ -12,6 +14,16 @@ from cmlims.printing.models import PrintDispatch, Printer
 def printer_list(*, enabled: bool | None = None) -> QuerySet[Printer]:
     printers = Printer.objects.all()
     return printers if enabled is None else printers.filter(enabled=enabled)
+
+
+def printers_for_stock(*, width_mm: float, height_mm: float) -> QuerySet[Printer]:
+    """Enabled printers holding stock of this size (within the tolerance ``printer_for_labels`` allows)."""
+    from cmlims.printing.services import STOCK_TOLERANCE_MM
+
+    w, h = Decimal(str(width_mm)), Decimal(str(height_mm))
+    return Printer.objects.filter(
+        enabled=True, stock_width_mm__gte=w - STOCK_TOLERANCE_MM, stock_width_mm__lte=w + STOCK_TOLERANCE_MM,
+        stock_height_mm__gte=h - STOCK_TOLERANCE_MM, stock_height_mm__lte=h + STOCK_TOLERANCE_MM)
 
 
 def printer_get(pk: int) -> Printer:

@@ -241,7 +241,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # The lot pipeline's status targets: one enum for the transition input and the allowed transitions.
-    "ENUM_NAME_OVERRIDES": {"LotStatusTargetEnum": "batches.lifecycle.LOT_STATUS_TARGETS"},
+    "ENUM_NAME_OVERRIDES": {"LotStatusTargetEnum": "batches.lifecycle.LOT_STATUS_TARGETS",
+                            "LotLabelKindEnum": [("quarantine", "quarantine"), ("final", "final")]},
 }
 
 # --- Celery ---------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ MODEL_PAGES: dict[str, tuple[frozenset, frozenset]] = {
     "investigations.Investigation": (SEEN, LAB | QC),
     "documents.DocumentJob": (SEEN, NOBODY),
     "documents.LabelPrint": (SEEN, NOBODY),
+    "documents.LabelDisposition": (SEEN, NOBODY),
     "printing.Printer": (SEEN, LAB),
     "printing.PrintDispatch": (SEEN, NOBODY),
     "batches.Product": (SEEN, LAB),
@@ -69,6 +70,7 @@ CUSTOM_PAGES: dict[str, frozenset] = {
     "auth_user_password_change": SU,
     "documents_documentjob_download": SEEN,
     "batches_cmlot_genealogy": SEEN,
+    "batches_cmlot_labels": LAB | SHIP,
     "batches_cellsource_eligibility": QC,
     "batches_lyophilisationrun_record_new": LAB,
     "batches_lyophilisationrun_record": LAB,
@@ -120,6 +122,7 @@ ACTIONS: dict[str, dict[str, frozenset]] = {
         "documents_print_final_vial_labels": SHIP, "documents_print_final_vial_labels_as_zpl": SHIP,
         "documents_print_carton_labels": LAB | SHIP, "documents_generate_batch_record": QC,
         "documents_generate_certificate_of_analysis": QC | SHIP, "show_label_reconciliation": LAB | QC,
+        "print_labels_on_a_printer": LAB | SHIP,
     },
 }
 

@@ -61,14 +61,16 @@ ADMIN_ACTIONS = {
                       "documents_print_final_vial_labels", "documents_print_quarantine_labels",
                       "documents_print_final_vial_labels_as_zpl", "documents_print_quarantine_labels_as_zpl",
                       "move_to_freeze_drying", "move_to_packaged", "move_to_qc_complete",
-                      "show_label_reconciliation", "verify_concentration", "verify_filtration", "verify_pooling"},
+                      "print_labels_on_a_printer", "show_label_reconciliation", "verify_concentration",
+                      "verify_filtration", "verify_pooling"},
     "batches.LyophilisationRun": {"verify_selected"},
     "batches.PackagingRun": {"verify_selected"},
 }
 ADMIN_MODELS = {
     "cmlims.AuditEntry", "cmlims.AuditCheckpoint", "cmlims.ApiToken", "auth.User", "auth.Group",
     "esign.Signature", "esign.SigningFailure", "investigations.Investigation", "documents.DocumentJob",
-    "documents.LabelPrint", "batches.Product", "batches.StorageLocation", "batches.CellSource", "batches.CellBank",
+    "documents.LabelPrint", "documents.LabelDisposition", "batches.Product", "batches.StorageLocation",
+    "batches.CellSource", "batches.CellBank",
     "batches.Culture", "batches.Harvest", "batches.CMLot", "batches.LyophilisationRun", "batches.PackagingRun",
     "batches.Vial", "shipping.Consignee", "shipping.Shipment", "qc.Specification", "qc.QCResult",
     "qc.LotAuditReview", "auditfixture.FixtureRecord", "printing.Printer", "printing.PrintDispatch",

@@ -127,6 +127,12 @@ class LabelInput(serializers.Serializer):
     reprint_reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class LabelDispositionInput(serializers.Serializer):
+    disposition = serializers.ChoiceField(choices=["destroyed", "returned"])
+    count = serializers.IntegerField(min_value=1, default=1, help_text="shipping labels destroyed or returned")
+    reason = serializers.CharField(help_text="why they were destroyed or returned")
+
+
 # --- bodies ---------------------------------------------------------------------------------------------
 
 

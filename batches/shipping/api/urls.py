@@ -19,6 +19,8 @@ urlpatterns = [
     path(f"{app_prefix}/temperature-log/", v.TemperatureLogView.as_view(), name="shipment-temperature-log"),
     path(f"{app_prefix}/temperature-log/chart/", v.TemperatureChartView.as_view(), name="shipment-temperature-chart"),
     path(f"{app_prefix}/labels/", v.LabelsView.as_view(), name="shipment-labels"),
+    path(f"{app_prefix}/labels/dispositions/", v.LabelDispositionsView.as_view(),
+         name="shipment-label-dispositions"),
     path(f"{app_prefix}/packing-list/", v.PackingListView.as_view(), name="shipment-packing-list"),
     # GET lots/<lot_number>/recall/ shares its path with QC's signed recall (POST): config/urls.py composes both.
     path("lots/<str:lot_number>/recall/csv/", v.LotRecallCsvView.as_view(), name="lot-recall-csv"),

@@ -14,7 +14,13 @@ from batches.shipping import selectors, services
 from batches.shipping.api import serializers as s
 from batches.shipping.api.permissions import ShippingReaders
 from batches.shipping.charts import temperature_chart_png
-from batches.shipping.documents import PACKING_LIST, SHIPPING_LABEL, shipment_document_request
+from batches.shipping.documents import (
+    PACKING_LIST,
+    SHIPPING_LABEL,
+    shipment_document_request,
+    shipment_label_disposition_record,
+    shipment_label_reconciliation,
+)
 from cmlims.api.pagination import CursorPagination
 from cmlims.api.parsing import csv_upload_check, request_parse
 from cmlims.exceptions import NotFound
@@ -223,8 +229,19 @@ class TemperatureChartView(ShippingView):
         return HttpResponse(png, content_type="image/png")
 
 
+def _label_reconciliation_body(shipment) -> dict:
+    rec = shipment_label_reconciliation(shipment)
+    return {"shipment": shipment.pk, "sscc": shipment.sscc, "balanced": rec.balanced,
+            "labels": [vars(row) for row in rec.rows]}
+
+
 class LabelsView(ShippingView):
-    """Request the shipping label (GS1-128 SSCC, 4×6 in, PDF or ZPL): 202 with the job."""
+    """GET: the shipment's shipping labels issued, used, destroyed and returned (reconciliation).
+    POST: request the shipping label (GS1-128 SSCC, 4×6 in, PDF or ZPL): 202 with the job."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, pk: int):
+        return Response(_label_reconciliation_body(selectors.shipment_find(pk)))
 
     @extend_schema(request=s.LabelInput, responses={202: dict})
     def post(self, request, pk: int):
@@ -233,6 +250,21 @@ class LabelsView(ShippingView):
                                               kind=SHIPPING_LABEL, actor=request.user,
                                               output_format=d["format"], copies=d["copies"],
                                               reprint_reason=d["reprint_reason"], printer=d["printer"]))
+
+
+class LabelDispositionsView(ShippingView):
+    """POST: record shipping labels of the shipment destroyed or returned (who, how many, why; shipping
+    coordinator): 201 with the records and the reconciliation after them."""
+
+    @extend_schema(request=s.LabelDispositionInput, responses={201: dict})
+    def post(self, request, pk: int):
+        d = request_parse(s.LabelDispositionInput, request)
+        rows = shipment_label_disposition_record(shipment=selectors.shipment_find(pk), actor=request.user,
+                                                 disposition=d["disposition"], count=d["count"], reason=d["reason"])
+        return Response({"recorded": [{"id": r.pk, "item": r.item_key, "disposition": r.disposition,
+                                       "count": r.count, "reason": r.reason} for r in rows],
+                         "reconciliation": _label_reconciliation_body(selectors.shipment_find(pk))},
+                        status=status.HTTP_201_CREATED)
 
 
 class PackingListView(ShippingView):

@@ -8,7 +8,7 @@ from django.utils import timezone
 from batches.shipping import services
 from batches.shipping.documents import PACKING_LIST, SHIPPING_LABEL, shipment_document_request
 from batches.shipping.gs1 import sscc_is_valid
-from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
+from cmlims.documents.models import DocumentJob, JobStatus, LabelDisposition, LabelPrint
 from cmlims.documents.services import document_job_run
 from cmlims.exceptions import InvalidInput
 from tests.support.builders import clean_log, sign
@@ -75,6 +75,28 @@ def test_reprint_needs_a_reason_and_zpl_carries_the_sscc(world):
                                       reprint_reason="label torn at pick-up")
     run(again)
     assert LabelPrint.objects.get(job_id=again.pk).reprint_reason == "label torn at pick-up"
+
+
+@pytest.mark.req("LBL-SHIPPING", "LBL-RECONCILE")
+def test_shipping_labels_are_counted_against_the_shipment_and_reconciled(world, auth_client):
+    _lot, shipment = packed(world, vials=1)
+    run(shipment_document_request(shipment=shipment, kind=SHIPPING_LABEL, actor=world.coordinator))
+    # A reprint of two copies: the label on the box is recorded destroyed, the second copy is unaccounted for.
+    reprint = run(shipment_document_request(shipment=shipment, kind=SHIPPING_LABEL, actor=world.coordinator,
+                                            copies=2, reprint_reason="label torn at pick-up"))
+    client = auth_client(world.coordinator)
+    (row,) = client.get(f"/api/v1/shipments/{shipment.pk}/labels/").json()["labels"]
+    assert (row["template"], row["labels_issued"], row["used"], row["destroyed"], row["unaccounted"]) == (
+        "shipping", 3, 1, 1, 1)
+    assert LabelDisposition.objects.get().replaced_by.job_id == reprint.pk
+    url = f"/api/v1/shipments/{shipment.pk}/labels/dispositions/"
+    assert client.post(url, {"disposition": "destroyed", "count": 3, "reason": "spare"},
+                       format="json").status_code == 400
+    done = client.post(url, {"disposition": "destroyed", "count": 1, "reason": "second copy not needed"},
+                       format="json")
+    assert done.status_code == 201, done.json()
+    assert done.json()["reconciliation"]["balanced"] is True
+    assert done.json()["reconciliation"]["labels"][0]["unaccounted"] == 0
 
 
 def test_packing_list_lists_vials_lots_consignee_and_chart(world):

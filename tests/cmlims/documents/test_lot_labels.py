@@ -6,7 +6,7 @@ from stdnum import ean
 
 from batches.models import CMLot, Vial
 from cmlims.audit import object_type_of
-from cmlims.documents.models import DocumentJob, JobStatus, LabelPrint
+from cmlims.documents.models import DocumentJob, JobStatus, LabelDisposition, LabelPrint
 from cmlims.documents.services import document_job_run
 from tests.support.documents import (
     barcode_fields,
@@ -89,7 +89,12 @@ def test_reprint_needs_a_reason_and_reconciliation_counts_each_label_once(chain,
     body = client.get(f"/api/v1/lots/{lot.lot_number}/labels/").json()
     assert body == {"lot": lot.lot_number, "vials": 10, "balanced": True, "labels": [
         {"template": "vial", "kind": "quarantine", "items_labelled": 1, "labels_issued": 2, "reprints": 1,
-         "unexpected": []}]}
+         "used": 1, "destroyed": 1, "returned": 0, "unaccounted": 0, "unexpected": [], "unlabelled": 9}]}
+    # The reprint names the label it replaces: recorded destroyed, pointing at the reprint.
+    replaced = LabelDisposition.objects.get(item_key=serial)
+    reprinted = LabelPrint.objects.filter(item_key=serial).exclude(reprint_reason="").get()
+    assert (replaced.disposition, replaced.count, replaced.replaced_by_id) == ("destroyed", 1, reprinted.pk)
+    assert replaced.reason.endswith("label smudged")
 
 
 @pytest.mark.django_db  # jobs run in this process: nothing is committed, nothing sent

@@ -129,7 +129,8 @@ def test_admin_actions_print_unlabelled_vials_and_show_reconciliation(chain, pac
     assert DocumentJob.objects.count() == 1
     shown = client.post(url, {"action": "show_label_reconciliation", "_selected_action": [packaged_lot.pk]},
                         follow=True)
-    assert "quarantine: 10 labelled, 10 issued, 0 reprints" in shown.content.decode()
+    assert ("vial quarantine labels: 10 issued, 10 used, 0 destroyed, 0 returned, 0 unaccounted for, 0 reprints"
+            in shown.content.decode())
     assert LabelPrint.objects.count() == 10
 
 
