@@ -197,6 +197,8 @@ def summary_markdown(summary: dict) -> str:
         lines.append(f"| {name} | {'pass' if check['ok'] else 'FAIL'} | {check['detail']} |")
     lines += ["", f"Verdict: **{'pass' if summary['passed'] else 'FAIL'}**" +
               ("" if summary["passed"] else f" ({'; '.join(summary['failed'])})"), ""]
+    if summary.get("advisories"):
+        lines += [f"Targets missed (advisory): {'; '.join(summary['advisories'])}", ""]
     return "\n".join(lines)
 
 
@@ -206,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=20, help="concurrent users (the plan's 20 by default)")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "soak")
     parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument("--latency-advisory", action="store_true",
+                        help="report a missed latency target without failing (CI on a shared machine); "
+                             "errors and consistency checks still fail")
     args = parser.parse_args(argv)
 
     out = args.out.resolve()
@@ -281,12 +286,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     failed = [f"{n} errors" for n in [total["failures"]] if n] + [
         f"check '{name}' failed" for name, check in checks.items() if not check["ok"]]
+    advisories = []
     if read_p95 is None or read_p95 >= READ_P95_TARGET_MS:
-        failed.append(f"read p95 {read_p95} ms (target < {READ_P95_TARGET_MS})")
+        missed = f"read p95 {read_p95} ms (target < {READ_P95_TARGET_MS})"
+        (advisories if args.latency_advisory and read_p95 is not None else failed).append(missed)
     missing = [kind for kind in KINDS if not (kinds.get(kind) or {}).get("requests")]
     if missing:
         failed.append(f"no requests of: {', '.join(missing)}")
-    summary.update(passed=not failed, failed=failed)
+    summary.update(passed=not failed, failed=failed, advisories=advisories)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(summary_markdown(summary))
     print(summary_markdown(summary))
