@@ -11,7 +11,7 @@ export DJANGO_SETTINGS_MODULE ?= config.settings.local
 LOCK_TOOL := $(VENV)/lock-tool
 UV_VERSION := 0.13.9
 
-.PHONY: demo test install-browser test-clocks validation seed install lock migrate lint backup restore bench clean
+.PHONY: demo test install-browser test-clocks validation seed install lock migrate lint backup restore bench clean soak
 
 # Exactly the locked versions (hash-checked), then cmlims itself without resolving anything again;
 # a lock that no longer matches pyproject.toml stops here, naming what to add.
@@ -72,6 +72,13 @@ validation: migrate
 	else $(MAKE) --no-print-directory test || echo "tests failed: the matrix shows which"; fi
 	$(BIN)/python manage.py validation_pack --junit reports/junit.xml --out reports/validation \
 	  --deploy-settings config.settings.production
+
+# Load run (tests/reliability/soak/run.py): its own Redis, a fresh <db>_soak database on DATABASE_URL's server,
+# gunicorn, two workers and locust headless on loopback; summary in reports/soak/; fails when a target or check does.
+SOAK_DURATION ?= 60
+SOAK_USERS ?= 20
+soak: install
+	$(BIN)/python -m tests.reliability.soak.run --duration $(SOAK_DURATION) --users $(SOAK_USERS) --out reports/soak
 
 lint: install
 	$(BIN)/ruff check .

@@ -214,6 +214,16 @@ def document_job_run(*, job_id: int) -> str:
         return _job_complete(job.pk, built, head, attempt=job.attempts)
     except (OperationalError, InterfaceError) as exc:
         raise TransientJobError(str(exc)) from exc
+    except OSError as exc:  # the document folder: full, read-only, permissions; the job waits for a retry
+        message = _storage_error(exc)
+        DocumentJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(error=message[:4000])
+        raise TransientJobError(message) from exc
+
+
+def _storage_error(exc: OSError) -> str:
+    """Names the folder and the system's reason, for the admin's job page and the operator's log."""
+    folder = exc.filename or getattr(settings, "MEDIA_ROOT", "")
+    return f"document folder {folder} is not writable: {exc.strerror or exc}"
 
 
 def _deliver(job: DocumentJob, built: BuiltDocument) -> None:

@@ -95,6 +95,9 @@ TEMPLATES = [
 
 def database_from_url(url: str) -> dict:
     config = dj_database_url.parse(url, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")))
+    # A persistent connection the server dropped (a PostgreSQL restart) is replaced at the next request,
+    # not reported as that request's error (tests/reliability/test_faults.py).
+    config["CONN_HEALTH_CHECKS"] = True
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # A web server and a worker write at once: WAL, a busy timeout and IMMEDIATE transactions
         # avoid "database is locked" (Django 5.1+ understands both options).

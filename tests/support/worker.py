@@ -31,8 +31,10 @@ def test_database_url() -> str:
 
 
 class WorkerProcess:
-    def __init__(self, name: str = "test", queues: str = "default,labels,reports", concurrency: int = 2):
+    def __init__(self, name: str = "test", queues: str = "default,labels,reports", concurrency: int = 2,
+                 env: dict[str, str] | None = None):
         self.name = name
+        self.env = env or {}  # e.g. REDIS_URL of a broker the test starts itself (tests/support/redis_server.py)
         self.queues = queues
         self.concurrency = concurrency
         self.proc: subprocess.Popen | None = None
@@ -51,6 +53,7 @@ class WorkerProcess:
             PYTHONUNBUFFERED="1",
             **clock_env_for_child(),
         )
+        env.update(self.env)
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "tests.support.celery_worker", "-A", "config", "worker", "-Q", self.queues,
@@ -72,6 +75,13 @@ class WorkerProcess:
         # 2 s: a loaded CI machine (2 cores, a worker starting) answers slower than the 1 s default.
         replies = app.control.ping(destination=[self.hostname], timeout=2.0) or []
         return any(self.hostname in reply for reply in replies)
+
+    def pool_pids(self) -> list[int]:
+        """The prefork pool's child processes (the ones running tasks), read from /proc."""
+        if not self.proc:
+            return []
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
     def kill(self) -> None:
         """SIGKILL the whole process group (main process and pool children) at once."""
