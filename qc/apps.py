@@ -18,7 +18,7 @@ class QcConfig(AppConfig):
         | {"qc.add_qcresult", "qc.add_specification", "qc.change_specification", "qc.add_specitem",
            "qc.change_specitem", "qc.add_lotauditreview"},
         roles.SHIPPING_COORDINATOR: {"qc.view_specification", "qc.view_specitem", "qc.view_qcresult"},
-        roles.INTEGRATION: {"qc.view_specification", "qc.view_specitem", "qc.view_qcresult", "qc.add_qcresult"},
+        roles.INTEGRATION: {"qc.view_qcresult", "qc.add_qcresult"},  # results, not specifications (role table)
     }
 
     def ready(self) -> None:

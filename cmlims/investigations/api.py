@@ -4,10 +4,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cmlims.api.parsing import request_parse
+from cmlims.api.permissions import WorkingRoleReaders
 from cmlims.audit import to_jsonable
 from cmlims.esign.services import signature_current_status, signature_manifest
 from cmlims.investigations.deviations import deviation_close, deviation_raise, deviation_subject_get
@@ -61,6 +63,7 @@ class InvestigationListQuery(serializers.Serializer):
 
 class InvestigationListView(ListAPIView):
     serializer_class = InvestigationSerializer
+    permission_classes = [IsAuthenticated, WorkingRoleReaders]  # integration reads lots and results only
 
     @extend_schema(parameters=[InvestigationListQuery])
     def get(self, request, *args, **kwargs):
@@ -73,6 +76,8 @@ class InvestigationListView(ListAPIView):
 
 
 class InvestigationDetailView(APIView):
+    permission_classes = [IsAuthenticated, WorkingRoleReaders]
+
     class UpdateInput(serializers.Serializer):
         phase = serializers.ChoiceField(choices=Phase.choices, required=False)
         root_cause = serializers.CharField(required=False, allow_blank=True)
@@ -114,6 +119,7 @@ class DeviationListView(ListAPIView):
     """GET: deviations (``?status=open`` for the open ones, oldest first). POST: raise one (lab staff, QC)."""
 
     serializer_class = InvestigationSerializer
+    permission_classes = [IsAuthenticated, WorkingRoleReaders]
 
     class DeviationRaiseInput(serializers.Serializer):
         subject_type = serializers.CharField(help_text="lot, harvest, drying_run, packaging_run or shipment")

@@ -17,7 +17,7 @@ class InvestigationsConfig(AppConfig):
         roles.QC_OFFICER: {"investigations.view_investigation", "investigations.add_investigation",
                            "investigations.change_investigation"},
         roles.SHIPPING_COORDINATOR: {"investigations.view_investigation"},
-        roles.INTEGRATION: {"investigations.view_investigation"},
+        roles.INTEGRATION: set(),  # integration reads lots and results only (role table)
     }
 
     def ready(self) -> None:

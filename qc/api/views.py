@@ -5,12 +5,14 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batches.models import CMLot
 from batches.selectors import lot_get
 from cmlims.api.parsing import SignatureInput, csv_upload_check, request_parse
+from cmlims.api.permissions import WorkingRoleReaders
 from cmlims.audit import to_jsonable
 from cmlims.esign.services import signature_manifest
 from cmlims.exceptions import field_error
@@ -246,6 +248,8 @@ def specification_body(spec: Specification) -> dict:
 
 class SpecificationListView(APIView):
     """Every specification version (newest first per product) with its items and approval signature."""
+
+    permission_classes = [IsAuthenticated, WorkingRoleReaders]  # integration reads lots and results only
 
     @extend_schema(parameters=[SpecificationListQuery], responses={200: OpenApiTypes.OBJECT})
     def get(self, request):

@@ -44,6 +44,10 @@ API_RULES: list[tuple[str, str, frozenset]] = [
     ("POST", r"/api/v1/qc/results/\{id\}/(approve|invalidate)/", SIGNED_IN),
     # A QC officer's signed determination; the service refuses every other role (test_donor_eligibility.py).
     ("POST", r"/api/v1/donors/\{key\}/eligibility/", SIGNED_IN),
+    # Investigations, deviations and specifications are read by the three working roles (integration reads lots
+    # and results only); raising and closing are decided by the services.
+    ("GET", r"/api/v1/(investigations|deviations)/.*", SHIPPING_READERS),
+    ("GET", r"/api/v1/qc/specifications/", SHIPPING_READERS),
     # The gate lets any signed-in user through to these; the services then refuse by role (their own tests).
     # Named one by one, with no catch-all: a new resource needs its rule written here.
     ("*", r"/api/v1/(auth|cell-banks|cultures|deviations|donors|freeze-drying-phases|freeze-drying-runs|harvests"
