@@ -344,7 +344,7 @@ CONCENTRATION_FIELDS = ("concentration_cutoff_kda", "concentration_factor", "vol
 
 def _transition_action(to: str):
     def action(modeladmin, request, queryset):
-        modeladmin.run_for_each(request, queryset.order_by("pk"), f"Moved to {to}",
+        modeladmin.run_for_each(request, queryset.order_by("pk"), f"Moved to {m.LotStatus(to).label}",
                                 lambda lot: lots.lot_transition(lot=lot, to=to, actor=request.user))
 
     action.__name__ = f"move_to_{to}"

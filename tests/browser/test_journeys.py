@@ -131,21 +131,21 @@ def open_from_start_page(page, section: str, label: str) -> None:
 
 
 def wait_for_job(page) -> str:
-    """On a document job's page (it refreshes itself until the job ends): the progress bar is shown while the
-    worker builds it; returns the download link's text once done."""
-    assert page.locator("progress").count() == 1
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.readonly, .field-status div, td, p')]"
-        ".some(e => /\\b(done|failed)\\b/.test(e.textContent))", timeout=JOB_WAIT_MS)
+    """On a document job's page (it reloads itself every 2 s until the job ends): the progress bar is shown
+    while the worker builds it; returns the download link's text once done."""
+    assert page.locator(".field-progress_display progress").count() == 1
     link = page.locator(".field-download_link a")
     link.wait_for(timeout=JOB_WAIT_MS)
+    assert page.locator(".field-progress_display progress").get_attribute("value") == "100"
     return link.text_content().strip()
 
 
-def download(page, link_selector: str):
+def download_bytes(page, selector: str) -> tuple[str, bytes]:
+    """Click a download link; (the file's suggested name, its content)."""
     with page.expect_download() as info:
-        page.click(link_selector)
-    return info.value
+        page.click(selector)
+    done = info.value
+    return done.suggested_filename, open(done.path(), "rb").read()
 
 
 # --- journey 1: the lab records a lot --------------------------------------------------------------------
@@ -341,6 +341,16 @@ def lot_print_labels(page, lot_number: str, action: str) -> str:
     return wait_for_job(page)
 
 
+def lot_document(page, lot_number: str, action: str) -> tuple[str, bytes]:
+    """A lot document: queued from the lot list, built by the worker while its job page shows the progress
+    bar, then downloaded."""
+    name = lot_print_labels(page, lot_number, action)
+    screenshot(page, f"job-{action}")
+    downloaded, content = download_bytes(page, ".field-download_link a")
+    assert downloaded == name
+    return name, content
+
+
 def verify_from_start_page(page, label: str, action: str, *, count: int) -> None:
     """lab2 on their start page: the count of ``label`` waiting for them, its link, the verify action."""
     page.goto("/admin/")
@@ -439,9 +449,8 @@ def test_journey_1_lab_records_a_lot_and_a_second_person_verifies_each_step(page
             "No step waits for your verification."
 
         as_user(page, "lab1")
-        labels = lot_print_labels(page, lot_number, "documents_print_quarantine_labels")
-        assert labels.endswith(".pdf"), labels
-        screenshot(page, "journey1-quarantine-labels-job")
+        labels, pdf = lot_document(page, lot_number, "documents_print_quarantine_labels")
+        assert labels.endswith(".pdf") and pdf.startswith(b"%PDF"), labels
 
         # The genealogy: donor → bank → culture → harvests → lot → drying run → packaging.
         page.goto(f"/admin/batches/cmlot/?q={lot_number}")
@@ -463,3 +472,169 @@ def start_page_count_for(page, lot_number: str) -> int:
     """The number of blockers lab staff's start page shows for ``lot_number``."""
     page.goto("/admin/")
     return start_page_count(page, "Lots in progress", lot_number)
+
+
+# --- journey 2: QC from results to release -----------------------------------------------------------------
+
+OOS_TEST, OOS_VALUE, RETEST_VALUE = "Bacterial endotoxin", "14.0", "0.6"
+
+
+def results_csv(lot_number: str, analyst: str, tested_at: dt.datetime) -> bytes:
+    """The instrument system's export: every panel test, endotoxin out of specification."""
+    rows = ["lot_number,test,value,unit,analyst,tested_at,instrument"]
+    for test, (value, unit) in builders.PASSING.items():
+        value = OOS_VALUE if test == OOS_TEST else value
+        rows.append(f"{lot_number},{test},{value},{unit},{analyst},{tested_at.isoformat()},INS-7")
+    return ("\n".join(rows) + "\n").encode()
+
+
+def results_import(page, csv: bytes) -> str:
+    page.goto("/admin/qc/qcresult/")
+    page.click("a[href$='/admin/qc/qcresult/import/']")
+    page.set_input_files("#id_file", files=[{"name": "results.csv", "mimeType": "text/csv", "buffer": csv}])
+    page.click("#content-main input[type=submit]")
+    page.wait_for_load_state()
+    return success(page)
+
+
+def sign(page, username: str, *, reason: str = "") -> None:
+    """The two signature components on a signing page (the user name is prefilled with the user's own)."""
+    assert page.locator("#id_username").input_value() == username
+    page.fill("#id_password", PASSWORD)
+    if reason:
+        page.fill("#id_reason", reason)
+
+
+def results_approve_from_start_page(page, username: str, *, count: int) -> None:
+    """qc2 on the start page: the results waiting for their approval, each approved on its signing page."""
+    page.goto("/admin/")
+    assert start_page_count(page, "Results to approve", "results waiting for your approval") == count
+    open_from_start_page(page, "Results to approve", "results waiting for your approval")
+    links = [a.get_attribute("href") for a in page.locator("#result_list tbody tr th a").all()]
+    assert len(links) == count
+    for href in links:
+        page.goto(href)
+        page.locator(".field-actions_links a", has_text="approve (signature)").click()
+        page.wait_for_load_state()
+        sign(page, username)
+        page.click("#content-main input[type=submit]")
+        page.wait_for_load_state()
+        assert re.match(r"Result \d+ approved\.", success(page))
+    page.goto("/admin/")
+    assert start_page_count(page, "Results to approve", "results waiting for your approval") == 0
+
+
+def result_open(page, lot_number: str, test: str, value: str) -> None:
+    page.goto(f"/admin/qc/qcresult/?q={lot_number}")
+    page.locator("#result_list tbody tr", has_text=test).filter(has_text=value).locator("th a").click()
+    page.wait_for_load_state()
+
+
+def retest_enter(page, *, lot_number: str, analyst_id: int, tested_at: dt.datetime) -> None:
+    """lab2 opens the failed result, follows "enter a retest" (lot, test and link filled in) and records it."""
+    result_open(page, lot_number, OOS_TEST, OOS_VALUE)
+    page.locator(".field-actions_links a", has_text="enter a retest").click()
+    page.wait_for_load_state()
+    assert page.locator("#id_retest_of_result").input_value() != ""
+    page.fill("#id_value_entered", RETEST_VALUE)
+    page.select_option("#id_analyst", str(analyst_id))
+    set_datetime(page, "tested_at", tested_at)
+    save(page)
+    assert "was added successfully" in success(page)
+
+
+def investigation_close_citing(page, *, lot_number: str, retest: str) -> str:
+    """qc1: from the start page's open investigations to the OOS investigation, closed with its conclusion."""
+    page.goto("/admin/")
+    open_from_start_page(page, "Open investigations by age", "")
+    page.locator("#result_list tbody tr", has_text=lot_number).locator("th a").click()
+    page.wait_for_load_state()
+    number = page.locator("h2, .field-title .readonly").first.text_content()
+    page.fill("#id_root_cause", "Laboratory error: endotoxin-contaminated pipette tips (lot TIP-88)")
+    page.fill("#id_related_lots_checked", "No other lot was tested with tip lot TIP-88")
+    page.fill("#id_conclusion", f"Invalid original result; {retest} (retest, approved) counts. Lot conforms.")
+    page.select_option("#id_product_disposition", "usable")
+    page.check("#id_close")
+    save(page)
+    assert "was changed successfully" in success(page)
+    return number
+
+
+def lot_move(page, lot_number: str, action: str) -> str:
+    page.goto(f"/admin/batches/cmlot/?q={lot_number}")
+    run_action(page, action, lot_number)
+    return success(page)
+
+
+def signoff_open_from_start_page(page, lot_number: str) -> None:
+    page.goto("/admin/")
+    assert start_page_count(page, "Lots in QC", "lots waiting for sign-off") == 1
+    open_from_start_page(page, "Lots in QC", "lots waiting for sign-off")
+    page.locator("#result_list tbody tr", has_text=lot_number).locator("a", has_text="sign-off").click()
+    page.wait_for_load_state()
+    assert page.locator("h1").text_content() == f"Sign-off: lot {lot_number}"
+
+
+def signoff_release(page, username: str, reason: str) -> str:
+    page.check("#id_confirm_review")
+    page.check("input[name=action][value=released]")
+    sign(page, username, reason=reason)
+    page.click("#sign input[type=submit], form input[type=submit][value*=Sign]")
+    page.wait_for_load_state()
+    return success(page)
+
+
+@pytest.mark.req("FEAT-ADMINHOME-BROWSER", "FEAT-ADMINHOME-REVIEW", via="browser")
+def test_journey_2_qc_imports_results_handles_an_oos_and_signs_the_release(page):
+    who = people("lab1", "lab2", "qc1", "qc2")
+    chain = builders.make_chain(lab1=who["lab1"], lab2=who["lab2"], qc=who["qc1"])
+    builders.sign_spec(who["qc2"], chain.product)
+    lot = builders.lot_at(chain, LotStatus.PACKAGED)
+    number = lot.lot_number
+    tested = timezone.now() - dt.timedelta(hours=1)
+
+    as_user(page, "lab2")
+    message = results_import(page, results_csv(number, "lab2", tested))
+    assert message == f"{len(builders.PASSING)} results imported."
+    row = page.locator("#result_list tbody tr", has_text=OOS_TEST)
+    assert "fail" in row.locator("td.field-verdict").text_content().lower()
+    screenshot(page, "journey2-results-imported")
+
+    as_user(page, "qc2")
+    assert start_page_count(page, "Lots in QC", "lots waiting for result approval") == 1
+    results_approve_from_start_page(page, "qc2", count=len(builders.PASSING))
+
+    as_user(page, "lab2")
+    retest_enter(page, lot_number=number, analyst_id=who["lab2"].pk, tested_at=timezone.now() - dt.timedelta(minutes=5))
+    as_user(page, "qc2")
+    results_approve_from_start_page(page, "qc2", count=1)
+
+    as_user(page, "qc1")
+    assert axe_serious(page) == []
+    screenshot(page, "journey2-start-qc1")
+    assert start_page_count(page, "Open investigations by age", "") == 1
+    investigation_close_citing(page, lot_number=number, retest=f"{OOS_TEST} = {RETEST_VALUE} EU/mL")
+    assert "Moved to QC complete: 1 record(s)." in lot_move(page, number, "move_to_qc_complete")
+
+    signoff_open_from_start_page(page, number)
+    checklist = page.locator("#content-main").text_content()
+    assert "Every release condition is met." in checklist or "audit trail" in checklist.lower()
+    assert page.locator("#content-main", has_text=f"{OOS_TEST}").count() == 1
+    width, height = rendered_size(page)
+    assert width <= 1280 and height <= 3200, (width, height)
+    assert axe_serious(page) == []
+    screenshot(page, "journey2-signoff", full_page=True)
+    message = signoff_release(page, "qc1", "all results conform; OOS closed as laboratory error")
+    assert message == f"Lot {number} released (signed by {printed('qc1')})."
+    signature = page.locator("#content-main h2:has-text('Signatures') + p").text_content()
+    assert printed("qc1") in signature and "released" in signature
+    assert page.locator("input[name=action][value=released]").count() == 0  # a released lot is only recalled
+
+    page.goto(f"/admin/batches/cmlot/?q={number}")
+    row = page.locator("#result_list tbody tr", has_text=number)
+    assert "released" in row.locator("td.field-status_shown").text_content().lower()
+    release = row.locator("td.field-release").text_content()
+    assert re.search(rf"{re.escape(printed('qc1'))} · .+ UTC · released", release), release
+    name, pdf = lot_document(page, number, "documents_generate_certificate_of_analysis")
+    assert pdf.startswith(b"%PDF") and number in name, name
+    assert CMLot.objects.get(pk=lot.pk).status == LotStatus.RELEASED
