@@ -498,7 +498,9 @@ def results_import(page, csv: bytes) -> str:
 
 
 def sign(page, username: str, *, reason: str = "") -> None:
-    """The two signature components on a signing page (the user name is prefilled with the user's own)."""
+    """The two signature components on a signing page (QC's pages prefill the user's own name)."""
+    if page.locator("#id_username").input_value() == "":
+        page.fill("#id_username", username)
     assert page.locator("#id_username").input_value() == username
     page.fill("#id_password", PASSWORD)
     if reason:
@@ -638,3 +640,116 @@ def test_journey_2_qc_imports_results_handles_an_oos_and_signs_the_release(page)
     name, pdf = lot_document(page, number, "documents_generate_certificate_of_analysis")
     assert pdf.startswith(b"%PDF") and number in name, name
     assert CMLot.objects.get(pk=lot.pk).status == LotStatus.RELEASED
+
+
+# --- journey 3: shipping first-expiry-first-out ------------------------------------------------------------
+
+
+def vial_scan(vial) -> str:
+    """What a scanner set to send the human-readable form types for a vial's GS1 DataMatrix."""
+    lot = vial.lot
+    return (f"(01){lot.product.gtin}(17){lot.expiry:%y%m%d}(10){lot.lot_number}(21){vial.serial}")
+
+
+def shipment_create(page, *, consignee: str, product: str) -> str:
+    page.goto("/admin/shipping/shipment/add/")
+    page.select_option("#id_consignee", label=consignee)
+    page.select_option("#id_product", label=product)
+    page.fill("#id_courier", "BioCourier")
+    page.fill("#id_tracking_number", "BC-77120")
+    page.fill("#id_logger_serial", "LOG-5521")
+    page.select_option("#id_shipper_type", index=1)
+    page.select_option("#id_coolant", index=1)
+    save(page, "_continue")
+    message = success(page)
+    reference = re.search(r"SHP-\d+", message)
+    assert reference, message
+    return reference.group(0)
+
+
+def shipment_step(page, title: str) -> None:
+    page.locator(".field-steps a.button", has_text=re.compile(rf"^{re.escape(title)}$")).click()
+    page.wait_for_load_state()
+
+
+def step_submit(page) -> None:
+    page.click("#content-main form input[type=submit]")
+    page.wait_for_load_state()
+
+
+def shipment_scan_vials(page, scans: list[str]) -> str:
+    """The builder's scan field: each scan typed as the scanner types it, ended by Enter."""
+    shipment_step(page, "Add vials")
+    assert axe_serious(page) == []
+    screenshot(page, "journey3-shipment-builder")
+    field = page.locator("#id_scans")
+    for scan in scans:
+        field.press_sequentially(scan)
+        field.press("Enter")
+    step_submit(page)
+    return success(page)
+
+
+@pytest.mark.req("FEAT-ADMINHOME-BROWSER", via="browser")
+def test_journey_3_shipping_builds_a_shipment_by_scanning_first_expiry_first_out(page):
+    ship1 = people("ship1")["ship1"]
+    world = builders.make_world(coordinator=ship1)
+    today = timezone.localdate()
+    later_lot = world.lot(vials=4, expiry=today + dt.timedelta(days=300))
+    first_lot = world.lot(vials=4, expiry=today + dt.timedelta(days=200))
+
+    as_user(page, "ship1")
+    assert axe_serious(page) == []
+    screenshot(page, "journey3-start-ship1")
+    stock = page.locator("#home-ship-stock tr")
+    assert first_lot.lot_number in stock.nth(0).text_content()  # first expiry first
+    assert later_lot.lot_number in stock.nth(1).text_content()
+    assert start_page_count(page, "Released stock, first expiry first", f"{first_lot.product.name} · lot "
+                            f"{first_lot.lot_number}") == 4
+
+    reference = shipment_create(page, consignee=world.consignee.name, product=world.product.name)
+    vials = list(first_lot.vials.select_related("lot__product").order_by("sequence")[:3])
+    message = shipment_scan_vials(page, [vial_scan(v) for v in vials])
+    assert message == f"3 vial(s) allocated to {reference}."
+    inline = page.locator("#content-main").text_content()
+    assert all(v.serial in inline for v in vials)
+
+    for fmt in ("pdf", "zpl"):
+        page.goto(page.url.split("/step/")[0] if "/step/" in page.url else page.url)
+        shipment_step(page, "Print shipping label")
+        page.select_option("#id_format", fmt)
+        if page.locator("#id_reprint_reason").count() and fmt == "zpl":
+            page.fill("#id_reprint_reason", "ZPL copy for the Zebra at the dock")
+        step_submit(page)
+        name = wait_for_job(page)
+        assert name.endswith(f".{fmt}"), name
+        downloaded, content = download_bytes(page, ".field-download_link a")
+        assert content.startswith(b"%PDF" if fmt == "pdf" else b"^XA"), content[:20]
+        page.goto(f"/admin/shipping/shipment/?q={reference}")
+        page.locator("#result_list tbody tr th a", has_text=reference).click()
+        page.wait_for_load_state()
+
+    shipment_step(page, "Pack")
+    step_submit(page)
+    assert success(page) == f"{reference} packed."
+    shipment_step(page, "Hand to courier")
+    page.fill("#id_party", "R. Vogel (BioCourier driver)")
+    sign(page, "ship1")
+    step_submit(page)
+    assert success(page) == f"{reference} shipped (signed)."
+    custody = page.locator("#content-main").text_content()
+    assert printed("ship1") in custody or "shipped" in custody
+
+    shipment_step(page, "Record delivery")
+    page.fill("#id_party", "Dr. A. Berg")
+    step_submit(page)
+    assert success(page) == f"{reference} delivered."
+    shipment_step(page, "Upload logger file")
+    log = builders.clean_log(timezone.now() - dt.timedelta(minutes=60), samples=12)
+    page.set_input_files("#id_file", files=[{"name": "LOG-5521.csv", "mimeType": "text/csv", "buffer": log}])
+    step_submit(page)
+    assert success(page) == "Logger file stored: 0.00 min outside the range."
+    chart = page.locator(".field-chart img[alt='temperature log']")
+    chart.wait_for()
+    assert page.evaluate("img => img.complete && img.naturalWidth > 0", chart.element_handle())
+    screenshot(page, "journey3-shipment-chart", full_page=True)
