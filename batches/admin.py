@@ -283,7 +283,7 @@ class CultureAdmin(VerifyActionMixin, ServiceAdmin):
     readonly_fields = ("status", "conditioning_started_at", "confluence_at_conditioning_percent", "closed_at",
                        "closed_reason", *PERFORMED)
     inlines = [PassageInline, HarvestInline]
-    actions = ["verify_selected", "start_conditioning"]
+    actions = ["verify_selected", "verify_passages", "start_conditioning"]
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
@@ -318,6 +318,13 @@ class CultureAdmin(VerifyActionMixin, ServiceAdmin):
                     new.append(cultures.passage_record(culture=form.instance, actor=request.user, reason=reason,
                                                        **values))
         formset_done(formset, new, changed_rows)
+
+    @for_roles(roles.LAB_STAFF)
+    @admin.action(description="Verify the selected cultures' passages (second person)")
+    def verify_passages(self, request, queryset):
+        # Passages are rows of the culture's page: the start page's "passages" count leads here.
+        self.run_for_each(request, queryset, "Passages verified",
+                          lambda culture: records.culture_passages_verify(culture=culture, actor=request.user))
 
     @for_roles(roles.LAB_STAFF)
     @admin.action(description="Start conditioning (serum-free) — confluence from the latest passage")
@@ -398,7 +405,7 @@ CONCENTRATION_FIELDS = ("concentration_cutoff_kda", "concentration_factor", "vol
 
 def _transition_action(to: str):
     def action(modeladmin, request, queryset):
-        modeladmin.run_for_each(request, queryset.order_by("pk"), f"Moved to {to}",
+        modeladmin.run_for_each(request, queryset.order_by("pk"), f"Moved to {m.LotStatus(to).label}",
                                 lambda lot: lots.lot_transition(lot=lot, to=to, actor=request.user))
 
     action.__name__ = f"move_to_{to}"

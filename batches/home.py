@@ -70,7 +70,7 @@ def lab_lot_rows(user) -> list[HomeRow]:
 STEP_MODELS = (
     (CellBank, "cell banks", "batches.cellbank", {}),
     (Culture, "cultures", "batches.culture", {}),
-    (Passage, "passages (verify on the culture's page)", "batches.culture", {}),
+    (Passage, "passages (verify from the cultures list)", "batches.culture", {}),
     (Harvest, "harvests", "batches.harvest", {}),
     (LyophilisationRun, "freeze-drying runs", "batches.lyophilisationrun", {"completed_at__isnull": False}),
     (PackagingRun, "packaging runs", "batches.packagingrun", {}),

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from batches.admin import lot_document_action_add
 from batches.models import CMLot, LotStatus
@@ -202,6 +203,11 @@ class QCResultAdmin(AuditedModelAdmin):
         if result.status == "valid":
             links.insert(0, format_html('<a href="{}">invalidate (signature)</a>',
                                         reverse("admin:qc_qcresult_invalidate", args=[result.pk])))
+        if result.passed is False and result.status == "valid":
+            # An OOS result is retested as a new result linked to it: the add form opens with lot, test and link.
+            query = urlencode({"lot": result.lot_id, "spec_item": result.spec_item_id, "retest_of_result": result.pk,
+                               "unit_entered": result.unit_entered, "instrument": result.instrument})
+            links.append(format_html('<a href="{}?{}">enter a retest</a>', reverse("admin:qc_qcresult_add"), query))
         return format_html(" · ".join(["{}"] * len(links)), *links)
 
     def get_readonly_fields(self, request, obj=None):

@@ -54,6 +54,17 @@ def step_verify(*, record: PerformedStep, actor, reason: str = "") -> PerformedS
     return audited_update(record, actor=actor, reason=reason, verified_by=actor, verified_at=timezone.now())
 
 
+@transaction.atomic
+def culture_passages_verify(*, culture: Culture, actor, reason: str = "") -> list[Passage]:
+    """A second person verifies every performed, unverified, live passage of ``culture`` (all or none: one
+    passage the actor performed refuses the lot, as ``step_verify`` does for one)."""
+    pending = list(culture.passages.filter(performed_by__isnull=False, verified_by__isnull=True,
+                                           voided_at__isnull=True).order_by("passage_number"))
+    if not pending:
+        raise _conflict("already_verified", f"culture {culture} has no passage waiting for verification")
+    return [step_verify(record=passage, actor=actor, reason=reason) for passage in pending]
+
+
 def _in_use(record) -> str | None:
     """Why ``record`` cannot be voided (something still live depends on it), or None."""
     live = {"voided_at__isnull": True}

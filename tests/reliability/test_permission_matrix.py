@@ -59,7 +59,7 @@ API_RULES: list[tuple[str, str, frozenset]] = [
 ADMIN_ACTIONS = {
     "cmlims.ApiToken": {"revoke_selected"},
     "batches.CellBank": {"verify_selected"},
-    "batches.Culture": {"start_conditioning", "verify_selected"},
+    "batches.Culture": {"start_conditioning", "verify_passages", "verify_selected"},
     "batches.Harvest": {"verify_selected"},
     "batches.CMLot": {"documents_generate_batch_record", "documents_print_carton_labels",
                       "documents_print_final_vial_labels", "documents_print_quarantine_labels",
