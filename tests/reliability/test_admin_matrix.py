@@ -111,7 +111,7 @@ EXPORTED = {label for label in MODEL_PAGES if label.split(".")[0] in {"batches",
 ACTIONS: dict[str, dict[str, frozenset]] = {
     "cmlims.ApiToken": {"revoke_selected": SU},
     "batches.CellBank": {"verify_selected": LAB},
-    "batches.Culture": {"start_conditioning": LAB, "verify_selected": LAB},
+    "batches.Culture": {"start_conditioning": LAB, "verify_selected": LAB, "verify_passages": LAB},
     "batches.Harvest": {"verify_selected": LAB},
     "batches.LyophilisationRun": {"verify_selected": LAB},
     "batches.PackagingRun": {"verify_selected": LAB},
