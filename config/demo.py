@@ -33,7 +33,8 @@ SEEDERS: list[str] = [
     "qc.demo.seed_specifications",  # ... its specification signed into force (never backdated) ...
     "batches.demo.seed",  # ... then the lots, pooled under it
     "qc.demo.seed",  # after batches: QC results, investigations and sign-offs on the demo lots
-    "batches.shipping.demo.seed",  # last: ships vials of the released demo lot
+    "batches.shipping.demo.seed",  # ships vials of the released demo lot
+    "cmlims.printing.demo.seed",  # the bench Zebra and the office printer make demo runs on loopback
 ]
 
 

@@ -1,4 +1,4 @@
-"""`make demo`'s supervisor: the web server, a Celery worker (all three queues) and beat, together.
+"""`make demo`'s supervisor: the web server, a Celery worker (all three queues), beat and the demo printers.
 
     python -m config.demo_runner [--host 127.0.0.1] [--port 8000]
 
@@ -87,6 +87,8 @@ def children(host: str, port: int) -> list[Child]:
             env,
         ),
         Child("beat", [python, "-m", "celery", "-A", "config", "beat", "-l", "info"], env),
+        # The demo's Zebra and office printer (their records come from cmlims.printing.demo).
+        Child("printers", [python, "-m", "cmlims.printing.simulators"], env),
     ]
 
 
@@ -148,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    print(f"cmlims demo: starting web server, Celery worker and beat ({settings_module})", flush=True)
+    print(f"cmlims demo: starting web server, Celery worker, beat and the demo printers ({settings_module})",
+          flush=True)
     running = [child.start() for child in children(args.host, args.port)]
     print("cmlims demo: " + ", ".join(f"{child.name} pid {child.proc.pid}" for child in running), flush=True)
     base_url = f"http://{args.host}:{args.port}"

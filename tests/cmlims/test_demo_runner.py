@@ -53,6 +53,8 @@ class Runner:
             DATABASE_URL=worker_support.test_database_url(),
             CMLIMS_TEST_RUN_DIR=str(settings.CMLIMS_TEST_RUN_DIR),
             CMLIMS_DATA_DIR=str(tmp_path / "data"),
+            CMLIMS_DEMO_ZPL_PORT=str(free_port()),  # the demo printers, beside any other run's
+            CMLIMS_DEMO_IPP_PORT=str(free_port()),
         )
         self.proc = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "config.demo_runner", "--port", str(self.port)],
@@ -73,7 +75,7 @@ class Runner:
         pytest.fail(f"runner never printed {text!r}:\n{self.output()[-3000:]}")
 
     def children(self) -> dict[str, int]:
-        return {name: int(pid) for name, pid in re.findall(r"(web|worker|beat) pid (\d+)", self.output())}
+        return {name: int(pid) for name, pid in re.findall(r"(web|worker|beat|printers) pid (\d+)", self.output())}
 
     def cleanup(self) -> None:
         if self.proc.poll() is None:
@@ -94,7 +96,7 @@ def runner(django_db_setup, tmp_path):
 def test_demo_runner_serves_and_stops_every_process_on_sigterm(runner):
     runner.wait_for("cmlims demo is running on")
     children = runner.children()
-    assert set(children) == {"web", "worker", "beat"}
+    assert set(children) == {"web", "worker", "beat", "printers"}
     with urllib.request.urlopen(f"http://127.0.0.1:{runner.port}/healthz", timeout=10) as response:
         assert response.status == 200
 
