@@ -72,3 +72,4 @@ def page(browser, live_server):
     yield tab
     context.close()
     assert not problems, "\n".join(problems)
+from tests.support.printers import zebra  # noqa: E402, F401 - the loopback Zebra (journey 3 prints final labels on it)

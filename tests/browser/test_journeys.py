@@ -694,9 +694,24 @@ def shipment_scan_vials(page, scans: list[str]) -> str:
 
 
 @pytest.mark.req("FEAT-ADMINHOME-BROWSER", via="browser")
-def test_journey_3_shipping_builds_a_shipment_by_scanning_first_expiry_first_out(page):
+def final_vial_labels_print(page, *, lot, serials: list[str], printer: str, reason: str) -> str:
+    """ship1, on the lot's labels page: final labels for the scanned vials, to a printer (or a file)."""
+    page.goto(f"/admin/batches/cmlot/{lot.pk}/labels/")
+    form = page.locator("form#print-vial")
+    form.locator("#id_print-vial-kind").select_option("final")
+    form.locator("#id_print-vial-printer").select_option(printer)  # a printer's id, or download:pdf / download:zpl
+    form.locator("#id_print-vial-vials").fill("\n".join(serials))
+    form.locator("#id_print-vial-reason").fill(reason)
+    form.locator("input[type=submit]").click()
+    page.wait_for_load_state()
+    assert "labels queued" in success(page)
+    return wait_for_job(page)
+
+
+def test_journey_3_shipping_builds_a_shipment_by_scanning_first_expiry_first_out(page, zebra):
     ship1 = people("ship1")["ship1"]
     world = builders.make_world(coordinator=ship1)
+    bench = builders.make_printer(world.lab, address=zebra.address, name="Zebra — dispatch bench")
     today = timezone.localdate()
     later_lot = world.lot(vials=4, expiry=today + dt.timedelta(days=300))
     first_lot = world.lot(vials=4, expiry=today + dt.timedelta(days=200))
@@ -710,12 +725,25 @@ def test_journey_3_shipping_builds_a_shipment_by_scanning_first_expiry_first_out
     assert start_page_count(page, "Released stock, first expiry first", f"{first_lot.product.name} · lot "
                             f"{first_lot.lot_number}") == 4
 
-    reference = shipment_create(page, consignee=world.consignee.name, product=world.product.name)
     vials = list(first_lot.vials.select_related("lot__product").order_by("sequence")[:3])
+    # Final vial labels for the vials to pick, while they are still in released stock: to the Zebra on the bench (ZPL over a real socket), then a PDF copy
+    # for the archive; each names the labels it replaces (the builder's lots carry final labels already).
+    serials = [v.serial for v in vials]
+    final_vial_labels_print(page, lot=first_lot, serials=serials, printer=str(bench.pk),
+                            reason="labels smudged at pack-out")
+    assert "printed" in page.locator(".field-print_outcome .readonly").text_content().lower()
+    assert len(zebra.printed) == 3 and all(s.encode() in b"".join(zebra.printed) for s in serials)
+    name = final_vial_labels_print(page, lot=first_lot, serials=serials, printer="download:pdf",
+                                   reason="PDF copy for the shipment file")
+    assert name.endswith(".pdf")
+    screenshot(page, "journey3-final-labels-job")
+
+    reference = shipment_create(page, consignee=world.consignee.name, product=world.product.name)
     message = shipment_scan_vials(page, [vial_scan(v) for v in vials])
     assert message == f"3 vial(s) allocated to {reference}."
     inline = page.locator("#content-main").text_content()
     assert all(v.serial in inline for v in vials)
+
 
     for fmt in ("pdf", "zpl"):
         page.goto(page.url.split("/step/")[0] if "/step/" in page.url else page.url)
