@@ -726,7 +726,8 @@ def test_journey_3_shipping_builds_a_shipment_by_scanning_first_expiry_first_out
                             f"{first_lot.lot_number}") == 4
 
     vials = list(first_lot.vials.select_related("lot__product").order_by("sequence")[:3])
-    # Final vial labels for the vials to pick, while they are still in released stock: to the Zebra on the bench (ZPL over a real socket), then a PDF copy
+    # Final vial labels for the vials to pick, while they are still in released stock: to the Zebra on the bench
+    # (ZPL over a real socket), then a PDF copy
     # for the archive; each names the labels it replaces (the builder's lots carry final labels already).
     serials = [v.serial for v in vials]
     final_vial_labels_print(page, lot=first_lot, serials=serials, printer=str(bench.pk),
