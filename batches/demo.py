@@ -176,9 +176,12 @@ def seed_product(users) -> None:
     )
     products.storage_location_create(actor=lab1, code="LN2-01", name="Cell bank LN2 tank 1", kind="ln2",
                                      temperature_min_c=D("-196"), temperature_max_c=D("-150"))
+    released = products.storage_location_create(
+        actor=lab1, code="FRZ-R1", name="Released stock freezer −20 °C", kind="freezer",
+        temperature_min_c=D("-25"), temperature_max_c=D("-15"))
     products.storage_location_create(
         actor=lab1, code="FRZ-Q1", name="Quarantine freezer −20 °C", kind="freezer",
-        temperature_min_c=D("-25"), temperature_max_c=D("-15"))
+        temperature_min_c=D("-25"), temperature_max_c=D("-15"), released_stock_location=released)
 
 
 def seed(users) -> None:

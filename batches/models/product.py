@@ -96,6 +96,12 @@ class StorageLocation(VoidableModel):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     temperature_min_c = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
     temperature_max_c = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    # A quarantine store names the store its vials move to when their lot is released (released stock is kept
+    # apart from quarantine, 21 CFR 211.142 / 1271.265); empty: vials stay where they are.
+    released_stock_location = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="quarantine_stores",
+        help_text="for a quarantine store: where its vials go when their lot is released",
+    )
 
     class Meta:
         ordering = ["code"]

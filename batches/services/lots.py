@@ -31,6 +31,7 @@ from ..lifecycle import HOLD, LOT_PIPELINE, RULES, UNHOLD
 from ..locks import harvests_lock, lot_lock, lot_number_sequence_lock, lots_lock
 from ..models import CMLot, Harvest, HarvestContribution, LotNumberSequence, LotStatus, Product
 from .common import change_apply, refuse_if_voided, require_lab_staff, update_fields
+from .vials import vials_move_to_released_stock
 
 STERILE_PORE_SIZE_UM = Decimal("0.22")
 
@@ -366,7 +367,10 @@ def lot_set_status_signed(*, lot: CMLot, to: str, actor, reason: str, signature)
     conditions = problems + LOT_PIPELINE.unmet_conditions(lot, to, actor)
     if conditions:
         raise LOT_PIPELINE.refusal(lot, to, conditions)
-    return _apply(lot, to, actor=actor, reason=reason)
+    lot = _apply(lot, to, actor=actor, reason=reason)
+    if to == LotStatus.RELEASED:  # released stock leaves the quarantine store (lot locked first, then vials)
+        vials_move_to_released_stock(lot=lot, actor=actor, reason=f"lot {lot.lot_number} released: to released stock")
+    return lot
 
 
 @transaction.atomic

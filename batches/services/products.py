@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from cmlims.exceptions import field_error
+
 from ..models import Product, StorageLocation
 from .common import change_begin, record_create, update_fields
 
@@ -13,7 +15,9 @@ PRODUCT_FIELDS = {
     "max_passage", "max_population_doublings", "min_viability_percent", "conditioning_min_hours",
     "conditioning_max_hours", "max_hold_hours", "nominal_fill_volume_ml", "requires_second_person_verification",
 }
-LOCATION_FIELDS = {"code", "name", "kind", "parent", "temperature_min_c", "temperature_max_c"}
+LOCATION_FIELDS = {
+    "code", "name", "kind", "parent", "temperature_min_c", "temperature_max_c", "released_stock_location",
+}
 
 
 @transaction.atomic
@@ -37,4 +41,7 @@ def storage_location_create(*, actor, reason: str = "", **values) -> StorageLoca
 @transaction.atomic
 def storage_location_update(*, location: StorageLocation, actor, reason: str = "", **values) -> StorageLocation:
     location = change_begin(location, actor=actor, action="Changing a storage location")
+    target = values.get("released_stock_location")
+    if target is not None and getattr(target, "pk", target) == location.pk:
+        raise field_error("released_stock_location", "must be another store: released stock leaves quarantine")
     return update_fields(location, allowed=LOCATION_FIELDS, values=values, actor=actor, reason=reason)

@@ -14,7 +14,7 @@ from cmlims.exceptions import Conflict
 
 from ..lifecycle import VIAL_PIPELINE
 from ..locks import vials_lock
-from ..models import Vial
+from ..models import CMLot, Vial
 
 
 @transaction.atomic
@@ -44,3 +44,17 @@ def vials_set_status(*, vials: Sequence[Vial], to: str, actor, reason: str = "",
             setattr(vial, name, value)
     audited_bulk_update(locked, ["status", *changes], actor=actor, reason=reason)
     return locked
+
+
+def vials_move_to_released_stock(*, lot: CMLot, actor, reason: str) -> list[Vial]:
+    """At release (inside ``lot_set_status_signed``, the lot locked): every vial of ``lot`` kept in a quarantine
+    store that names its released-stock store moves there, one audit entry each, in the same transaction."""
+    vials = vials_lock(Vial.objects.filter(lot=lot, voided_at__isnull=True,
+                                           storage_location__released_stock_location__isnull=False))
+    stores = dict(Vial.objects.filter(pk__in=[v.pk for v in vials])
+                  .values_list("pk", "storage_location__released_stock_location"))
+    for vial in vials:
+        vial.storage_location_id = stores[vial.pk]
+    if vials:
+        audited_bulk_update(vials, ["storage_location"], actor=actor, reason=reason)
+    return vials
