@@ -19,11 +19,12 @@ from django.utils.html import format_html, format_html_join
 from batches.admin import adopt
 from batches.shipping import lifecycle, selectors, services
 from batches.shipping.charts import temperature_chart_png
-from batches.shipping.documents import PACKING_LIST, SHIPPING_LABEL, shipment_document_request
+from batches.shipping.documents import PACKING_LIST, SHIPPING, SHIPPING_LABEL, shipment_document_request
 from batches.shipping.gs1 import scans_split
 from batches.shipping.models import Consignee, CustodyEvent, Shipment, ShipmentStatus, ShipmentVial, TemperatureLog
 from cmlims.admin import AuditedModelAdmin, AuditedTabularInline, SignatureForm, status_column
 from cmlims.exceptions import ApplicationError
+from cmlims.printing.selectors import printers_for_stock
 
 
 @admin.register(Consignee)
@@ -165,9 +166,18 @@ class CancelForm(forms.Form):
 
 
 class LabelForm(forms.Form):
-    format = forms.ChoiceField(choices=[("pdf", "PDF (4×6 in)"), ("zpl", "ZPL (Zebra)")])
+    printer = forms.ChoiceField(required=False, help_text="enabled printers holding 4×6 in shipping stock; "
+                                                          "none: a file in the format below")
+    format = forms.ChoiceField(choices=[("pdf", "PDF (4×6 in)"), ("zpl", "ZPL (Zebra)")],
+                               help_text="for a file (a printer takes its own format)")
     copies = forms.IntegerField(min_value=1, max_value=10, initial=1)
     reprint_reason = forms.CharField(required=False, help_text="required when the label was printed before")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        fitting = printers_for_stock(width_mm=SHIPPING.width_mm, height_mm=SHIPPING.height_mm)
+        self.fields["printer"].choices = [("", "No printer: a file to download")] + [
+            (str(p.pk), f"{p.name} — {p.location}") for p in fitting]
 
 
 class RecallForm(forms.Form):
@@ -218,7 +228,8 @@ def _log(request, s, d):
 
 def _document(kind):
     def run(request, s, d):
-        options = {"output_format": d["format"], "copies": d["copies"], "reprint_reason": d["reprint_reason"]} \
+        options = {"output_format": None if d.get("printer") else d["format"], "copies": d["copies"],
+                   "reprint_reason": d["reprint_reason"], "printer": int(d["printer"]) if d.get("printer") else None} \
             if kind == SHIPPING_LABEL else {}
         job = shipment_document_request(shipment=s, kind=kind, actor=request.user, **options)
         return HttpResponseRedirect(reverse("admin:documents_documentjob_change", args=[job.pk]))

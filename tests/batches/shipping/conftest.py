@@ -14,3 +14,4 @@ def coordinator(make_user):
 @pytest.fixture
 def world(db, coordinator) -> World:
     return make_world(coordinator=coordinator)
+from tests.support.printers import zebra  # noqa: E402, F401 - the loopback Zebra (shipping labels printed on it)

@@ -144,3 +144,27 @@ def test_no_rule_is_drawn_through_the_shipment_line(world):
     rules = [(lo, hi) for left, lo, right, hi in rules if right - left > width * 0.8 and hi - lo < 3]
     assert len(rules) >= 3  # under the sender, under the consignee, above the SSCC
     assert all(hi < bottom - 1 or lo > top + 1 for lo, hi in rules), (rules, bottom, top)
+
+
+@pytest.mark.req("FEAT-PRINT-6", "LBL-SHIPPING", via="browser")
+def test_the_shipment_label_step_prints_on_a_chosen_zebra_with_shipping_stock(world, client, zebra):
+    from django.urls import reverse
+
+    from tests.support.builders import make_printer
+
+    _lot, shipment = packed(world, vials=1)
+    dock = make_printer(world.lab, address=zebra.address, name="Zebra dispatch dock", width="101.6", height="152.4")
+    make_printer(world.lab, address="127.0.0.1:1", name="Vial Zebra")  # 50 x 25 mm: not offered for shipping labels
+    world.coordinator.is_staff = True
+    world.coordinator.save()
+    client.force_login(world.coordinator)
+    url = reverse("admin:shipping_shipment_step", args=[shipment.pk, "label"])
+    form = client.get(url).content.decode()
+    assert "Zebra dispatch dock" in form and "Vial Zebra" not in form
+    sent = client.post(url, {"printer": str(dock.pk), "format": "pdf", "copies": "1", "reprint_reason": ""})
+    job = DocumentJob.objects.get(kind=SHIPPING_LABEL)
+    assert sent.status_code == 302 and sent.url == reverse("admin:documents_documentjob_change", args=[job.pk])
+    assert job.params["printer"] == dock.pk and job.params["format"] == "zpl"  # the printer's format, not the file's
+    assert document_job_run(job_id=job.pk) == JobStatus.DONE
+    assert "<strong>printed</strong> on Zebra dispatch dock" in client.get(sent.url).content.decode()
+    assert len(zebra.printed) == 1 and shipment.reference.encode() in zebra.printed[0]

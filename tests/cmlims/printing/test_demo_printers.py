@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def test_the_demo_printer_records_point_at_the_simulators():
     from cmlims.printing.simulators import DEMO_IPP_PORT, DEMO_ZPL_PORT
 
     call_command("seed_demo", stdout=io.StringIO())
-    printers = {p.kind: p for p in Printer.objects.all()}
-    assert printers[PrinterKind.ZPL].address == f"127.0.0.1:{DEMO_ZPL_PORT}" and printers[PrinterKind.ZPL].enabled
-    assert printers[PrinterKind.IPP].address == f"ipp://127.0.0.1:{DEMO_IPP_PORT}/printers/office"
-    assert (printers[PrinterKind.ZPL].stock_width_mm, printers[PrinterKind.ZPL].stock_height_mm) == (50, 25)
+    printers = {(p.kind, p.stock_width_mm, p.stock_height_mm): p for p in Printer.objects.filter(enabled=True)}
+    assert printers[(PrinterKind.ZPL, 50, 25)].address == f"127.0.0.1:{DEMO_ZPL_PORT}"  # vial labels
+    assert printers[(PrinterKind.ZPL, Decimal("101.6"), Decimal("152.4"))].address == f"127.0.0.1:{DEMO_ZPL_PORT}"
+    assert printers[(PrinterKind.IPP, 210, 297)].address == f"ipp://127.0.0.1:{DEMO_IPP_PORT}/printers/office"
