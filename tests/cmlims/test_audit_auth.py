@@ -146,17 +146,17 @@ def test_memberships_and_permissions_both_directions_and_clear(make_user):
     assert audit_chain_verify().ok
 
 
-def test_deleting_a_group_is_recorded_with_its_members_and_permissions(make_user, admin_client):
+@pytest.mark.req("README-NO-DELETE")
+def test_groups_cannot_be_deleted_in_the_admin(make_user, admin_client):
+    """A group carries permissions and members (the role model): it is changed, never deleted, even by the
+    superuser (no hard deletes); the refusal writes nothing."""
     user = make_user("lab1")
     group = Group.objects.create(name="Temporary")
     group.user_set.add(user)
-    group.permissions.add(Permission.objects.get(codename="view_auditentry"))
-    response = admin_client.post(f"/admin/auth/group/{group.pk}/delete/", {"post": "yes"})
-    assert response.status_code == 302
-    entry = last(Action.DELETED, object_type="auth.group")
-    assert entry.object_repr == "Temporary"
-    assert entry.changes["members"] == [["lab1"], None]
-    assert entry.changes["permissions"] == [["cmlims.view_auditentry"], None]
+    before = AuditEntry.objects.count()
+    assert admin_client.post(f"/admin/auth/group/{group.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Group.objects.filter(pk=group.pk).exists() and AuditEntry.objects.count() == before
+    assert "delete_selected" not in admin_client.get("/admin/auth/group/").content.decode()
 
 
 @pytest.mark.req("README-NO-DELETE")
