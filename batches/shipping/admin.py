@@ -370,9 +370,10 @@ class ShipmentAdmin(AuditedModelAdmin):
                 outcome = spec.run(request, shipment, dict(form.cleaned_data))
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
-                for item in exc.extra.get("vials", []) + exc.extra.get("conditions", []):
-                    form.add_error(None, f"{item.get('serial', item.get('code'))}: "
-                                         f"{item.get('reason', item.get('detail'))}")
+                for item in exc.extra.get("vials", []):
+                    form.add_error(None, f"{item['serial']}: {item.get('reason', '')}")
+                for item in exc.extra.get("conditions", []):  # in words: the code is for API clients
+                    form.add_error(None, item.get("detail") or item.get("code", ""))
                 for row in exc.extra.get("rows", []):
                     form.add_error(None, f"row {row['row']} {row['column']}: {row['problem']}")
             else:

@@ -1,6 +1,7 @@
 """The shipping coordinator's admin: build by scanning, steps through the services, recall page, list queries."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.contrib.messages import get_messages
@@ -144,3 +145,13 @@ def test_pack_and_courier_pages_start_with_what_was_entered(admin_client, world)
     assert response.status_code == 302, response.content[:3000]
     shipment.refresh_from_db()
     assert (shipment.status, shipment.courier, shipment.tracking_number) == ("shipped", "MedEx", "MX-9")
+
+
+def test_a_refused_step_says_what_is_missing_in_words_not_codes(admin_client, world):
+    shipment = world.shipment()  # no vials yet
+    response = step(admin_client, shipment, "pack", {"shipper_type": "insulated_box", "coolant": "gel_packs"})
+    assert response.status_code == 200
+    errors = re.findall(r'<ul class="errorlist">(.*?)</ul>', response.content.decode(), re.S)
+    text = re.sub(r"<[^>]+>", " ", " ".join(errors))
+    assert text.strip(), "the refusal is shown on the form"
+    assert not re.search(r"\b[a-z]+_[a-z_]+:", text), text  # no "pack_out_missing: …" style codes
