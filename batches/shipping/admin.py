@@ -363,8 +363,10 @@ class ShipmentAdmin(AuditedModelAdmin):
             raise Http404(f"no step {step}")
         shipment = selectors.shipment_get(pk)
         spec = STEPS[step]
-        form = spec.form(request.POST or None, request.FILES or None,
-                         initial={name: getattr(shipment, name) for name in spec.prefill})
+        initial = {name: getattr(shipment, name) for name in spec.prefill}
+        if issubclass(spec.form, SignatureForm):  # a signed step starts with the signer's own user name, as QC's
+            initial["username"] = request.user.get_username()
+        form = spec.form(request.POST or None, request.FILES or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             try:
                 outcome = spec.run(request, shipment, dict(form.cleaned_data))

@@ -155,3 +155,17 @@ def test_a_refused_step_says_what_is_missing_in_words_not_codes(admin_client, wo
     text = re.sub(r"<[^>]+>", " ", " ".join(errors))
     assert text.strip(), "the refusal is shown on the form"
     assert not re.search(r"\b[a-z]+_[a-z_]+:", text), text  # no "pack_out_missing: …" style codes
+
+
+def test_a_signed_step_starts_with_the_signers_user_name(admin_client, world, make_user):
+    from django.test import Client
+
+    from cmlims import roles
+
+    shipment = world.shipment()
+    coordinator = make_user("ship7", roles.SHIPPING_COORDINATOR, is_staff=True)
+    client = Client()
+    client.force_login(coordinator)
+    page = client.get(f"{CHANGELIST}{shipment.pk}/step/ship/").content.decode()
+    assert re.search(r'name="username"[^>]*value="ship7"', page) or re.search(r'value="ship7"[^>]*name="username"',
+                                                                              page)
