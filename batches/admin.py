@@ -3,6 +3,7 @@ refusals show as messages. List pages select related rows up front: no per-row q
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 
 from django import forms
@@ -352,8 +353,13 @@ class HarvestAdmin(VerifyActionMixin, ServiceAdmin):
         return (*self.readonly_fields, "culture") if obj is not None else self.readonly_fields
 
     def get_search_results(self, request, queryset, search_term):
-        # The pooling inline's autocomplete offers only harvests with volume left (never a spent one).
-        queryset, distinct = super().get_search_results(request, queryset, search_term)
+        # The pooling inline's autocomplete offers only harvests with volume left (never a spent one). A harvest
+        # is named "<culture>-H<n>" (as printed and listed): that name finds it, in lists and pickers.
+        named = re.fullmatch(r"\s*(\S+)-H(\d+)\s*", search_term or "")
+        if named:
+            queryset, distinct = queryset.filter(culture__code__iexact=named[1], sequence=int(named[2])), False
+        else:
+            queryset, distinct = super().get_search_results(request, queryset, search_term)
         if _autocomplete_for(request, "harvestcontribution", "harvest"):
             queryset = selectors.harvests_poolable(queryset)
         elif request.path.endswith("/autocomplete/"):

@@ -285,3 +285,19 @@ def test_pooled_rows_are_read_only_and_a_harvest_can_still_be_added(chain, clien
     assert HarvestContribution.objects.get(lot=lot, harvest=second).volume_ml == Decimal("50")
     lot.refresh_from_db()
     assert lot.volume_in_ml == Decimal("110")
+
+
+def test_a_harvest_is_found_by_its_printed_name(make_user, chain):
+    from django.test import Client
+
+    from batches.models import Harvest, LotStatus
+    from cmlims import roles
+    from tests.support.builders import lot_at
+
+    lot_at(chain, LotStatus.POOLED)  # its harvests
+    harvest = Harvest.objects.filter(voided_at__isnull=True).select_related("culture").order_by("pk").first()
+    lab = make_user("lab9", roles.LAB_STAFF, is_staff=True)
+    client = Client()
+    client.force_login(lab)
+    listing = client.get("/admin/batches/harvest/", {"q": str(harvest)})
+    assert listing.status_code == 200 and list(listing.context["cl"].result_list) == [harvest]
