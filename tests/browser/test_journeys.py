@@ -693,7 +693,6 @@ def shipment_scan_vials(page, scans: list[str]) -> str:
     return success(page)
 
 
-@pytest.mark.req("FEAT-ADMINHOME-BROWSER", via="browser")
 def final_vial_labels_print(page, *, lot, serials: list[str], printer: str, reason: str) -> str:
     """ship1, on the lot's labels page: final labels for the scanned vials, to a printer (or a file)."""
     page.goto(f"/admin/batches/cmlot/{lot.pk}/labels/")
@@ -708,6 +707,7 @@ def final_vial_labels_print(page, *, lot, serials: list[str], printer: str, reas
     return wait_for_job(page)
 
 
+@pytest.mark.req("FEAT-ADMINHOME-BROWSER", "LBL-REPRINT", "FEAT-PRINT-6", via="browser")
 def test_journey_3_shipping_builds_a_shipment_by_scanning_first_expiry_first_out(page, zebra):
     ship1 = people("ship1")["ship1"]
     world = builders.make_world(coordinator=ship1)

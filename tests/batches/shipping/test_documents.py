@@ -77,7 +77,7 @@ def test_reprint_needs_a_reason_and_zpl_carries_the_sscc(world):
     assert LabelPrint.objects.get(job_id=again.pk).reprint_reason == "label torn at pick-up"
 
 
-@pytest.mark.req("LBL-SHIPPING", "LBL-RECONCILE")
+@pytest.mark.req("LBL-SHIPPING", "LBL-RECONCILE", "LBL-REPRINT")
 def test_shipping_labels_are_counted_against_the_shipment_and_reconciled(world, auth_client):
     _lot, shipment = packed(world, vials=1)
     run(shipment_document_request(shipment=shipment, kind=SHIPPING_LABEL, actor=world.coordinator))
