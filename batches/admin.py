@@ -137,6 +137,52 @@ class ProductAdmin(ServiceAdmin):
     def update(self, request, obj, values, reason):
         return products.product_update(product=obj, actor=request.user, reason=reason, **values)
 
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "limits_in_force_shown")
+
+    @admin.display(description="process limits in force")
+    def limits_in_force_shown(self, product):
+        if product is None or not product.pk:
+            return "—"
+        pending = products.product_limits_pending(product)
+        link = format_html(' <a href="{}">approve process limits (signature)</a>',
+                           reverse("admin:batches_product_limits_approve", args=[product.pk]))
+        state = (f"version {product.limits_version}; changed, awaiting approval: {', '.join(pending)}"
+                 if pending else f"version {product.limits_version}")
+        return format_html("{}{}", state, link)
+
+    def get_urls(self):
+        return [path("<path:object_id>/limits/approve/", self.admin_site.admin_view(self.limits_approve_view),
+                     name="batches_product_limits_approve"), *super().get_urls()]
+
+    def limits_approve_view(self, request, object_id: str):
+        if request.user.is_superuser or not roles.has_role(request.user, roles.QC_OFFICER):
+            raise PermissionDenied  # a QC officer's signing page; refused before any lookup
+        product = m.Product.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        if product is None:
+            raise Http404(f"No product with id {object_id}")
+        if not self.has_view_permission(request, product):
+            raise PermissionDenied
+        form = SignatureForm(request.POST or None, initial={"username": request.user.get_username()})
+        if request.method == "POST" and form.is_valid():
+            try:
+                product = products.product_limits_approve(product=product, actor=request.user, **form.cleaned_data)
+            except ApplicationError as exc:
+                for name, problems in (exc.extra.get("fields") or {}).items():
+                    form.add_error(name if name in form.fields else None, problems[0])
+                if not exc.extra.get("fields"):
+                    form.add_error(None, exc.message)
+            else:
+                self.message_user(request, f"{product}: process limits version {product.limits_version} approved, "
+                                           "signed.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:batches_product_change", args=[product.pk]))
+        return TemplateResponse(request, "admin/batches/product/limits_approve.html", {
+            **self.admin_site.each_context(request), "opts": self.opts,
+            "title": f"Approve process limits: {product}", "meaning": "product limits approved", "form": form,
+            "subject": product, "pending": sorted(products.product_limits_pending(product).items()),
+            "next_version": product.limits_version + 1,
+        })
+
 
 @admin.register(m.StorageLocation)
 class StorageLocationAdmin(ServiceAdmin):

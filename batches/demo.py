@@ -165,7 +165,7 @@ def seed_product(users) -> None:
     if Product.objects.filter(gtin=DEMO_GTIN).exists():
         return
     lab1 = users["lab1"]
-    products.product_create(
+    product = products.product_create(
         actor=lab1, name="SecretoMed MSC-CM lyophilisate 1 mL", gtin=DEMO_GTIN,
         description="Freeze-dried, 10× concentrated conditioned medium of umbilical-cord MSC (serum-free)",
         shelf_life_days=730, storage_temperature_min_c=D("-25"), storage_temperature_max_c=D("-15"),
@@ -174,6 +174,10 @@ def seed_product(users) -> None:
         min_viability_percent=D("80"), conditioning_min_hours=D("48"), conditioning_max_hours=D("72"),
         nominal_fill_volume_ml=D("1.0"), requires_second_person_verification=True,
     )
+    # The process limits take effect once a QC officer (not lab1, who set them) approves them, signed.
+    qc1 = users["qc1"]
+    products.product_limits_approve(product=product, actor=qc1, username=qc1.username, password=DEMO_PASSWORD,
+                                    reason="process validation PV-2026-01 limits")
     products.storage_location_create(actor=lab1, code="LN2-01", name="Cell bank LN2 tank 1", kind="ln2",
                                      temperature_min_c=D("-196"), temperature_max_c=D("-150"))
     released = products.storage_location_create(

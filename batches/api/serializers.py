@@ -48,6 +48,25 @@ class DonorEligibilityInput(serializers.Serializer):
     meaning = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class ProductLimitsApproveInput(serializers.Serializer):
+    """A QC officer's signed approval ("product limits approved") of a product's changed process limits."""
+
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    username = serializers.CharField(allow_blank=True)
+    password = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    meaning = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+def product_limits_body(product) -> dict:
+    """A product's process limits: the approved version in force, its signature, and what waits for approval."""
+    from cmlims.esign.services import signature_manifest
+
+    signature = product.limits_approval if product.limits_approval_id else None
+    return {"id": product.pk, "limits_version": product.limits_version, "limits_approved": product.limits_approved,
+            "limits_pending": products.product_limits_pending(product),
+            "limits_approval": signature_manifest(signature) if signature else None}
+
+
 def donor_eligibility_body(source) -> dict:
     """A donor's eligibility as determined: status, by whom, why, on what evidence, and the signature (11.50)."""
     from cmlims.esign.services import signature_manifest

@@ -19,6 +19,7 @@ urlpatterns = [
     path("donors/<str:code>/trace/", v.DonorTraceView.as_view(), name="donor-trace"),
     path("products/", v.ProductView.as_view(**CREATE), name="product-create"),
     path("products/<int:key>/", v.ProductView.as_view(**UPDATE), name="product-update"),
+    path("products/<int:key>/limits/approve/", v.ProductLimitsApproveView.as_view(), name="product-limits-approve"),
     path("storage-locations/", v.StorageLocationView.as_view(**CREATE), name="storage-location-create"),
     path("storage-locations/<str:key>/", v.StorageLocationView.as_view(**UPDATE), name="storage-location-update"),
     path("donors/", v.DonorView.as_view(**CREATE), name="donor-create"),

@@ -243,6 +243,17 @@ class ProductView(CreateUpdateView):
                                                   products.product_update, "product")
 
 
+class ProductLimitsApproveView(APIView):
+    """POST: a QC officer who did not change them puts a product's process limits in force, signed."""
+
+    @extend_schema(request=s.ProductLimitsApproveInput, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, key: int):
+        product = selectors.record_get(m.Product, pk=key)
+        product = products.product_limits_approve(product=product, actor=request.user,
+                                                  **request_parse(s.ProductLimitsApproveInput, request))
+        return Response(s.product_limits_body(product))
+
+
 class StorageLocationView(CreateUpdateView):
     model, input, lookup, create, update, record_kwarg = (
         m.StorageLocation, s.StorageLocationInput, "code", products.storage_location_create,

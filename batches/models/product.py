@@ -60,6 +60,14 @@ class Product(VoidableModel):
     requires_second_person_verification = models.BooleanField(
         default=True, help_text="each significant step is verified by a second person (211.188(b))"
     )
+    # The process limits in force: the values a QC officer last approved with a signature ("product limits
+    # approved"), version by version. Lab staff's changes to the fields above wait until approved; the
+    # culture, harvest and pooling checks read only these (products.product_limits_in_force).
+    limits_approved = models.JSONField(default=dict, blank=True, editable=False,
+                                       help_text="the approved process limits in force (values as text)")
+    limits_version = models.PositiveIntegerField(default=0, editable=False)
+    limits_approval = models.OneToOneField("esign.Signature", null=True, blank=True, editable=False,
+                                           on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         ordering = ["name"]

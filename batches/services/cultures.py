@@ -24,6 +24,7 @@ from .common import (
     update_fields,
 )
 from .lots import harvest_volume_taken_ml
+from .products import product_limits_in_force
 
 CULTURE_FIELDS = {"code", "product", "bank", "started_at", "vessel", "medium_lot", "reagent_lots", "performed_at"}
 PASSAGE_FIELDS = {
@@ -58,9 +59,10 @@ def culture_create(*, actor, product: Product, bank: CellBank, reason: str = "",
     source = bank.source
     if source.eligibility_status == source.Eligibility.INELIGIBLE or source.consent_status == source.Consent.WITHDRAWN:
         errors.setdefault("bank", []).append(f"donor {source} is ineligible or has withdrawn consent")
-    if bank.passage_at_freeze >= product.max_passage:
+    max_passage = product_limits_in_force(product).max_passage
+    if bank.passage_at_freeze >= max_passage:
         errors.setdefault("bank", []).append(
-            f"frozen at passage {bank.passage_at_freeze}; the product allows up to P{product.max_passage}")
+            f"frozen at passage {bank.passage_at_freeze}; the product allows up to P{max_passage}")
     if errors:
         raise InvalidInput("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()), fields=errors)
     with step_entry(values.get("started_at"), field="started_at", reason=reason) as started_at:
@@ -97,9 +99,10 @@ def culture_start_conditioning(
     last = _latest_passage(culture)
     if last is None:
         raise _wrong_state(culture, f"culture {culture} has no passage recorded")
-    if last.viability_percent < culture.product.min_viability_percent:
+    min_viability = product_limits_in_force(culture.product).min_viability_percent
+    if last.viability_percent < min_viability:
         raise _wrong_state(culture, f"viability at P{last.passage_number} is {last.viability_percent} %, below "
-                                    f"the product's {culture.product.min_viability_percent} %")
+                                    f"the product's {min_viability} %")
     if confluence_percent is None or not (0 <= confluence_percent <= 100):
         raise field_error("confluence_percent", "must be between 0 and 100 %")
     with step_entry(started_at, field="started_at", reason=reason, previous=last.harvested_at,
@@ -129,7 +132,7 @@ def culture_close(*, culture: Culture, actor, reason: str, closed_at: datetime |
 
 def _passage_limits(culture: Culture, passage_number: int, pd: Decimal, previous: Passage | None) -> Decimal:
     """Check passage number and cumulative PD against the product; returns the cumulative PD."""
-    product = culture.product
+    product = product_limits_in_force(culture.product)  # the approved limits, not an unapproved edit
     errors: dict[str, list[str]] = {}
     floor = max(previous.passage_number if previous else 0, culture.bank.passage_at_freeze)
     if passage_number <= floor:
@@ -189,6 +192,7 @@ def _conditioning_window(product: Product, start: datetime, end: datetime) -> No
     if end <= start:
         raise field_error("conditioning_ended_at", "must be after conditioning started")
     hours = Decimal((end - start).total_seconds()) / 3600
+    product = product_limits_in_force(product)  # the approved limits, not an unapproved edit
     if not (product.conditioning_min_hours <= hours <= product.conditioning_max_hours):
         raise field_error(
             "conditioning_ended_at",
@@ -217,7 +221,8 @@ def harvest_record(*, culture: Culture, actor, reason: str = "", **values) -> Ha
                     previous_name="conditioning started"):
         values.setdefault("performed_at", end)
         return audited_create(Harvest, actor=actor, reason=reason, culture=culture, sequence=last + 1,
-                              performed_by=actor, max_hold_hours=culture.product.max_hold_hours, **values)
+                              performed_by=actor,
+                              max_hold_hours=product_limits_in_force(culture.product).max_hold_hours, **values)
 
 
 @transaction.atomic

@@ -31,6 +31,7 @@ from ..lifecycle import HOLD, LOT_PIPELINE, RULES, UNHOLD
 from ..locks import harvests_lock, lot_lock, lot_number_sequence_lock, lots_lock
 from ..models import CMLot, Harvest, HarvestContribution, LotNumberSequence, LotStatus, Product
 from .common import change_apply, refuse_if_voided, require_lab_staff, update_fields
+from .products import product_limits_in_force
 from .vials import vials_move_to_released_stock
 
 STERILE_PORE_SIZE_UM = Decimal("0.22")
@@ -112,11 +113,12 @@ def _check_contributions(
             errors.setdefault("pooled_at", []).append(f"is before harvest {harvest} was collected")
         else:
             held_hours = Decimal((pooled_at - harvest.conditioning_ended_at).total_seconds()) / 3600
-            # The limit is the product's master data, as it stands at pooling.
-            if held_hours > product.max_hold_hours:
+            # The limit is the product's approved master data in force at pooling (not an unapproved edit).
+            hold_limit = product_limits_in_force(product).max_hold_hours
+            if held_hours > hold_limit:
                 errors.setdefault(f"{name}.harvest", []).append(
                     f"harvest {harvest} was held {held_hours:.1f} h, longer than the product's "
-                    f"{product.max_hold_hours} h limit")
+                    f"{hold_limit} h limit")
         available = harvest.volume_ml - harvest_volume_taken_ml(harvest)
         if item.volume_ml > available:
             errors.setdefault(f"{name}.volume_ml", []).append(

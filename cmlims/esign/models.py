@@ -21,6 +21,7 @@ class Meaning(models.TextChoices):
     DEVIATION_CLOSED = "deviation closed"
     INVESTIGATION_CLOSED = "investigation closed"
     ELIGIBILITY_DETERMINED = "eligibility determined"
+    PRODUCT_LIMITS_APPROVED = "product limits approved"
 
 
 class Signature(AuditedModel):

@@ -97,20 +97,21 @@ def test_past_steps_can_be_entered_later_at_the_lab_s_pace(clock, chain):
 @pytest.mark.req("RULE-1")
 def test_the_hold_time_limit_comes_from_the_product_not_the_harvest(clock, chain, auth_client):
     from batches.services import products
+    from tests.support.builders import product_limits_approved
 
     with pytest.raises(InvalidInput) as err:
         cultures.harvest_record(culture=chain.culture, actor=chain.lab1, conditioning_started_at=NOW - timedelta(
             hours=60), conditioning_ended_at=NOW - timedelta(hours=10), volume_ml=D("300"),
             hold_temperature_c=D("4"), max_hold_hours=D("500"))
     assert "max_hold_hours" in err.value.extra["fields"]  # never typed per harvest
-    products.product_update(product=chain.product, actor=chain.lab1, max_hold_hours=D("8"))
+    product_limits_approved(products.product_update(product=chain.product, actor=chain.lab1, max_hold_hours=D("8")))
     harvest = _harvest(chain, ended=NOW - timedelta(hours=10))
     assert harvest.max_hold_hours == D("8")  # the product's limit, kept with the record
     response = auth_client(chain.lab1).post("/api/v1/lots/", {
         "product": chain.product.pk, "contributions": [{"harvest": harvest.pk, "volume_ml": "100"}]}, format="json")
     assert response.status_code == 400
     assert "longer than the product's 8.00 h limit" in response.json()["fields"]["contributions[0].harvest"][0]
-    products.product_update(product=chain.product, actor=chain.lab1, max_hold_hours=D("12"))
+    product_limits_approved(products.product_update(product=chain.product, actor=chain.lab1, max_hold_hours=D("12")))
     assert pool(chain, [(harvest, D("100"))], pooled_at=NOW).pk
 
 

@@ -72,6 +72,7 @@ CUSTOM_PAGES: dict[str, frozenset] = {
     "batches_cmlot_genealogy": SEEN,
     "batches_cmlot_labels": LAB | SHIP,
     "batches_cellsource_eligibility": QC,
+    "batches_product_limits_approve": QC,
     "batches_lyophilisationrun_record_new": LAB,
     "batches_lyophilisationrun_record": LAB,
     "shipping_recall": SEEN,

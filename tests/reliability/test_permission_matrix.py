@@ -44,6 +44,8 @@ API_RULES: list[tuple[str, str, frozenset]] = [
     ("POST", r"/api/v1/qc/results/\{id\}/(approve|invalidate)/", SIGNED_IN),
     # A QC officer's signed determination; the service refuses every other role (test_donor_eligibility.py).
     ("POST", r"/api/v1/donors/\{key\}/eligibility/", SIGNED_IN),
+    # A QC officer's signed approval of a product's process limits; the service refuses every other role.
+    ("POST", r"/api/v1/products/\{key\}/limits/approve/", SIGNED_IN),
     # Investigations, deviations and specifications are read by the three working roles (integration reads lots
     # and results only); raising and closing are decided by the services.
     ("GET", r"/api/v1/(investigations|deviations)/.*", SHIPPING_READERS),

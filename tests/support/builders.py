@@ -106,7 +106,7 @@ class ProductFactory(factory.Factory):
 
     @classmethod
     def _create(cls, model_class, actor, **values) -> Product:
-        return products.product_create(actor=actor, **values)
+        return product_limits_approved(products.product_create(actor=actor, **values))
 
 
 class StorageLocationFactory(factory.Factory):
@@ -154,6 +154,13 @@ MASTER_DATA_OFFICER = "qc-master"  # signs master data in the builders; takes pa
 def _master_data_officer():
     return (get_user_model().objects.filter(username=MASTER_DATA_OFFICER).first()
             or make_user(MASTER_DATA_OFFICER, roles.QC_OFFICER))
+
+
+def product_limits_approved(product: Product) -> Product:
+    """The product's current process limits approved (signed) by a QC officer who did not set them."""
+    officer = _master_data_officer()
+    return products.product_limits_approve(product=product, actor=officer, username=officer.username,
+                                           password=PASSWORD)
 
 
 def donor_eligible(source: CellSource, status: str = "eligible") -> CellSource:
