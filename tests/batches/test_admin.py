@@ -287,6 +287,7 @@ def test_pooled_rows_are_read_only_and_a_harvest_can_still_be_added(chain, clien
     assert lot.volume_in_ml == Decimal("110")
 
 
+@pytest.mark.req("FEAT-ADM-LISTS")
 def test_a_harvest_is_found_by_its_printed_name(make_user, chain):
     from django.test import Client
 

@@ -50,6 +50,7 @@ def test_lot_list_query_count_is_constant(chain, auth_client, django_assert_num_
         client.get("/api/v1/lots/?status=packaged&on_hold=false")
 
 
+@pytest.mark.req("FEAT-LOT-RECORD")
 def test_lot_list_values_path_renders_what_the_lot_serializer_renders(chain, auth_client):
     """The list's plain path (B1) and LotSerializer (the schema, the detail's base) agree item by item, a
     signed lot with a hold and no yield included."""
@@ -80,6 +81,7 @@ def test_lot_list_values_path_renders_what_the_lot_serializer_renders(chain, aut
     assert {packaged.lot_number, signed.lot_number, pooled.lot_number} <= by_number.keys()
 
 
+@pytest.mark.req("FEAT-LOT-RECORD")
 def test_lot_list_query_count_does_not_depend_on_page_size(chain, auth_client, django_assert_num_queries):
     client = auth_client(chain.qc)
     for _ in range(3):
@@ -342,6 +344,7 @@ def test_donor_trace_shows_first_rows_and_totals_in_constant_queries(chain, djan
         first.vials.order_by("sequence").values_list("serial", flat=True)[:2])
 
 
+@pytest.mark.req("FEAT-LOT-RECORD")
 def test_search_by_vial_serial_finds_its_lot_in_the_api_and_the_admin(chain, auth_client, client):
     first, second = lot_at(chain, LotStatus.PACKAGED), lot_at(chain, LotStatus.PACKAGED)
     serial = second.vials.order_by("sequence").values_list("serial", flat=True).first()

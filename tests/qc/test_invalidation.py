@@ -109,6 +109,7 @@ def test_api_invalidate_result_signed_with_reason(packaged, chain, qc2, auth_cli
     assert [(r["status"], r["counts"]) for r in listed if r["id"] == result.pk] == [("invalidated", False)]
 
 
+@pytest.mark.req("INTEG-RESULT-INVALIDATE")
 def test_api_invalidate_refused_after_release(packaged, chain, make_user, qc2, auth_client):
     qc3 = make_user("qc3", roles.QC_OFFICER)
     lot = lot_release(lot_qc_complete(packaged, analyst=chain.lab1, approver=qc2, officer=chain.qc), officer=qc3)

@@ -149,6 +149,7 @@ def test_batch_record_lists_the_oos_investigation_with_its_closing_signature(oos
     assert inv.number in text and 'signed "investigation closed" by Quinn Third' in text
 
 
+@pytest.mark.req("RULE-6")
 def test_an_excursion_still_closes_unsigned_with_its_disposition(chain, qc3):
     from cmlims.investigations.services import investigation_open
 

@@ -62,6 +62,7 @@ def test_imported_csv_is_kept_hashed_named_and_checked(packaged, chain, auth_cli
     assert [p.kind for p in audit_chain_verify().file_problems] == ["missing"]
 
 
+@pytest.mark.req("INTEG-ORIGINALS-KEPT")
 def test_a_refused_import_keeps_no_original(packaged, chain, auth_client):
     bad = export(packaged).replace(b"lab1", b"nobody")
     response = auth_client(chain.lab1).post("/api/v1/qc/results/import/", {

@@ -16,6 +16,7 @@ def _changed(object_type: str, **changes) -> AuditEntry:
                       changes={name: list(values) for name, values in changes.items()})
 
 
+@pytest.mark.req("FEAT-ADMINHOME-REVIEW")
 def test_each_pipeline_names_its_model_and_the_fields_it_moves():
     assert {p.object_type: p.routine_fields for p in (LOT_PIPELINE, VIAL_PIPELINE, SHIPMENT_PIPELINE)} == {
         "batches.cmlot": {"status"}, "batches.vial": {"status", "storage_location_id"},

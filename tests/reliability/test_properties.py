@@ -34,12 +34,14 @@ def test_conversion_scales_by_the_known_factor_and_round_trips(value, pair):
     assert abs(back - value) <= abs(value) * Decimal("1e-14")  # 15 significant digits kept both ways
 
 
+@pytest.mark.req("README-RESULT-EVALUATION")
 @given(value=values, pair=st.sampled_from(INCOMPATIBLE))
 def test_incompatible_units_always_refuse(value, pair):
     with pytest.raises(UnitError, match="incompatible"):
         convert(value, *pair)
 
 
+@pytest.mark.req("README-RESULT-EVALUATION")
 @given(value=values, unit=st.sampled_from(["pg/mL", "EU/mL", "% w/w", "pH", "cells/mL"]))
 def test_the_same_unit_is_the_same_value(value, unit):
     assert convert(value, unit, unit) == value
@@ -68,6 +70,7 @@ def test_a_range_passes_exactly_the_values_inside_it(lower, upper, value, li, ui
         value < upper or (ui and value == upper))
 
 
+@pytest.mark.req("README-RESULT-EVALUATION")
 @given(lower=limits, upper=limits, value=limits)
 def test_evaluation_judges_the_converted_value_whatever_unit_it_was_entered_in(lower, upper, value):
     assume(lower <= upper)
@@ -79,6 +82,7 @@ def test_evaluation_judges_the_converted_value_whatever_unit_it_was_entered_in(l
     assert abs(converted.value - value) <= abs(value) * Decimal("1e-14")
 
 
+@pytest.mark.req("README-RESULT-EVALUATION")
 @given(junk=st.text(min_size=1, max_size=20))
 def test_a_value_that_is_no_number_names_the_value_field(junk):
     assume(junk.strip())
@@ -106,6 +110,7 @@ def test_zpl_escaping_leaves_no_command_character_and_reads_back(value):
     assert _unescape(escaped) == value
 
 
+@pytest.mark.req("FEAT-LABELS")
 @given(st.text())
 def test_a_text_field_is_one_field_whatever_it_holds(value):
     field = text(10, 20, value)

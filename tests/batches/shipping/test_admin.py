@@ -147,6 +147,7 @@ def test_pack_and_courier_pages_start_with_what_was_entered(admin_client, world)
     assert (shipment.status, shipment.courier, shipment.tracking_number) == ("shipped", "MedEx", "MX-9")
 
 
+@pytest.mark.req("FEAT-SHIPPING")
 def test_a_refused_step_says_what_is_missing_in_words_not_codes(admin_client, world):
     shipment = world.shipment()  # no vials yet
     response = step(admin_client, shipment, "pack", {"shipper_type": "insulated_box", "coolant": "gel_packs"})
@@ -157,6 +158,7 @@ def test_a_refused_step_says_what_is_missing_in_words_not_codes(admin_client, wo
     assert not re.search(r"\b[a-z]+_[a-z_]+:", text), text  # no "pack_out_missing: …" style codes
 
 
+@pytest.mark.req("FEAT-SHIPPING")
 def test_a_signed_step_starts_with_the_signers_user_name(admin_client, world, make_user):
     from django.test import Client
 

@@ -98,6 +98,7 @@ def test_invalid_gs1_data_is_refused_with_the_field(ais, field):
     assert field in caught.value.extra["fields"]
 
 
+@pytest.mark.req("FEAT-LABELS")
 def test_zint_refuses_what_the_python_checks_refuse_first():
     # The ZPL path asks zint once per shape of data; the checks that run on every label must not be looser.
     for text in ("[01]09506000134353", "[17]281331"):
@@ -105,6 +106,7 @@ def test_zint_refuses_what_the_python_checks_refuse_first():
             symbols._zint(symbols.zint.Symbology.DATAMATRIX, text, gs1_mode=True)
 
 
+@pytest.mark.req("FEAT-LABELS")
 @pytest.mark.parametrize("kind", ["datamatrix", "gs1_128"])
 def test_symbol_size_by_shape_of_data_is_what_zint_gives_for_each_label(kind):
     import random
@@ -128,6 +130,7 @@ def test_symbol_size_by_shape_of_data_is_what_zint_gives_for_each_label(kind):
     assert len(symbols._MODULES) <= len(lots) * len(serials)  # zint was asked once per shape, not per label
 
 
+@pytest.mark.req("FEAT-LABELS")
 def test_zpl_checks_every_label_even_when_its_shape_is_known():
     good = vial("000001")
     labels.render_zpl(labels.TEMPLATES["vial"], [good])
