@@ -5,8 +5,10 @@ django-axes counts failures per user name and per client address in the cache an
 without bound or queue every other write behind the chain's append lock:
 
 - a failed login is one audit entry per (user name, address) per ``CMLIMS_LOGIN_FAILURE_WINDOW``; the further
-  failures of that window are counted in the cache only, and the count is written into the trail with the
-  lockout entry and with the pair's first entry of a later window (``earlier_failures``). Attempts refused
+  failures of that window are counted in the cache only (under a hash of the pair, never the raw name), and
+  the count is written into the trail once: with the pair's first entry of the next window
+  (``earlier_failures``) or, when the pair does not fail again, by the sweep after the window closed
+  (``login_failure_counts_sweep``, beat every minute: an entry with ``window_failures``). Attempts refused
   because the user name or address is locked count under the address alone, so a flood of invented user
   names from one address adds one entry per window once it is locked;
 - a lockout is one entry per (user name, address) per window;
@@ -16,6 +18,7 @@ without bound or queue every other write behind the chain's append lock:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -33,6 +36,7 @@ from cmlims.exceptions import InvalidInput, PermissionDenied, field_error
 
 _LOCK_OBJECT = "cmlims.login_lock"  # the audit object of a lock (an address has no row of its own)
 _WINDOW_KEY_PREFIX = "login-failures"
+_SWEEP_WINDOWS = 2  # closed windows the sweep looks back at (beat may have been down for a while)
 
 
 def client_address(request) -> str:
@@ -67,27 +71,74 @@ class _Window:
         epoch = int(timezone.now().timestamp())
         return cls(start=epoch - epoch % seconds, seconds=seconds)
 
-    def key(self, kind: str, username: str, address: str, *, start: int | None = None) -> str:
-        return f"{_WINDOW_KEY_PREFIX}:{kind}:{start if start is not None else self.start}:{address}:{username}"
+    def earlier(self, windows: int = 1) -> _Window:
+        return _Window(start=self.start - windows * self.seconds, seconds=self.seconds)
+
+    def key(self, kind: str, username: str, address: str) -> str:
+        """The cache key of a count: the user name and address hashed, so that whatever a client types makes
+        a short key of safe characters (memcached refuses spaces, control characters and keys over 250)."""
+        pair = hashlib.sha256(f"{address}\0{username}".encode()).hexdigest()[:40]
+        return f"{_WINDOW_KEY_PREFIX}:{kind}:{self.start}:{pair}"
+
+    def pairs_key(self) -> str:
+        return f"{_WINDOW_KEY_PREFIX}:pairs:{self.start}"
+
+    def pair_slot_key(self, number: int) -> str:
+        return f"{_WINDOW_KEY_PREFIX}:pair:{self.start}:{number}"
+
+    def timeout(self) -> int:
+        # Long enough for the sweep, which looks back _SWEEP_WINDOWS closed windows.
+        return (_SWEEP_WINDOWS + 1) * self.seconds
 
     def started_at(self) -> str:
         return datetime.fromtimestamp(self.start, tz=UTC).isoformat()
 
 
-def _count(window: _Window, kind: str, username: str, address: str) -> tuple[bool, int]:
-    """Count one event for the key; (first of its window, count so far). Atomic in Redis and in local memory."""
-    key = window.key(kind, username, address)
-    first = cache.add(key, 1, timeout=2 * window.seconds)
+def failure_count_key(username: str, address: str) -> str:
+    """The cache key counting the current window's failed logins of a user name from an address."""
+    return _Window.now().key("failed", username, address)
+
+
+def _add_or_incr(key: str, timeout: int) -> tuple[bool, int]:
+    """(created, value): 1 on the first call, then counts up. Atomic in Redis and in local memory."""
+    first = cache.add(key, 1, timeout=timeout)
     return first, (1 if first else cache.incr(key))
 
 
-def _earlier_failures(window: _Window, username: str, address: str) -> int:
-    """The failures the previous window counted for the pair (its entry said only that the first happened)."""
-    return int(cache.get(window.key("failed", username, address, start=window.start - window.seconds)) or 0)
+def _count(window: _Window, kind: str, username: str, address: str) -> tuple[bool, int]:
+    """Count one event for the key; (first of its window, count so far). The first failure of a pair in a
+    window also enters the pair in the window's list, so that the sweep finds its count when the window closes."""
+    first, count = _add_or_incr(window.key(kind, username, address), window.timeout())
+    if first and kind == "failed":
+        _, number = _add_or_incr(window.pairs_key(), window.timeout())
+        cache.set(window.pair_slot_key(number), [username, address], timeout=window.timeout())
+    return first, count
+
+
+def _window_count_claim(window: _Window, username: str, address: str, *, at_least: int) -> int:
+    """The failures a closed window counted for the pair, claimed for the one entry that writes them (the
+    pair's first entry of a later window, or the sweep, whichever comes first); 0 when below ``at_least``
+    or already written."""
+    key = window.key("failed", username, address)
+    count = int(cache.get(key) or 0)
+    if count < at_least or not cache.add(f"{key}:written", 1, timeout=window.timeout()):
+        return 0
+    return count
 
 
 def _request_facts(request) -> dict:
     return {"remote_addr": client_address(request), "path": getattr(request, "path", "")} if request else {}
+
+
+def _failed_login_entry_write(attempted: str, changes: dict) -> None:
+    """One ``login_failed`` entry about the attempted user name (the account's id when it exists)."""
+    User = get_user_model()
+    account = User._default_manager.filter(**{User.USERNAME_FIELD: attempted}).only("pk").first() if attempted else None
+    with transaction.atomic():
+        audit_record(actor=None, actor_name="anonymous", action=Action.LOGIN_FAILED,
+                     object_type=User._meta.label_lower, object_id=str(account.pk) if account else "",
+                     object_repr=attempted, changes={"attempted_username": attempted,
+                                                     "account_exists": account is not None, **changes})
 
 
 def login_failure_record(*, credentials: dict, request=None) -> None:
@@ -97,25 +148,53 @@ def login_failure_record(*, credentials: dict, request=None) -> None:
     attempted = str(credentials.get(User.USERNAME_FIELD) or credentials.get("username") or "")[:150]
     address = client_address(request) if request is not None else ""
     locked = bool(getattr(request, "axes_locked_out", False))
+    counted_as = "" if locked else attempted
     window = _Window.now()
-    first, count = _count(window, "failed", "" if locked else attempted, address)
+    first, _ = _count(window, "failed", counted_as, address)
     if not first:
         return
-    account = User._default_manager.filter(**{User.USERNAME_FIELD: attempted}).only("pk").first() if attempted else None
-    changes = {"attempted_username": attempted, "account_exists": account is not None, **_request_facts(request),
-               "window_start": window.started_at(),
+    changes = {**_request_facts(request), "window_start": window.started_at(),
                "coalesced": "further failures of this user name and address in the window are counted, "
                             "not recorded one by one"}
     if locked:
         changes["refused"] = "user name or address locked after repeated failed logins"
         changes["coalesced"] = "further refused attempts from this address in the window are counted"
-    earlier = _earlier_failures(window, "" if locked else attempted, address)
+    earlier = _window_count_claim(window.earlier(), counted_as, address, at_least=1)
     if earlier:
         changes["earlier_failures"] = earlier
-    with transaction.atomic():
-        audit_record(actor=None, actor_name="anonymous", action=Action.LOGIN_FAILED,
-                     object_type=User._meta.label_lower, object_id=str(account.pk) if account else "",
-                     object_repr=attempted, changes=changes)
+    _failed_login_entry_write(attempted, changes)
+
+
+def login_failure_counts_sweep() -> int:
+    """Write the count of every closed window whose failures went beyond its first entry and that no later
+    entry has carried (the pair did not fail again): one entry per user name and address, oldest window
+    first. Run by beat every few minutes; a second run finds the counts claimed and writes nothing.
+    Returns the number of entries written."""
+    current = _Window.now()
+    written = 0
+    for back in range(_SWEEP_WINDOWS, 0, -1):
+        window = current.earlier(back)
+        for number in range(1, int(cache.get(window.pairs_key()) or 0) + 1):
+            pair = cache.get(window.pair_slot_key(number))
+            if not pair:
+                continue
+            username, address = pair
+            count = _window_count_claim(window, username, address, at_least=2)
+            if not count:
+                continue
+            changes = {"event": "window_closed", "remote_addr": address, "window_start": window.started_at(),
+                       "window_failures": count,
+                       "coalesced": "the failures of this user name and address in the window, counted after "
+                                    "its first entry; written when the window closed"}
+            if not username:
+                changes["refused"] = "attempts from this address refused while it or the user name was locked"
+            try:
+                _failed_login_entry_write(username, changes)
+            except Exception:
+                cache.delete(f"{window.key('failed', username, address)}:written")  # the next sweep tries again
+                raise
+            written += 1
+    return written
 
 
 def login_lockout_record(*, request, username: str | None, ip_address: str | None) -> None:
@@ -131,6 +210,7 @@ def login_lockout_record(*, request, username: str | None, ip_address: str | Non
     first, _ = _count(window, "locked", username, address)
     if not first:
         return
+    locked_until = timezone.now() + settings.AXES_COOLOFF_TIME
     with transaction.atomic():
         audit_record(
             actor=None, actor_name="anonymous", action=Action.LOGIN_FAILED, object_type=_LOCK_OBJECT,
@@ -138,7 +218,9 @@ def login_lockout_record(*, request, username: str | None, ip_address: str | Non
             changes={"event": "locked_out", "username": username, "remote_addr": address,
                      "path": getattr(request, "path", ""), "failures": failures,
                      "failure_limit": settings.AXES_FAILURE_LIMIT,
-                     "locked_for_seconds": int(settings.AXES_COOLOFF_TIME.total_seconds())},
+                     "locked_for_seconds": int(settings.AXES_COOLOFF_TIME.total_seconds()),
+                     # The lock ends by itself then (axes' count expires); an earlier end is a clearing entry.
+                     "locked_until": locked_until.isoformat()},
         )
 
 

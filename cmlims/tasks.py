@@ -1,10 +1,13 @@
 """Core periodic tasks (thin: each calls one service or selector)."""
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 
+from cmlims import periodic
 from cmlims.anchors import audit_checkpoint_write
+from cmlims.logins import login_failure_counts_sweep
 from cmlims.verification import audit_chain_verify
 
 logger = logging.getLogger("cmlims.audit")
@@ -24,3 +27,12 @@ def audit_verify() -> dict:
     if not report.ok:
         logger.error("%s", report.summary())
     return {"ok": report.ok, "entries": report.entries, "summary": report.summary()}
+
+
+@shared_task(name="cmlims.login_failures_sweep", ignore_result=True)
+def login_failures_sweep() -> int:
+    """The failed-login counts of closed windows into the trail (cmlims.logins); returns the entries written."""
+    return login_failure_counts_sweep()
+
+
+periodic.register("login-failures-sweep", "cmlims.login_failures_sweep", every=timedelta(minutes=1))

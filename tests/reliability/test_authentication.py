@@ -5,11 +5,18 @@ The cache is the real one of the run: Redis when REDIS_URL is set, local memory 
 own key prefix, tests/conftest.py)."""
 
 import datetime as dt
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import time_machine
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
+from django.core.cache.backends.base import memcache_key_warnings
 from django.core.exceptions import ValidationError
 from django.test import Client
 from rest_framework.test import APIClient
@@ -19,18 +26,28 @@ from cmlims.audit import Action
 from cmlims.esign.models import Meaning
 from cmlims.esign.services import signing_credentials_verify
 from cmlims.exceptions import SigningLocked
+from cmlims.logins import failure_count_key
 from cmlims.models import AuditEntry
+from cmlims.periodic import beat_schedule
+from cmlims.tasks import login_failures_sweep
 from tests.support.builders import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 LIMIT = settings.AXES_FAILURE_LIMIT
 NOON = dt.datetime(2026, 12, 2, 12, 0, 5, tzinfo=dt.UTC)  # early in a 15-minute window
+WINDOW = settings.CMLIMS_LOGIN_FAILURE_WINDOW
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _token(client, username, password, address="10.0.0.1"):
     return client.post("/api/v1/auth/token/", {"username": username, "password": password}, format="json",
                        REMOTE_ADDR=address)
+
+
+def _wrong_passwords(client, address, times=1, username="robot"):
+    for _ in range(times):
+        _token(client, username, "wrong-password", address)
 
 
 def _failed_entries():
@@ -90,15 +107,68 @@ def test_a_flood_of_failed_logins_adds_a_bounded_number_of_entries_and_no_write_
 
 
 @pytest.mark.req("SEC-AUTH-COALESCE")
-def test_the_count_of_a_window_is_written_with_the_next_windows_entry(make_user, api_client):
+def test_the_sweep_writes_a_closed_windows_count_once_when_the_pair_does_not_fail_again(make_user, api_client):
     make_user("robot", roles.INTEGRATION)
     with time_machine.travel(NOON, tick=False):
-        for _ in range(3):
-            _token(api_client, "robot", "wrong-password", "10.5.0.1")
-    with time_machine.travel(NOON + settings.CMLIMS_LOGIN_FAILURE_WINDOW, tick=False):
-        _token(api_client, "robot", "wrong-password", "10.5.0.1")
-    first, second = _failed_entries()
-    assert "earlier_failures" not in first.changes and second.changes["earlier_failures"] == 3
+        _wrong_passwords(api_client, "10.5.1.1", times=4)
+        _wrong_passwords(api_client, "10.5.1.2")  # one failure only: its entry says it all
+        assert login_failures_sweep() == 0, "the window is still open"
+    with time_machine.travel(NOON + WINDOW, tick=False):
+        assert login_failures_sweep() == 1
+        assert login_failures_sweep() == 0, "a second run finds the count written"
+        _wrong_passwords(api_client, "10.5.1.1")
+    first, other, swept, next_window = _failed_entries()
+    assert swept.changes["event"] == "window_closed" and swept.changes["window_failures"] == 4
+    assert swept.object_repr == "robot" and swept.changes["remote_addr"] == "10.5.1.1"
+    assert swept.changes["window_start"] == first.changes["window_start"]
+    assert "earlier_failures" not in next_window.changes, "the count is written once, by the sweep"
+    assert beat_schedule()["login-failures-sweep"]["task"] == login_failures_sweep.name
+
+
+@pytest.mark.req("SEC-AUTH-COALESCE")
+def test_a_count_goes_with_the_pairs_next_entry_or_else_the_sweep_reaches_it_two_windows_back(
+        make_user, api_client):
+    make_user("robot", roles.INTEGRATION)
+    with time_machine.travel(NOON, tick=False):
+        _wrong_passwords(api_client, "10.5.2.1", times=3)
+        _wrong_passwords(api_client, "10.5.2.2", times=3)
+    with time_machine.travel(NOON + WINDOW, tick=False):
+        _wrong_passwords(api_client, "10.5.2.1")  # its entry carries the pair's count of 3
+    with time_machine.travel(NOON + 2 * WINDOW, tick=False):  # beat was down for a whole window
+        assert login_failures_sweep() == 1
+    entries = _failed_entries()
+    assert "earlier_failures" not in entries[0].changes
+    carried = [e for e in entries if e.changes.get("earlier_failures")]
+    swept = [e for e in entries if e.changes.get("event") == "window_closed"]
+    assert [(e.changes["remote_addr"], e.changes["earlier_failures"]) for e in carried] == [("10.5.2.1", 3)]
+    assert [(e.changes["remote_addr"], e.changes["window_failures"]) for e in swept] == [("10.5.2.2", 3)]
+
+
+@pytest.mark.req("SEC-AUTH-COALESCE")
+def test_refused_attempts_from_a_locked_address_are_swept_as_one_count(make_user):
+    make_user("lab1", roles.LAB_STAFF, is_staff=True)
+    with time_machine.travel(NOON, tick=False):
+        for n in range(LIMIT + 12):
+            Client().post("/admin/login/", {"username": f"mallory{n}", "password": "x"}, REMOTE_ADDR="10.5.3.1")
+    with time_machine.travel(NOON + WINDOW, tick=False):
+        assert login_failures_sweep() == 1
+    (swept,) = [e for e in _failed_entries() if e.changes.get("event") == "window_closed"]
+    assert swept.changes["refused"] and swept.object_repr == ""
+    # The attempt that locked and the 12 after it, counted under the address alone.
+    assert swept.changes["window_failures"] == 13
+
+
+@pytest.mark.req("SEC-AUTH-COALESCE")
+@pytest.mark.parametrize("username", ["lab one", "tab\tand\nnewline", "bell\x07", "ü" * 150, "k" * 150])
+def test_failed_login_counts_are_kept_under_short_safe_keys_whatever_the_user_name(api_client, username):
+    with time_machine.travel(NOON, tick=False):
+        for _ in range(2):
+            assert _token(api_client, username, "wrong-password", "10.5.4.1").status_code in {400, 401}
+        key = failure_count_key(username, "10.5.4.1")
+        assert cache.get(key) == 2, "the key the failures were counted under"
+    full_key = cache.make_key(key)
+    assert list(memcache_key_warnings(full_key)) == [] and len(full_key) < 250
+    assert username not in key and "10.5.4.1" not in key
 
 
 @pytest.mark.req("SEC-AUTH-UNLOCK")
@@ -199,3 +269,36 @@ def test_a_deactivated_user_is_refused_at_once_token_and_session(make_user, auth
     assert browser.get("/admin/").status_code == 302  # to the login page
     assert APIClient().post("/api/v1/auth/token/", {"username": "lab1", "password": PASSWORD},
                             format="json").status_code == 401
+
+
+@pytest.mark.req("SEC-AUTH-IDLE")
+def test_an_admin_session_ends_after_the_idle_time_and_lives_while_used(make_user, client, settings):
+    settings.CMLIMS_SESSION_IDLE = dt.timedelta(minutes=30)
+    user = make_user("idle-lab", roles.LAB_STAFF, is_staff=True)
+    with time_machine.travel(dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC), tick=False) as clock:
+        client.force_login(user)
+        assert client.get("/admin/").status_code == 200
+        clock.shift(dt.timedelta(minutes=29))
+        assert client.get("/admin/").status_code == 200  # used within the idle time: the session lives on
+        clock.shift(dt.timedelta(minutes=29))
+        assert client.get("/admin/").status_code == 200  # 58 min after login, 29 after the last request
+        clock.shift(dt.timedelta(minutes=31))
+        response = client.get("/admin/")
+        assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    logout = AuditEntry.objects.filter(action=Action.LOGGED_OUT, user=user)
+    assert logout.count() == 1, "the idle logout is audited"
+
+
+@pytest.mark.req("SEC-AUTH-IDLE")
+@pytest.mark.parametrize("module", ["config.settings.local", "config.settings.production"])
+def test_the_idle_time_is_30_minutes_unless_set_in_the_demo_and_in_production(tmp_path, module):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CMLIMS_", "SECRET_KEY"))}
+    # Production refuses to start without its secrets: throwaways made for this run, never stored.
+    env.update(DJANGO_SETTINGS_MODULE=module, CMLIMS_DATA_DIR=str(tmp_path), SECRET_KEY=secrets.token_urlsafe(50),
+               CMLIMS_AUDIT_KEY=secrets.token_urlsafe(40), ALLOWED_HOSTS="lims.example.org",
+               REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    code = "from django.conf import settings; print(settings.CMLIMS_SESSION_IDLE.total_seconds())"
+    shown = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,  # noqa: S603
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split()[-1] == "1800.0"
