@@ -1,5 +1,10 @@
 """Health of the parts cmlims needs: the database, the broker and at least one live worker.
 
+The worker check broadcasts a ping and stops at the first reply, so a healthy answer takes a round trip
+through the broker, not the whole ping timeout (``CMLIMS_HEALTH_PING_TIMEOUT``, which only a check that
+finds no worker waits out). It says that some worker consumes, not which ones run: the workers that
+answered are listed, at most one.
+
 The broker is read from the Django settings at call time (``CELERY_BROKER_URL`` and
 ``CELERY_BROKER_TRANSPORT_OPTIONS``), through a fresh connection with a short timeout and no
 retries: a load balancer polls /healthz every few seconds, so a dead broker must answer "down"
@@ -19,7 +24,6 @@ from kombu import Connection
 from kombu.pidbox import Mailbox
 
 BROKER_TIMEOUT = 2.0  # seconds for connecting to the broker
-PING_TIMEOUT = 2.0  # seconds to wait for workers' ping replies
 
 
 def _error(exc: BaseException) -> str:
@@ -74,10 +78,11 @@ def _control_mailbox() -> Mailbox:
     )
 
 
-def workers_state(conn: Connection, timeout: float = PING_TIMEOUT) -> dict[str, Any]:
-    """Workers that answer a broadcast ping through the broker within ``timeout``."""
+def workers_state(conn: Connection, timeout: float | None = None) -> dict[str, Any]:
+    """The first worker that answers a broadcast ping through the broker within ``timeout``."""
+    timeout = settings.CMLIMS_HEALTH_PING_TIMEOUT if timeout is None else timeout
     try:
-        replies = _control_mailbox()(conn)._broadcast("ping", {}, reply=True, timeout=timeout) or []
+        replies = _control_mailbox()(conn)._broadcast("ping", {}, reply=True, timeout=timeout, limit=1) or []
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "workers": [], "error": _error(exc)}
     names = sorted(name for reply in replies for name in reply)

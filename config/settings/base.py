@@ -173,12 +173,15 @@ AXES_ENABLE_ADMIN = False  # its admin shows the database handler's tables, whic
 # Behind N trusted proxies the client is the N-th address from the right of X-Forwarded-For (0: REMOTE_ADDR).
 CMLIMS_PROXY_COUNT = int(os.environ.get("CMLIMS_PROXY_COUNT", "0"))
 # Failed logins: one audit entry per user name and address per window (the count is kept in the cache and
-# written with the next entry), so a flood neither grows the trail without bound nor takes the append lock.
+# written with the pair's next entry, or by the beat sweep once the window closed), so a flood neither grows
+# the trail without bound nor takes the append lock.
 CMLIMS_LOGIN_FAILURE_WINDOW = timedelta(minutes=float(os.environ.get("CMLIMS_LOGIN_FAILURE_WINDOW_MINUTES", "15")))
 
 # --- cmlims ---------------------------------------------------------------------------------------
 # Which settings module is in force; demo users and data are refused unless it is "local" or "test".
 CMLIMS_ENVIRONMENT = "production"
+# /healthz: seconds to wait for a worker's ping reply when none comes (a live worker answers at once).
+CMLIMS_HEALTH_PING_TIMEOUT = float(os.environ.get("CMLIMS_HEALTH_PING_TIMEOUT", "1"))
 CMLIMS_TOKEN_TTL = timedelta(hours=float(os.environ.get("CMLIMS_TOKEN_TTL_HOURS", "8")))
 # Admin sessions end after this long without a request (Annex 11 §12: an unattended screen is locked out),
 # and in any case 8 hours after the login (the cookie's age).

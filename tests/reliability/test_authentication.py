@@ -66,6 +66,9 @@ def test_the_admin_login_locks_a_user_name_whatever_the_address_and_the_lock_is_
     assert right.status_code == 423, "the right password is refused while the user name is locked"
     lock = [e for e in _failed_entries() if e.changes.get("event") == "locked_out"]
     assert len(lock) == 1 and lock[0].object_repr == "lab1" and lock[0].changes["failure_limit"] == LIMIT
+    # The lock's end is in its entry (it ends by itself then; an earlier end is an audited clearing).
+    until = dt.datetime.fromisoformat(lock[0].changes["locked_until"])
+    assert abs(until - lock[0].at - settings.AXES_COOLOFF_TIME) < dt.timedelta(seconds=5)
 
 
 @pytest.mark.req("SEC-AUTH-LOCKOUT")

@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from batches.models import Product
 from batches.shipping.exports import csv_render
-from batches.shipping.models import Consignee
+from batches.shipping.models import Consignee, TemperatureLog, TemperatureReading
 from batches.shipping.temperature import logger_csv_parse
 from cmlims import roles
 from cmlims.exceptions import InvalidInput
@@ -23,6 +23,7 @@ from cmlims.exports import rows_csv, rows_xlsx
 from cmlims.models import AuditEntry
 from qc.models import QCResult
 from qc.review import neutralised
+from tests.support.builders import make_world
 
 pytestmark = pytest.mark.django_db
 
@@ -201,6 +202,25 @@ def test_logger_files_not_utf8_with_nul_or_a_bom(lab):
     readings = logger_csv_parse(b"\xef\xbb\xbftimestamp,temperature_c\r\n2026-03-01T08:00:00Z,5\r\n"
                                 b"2026-03-01T08:05:00Z,6\r\n")  # Excel's "CSV UTF-8" starts with a BOM
     assert [str(r.temperature_c) for r in readings] == ["5", "6"]
+
+
+@pytest.mark.req("README-HOSTILE-INPUT")
+@pytest.mark.parametrize(("data", "column"), [
+    ("timestamp,temperature_c\n2026-03-01T08:00:00+01:00,5°\n".encode("latin-1"), None),
+    (b"timestamp,temperature_c\n2026-03-01T08:00:00Z,5\x00\n", "temperature_c"),
+    (b"timestamp,temperature_c\n2026-03-01T08:00:00,5\n", "timestamp"),
+], ids=["latin-1", "nul", "no zone"])
+def test_a_hostile_logger_file_is_400_through_the_api_and_stores_nothing(make_user, auth_client, data, column):
+    coordinator = make_user("hostile-logger", roles.SHIPPING_COORDINATOR)
+    shipment = make_world(coordinator=coordinator).shipment()
+    client = auth_client(coordinator)  # its token is an audit entry: made before counting
+    before = (*_written(), TemperatureLog.objects.count(), TemperatureReading.objects.count())
+    upload = SimpleUploadedFile("trip.csv", data, content_type="text/csv")
+    response = client.post(f"/api/v1/shipments/{shipment.pk}/temperature-log/", {"file": upload},
+                           format="multipart")
+    body = _refused(response, 400, "invalid")
+    assert (body["rows"][0]["column"] == column) if column else ("file" in body["fields"]), body
+    assert (*_written(), TemperatureLog.objects.count(), TemperatureReading.objects.count()) == before
 
 
 # --- times without a zone ----------------------------------------------------------------------------------

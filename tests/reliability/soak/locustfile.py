@@ -43,7 +43,9 @@ class SoakUser(HttpUser):
 
     def expect(self, response, *codes: int) -> bool:
         if response.status_code not in codes:
-            response.failure(f"{response.status_code}: {response.text[:300]}")
+            # Status 0 is no answer at all: name the connection error rather than an empty body.
+            detail = response.text[:300] if response.status_code else repr(response.error)[:300]
+            response.failure(f"{response.status_code}: {detail}")
             return False
         response.success()
         return True

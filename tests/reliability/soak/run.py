@@ -86,11 +86,11 @@ def run_checked(args: list[str], env: dict, what: str) -> None:
 
 
 def wait_http(url: str, timeout: float = 60.0) -> None:
-    """Until the web server answers at all (healthz may say 503: no beat runs in the soak)."""
+    """Until the web server answers at all (healthz says 503 until a worker answers its ping)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=15):  # noqa: S310 - loopback URL we built (pings workers: 2 s)
+            with urllib.request.urlopen(url, timeout=15):  # noqa: S310 - loopback URL we built
                 return
         except urllib.error.HTTPError:
             return
@@ -244,7 +244,10 @@ def main(argv: list[str] | None = None) -> int:
                                         "default,labels,reports", "-c", "1", "-n", f"soak-{i}@localhost",
                                         "--without-gossip", "--without-mingle", "-l", "info"], env)
         procs.start("gunicorn", [str(BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                                 "--workers", str(args.web_workers), "--threads", "4", "--timeout", "60"], env)
+                                 "--workers", str(args.web_workers), "--threads", "4", "--timeout", "60",
+                                 # longer than a user's pause: gunicorn's 2 s default closes idle connections
+                                 # just as a client reuses them (answers with status 0, no response)
+                                 "--keep-alive", "30"], env)
         wait_http(f"http://127.0.0.1:{port}/healthz")
         plan = json.loads((out / "plan.json").read_text())
         plan["tokens"] = tokens_obtain(f"http://127.0.0.1:{port}", plan)
