@@ -8,7 +8,8 @@ without bound or queue every other write behind the chain's append lock:
   failures of that window are counted in the cache only (under a hash of the pair, never the raw name), and
   the count is written into the trail once: with the pair's first entry of the next window
   (``earlier_failures``) or, when the pair does not fail again, by the sweep after the window closed
-  (``login_failure_counts_sweep``, beat every minute: an entry with ``window_failures``). Attempts refused
+  (``login_failure_counts_sweep``, beat every minute, and the first failed-login entry of each window: an
+  entry with ``window_failures``). Attempts refused
   because the user name or address is locked count under the address alone, so a flood of invented user
   names from one address adds one entry per window once it is locked;
 - a lockout is one entry per (user name, address) per window;
@@ -163,6 +164,10 @@ def login_failure_record(*, credentials: dict, request=None) -> None:
     if earlier:
         changes["earlier_failures"] = earlier
     _failed_login_entry_write(attempted, changes)
+    if cache.add(f"{_WINDOW_KEY_PREFIX}:swept:{window.start}", 1, timeout=window.timeout()):
+        # The first entry of a window sweeps the closed ones too: where the cache is per process (the demo's
+        # local memory) beat's worker cannot see the web's counts.
+        login_failure_counts_sweep()
 
 
 def login_failure_counts_sweep() -> int:

@@ -129,22 +129,30 @@ def test_the_sweep_writes_a_closed_windows_count_once_when_the_pair_does_not_fai
 
 
 @pytest.mark.req("SEC-AUTH-COALESCE")
-def test_a_count_goes_with_the_pairs_next_entry_or_else_the_sweep_reaches_it_two_windows_back(
-        make_user, api_client):
+def test_a_count_goes_with_the_pairs_next_entry_and_that_entry_sweeps_the_other_pairs(make_user, api_client):
     make_user("robot", roles.INTEGRATION)
     with time_machine.travel(NOON, tick=False):
         _wrong_passwords(api_client, "10.5.2.1", times=3)
         _wrong_passwords(api_client, "10.5.2.2", times=3)
     with time_machine.travel(NOON + WINDOW, tick=False):
-        _wrong_passwords(api_client, "10.5.2.1")  # its entry carries the pair's count of 3
-    with time_machine.travel(NOON + 2 * WINDOW, tick=False):  # beat was down for a whole window
-        assert login_failures_sweep() == 1
+        _wrong_passwords(api_client, "10.5.2.1")  # carries its pair's count; sweeps the pair that did not return
+        assert login_failures_sweep() == 0, "nothing left for beat"
     entries = _failed_entries()
     assert "earlier_failures" not in entries[0].changes
     carried = [e for e in entries if e.changes.get("earlier_failures")]
     swept = [e for e in entries if e.changes.get("event") == "window_closed"]
     assert [(e.changes["remote_addr"], e.changes["earlier_failures"]) for e in carried] == [("10.5.2.1", 3)]
     assert [(e.changes["remote_addr"], e.changes["window_failures"]) for e in swept] == [("10.5.2.2", 3)]
+
+
+@pytest.mark.req("SEC-AUTH-COALESCE")
+def test_the_sweep_reaches_two_windows_back_when_beat_was_down(make_user, api_client):
+    make_user("robot", roles.INTEGRATION)
+    with time_machine.travel(NOON, tick=False):
+        _wrong_passwords(api_client, "10.5.5.1", times=5)
+    with time_machine.travel(NOON + 2 * WINDOW + dt.timedelta(minutes=14), tick=False):
+        assert login_failures_sweep() == 1
+    assert _failed_entries()[-1].changes["window_failures"] == 5
 
 
 @pytest.mark.req("SEC-AUTH-COALESCE")
