@@ -26,6 +26,8 @@ from cmlims.admin import (
     badge,
     quantity,
     readable_error,
+    signing_page,
+    signing_page_check,
     status_badge,
     status_column,
     timeline_url,
@@ -156,32 +158,21 @@ class ProductAdmin(ServiceAdmin):
                      name="batches_product_limits_approve"), *super().get_urls()]
 
     def limits_approve_view(self, request, object_id: str):
-        if request.user.is_superuser or not roles.has_role(request.user, roles.QC_OFFICER):
-            raise PermissionDenied  # a QC officer's signing page; refused before any lookup
+        signing_page_check(request)  # a QC officer's signing page: refused before any lookup
         product = m.Product.objects.filter(pk=object_id).first() if object_id.isdigit() else None
         if product is None:
             raise Http404(f"No product with id {object_id}")
         if not self.has_view_permission(request, product):
             raise PermissionDenied
-        form = SignatureForm(request.POST or None, initial={"username": request.user.get_username()})
-        if request.method == "POST" and form.is_valid():
-            try:
-                product = products.product_limits_approve(product=product, actor=request.user, **form.cleaned_data)
-            except ApplicationError as exc:
-                for name, problems in (exc.extra.get("fields") or {}).items():
-                    form.add_error(name if name in form.fields else None, problems[0])
-                if not exc.extra.get("fields"):
-                    form.add_error(None, exc.message)
-            else:
-                self.message_user(request, f"{product}: process limits version {product.limits_version} approved, "
-                                           "signed.", messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:batches_product_change", args=[product.pk]))
-        return TemplateResponse(request, "admin/batches/product/limits_approve.html", {
-            **self.admin_site.each_context(request), "opts": self.opts,
-            "title": f"Approve process limits: {product}", "meaning": "product limits approved", "form": form,
-            "subject": product, "pending": sorted(products.product_limits_pending(product).items()),
-            "next_version": product.limits_version + 1,
-        })
+        return signing_page(
+            self, request, template="admin/batches/product/limits_approve.html", subject=product,
+            title=f"Approve process limits: {product}", meaning="product limits approved",
+            sign=lambda **signature: products.product_limits_approve(product=product, actor=request.user,
+                                                                     **signature),
+            done=lambda approved: f"{approved}: process limits version {approved.limits_version} approved, signed.",
+            context={"pending": sorted(products.product_limits_pending(product).items()),
+                     "next_version": product.limits_version + 1},
+        )
 
 
 @admin.register(m.StorageLocation)
@@ -236,30 +227,20 @@ class CellSourceAdmin(ServiceAdmin):
                      name="batches_cellsource_eligibility"), *super().get_urls()]
 
     def eligibility_view(self, request, object_id: str):
-        if request.user.is_superuser or not roles.has_role(request.user, roles.QC_OFFICER):
-            raise PermissionDenied  # a QC officer's signing page; refused before any lookup
+        signing_page_check(request)  # a QC officer's signing page: refused before any lookup
         source = m.CellSource.objects.filter(pk=object_id).first() if object_id.isdigit() else None
         if source is None:
             raise Http404(f"No donor with id {object_id}")
         if not self.has_view_permission(request, source):
             raise PermissionDenied
-        form = EligibilityForm(request.POST or None, initial={"username": request.user.get_username()})
-        if request.method == "POST" and form.is_valid():
-            try:
-                sources.donor_eligibility_determine(source=source, actor=request.user, **form.cleaned_data)
-            except ApplicationError as exc:
-                for name, problems in (exc.extra.get("fields") or {}).items():
-                    form.add_error(name if name in form.fields else None, problems[0])
-                if not exc.extra.get("fields"):
-                    form.add_error(None, exc.message)
-            else:
-                self.message_user(request, f"Donor {source.code}: eligibility determined "
-                                           f"({form.cleaned_data['eligibility_status']}), signed.", messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:batches_cellsource_change", args=[source.pk]))
-        return TemplateResponse(request, "admin/batches/cellsource/eligibility.html", {
-            **self.admin_site.each_context(request), "opts": self.opts, "title": f"Determine eligibility: {source}",
-            "meaning": "eligibility determined", "form": form, "subject": source,
-        })
+        return signing_page(
+            self, request, template="admin/batches/cellsource/eligibility.html", subject=source,
+            title=f"Determine eligibility: {source}", meaning="eligibility determined", form_class=EligibilityForm,
+            sign=lambda **determination: sources.donor_eligibility_determine(source=source, actor=request.user,
+                                                                             **determination),
+            done=lambda determined: f"Donor {determined.code}: eligibility determined "
+                                    f"({determined.eligibility_status}), signed.",
+        )
 
     @admin.display(description="trace")
     def trace_link(self, source):

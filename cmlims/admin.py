@@ -10,6 +10,7 @@
 """
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 
 from django import forms
@@ -432,6 +433,47 @@ class SignatureForm(forms.Form):
     username = forms.CharField(help_text="your own user name")
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
     reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+def form_error_show(form: forms.Form, exc: ApplicationError) -> None:
+    """A service's refusal on the form: each named field at its field, the conditions (or the message) on top."""
+    fields = exc.extra.get("fields") or {}
+    for name, problems in fields.items():
+        form.add_error(name if name in form.fields else None, "; ".join(problems))
+    for condition in exc.extra.get("conditions") or []:
+        form.add_error(None, condition["detail"])
+    if not fields and not exc.extra.get("conditions"):
+        form.add_error(None, exc.message)
+
+
+def signing_page_check(request) -> None:
+    """Signing pages belong to QC officers (the superuser signs nothing): anyone else gets 403, before the
+    record is even looked up (a refusal says nothing about which records exist)."""
+    if request.user.is_superuser or not roles.has_role(request.user, roles.QC_OFFICER):
+        raise PermissionDenied
+
+
+def signing_page(model_admin, request, *, subject, title: str, meaning: str, sign: Callable[..., object],
+                 done: str | Callable[[object], str], template: str, context: dict | None = None,
+                 form_class: type[SignatureForm] = SignatureForm) -> HttpResponse:
+    """The signing page of one record: the signature form (``form_class``), ``sign(**cleaned_data)`` on a valid
+    POST, a refusal shown on the form, back to the record's change page when signed with the message ``done``
+    (or ``done(what sign returned)``). The templates render the form with admin/cmlims/_sign_form.html."""
+    signing_page_check(request)
+    form = form_class(request.POST or None, initial={"username": request.user.get_username()})
+    if request.method == "POST" and form.is_valid():
+        try:
+            signed = sign(**form.cleaned_data)
+        except ApplicationError as exc:
+            form_error_show(form, exc)
+        else:
+            model_admin.message_user(request, done(signed) if callable(done) else done, level=messages.SUCCESS)
+            opts = model_admin.opts
+            return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[subject.pk]))
+    return TemplateResponse(request, template, {
+        **model_admin.admin_site.each_context(request), "opts": model_admin.opts, "title": title,
+        "meaning": meaning, "form": form, "subject": subject, **(context or {}),
+    })
 
 
 # --- the audit trail ---------------------------------------------------------------------------------

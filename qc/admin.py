@@ -21,7 +21,10 @@ from cmlims.admin import (
     AuditedTabularInline,
     ReadOnlyAdmin,
     SignatureForm,
+    form_error_show,
     person_column,
+    signing_page,
+    signing_page_check,
     status_column,
 )
 from cmlims.exceptions import ApplicationError
@@ -42,43 +45,7 @@ from qc.services.specs import (
 )
 from qc.signed_content import lot_signature_status
 
-
-def _apply_error(form: forms.Form, exc: ApplicationError) -> None:
-    fields = exc.extra.get("fields") or {}
-    for name, problems in fields.items():
-        form.add_error(name if name in form.fields else None, "; ".join(problems))
-    for condition in exc.extra.get("conditions") or []:
-        form.add_error(None, condition["detail"])
-    if not fields and not exc.extra.get("conditions"):
-        form.add_error(None, exc.message)
-
-
-def qc_signing_page_check(request) -> None:
-    """Signing pages belong to QC officers (the superuser signs nothing): anyone else gets 403, before the
-    record is even looked up (a refusal says nothing about which records exist)."""
-    if request.user.is_superuser or not roles.has_role(request.user, roles.QC_OFFICER):
-        raise PermissionDenied
-
-
-def approval_page(model_admin, request, *, subject, title: str, meaning: str, sign, done: str,
-                  context: dict) -> HttpResponse:
-    """The signing page of one record (admin/qc/sign.html): the signature form, ``sign(**components)`` on a
-    valid POST, errors shown on the form, back to the record's change page when signed."""
-    qc_signing_page_check(request)
-    form = SignatureForm(request.POST or None, initial={"username": request.user.get_username()})
-    if request.method == "POST" and form.is_valid():
-        try:
-            sign(**form.cleaned_data)
-        except ApplicationError as exc:
-            _apply_error(form, exc)
-        else:
-            model_admin.message_user(request, done, level=messages.SUCCESS)
-            opts = model_admin.opts
-            return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[subject.pk]))
-    return TemplateResponse(request, "admin/qc/sign.html", {
-        **model_admin.admin_site.each_context(request), "opts": model_admin.opts, "title": title,
-        "meaning": meaning, "form": form, "subject": subject, **context,
-    })
+SIGN_TEMPLATE = "admin/qc/sign.html"  # a specification's or a result's signing page
 
 
 # --- specifications ---------------------------------------------------------------------------------------
@@ -141,10 +108,11 @@ class SpecificationAdmin(AuditedModelAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def approve_view(self, request, pk: int):
-        qc_signing_page_check(request)
+        signing_page_check(request)
         spec = get_object_or_404(Specification, pk=pk)
-        return approval_page(
-            self, request, subject=spec, title=f"Approve {spec}", meaning="specification approved",
+        return signing_page(
+            self, request, template=SIGN_TEMPLATE,
+            subject=spec, title=f"Approve {spec}", meaning="specification approved",
             sign=lambda **signature: specification_approve(specification=spec, actor=request.user, **signature),
             done=f"{spec} is in force.", context={"items": spec.items.order_by("order", "id")},
         )
@@ -280,10 +248,11 @@ class QCResultAdmin(AuditedModelAdmin):
         })
 
     def approve_view(self, request, pk: int):
-        qc_signing_page_check(request)
+        signing_page_check(request)
         result = get_object_or_404(QCResult.objects.select_related("lot", "spec_item", "analyst"), pk=pk)
-        return approval_page(
-            self, request, subject=result, title=f"Approve result {result.pk}", meaning="result approved",
+        return signing_page(
+            self, request, template=SIGN_TEMPLATE,
+            subject=result, title=f"Approve result {result.pk}", meaning="result approved",
             sign=lambda **signature: result_approve(result=result, actor=request.user, **signature),
             done=f"Result {result.pk} approved.", context={"result": result},
         )
@@ -294,8 +263,9 @@ class QCResultAdmin(AuditedModelAdmin):
         if not roles.has_role(request.user, roles.QC_OFFICER):
             raise PermissionDenied
         result = get_object_or_404(QCResult.objects.select_related("lot", "spec_item", "analyst"), pk=pk)
-        return approval_page(
-            self, request, subject=result, title=f"Invalidate result {result.pk}", meaning="result invalidated",
+        return signing_page(
+            self, request, template=SIGN_TEMPLATE,
+            subject=result, title=f"Invalidate result {result.pk}", meaning="result invalidated",
             sign=lambda **signature: result_invalidate(result=result, actor=request.user, **signature),
             done=f"Result {result.pk} invalidated: it no longer counts for the lot.",
             context={"result": result, "refusals": invalidation_conditions(result, request.user),
@@ -310,7 +280,7 @@ class QCResultAdmin(AuditedModelAdmin):
 
     def signoff_view(self, request, lot_number: str):
         """Checklist, the audit trail since the last review by exception, meaning, reason, user name, password."""
-        qc_signing_page_check(request)
+        signing_page_check(request)
         context = signoff_context(self, request, self.signoff_lot(lot_number))
         if isinstance(context, HttpResponse):
             return context
@@ -366,7 +336,7 @@ def signoff_context(model_admin, request, lot: CMLot) -> dict | HttpResponse:
                                      password=d["password"], reason=d["reason"],
                                      audit_reviewed_through=d["reviewed_through"] if d["confirm_review"] else None)
         except ApplicationError as exc:
-            _apply_error(form, exc)
+            form_error_show(form, exc)
         else:
             model_admin.message_user(request, f"Lot {lot.lot_number} {MEANINGS[d['action']]} (signed by "
                                               f"{signature.printed_name}).",

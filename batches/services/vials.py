@@ -49,12 +49,12 @@ def vials_set_status(*, vials: Sequence[Vial], to: str, actor, reason: str = "",
 def vials_move_to_released_stock(*, lot: CMLot, actor, reason: str) -> list[Vial]:
     """At release (inside ``lot_set_status_signed``, the lot locked): every vial of ``lot`` kept in a quarantine
     store that names its released-stock store moves there, one audit entry each, in the same transaction."""
+    # One locked read brings each vial's store with it (joined, not locked): where it goes is known from there.
     vials = vials_lock(Vial.objects.filter(lot=lot, voided_at__isnull=True,
-                                           storage_location__released_stock_location__isnull=False))
-    stores = dict(Vial.objects.filter(pk__in=[v.pk for v in vials])
-                  .values_list("pk", "storage_location__released_stock_location"))
+                                           storage_location__released_stock_location__isnull=False)
+                       .select_related("storage_location"))
     for vial in vials:
-        vial.storage_location_id = stores[vial.pk]
+        vial.storage_location_id = vial.storage_location.released_stock_location_id
     if vials:
         audited_bulk_update(vials, ["storage_location"], actor=actor, reason=reason)
     return vials

@@ -6,6 +6,7 @@ import pytest
 
 from batches.models import LotStatus, Vial
 from batches.services import products
+from batches.services.vials import vials_move_to_released_stock
 from cmlims.exceptions import InvalidInput
 from cmlims.models import AuditEntry
 from tests.support.builders import PASSWORD
@@ -52,3 +53,22 @@ def test_a_store_that_names_no_released_stock_keeps_its_vials_and_cannot_name_it
     response = sign(auth_client(chain.qc), releasable, reason="all criteria met")
     assert response.status_code == 200, response.content
     assert set(Vial.objects.filter(lot=releasable).values_list("storage_location", flat=True)) == {chain.location.pk}
+
+
+@pytest.mark.req("1271-265")
+def test_the_move_reads_the_vials_with_their_stores_in_one_locked_query(releasable, chain,
+                                                                        django_assert_num_queries):
+    quarantine = chain.location
+    released = products.storage_location_create(actor=chain.lab1, code="FRZ-R8", name="Released stock",
+                                                kind="freezer")
+    products.storage_location_update(location=quarantine, actor=chain.lab1, released_stock_location=released)
+    vials = Vial.objects.filter(lot=releasable).count()
+    assert vials > 1
+    # the vials locked with their stores joined, the audit's read of the old side, one UPDATE (each in a
+    # savepoint), the audit chain's lock, head and one INSERT of the entries
+    with django_assert_num_queries(10) as captured:
+        moved = vials_move_to_released_stock(lot=releasable, actor=chain.qc, reason="released")
+    vial_reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith('SELECT "batches_vial"')]
+    assert len(vial_reads) == 2 and 'JOIN "batches_storagelocation"' in vial_reads[0]
+    assert len(moved) == vials and {v.storage_location_id for v in moved} == {released.pk}
+    assert set(Vial.objects.filter(lot=releasable).values_list("storage_location", flat=True)) == {released.pk}
