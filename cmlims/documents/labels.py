@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from reportlab.lib.pagesizes import A4
@@ -23,7 +23,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from cmlims.documents import zpl
-from cmlims.documents.symbols import draw_symbol, gs1_128, gs1_datamatrix, human_readable
+from cmlims.documents.symbols import RowPaths, draw_symbol, gs1_128, gs1_datamatrix, human_readable
 from cmlims.exceptions import InvalidInput
 
 QUARANTINE = "QUARANTINE"
@@ -191,7 +191,7 @@ def _fit(canvas: Canvas, text: str, x: float, y: float, *, size: float, max_widt
         canvas.drawString(x, y, text)
 
 
-def _draw(template: LabelTemplate, c: Canvas, data: LabelData, ox: float, oy: float) -> None:
+def _draw(template: LabelTemplate, c: Canvas, data: LabelData, ox: float, oy: float, row_paths: RowPaths) -> None:
     top = oy + template.height_mm * mm  # layouts measure y downwards from the top edge
     ais = data.ais()
     values = _Values(data, human_readable(ais))
@@ -211,17 +211,14 @@ def _draw(template: LabelTemplate, c: Canvas, data: LabelData, ox: float, oy: fl
                 else:
                     c.line(ox + e.x * mm, top - e.y * mm, ox + (e.x + e.width) * mm, top - e.y * mm)
         elif e.kind == "datamatrix":
-            symbol = gs1_datamatrix(ais)
+            symbol = gs1_datamatrix(ais, row_paths=row_paths)
             module = e.width * mm / symbol.width  # the symbol fills the width, whatever its module count
             draw_symbol(c, symbol, x=ox + e.x * mm, y=top - e.y * mm - symbol.height * module, module=module)
         else:
             symbol = gs1_128(ais)
-            module = e.width * mm / symbol.width
             # zint draws the bars at its own height: stretch them to the layout's.
-            bars = e.height * mm / module
-            stretched = replace(symbol, height=bars,
-                                rectangles=tuple(r._replace(y=0, height=bars) for r in symbol.rectangles))
-            draw_symbol(c, stretched, x=ox + e.x * mm, y=top - (e.y + e.height) * mm, module=module)
+            draw_symbol(c, symbol, x=ox + e.x * mm, y=top - (e.y + e.height) * mm, module=e.width * mm / symbol.width,
+                        height=e.height * mm)
 
 
 def render_pdf(
@@ -246,6 +243,7 @@ def render_pdf(
     columns = max(1, int((A4[0] - 2 * margin + gap) // (label_w + gap)))
     rows = max(1, int((A4[1] - 2 * margin + gap) // (label_h + gap)))
     expanded = list(_copies(items))
+    row_paths: RowPaths = {}  # symbol rows already written in this job (symbols._encode)
     total = len(expanded)
     for index, item in enumerate(expanded):
         if layout == "page":
@@ -263,7 +261,7 @@ def render_pdf(
             canvas.rect(ox, oy, label_w, label_h, stroke=1, fill=0)  # cut guide
             canvas.setStrokeGray(0)
         canvas.saveState()
-        _draw(template, canvas, item, ox, oy)
+        _draw(template, canvas, item, ox, oy, row_paths)
         canvas.restoreState()
         if on_progress and ((index + 1) % BATCH == 0 or index + 1 == total):
             on_progress(index + 1, total)
