@@ -156,7 +156,7 @@ def test_symbol_runs_read_from_zints_bitmap_are_zints_vector_rectangles(kind):
         assert drawn == modules(direct.vector.rectangles, direct.vector.width / direct.width, row_height), ais
         assert len(drawn) > symbol.width * symbol.rows / 3  # a real symbol, not an empty one
         assert symbol.path == alone.path  # rows shared between the labels of a job change nothing
-    assert row_paths  # the job's labels did share rows
+    assert row_paths or kind == "gs1_128"  # the labels of a job did share rows (GS1-128 has one)
 
 
 @pytest.mark.req("FEAT-LABELS")
