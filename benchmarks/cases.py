@@ -138,7 +138,7 @@ def label_cases() -> list[Case]:
     from reportlab.pdfgen.canvas import Canvas
 
     from batches.documents.labels import VialLabel
-    from cmlims.documents import labels
+    from cmlims.documents import labels, zpl
     from cmlims.documents.symbols import gs1_datamatrix
 
     data = [VialLabel(product_name="MSC-CM lyophilisate 1 mL", gtin="09506000134352", lot="CM26-0042",
@@ -172,10 +172,21 @@ def label_cases() -> list[Case]:
         return buffer.getvalue()
 
     def zpl_floor() -> str:
-        return "".join(
-            f"^XA^PW400^LL200^FO20,20^BXN,4,200^FH\\^FD_1{d.gtin}{d.serial}^FS"
-            + "".join(f"^FO170,{int(200 - y * 8)}^A0N,18,18^FD{line}^FS" for line, y in lines(d)) + "^XZ"
-            for d in data)
+        # The same bytes as render_zpl (asserted below) by one f-string per label: the layout's positions, fonts
+        # and blocks written out by hand, each text field escaped (^FH) with the same function, no validation.
+        esc = zpl.escape_field
+        block = "^FB220,1,0,L,0^FH^FD"
+        return "".join([
+            f"^XA^CI28^PW400^LL200^LH0,0^FO16,12^BXN,6,200,,,,_^FD_101{d.gtin}17{d.expiry:%y%m%d}10{d.lot}_121"
+            f"{d.serial}^FS^FO168,17^A0N,20,20{block}{esc(d.product_name)}^FS^FO168,45^A0N,18,18{block}LOT "
+            f"{esc(d.lot)}^FS^FO168,69^A0N,18,18{block}SN {esc(d.serial)}^FS^FO168,93^A0N,18,18{block}EXP "
+            f"{d.expiry:%Y-%m-%d}^FS^FO168,119^A0N,14,14{block}{esc(d.storage)}^FS^FO168,138^A0N,14,14{block}"
+            f"{esc(d.content)}^FS^FO168,158^A0N,13,13{block}{esc(d.manufacturer)}^FS^FO16,182^A0N,12,12"
+            f"^FB368,1,0,L,0^FH^FD(01){d.gtin}(17){d.expiry:%y%m%d}(10){esc(d.lot)}(21){esc(d.serial)}^FS"
+            f"^FO16,152^GB136,22,2^FS^FO16,156^A0N,17,17^FB136,1,0,C,0^FH^FD{esc(d.status)}^FS^XZ\n"
+            for d in data])
+
+    assert zpl_floor() == labels.render_zpl(template, data), "the B4 floor must write the measured side's bytes"
 
     return [
         Case("B3", f"{LABELS:,} vial labels to PDF", lambda: labels.render_pdf(template, data), pdf_floor, 1.5,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from reportlab.lib.pagesizes import A4
@@ -23,7 +23,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from cmlims.documents import zpl
-from cmlims.documents.symbols import draw_symbol, gs1_128, gs1_datamatrix, human_readable
+from cmlims.documents.symbols import RowPaths, draw_symbol, gs1_128, gs1_datamatrix, human_readable
 from cmlims.exceptions import InvalidInput
 
 QUARANTINE = "QUARANTINE"
@@ -191,7 +191,7 @@ def _fit(canvas: Canvas, text: str, x: float, y: float, *, size: float, max_widt
         canvas.drawString(x, y, text)
 
 
-def _draw(template: LabelTemplate, c: Canvas, data: LabelData, ox: float, oy: float) -> None:
+def _draw(template: LabelTemplate, c: Canvas, data: LabelData, ox: float, oy: float, row_paths: RowPaths) -> None:
     top = oy + template.height_mm * mm  # layouts measure y downwards from the top edge
     ais = data.ais()
     values = _Values(data, human_readable(ais))
@@ -211,17 +211,14 @@ def _draw(template: LabelTemplate, c: Canvas, data: LabelData, ox: float, oy: fl
                 else:
                     c.line(ox + e.x * mm, top - e.y * mm, ox + (e.x + e.width) * mm, top - e.y * mm)
         elif e.kind == "datamatrix":
-            symbol = gs1_datamatrix(ais)
+            symbol = gs1_datamatrix(ais, row_paths=row_paths)
             module = e.width * mm / symbol.width  # the symbol fills the width, whatever its module count
             draw_symbol(c, symbol, x=ox + e.x * mm, y=top - e.y * mm - symbol.height * module, module=module)
         else:
             symbol = gs1_128(ais)
-            module = e.width * mm / symbol.width
             # zint draws the bars at its own height: stretch them to the layout's.
-            bars = e.height * mm / module
-            stretched = replace(symbol, height=bars,
-                                rectangles=tuple(r._replace(y=0, height=bars) for r in symbol.rectangles))
-            draw_symbol(c, stretched, x=ox + e.x * mm, y=top - (e.y + e.height) * mm, module=module)
+            draw_symbol(c, symbol, x=ox + e.x * mm, y=top - (e.y + e.height) * mm, module=e.width * mm / symbol.width,
+                        height=e.height * mm)
 
 
 def render_pdf(
@@ -246,6 +243,7 @@ def render_pdf(
     columns = max(1, int((A4[0] - 2 * margin + gap) // (label_w + gap)))
     rows = max(1, int((A4[1] - 2 * margin + gap) // (label_h + gap)))
     expanded = list(_copies(items))
+    row_paths: RowPaths = {}  # symbol rows already written in this job (symbols._encode)
     total = len(expanded)
     for index, item in enumerate(expanded):
         if layout == "page":
@@ -263,7 +261,7 @@ def render_pdf(
             canvas.rect(ox, oy, label_w, label_h, stroke=1, fill=0)  # cut guide
             canvas.setStrokeGray(0)
         canvas.saveState()
-        _draw(template, canvas, item, ox, oy)
+        _draw(template, canvas, item, ox, oy, row_paths)
         canvas.restoreState()
         if on_progress and ((index + 1) % BATCH == 0 or index + 1 == total):
             on_progress(index + 1, total)
@@ -287,16 +285,25 @@ def _zpl_head(x: float, y: float, *, size: float, width: float, center: bool = F
     return _zpl_text(x, y, "", size=size, width=width, center=center)[:-len("^FS")]
 
 
-_ZPL_PLANS: dict[int, tuple] = {}
+@dataclass(frozen=True)
+class _ZplPlan:
+    """A layout's fixed ZPL (label head, positions, fonts, blocks, boxes) worked out once per template: per
+    label only the data is formatted and escaped (B4)."""
+
+    template: LabelTemplate
+    head: str
+    steps: tuple[tuple[str, Element, Any], ...]
 
 
-def _zpl_plan(template: LabelTemplate) -> tuple:
-    """The layout's fixed ZPL (positions, fonts, blocks, boxes) worked out once per template; per label only
-    the data is formatted and escaped (B4)."""
+_ZPL_PLANS: dict[int, _ZplPlan] = {}
+_ESCAPED_KEPT = 10_000
+
+
+def _zpl_plan(template: LabelTemplate) -> _ZplPlan:
     plan = _ZPL_PLANS.get(id(template))
-    if plan is not None and plan[0] is template:
-        return plan[1]
-    steps = []
+    if plan is not None and plan.template is template:
+        return plan
+    steps: list[tuple[str, Element, Any]] = []
     for e in template.layout:
         if isinstance(e, Text):
             steps.append(("text", e, _zpl_head(e.x, e.y, size=e.size, width=e.width, center=e.center)))
@@ -308,32 +315,48 @@ def _zpl_plan(template: LabelTemplate) -> tuple:
             steps.append(("box", e, zpl.box(zpl.mm(e.x), zpl.mm(e.y), zpl.mm(e.width),
                                             max(zpl.mm(e.height), thickness), thickness)))
         else:
-            steps.append((e.kind, e, None))
-    _ZPL_PLANS[id(template)] = (template, tuple(steps))
-    return tuple(steps)
+            steps.append((e.kind, e, (zpl.mm(e.x), zpl.mm(e.y), zpl.mm(e.width), zpl.mm(e.height))))
+    plan = _ZplPlan(template, zpl.label_head(width_mm=template.width_mm, height_mm=template.height_mm), tuple(steps))
+    _ZPL_PLANS[id(template)] = plan
+    return plan
 
 
-def _zpl_commands(template: LabelTemplate, data: LabelData) -> list[str]:
+def _escape_kept(escaped: dict[str, str], text: str) -> str:
+    done = escaped.get(text)
+    if done is None:
+        done = zpl.escape_field(text)
+        if len(escaped) < _ESCAPED_KEPT:
+            escaped[text] = done
+    return done
+
+
+def _zpl_label(plan: _ZplPlan, data: LabelData, escaped: dict[str, str]) -> str:
+    """One label's ZPL; ``escaped`` (one per job) keeps each field text already escaped: a lot's labels repeat
+    most of their lines."""
     ais = data.ais()
     values = _Values(data, human_readable(ais))
-    escape = zpl.escape_field
-    commands = []
-    for kind, e, fixed in _zpl_plan(template):
+    parts = [plan.head]
+    add = parts.append
+    for kind, e, fixed in plan.steps:
         if kind == "text":
-            if _shown(e, data):
-                commands.append(f"{fixed}{escape(e.value.format_map(values))}^FS")
+            if not e.when or getattr(data, e.when):
+                text = e.value.format_map(values)
+                done = escaped.get(text)
+                add(fixed)
+                add(_escape_kept(escaped, text) if done is None else done)
+                add("^FS")
         elif kind == "lines":
-            items = getattr(data, e.source)[:e.limit]
-            commands += [f"{head}{escape(line)}^FS" for head, line in zip(fixed, items, strict=False)]
+            parts += [f"{head}{_escape_kept(escaped, line)}^FS"
+                      for head, line in zip(fixed, getattr(data, e.source)[:e.limit], strict=False)]
         elif kind == "box":
-            if _shown(e, data):
-                commands.append(fixed)
+            if not e.when or getattr(data, e.when):
+                add(fixed)
         elif kind == "datamatrix":
-            commands.append(zpl.gs1_datamatrix(zpl.mm(e.x), zpl.mm(e.y), ais, size=zpl.mm(e.width)))
+            add(zpl.gs1_datamatrix(fixed[0], fixed[1], ais, size=fixed[2]))
         else:
-            commands.append(zpl.gs1_128(zpl.mm(e.x), zpl.mm(e.y), ais, width=zpl.mm(e.width),
-                                        height=zpl.mm(e.height)))
-    return commands
+            add(zpl.gs1_128(fixed[0], fixed[1], ais, width=fixed[2], height=fixed[3]))
+    add(zpl.label_tail(data.copies))
+    return "".join(parts)
 
 
 def render_zpl(
@@ -343,11 +366,14 @@ def render_zpl(
     _check(template, items)
     if not items:
         raise InvalidInput("No labels to print.", fields={"vials": ["no labels selected"]})
+    plan = _zpl_plan(template)
+    escaped: dict[str, str] = {}
+    if on_progress is None:
+        return "".join([_zpl_label(plan, item, escaped) for item in items])
     out = []
     total = len(items)
     for index, item in enumerate(items):
-        commands = _zpl_commands(template, item)
-        out.append(zpl.label(commands, width_mm=template.width_mm, height_mm=template.height_mm, copies=item.copies))
-        if on_progress and ((index + 1) % BATCH == 0 or index + 1 == total):
+        out.append(_zpl_label(plan, item, escaped))
+        if (index + 1) % BATCH == 0 or index + 1 == total:
             on_progress(index + 1, total)
     return "".join(out)

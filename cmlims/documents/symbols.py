@@ -1,7 +1,8 @@
 """GS1 barcode symbols from zint (a real GS1 encoder), with every zint warning treated as an error.
 
-ReportLab's own DataMatrix cannot encode FNC1/GS1, so symbols come from zint as vector rectangles
-(in modules) that the PDF renderers draw; ZPL output instead lets the printer encode the same data.
+ReportLab's own DataMatrix cannot encode FNC1/GS1, so symbols come from zint: its module bitmap read into
+runs of dark modules per row, which the PDF renderers draw as one path; ZPL output instead lets the printer
+encode the same data.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class SymbolError(InvalidInput):
     """The data cannot be encoded as a valid GS1 symbol (bad check digit, character, length)."""
 
 
-class Rect(NamedTuple):  # a NamedTuple: built ~100 times per symbol, so cheap construction matters
+class Rect(NamedTuple):
     x: float
     y: float
     width: float
@@ -39,13 +40,26 @@ class Rect(NamedTuple):  # a NamedTuple: built ~100 times per symbol, so cheap c
 
 @dataclass(frozen=True)
 class Symbol:
-    """An encoded symbol as dark rectangles in module units, origin top-left (as zint draws it)."""
+    """An encoded symbol as runs of dark modules, one row after the other, for PDF drawing.
+
+    ``path`` is PDF path operators ("x y w 1 re" …) in a space of one unit per module across and one per row
+    up from the bottom: ``draw_symbol`` scales it with one ``cm``, so it is built once per symbol and never
+    reformatted per rectangle."""
 
     symbology: str
     element_string: str  # bracket syntax, e.g. [01]09506000134352[17]281231
-    width: float
-    height: float
-    rectangles: tuple[Rect, ...]
+    width: float  # modules
+    height: float  # modules (a linear symbol's bar height: zint's default)
+    rows: int
+    path: str
+
+    @property
+    def rectangles(self) -> tuple[Rect, ...]:
+        """The runs as rectangles in modules, origin top-left (as zint's vector output draws them)."""
+        row_height = self.height / self.rows
+        numbers = [int(n) for n in self.path.replace("re", "").split()]
+        return tuple(Rect(x, (self.rows - 1 - up) * row_height, length, row_height)
+                     for x, up, length, _one in zip(*[iter(numbers)] * 4, strict=True))
 
 
 def gs1_check_digit(digits: str) -> str:
@@ -117,21 +131,42 @@ def _zint(symbology: zint.Symbology, text: str, *, gs1_mode: bool) -> zint.Symbo
     return symbol
 
 
-def _encode(symbology: zint.Symbology, text: str, *, gs1_mode: bool) -> Symbol:
+_DARK = re.compile("1+")
+RowPaths = dict[tuple[bytes, int], str]
+_ROW_PATHS_KEPT = 20_000
+
+
+def _encode(symbology: zint.Symbology, text: str, *, gs1_mode: bool, row_paths: RowPaths | None = None) -> Symbol:
+    """``row_paths`` (one per print job) keeps the path of each (row bits, row) already written: labels of a
+    lot share GTIN, expiry and lot, so many of their rows come out identical."""
     symbol = _zint(symbology, text, gs1_mode=gs1_mode)
-    symbol.buffer_vector()
-    vector = symbol.vector
-    rects = tuple([Rect(r.x, r.y, r.width, r.height) for r in vector.rectangles])
-    return Symbol(symbology.name, text, float(vector.width), float(vector.height), rects)
+    # zint's bitmap: one row of bytes per symbol row, eight modules a byte, the first module in the low bit.
+    width, rows = symbol.width, symbol.rows
+    bitmap = symbol.encoded_data
+    stride, used = bitmap.shape[1], (width + 7) // 8
+    packed = bitmap.tobytes()
+    seen = {} if row_paths is None else row_paths
+    path = []
+    for row in range(rows):
+        up = rows - 1 - row  # the path's y grows upwards
+        key = (packed[row * stride:row * stride + used], up)
+        fragment = seen.get(key)
+        if fragment is None:
+            bits = f"{int.from_bytes(key[0], 'little'):0{width}b}"[::-1]
+            fragment = " ".join([f"{m.start()} {up} {m.end() - m.start()} 1 re" for m in _DARK.finditer(bits)])
+            if len(seen) < _ROW_PATHS_KEPT:
+                seen[key] = fragment
+        path.append(fragment)
+    return Symbol(symbology.name, text, float(width), float(symbol.height), rows, " ".join(filter(None, path)))
 
 
 # (zint symbology, GS1 input mode) per symbol kind: GS1-128 is GS1 by itself.
 _KINDS = {"datamatrix": (zint.Symbology.DATAMATRIX, True), "gs1_128": (zint.Symbology.GS1_128, False)}
 
 
-def gs1_datamatrix(ais: Sequence[tuple[str, str]]) -> Symbol:
-    """GS1 DataMatrix (FNC1 first; decoders report ]d2)."""
-    return _encode(zint.Symbology.DATAMATRIX, element_string(ais), gs1_mode=True)
+def gs1_datamatrix(ais: Sequence[tuple[str, str]], *, row_paths: RowPaths | None = None) -> Symbol:
+    """GS1 DataMatrix (FNC1 first; decoders report ]d2); ``row_paths``: see ``_encode``."""
+    return _encode(zint.Symbology.DATAMATRIX, element_string(ais), gs1_mode=True, row_paths=row_paths)
 
 
 def gs1_128(ais: Sequence[tuple[str, str]]) -> Symbol:
@@ -168,15 +203,14 @@ def human_readable(ais: Sequence[tuple[str, str]]) -> str:
     return "".join(f"({ai}){value}" for ai, value in ais)
 
 
-def draw_symbol(canvas, symbol: Symbol, *, x: float, y: float, module: float) -> tuple[float, float]:
-    """Draw ``symbol`` with its bottom-left corner at (x, y) in points; returns its (width, height) in points.
+def draw_symbol(canvas, symbol: Symbol, *, x: float, y: float, module: float,
+                height: float | None = None) -> tuple[float, float]:
+    """Draw ``symbol`` with its bottom-left corner at (x, y) in points, ``module`` points per module across and
+    ``height`` points tall (default: square modules); returns its (width, height) in points.
 
-    zint's origin is top-left with y growing downwards; ReportLab's is bottom-left.
+    The path is in modules and rows: one ``cm`` places and scales it (zint's rows run downwards from the top,
+    the path's upwards from the bottom), so a label pays one format per symbol, not one per rectangle (B3).
     """
-    top = y + symbol.height * module
-    # One path of every module run, written as PDF operators in one string ("x y w h re" … "f"): the same
-    # path ReportLab's path object builds, without a Python call per rectangle (B3).
-    canvas.addLiteral(" ".join([
-        f"{x + r.x * module:.3f} {top - (r.y + r.height) * module:.3f} {r.width * module:.3f} "
-        f"{r.height * module:.3f} re" for r in symbol.rectangles]) + " f")
-    return symbol.width * module, symbol.height * module
+    height = symbol.height * module if height is None else height
+    canvas.addLiteral(f"q {module:.5f} 0 0 {height / symbol.rows:.5f} {x:.3f} {y:.3f} cm {symbol.path} f Q")
+    return symbol.width * module, height

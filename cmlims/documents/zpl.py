@@ -79,10 +79,9 @@ def gs1_datamatrix(x: int, y: int, ais: Sequence[tuple[str, str]], *, size: int)
     # The same validation as the PDF symbol (check digits, CSET 82, lengths: SymbolError); its size in modules
     # gives the module in dots.
     module = max(1, size // gs1_modules("datamatrix", ais))
-    data = ["_1"]
-    for ai, value, fnc1 in _gs1_parts(ais, AI_LENGTHS):
-        data.append(ai + value.replace("_", "_d095") + ("_1" if fnc1 else ""))
-    joined = "".join(data)
+    last = len(ais) - 1
+    joined = "_1" + "".join([f"{ai}{value.replace('_', '_d095')}{'_1' if AI_LENGTHS[ai] is None and i < last else ''}"
+                             for i, (ai, value) in enumerate(ais)])
     _check_barcode_data(joined)
     return f"^FO{x},{y}^BXN,{module},200,,,,_^FD{joined}^FS"
 
@@ -106,8 +105,11 @@ def box(x: int, y: int, width: int, height: int, thickness: int = 3) -> str:
     return f"^FO{x},{y}^GB{width},{height},{thickness}^FS"
 
 
-def label(commands: Sequence[str], *, width_mm: float, height_mm: float, copies: int = 1) -> str:
-    """One ``^XA…^XZ`` label: UTF-8, size, quantity."""
-    head = f"^XA^CI28^PW{mm(width_mm)}^LL{mm(height_mm)}^LH0,0"
-    quantity = f"^PQ{copies},0,1,N" if copies > 1 else ""
-    return head + "".join(commands) + quantity + "^XZ\n"
+def label_head(*, width_mm: float, height_mm: float) -> str:
+    """What every label starts with: ``^XA``, UTF-8, size."""
+    return f"^XA^CI28^PW{mm(width_mm)}^LL{mm(height_mm)}^LH0,0"
+
+
+def label_tail(copies: int = 1) -> str:
+    """Quantity (``^PQ``, when more than one) and ``^XZ``."""
+    return f"^PQ{copies},0,1,N^XZ\n" if copies > 1 else "^XZ\n"

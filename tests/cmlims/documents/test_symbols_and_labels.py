@@ -131,6 +131,35 @@ def test_symbol_size_by_shape_of_data_is_what_zint_gives_for_each_label(kind):
 
 
 @pytest.mark.req("FEAT-LABELS")
+@pytest.mark.parametrize("kind", ["datamatrix", "gs1_128"])
+def test_symbol_runs_read_from_zints_bitmap_are_zints_vector_rectangles(kind):
+    # PDF labels draw runs read from zint's module bitmap; zint's own vector output (which also merges rows)
+    # must darken the same modules.
+    def modules(rectangles, scale: float, row_height: float) -> set[tuple[int, int]]:
+        return {(row, column) for r in rectangles
+                for row in range(round(r.y / scale / row_height), round((r.y + r.height) / scale / row_height))
+                for column in range(round(r.x / scale), round((r.x + r.width) / scale))}
+
+    row_paths: dict = {}
+    for n in range(1, 40):
+        ais = ([("01", GTIN), ("17", "281231"), ("10", "CM26-0042"), ("21", f"SN{n:06d}")] if kind == "datamatrix"
+               else [("00", symbols.sscc_compose(extension_digit=0, company_prefix="9506000", serial_reference=n))])
+        symbology, gs1_mode = symbols._KINDS[kind]
+        direct = symbols._zint(symbology, symbols.element_string(ais), gs1_mode=gs1_mode)
+        direct.buffer_vector()
+        if kind == "datamatrix":
+            symbol, alone = symbols.gs1_datamatrix(ais, row_paths=row_paths), symbols.gs1_datamatrix(ais)
+        else:
+            symbol = alone = symbols.gs1_128(ais)
+        row_height = symbol.height / symbol.rows
+        drawn = modules(symbol.rectangles, 1, row_height)
+        assert drawn == modules(direct.vector.rectangles, direct.vector.width / direct.width, row_height), ais
+        assert len(drawn) > symbol.width * symbol.rows / 3  # a real symbol, not an empty one
+        assert symbol.path == alone.path  # rows shared between the labels of a job change nothing
+    assert row_paths or kind == "gs1_128"  # the labels of a job did share rows (GS1-128 has one)
+
+
+@pytest.mark.req("FEAT-LABELS")
 def test_zpl_checks_every_label_even_when_its_shape_is_known():
     good = vial("000001")
     labels.render_zpl(labels.TEMPLATES["vial"], [good])
