@@ -1,7 +1,7 @@
 """B1–B5, B8–B10 (issue 14) against the dataset on the configured database: each a measured path and its floor.
 
-Nothing here writes to the dataset. B6 (CSV import) and B7 (Celery fan-out) are not built yet: see the
-README's "Performance" section.
+Nothing here writes to the dataset. B6 (CSV import) is in ``bench_import``, B7 (Celery fan-out) in
+``bench_celery``: see their docstrings for what each writes and undoes.
 """
 
 from __future__ import annotations
@@ -278,6 +278,20 @@ def home_cases() -> list[Case]:
     ]
 
 
+def import_cases() -> list[Case]:
+    from benchmarks.bench_import import import_cases
+
+    return import_cases()
+
+
+def celery_cases() -> list[Case]:
+    from benchmarks.bench_celery import celery_cases
+
+    return celery_cases()
+
+
 GROUPS = {"lots": lot_cases, "trace": trace_cases, "home": home_cases, "labels": label_cases, "coa": coa_cases,
           "audit": audit_cases}
+GROUPS["import"] = import_cases  # B6: benchmarks/bench_import.py
+GROUPS["celery"] = celery_cases  # B7: benchmarks/bench_celery.py
 GROWTH = ("B1", "B2a", "B2b", "B2c", "B8a", "B8b", "B10a", "B10b")

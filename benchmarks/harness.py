@@ -117,6 +117,9 @@ def markdown(results: list[Result], facts: dict, growth: list[dict] | None = Non
         lines.append(f"| {r.id} | {r.title}{rate} | {r.median_ratio:.2f}× ({r.spread[0]:.2f}–{r.spread[1]:.2f}) | "
                      f"{r.measured_ms:,.1f} | {r.floor_ms:,.1f} | {r.queries_measured}/{r.queries_floor} | "
                      f"{r.target_text} | {'yes' if r.within_target else 'NO'} |")
+    notes = [f"- {r.id}: {r.note}" for r in results if r.note]
+    if notes:
+        lines += ["", *notes]
     if growth:
         lines += ["", "Growth (median ms of the measured side; ratio to ×1):", "",
                   "| id | " + " | ".join(g["factor"] for g in growth) + " |",

@@ -3,11 +3,13 @@ and the lot's audit trail since its last review."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
-from batches.models import CMLot
+from batches.models import CMLot, HarvestContribution
 from cmlims.esign.selectors import signatures_of
 from cmlims.exceptions import NotFound
 from cmlims.investigations.selectors import investigations_on
@@ -106,6 +108,18 @@ def preload_lot_specifications(lots: list[CMLot]) -> None:
         lot._qc_specification = next(
             (v for v in versions if v.product_id == lot.product_id and v.effective_from is not None
              and v.effective_from <= lot.created_at), None)
+
+
+def lot_spec_items_by_test(lots: list[CMLot]) -> dict[int, dict[str, SpecItem]]:
+    """{lot id: {test (casefolded): item}} of each lot's specification (``lot_specification``), for any number of
+    lots in two queries (a bulk import checks every row against its lot's specification)."""
+    preload_lot_specifications(lots)
+    specs = {lot._qc_specification.pk: lot._qc_specification for lot in lots if lot._qc_specification}
+    items: dict[int, dict[str, SpecItem]] = {pk: {} for pk in specs}
+    for item in SpecItem.objects.filter(specification_id__in=specs).order_by("order", "id"):
+        item.specification = specs[item.specification_id]
+        items[item.specification_id][item.test.casefold()] = item
+    return {lot.pk: items[lot._qc_specification.pk] if lot._qc_specification else {} for lot in lots}
 
 
 def spec_items(specification: Specification | None) -> list[SpecItem]:
@@ -281,6 +295,25 @@ def related_lot_numbers(lot: CMLot) -> list[str]:
     donors = lot_donors(lot)
     return list(CMLot.objects.filter(contributions__harvest__culture__bank__source__in=donors)
                 .exclude(pk=lot.pk).distinct().order_by("lot_number").values_list("lot_number", flat=True))
+
+
+def related_lot_numbers_bulk(lots: list[CMLot]) -> dict[int, list[str]]:
+    """``related_lot_numbers`` of many lots in two queries: {lot id: other lots made from the same donors}."""
+    if not lots:
+        return {}
+    donor = "harvest__culture__bank__source_id"
+    donors_of: dict[int, set[int]] = defaultdict(set)
+    for lot_id, source_id in (HarvestContribution.objects.filter(lot__in=lots).values_list("lot_id", donor)
+                              .distinct()):
+        donors_of[lot_id].add(source_id)
+    lots_of: dict[int, set[tuple[str, int]]] = defaultdict(set)
+    sources = set().union(*donors_of.values())
+    for source_id, lot_id, number in (HarvestContribution.objects.filter(**{f"{donor}__in": sources})
+                                      .values_list(donor, "lot_id", "lot__lot_number").distinct()):
+        lots_of[source_id].add((number, lot_id))
+    return {lot.pk: sorted({number for source in donors_of[lot.pk] for number, other in lots_of[source]
+                            if other != lot.pk})
+            for lot in lots}
 
 
 def four_eyes_conditions(lot: CMLot, signer) -> list[Condition]:

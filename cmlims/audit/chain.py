@@ -94,6 +94,9 @@ class PendingEntry(NamedTuple):
     object_repr: str
     changes: dict
     reason: str
+    # A late entry of a step that happened then (one import holds rows tested at many times); None: the
+    # time set by ``late_entry`` around the append, if any.
+    occurred_at: datetime | None = None
 
 
 def object_type_of(obj_or_model) -> str:
@@ -121,14 +124,14 @@ def append_entries(*, actor, pending: Sequence[PendingEntry], actor_name: str = 
     user_id, username = _user_fields(actor, actor_name)
     now = timezone.now()
     request_id = context.current_request_id()
-    occurred_at = _occurred_at.get()
-    late = {"late_entry": occurred_at is not None, "occurred_at": to_jsonable(occurred_at)}
+    around = _occurred_at.get()
     key = hmac_key()
     entries = []
     prev = head.hash
     at_json = to_jsonable(now)
     attnames = [f.attname for f in AuditEntry._meta.concrete_fields]
     for offset, item in enumerate(pending, start=1):
+        occurred_at = item.occurred_at or around
         values = {
             "id": None,
             "sequence": head.sequence + offset,
@@ -142,7 +145,8 @@ def append_entries(*, actor, pending: Sequence[PendingEntry], actor_name: str = 
             "changes": to_jsonable(item.changes),
             "reason": item.reason or "",
             "request_id": request_id,
-            **late,
+            "late_entry": occurred_at is not None,
+            "occurred_at": to_jsonable(occurred_at),
             "prev_hash": prev,
         }
         # The hot loop of a 10,000-row bulk change: canonical form from the plain values, the key fetched

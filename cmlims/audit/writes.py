@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
@@ -201,8 +202,14 @@ def audited_void(obj: M, *, actor, reason: str) -> M:
 
 
 @transaction.atomic
-def audited_bulk_create(model: type[M], objs: Sequence[M], *, actor, reason: str = "", clean: bool = True) -> list[M]:
-    """Insert many rows and one 'created' entry per row (the pk must be known: PostgreSQL and SQLite return it)."""
+def audited_bulk_create(
+    model: type[M], objs: Sequence[M], *, actor, reason: str = "", clean: bool = True,
+    entry_for: Callable[[M], tuple[str, datetime | None]] | None = None,
+) -> list[M]:
+    """Insert many rows and one 'created' entry per row (the pk must be known: PostgreSQL and SQLite return it).
+
+    ``entry_for(row)`` gives a row's own (reason, late-entry time) when rows differ (an import of results
+    tested at many times): still one insert and one append under one lock, whatever the mix."""
     objs = list(objs)
     if clean:
         relations = [f.name for f in model._meta.fields if f.many_to_one or f.one_to_one]
@@ -210,14 +217,14 @@ def audited_bulk_create(model: type[M], objs: Sequence[M], *, actor, reason: str
             _clean_fields_only(obj, exclude=relations)
     with audited_write(), _bulk_integrity(model):
         created = model._default_manager.bulk_create(objs, batch_size=2000)
-    append_entries(
-        actor=actor,
-        pending=[
-            PendingEntry(Action.CREATED, object_type_of(model), str(o.pk), str(o),
-                         {k: [None, v] for k, v in snapshot(o).items()}, reason)
-            for o in created
-        ],
-    )
+    object_type = object_type_of(model)
+    pending = []
+    for o in created:
+        own_reason, occurred_at = entry_for(o) if entry_for is not None else (reason, None)
+        pending.append(PendingEntry(Action.CREATED, object_type, str(o.pk), str(o),
+                                    {k: [None, v] for k, v in snapshot(o).items()}, own_reason or reason,
+                                    occurred_at))
+    append_entries(actor=actor, pending=pending)
     return created
 
 

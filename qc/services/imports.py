@@ -15,8 +15,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections import defaultdict
-from contextlib import nullcontext
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -27,20 +25,20 @@ from django.utils import timezone
 from batches.locks import lots_lock
 from batches.models import CMLot
 from cmlims import roles
-from cmlims.audit import audited_bulk_create, audited_save, late_entry
+from cmlims.audit import audited_bulk_create, audited_save
 from cmlims.exceptions import InvalidInput
 from cmlims.investigations.models import Kind
 from cmlims.investigations.services import investigations_open_bulk
 from qc.evaluation import ValueProblem
 from qc.models import QCResult, ResultImport, ResultSource
-from qc.selectors import lot_specification
+from qc.selectors import lot_spec_items_by_test, related_lot_numbers_bulk
 from qc.services.results import (
     ANALYST_ROLES,
     ENTRY_ROLES,
     analyst_problem,
     build_result,
     lot_open_problem,
-    oos_details,
+    oos_details_text,
     oos_title,
     tested_at_check,
     tested_at_previous,
@@ -131,20 +129,20 @@ def results_import(*, data: bytes, actor, file_name: str = "") -> ResultImport:
         if problems:
             raise ImportRejected(problems, len(rows))
         original = _original_store(data=data, file_name=file_name, actor=actor, count=len(results))
-        # On-time rows in one bulk write; late ones grouped by their test time and reason, each group's entries
-        # marked as late entries of that time.
-        groups: dict[tuple, list[QCResult]] = defaultdict(list)
+        # One insert and one chain append for every row, late or not: a late row's entry carries its own
+        # reason and test time (the query count does not grow with the rows' mix of times).
+        own_entry: dict[int, tuple[str, datetime | None]] = {}
         for result, late, reason in results:
             result.imported_from = original
-            groups[(result.tested_at, reason) if late else (None, "")].append(result)
-        created: list[QCResult] = []
-        for (late_at, reason), group in groups.items():
-            with late_entry(late_at) if late_at is not None else nullcontext():
-                created += audited_bulk_create(QCResult, group, actor=actor, reason=reason or IMPORT_REASON,
-                                               clean=False)
+            if late:
+                own_entry[id(result)] = (reason, result.tested_at)
+        created = audited_bulk_create(QCResult, [r for r, _late, _reason in results], actor=actor,
+                                      reason=IMPORT_REASON, clean=False,
+                                      entry_for=lambda r: own_entry.get(id(r), (IMPORT_REASON, None)))
         failing = [r for r in created if not r.passed]
-        details = {lot_id: oos_details(r.lot) for lot_id, r in {r.lot_id: r for r in failing}.items()}
-        investigations_open_bulk(items=[(r, Kind.OOS, oos_title(r), details[r.lot_id]) for r in failing], actor=actor)
+        related = related_lot_numbers_bulk(list({r.lot_id: r.lot for r in failing}.values()))
+        investigations_open_bulk(items=[(r, Kind.OOS, oos_title(r), oos_details_text(related[r.lot_id]))
+                                        for r in failing], actor=actor)
     return original
 
 
@@ -158,7 +156,7 @@ def _validate(rows: list[dict], actor, problems: list[dict]) -> list[tuple[QCRes
              .prefetch_related("groups")}
     for user in users.values():
         user._cmlims_roles = {g.name for g in user.groups.all() if g.name in ANALYST_ROLES + (roles.INTEGRATION,)}
-    items_by_lot: dict[int, dict[str, object]] = {}
+    items_by_lot = lot_spec_items_by_test(list(lots.values()))
     now = timezone.now()
     results: list[QCResult] = []
 
@@ -180,9 +178,6 @@ def _validate(rows: list[dict], actor, problems: list[dict]) -> list[tuple[QCRes
             problem(number, "lot_number", closed)
         item = None
         if lot is not None and row["test"]:
-            if lot.pk not in items_by_lot:
-                spec = lot_specification(lot)
-                items_by_lot[lot.pk] = {i.test.casefold(): i for i in spec.items.all()} if spec else {}
             item = items_by_lot[lot.pk].get(row["test"].casefold())
             if item is None:
                 problem(number, "test", f"'{row['test']}' is not a test of lot {lot.lot_number}'s specification"

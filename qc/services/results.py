@@ -133,7 +133,11 @@ def oos_title(result: QCResult) -> str:
 
 
 def oos_details(lot: CMLot) -> str:
-    related = related_lot_numbers(lot)
+    return oos_details_text(related_lot_numbers(lot))
+
+
+def oos_details_text(related: list[str]) -> str:
+    """An OOS investigation's details, naming the related lots (same donors) to check."""
     return ("opened automatically: the result fails its specification. Related lots (same donors) to check: "
             + (", ".join(related) if related else "none"))
 

@@ -12,6 +12,7 @@ from cmlims.audit import Action
 from cmlims.investigations.models import Investigation
 from cmlims.models import AuditEntry
 from qc.models import QCResult, ResultSource
+from tests.support.builders import lot_at
 
 pytestmark = pytest.mark.django_db
 HEADER = ["lot_number", "test", "value", "unit", "analyst", "tested_at", "instrument"]
@@ -106,3 +107,81 @@ def test_ten_thousand_rows_in_one_request(packaged, chain, auth_client):
     assert response.status_code == 201, response.content[:500]
     assert response.json()["imported"] == 10_000
     assert QCResult.objects.count() == 10_000
+
+
+def mixed_rows(lot, n):
+    """Every other row late (each tested at its own time, with its own reason), every fifth a failing pH."""
+    rows = []
+    for i in range(n):
+        test, value, unit = VALUES[i % len(VALUES)]
+        if i % 5 == 0:
+            test, value, unit = "pH (reconstituted)", "9.1", "pH"
+        late = i % 2 == 1
+        tested = timezone.now() - (timedelta(hours=3, seconds=i) if late else timedelta(minutes=30))
+        rows.append([lot.lot_number, test, value, unit, "lab1", tested.isoformat(), "HPLC-2",
+                     f"plate {i} read late" if late else ""])
+    return rows
+
+
+def mixed_csv(lot, n) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*HEADER, "reason"])
+    writer.writerows(mixed_rows(lot, n))
+    return out.getvalue().encode()
+
+
+@pytest.mark.req("FEAT-QC-RESULTS", "RULE-TIME-2")
+def test_import_queries_do_not_grow_with_rows_late_times_or_failures(packaged, chain, settings,
+                                                                     django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from qc.services.imports import results_import
+
+    settings.CMLIMS_LATE_ENTRY_HOURS = 2
+    with CaptureQueriesContext(connection) as small:
+        results_import(data=mixed_csv(packaged, 10), actor=chain.lab1, file_name="small.csv")
+    # 40 times as many rows, 20 late test times and 8 failing results more: the same queries.
+    with django_assert_num_queries(len(small.captured_queries)):
+        results_import(data=mixed_csv(packaged, 400), actor=chain.lab1, file_name="large.csv")
+    assert QCResult.objects.count() == 410
+    assert Investigation.objects.count() == 2 + 80
+
+
+@pytest.mark.req("RULE-TIME-2", "P11-11.10e")
+def test_each_late_row_of_an_import_has_its_own_time_and_reason_and_the_chain_verifies(packaged, chain, settings):
+    from cmlims.verification import audit_chain_verify
+    from qc.services.imports import IMPORT_REASON, results_import
+
+    settings.CMLIMS_LATE_ENTRY_HOURS = 2
+    results_import(data=mixed_csv(packaged, 20), actor=chain.lab1)
+    entries = AuditEntry.objects.filter(object_type="qc.qcresult", action=Action.CREATED).order_by("sequence")
+    by_result = {int(e.object_id): e for e in entries}
+    assert len(by_result) == 20
+    for result in QCResult.objects.all():
+        entry = by_result[result.pk]
+        if entry.late_entry:
+            assert entry.occurred_at == result.tested_at and entry.reason.endswith("read late")
+        else:
+            assert entry.occurred_at is None and entry.reason == IMPORT_REASON
+    assert sum(e.late_entry for e in by_result.values()) == 10
+    assert len({e.occurred_at for e in by_result.values() if e.late_entry}) == 10
+    report = audit_chain_verify()
+    assert report.ok, report.summary()
+
+
+@pytest.mark.req("FEAT-QC-RESULTS")
+def test_failing_imported_results_open_investigations_naming_the_related_lots(packaged, chain, settings):
+    from batches.models import LotStatus
+    from qc.services.imports import results_import
+    from qc.services.results import oos_details
+
+    other = lot_at(chain, LotStatus.PACKAGED)  # the same donor: each lot's OOS names the other
+    settings.CMLIMS_LATE_ENTRY_HOURS = 2
+    data = mixed_csv(packaged, 10) + b"\n".join(mixed_csv(other, 10).splitlines()[1:]) + b"\n"
+    results_import(data=data, actor=chain.lab1)
+    details = {(i.subject_repr, i.details) for i in Investigation.objects.all()}
+    assert len(details) == 2 and Investigation.objects.count() == 4
+    assert {d for _repr, d in details} == {oos_details(packaged), oos_details(other)}
+    assert other.lot_number in oos_details(packaged) and packaged.lot_number in oos_details(other)
