@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -104,17 +105,19 @@ class _Writer:
         defaults = {f.attname: f.get_default() for f in fields if f.attname not in rows[0]}
         if defaults:
             rows = [{**defaults, **row} for row in rows]
+        # Only JSON columns need converting (the rest go as they are): per column, not per value (profiled).
+        json_at = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
         with self.connection.cursor() as cursor:
             if self.connection.vendor == "postgresql":
                 quoted = ", ".join(self.connection.ops.quote_name(c) for c in columns)
                 with cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
                     for row in rows:
-                        copy.write_row([_plain(row[n]) for n in names])
+                        copy.write_row(_values_of(row, names, json_at))
             else:
                 marks = ", ".join(["%s"] * len(columns))
                 quoted = ", ".join(self.connection.ops.quote_name(c) for c in columns)
                 cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({marks})",  # noqa: S608
-                                   [[_plain(row[n]) for n in names] for row in rows])
+                                   [_values_of(row, names, json_at) for row in rows])
 
     def reset_sequences(self, models: list) -> None:
         from django.core.management.color import no_style
@@ -124,12 +127,12 @@ class _Writer:
                 cursor.execute(sql)
 
 
-def _plain(value):
-    import json
-
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return value
+def _values_of(row: dict, names: list[str], json_at: list[int]) -> list:
+    values = [row[n] for n in names]
+    for i in json_at:
+        value = values[i]
+        values[i] = "{}" if value == {} else json.dumps(value)
+    return values
 
 
 class _Chain:
@@ -188,14 +191,28 @@ def _values(model, **lookup) -> list[dict]:
 
 def _shift(row: dict, delta: dt.timedelta) -> dict:
     """Move every time of a template row by ``delta`` (a clone happened that much earlier)."""
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, dt.datetime):
-            value = value + delta
-        elif isinstance(value, dt.date):
-            value = value + dt.timedelta(days=delta.days)
-        out[key] = value
+    out = dict(row)
+    datetimes, dates = _time_keys(row)
+    for key in datetimes:
+        out[key] = row[key] + delta
+    if dates:
+        days = dt.timedelta(days=delta.days)
+        for key in dates:
+            out[key] = row[key] + days
     return out
+
+
+_TIME_KEYS: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _time_keys(row: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(datetime keys, date keys) of a template row, worked out once per row (the clones shift them)."""
+    keys = _TIME_KEYS.get(id(row))
+    if keys is None:
+        keys = (tuple(k for k, v in row.items() if isinstance(v, dt.datetime)),
+                tuple(k for k, v in row.items() if isinstance(v, dt.date) and not isinstance(v, dt.datetime)))
+        _TIME_KEYS[id(row)] = keys
+    return keys
 
 
 def build(scale: Scale) -> None:
@@ -223,6 +240,7 @@ def build(scale: Scale) -> None:
         raise SystemExit("the configured database already holds lots but no benchmark dataset of this scale: "
                          "point DATABASE_URL at an empty database (it is migrated and seeded here)")
     started = time.perf_counter()
+    _TIME_KEYS.clear()  # keyed by the template rows' ids: only this build's rows, alive until it ends
     seed_all(log=lambda _msg: None)
     log("demo seed loaded")
     template = CMLot.objects.get(status=TEMPLATE_STATUS)
