@@ -29,6 +29,7 @@ def run(scale: str, groups: list[str], out: Path | None = None, results_name: st
     from benchmarks import cases, dataset, harness
 
     dataset.ensure(scale)
+    target = HERE / (f"results-{results_name}.json" if results_name else "results.json")
     results = []
     for group in groups:
         for case in cases.GROUPS[group]():
@@ -38,11 +39,12 @@ def run(scale: str, groups: list[str], out: Path | None = None, results_name: st
                   f"target {result.target_text}: "
                   f"{'ok' if result.within_target else 'OVER'}", flush=True)
             results.append(result)
+            if out is None:  # after every case: a run stopped in a long one (B9 at default) keeps the rest
+                harness.write(results, harness.machine(), out=target)
     if out is not None:  # a growth step: the parent collects it
         out.write_text(json.dumps({r.id: [r.measured_ms, r.queries_measured] for r in results}))
         return 0
     facts = harness.machine()
-    target = HERE / (f"results-{results_name}.json" if results_name else "results.json")
     harness.write(results, facts, out=target)  # written before the growth steps, which take long: a stopped run
     if os.environ.get("BENCH_GROWTH"):         # keeps it
         harness.write(results, facts, growth_run(), out=target)
