@@ -1,8 +1,11 @@
-"""``python -m benchmarks [--scale small|medium|default] [--growth] [group ...]`` (``make bench``).
+"""``python -m benchmarks [--scale small|medium|default] [--growth] [--results-name NAME] [--long-rounds N]
+[group ...]`` (``make bench``).
 
 Builds (or reuses) the dataset on the configured database, runs B1–B5 and B8–B10 through the harness and writes
-``benchmarks/results.json`` and ``results.md``. ``--growth`` also runs B1, B2, B8, B10 on three datasets of ×1, ×4
-and ×16 a small base, each in its own database next to the configured one (``<name>_g1`` …, PostgreSQL).
+``benchmarks/results.json`` and ``results.md`` (``results-NAME.*`` with ``--results-name``). ``--long-rounds``
+runs the long cases (B9) that many rounds with no warm-up; at ``--scale default`` it is 1 unless given.
+``--growth`` also runs B1, B2, B8, B10 on three datasets of ×1, ×4 and ×16 a small base, each in its own
+database next to the configured one (``<name>_g1`` …, PostgreSQL).
 ``python -m benchmarks audit`` runs the older audited-bulk-update figure (bench_audit, throwaway database).
 Exit status 1 if a benchmark is over its target.
 """
@@ -13,6 +16,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +25,11 @@ HERE = Path(__file__).resolve().parent
 GROWTH_SCALES = (("×1", "g1"), ("×4", "g4"), ("×16", "g16"))
 
 
-def run(scale: str, groups: list[str], out: Path | None = None) -> int:
+def run(scale: str, groups: list[str], out: Path | None = None, results_name: str = "") -> int:
     from benchmarks import cases, dataset, harness
 
     dataset.ensure(scale)
+    target = HERE / (f"results-{results_name}.json" if results_name else "results.json")
     results = []
     for group in groups:
         for case in cases.GROUPS[group]():
@@ -34,14 +39,16 @@ def run(scale: str, groups: list[str], out: Path | None = None) -> int:
                   f"target {result.target_text}: "
                   f"{'ok' if result.within_target else 'OVER'}", flush=True)
             results.append(result)
+            if out is None:  # after every case: a run stopped in a long one (B9 at default) keeps the rest
+                harness.write(results, harness.machine(), out=target)
     if out is not None:  # a growth step: the parent collects it
         out.write_text(json.dumps({r.id: [r.measured_ms, r.queries_measured] for r in results}))
         return 0
     facts = harness.machine()
-    harness.write(results, facts)  # written before the growth steps, which take long: a stopped run keeps it
-    if os.environ.get("BENCH_GROWTH"):
-        harness.write(results, facts, growth_run())
-    print((HERE / "results.md").read_text())
+    harness.write(results, facts, out=target)  # written before the growth steps, which take long: a stopped run
+    if os.environ.get("BENCH_GROWTH"):         # keeps it
+        harness.write(results, facts, growth_run(), out=target)
+    print(target.with_suffix(".md").read_text())
     return 0 if all(r.within_target for r in results) else 1
 
 
@@ -82,12 +89,16 @@ def _create_database(db: dict, name: str) -> None:
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(HERE.parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    from benchmarks import cases, dataset
+    from benchmarks import cases, dataset, harness
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--scale", default=os.environ.get("SCALE") or "default", choices=sorted(dataset.SCALES))
     parser.add_argument("--growth", action="store_true", help="also B1, B2, B8, B10 at ×1, ×4, ×16 of a small base")
     parser.add_argument("--growth-step", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--results-name", default="", type=_results_name,
+                        help="write results-NAME.json/.md instead of results.json/.md")
+    parser.add_argument("--long-rounds", type=int, default=None,
+                        help="rounds of the long cases (B9), with no warm-up (default scale: 1)")
     parser.add_argument("groups", nargs="*", help=f"any of: {', '.join(cases.GROUPS)}, audit")
     args = parser.parse_args(argv)
     if args.groups == ["audit"]:
@@ -97,7 +108,18 @@ def main(argv: list[str]) -> int:
         parser.error(f"unknown group(s): {', '.join(unknown)}")
     if args.growth:
         os.environ["BENCH_GROWTH"] = "1"
-    return run(args.scale, args.groups or list(cases.GROUPS), args.growth_step)
+    long_rounds = args.long_rounds if args.long_rounds is not None else (1 if args.scale == "default" else None)
+    if long_rounds is not None:
+        if long_rounds < 1:
+            parser.error("--long-rounds: at least 1")
+        harness.LONG_ROUNDS = long_rounds
+    return run(args.scale, args.groups or list(cases.GROUPS), args.growth_step, args.results_name)
+
+
+def _results_name(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", text):
+        raise argparse.ArgumentTypeError("lower-case letters, digits and hyphens, e.g. default")
+    return text
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -31,15 +32,18 @@ class Scale:
     lots: int
     vials_per_lot: int
     qc_per_lot: int
+    shipments: int = 0  # lots // 5 for every scale (20,000 at default)
 
 
 SCALES = {
-    "small": Scale("small", donors=50, lots=2_000, vials_per_lot=50, qc_per_lot=15),
-    "medium": Scale("medium", donors=300, lots=20_000, vials_per_lot=50, qc_per_lot=15),
-    # 1,000 donors, 100,000 lots, 5,000,000 vials, 1,500,000 QC results (issue 14).
-    "default": Scale("default", donors=1_000, lots=100_000, vials_per_lot=50, qc_per_lot=15),
+    "tiny": Scale("tiny", donors=5, lots=40, vials_per_lot=50, qc_per_lot=15, shipments=16),  # the dataset test
+    "small": Scale("small", donors=50, lots=2_000, vials_per_lot=50, qc_per_lot=15, shipments=400),
+    "medium": Scale("medium", donors=300, lots=20_000, vials_per_lot=50, qc_per_lot=15, shipments=4_000),
+    # 1,000 donors, 100,000 lots, 5,000,000 vials, 1,500,000 QC results, 20,000 shipments (issue 14).
+    "default": Scale("default", donors=1_000, lots=100_000, vials_per_lot=50, qc_per_lot=15, shipments=20_000),
     # Growth (B1, B2, B8 at ×1, ×4, ×16 of a small base): donors grow with the lots.
-    **{f"g{k}": Scale(f"g{k}", donors=20 * k, lots=250 * k, vials_per_lot=50, qc_per_lot=15) for k in (1, 4, 16)},
+    **{f"g{k}": Scale(f"g{k}", donors=20 * k, lots=250 * k, vials_per_lot=50, qc_per_lot=15, shipments=50 * k)
+       for k in (1, 4, 16)},
 }
 CHUNK = 500  # lots per COPY round
 YEARS = 10
@@ -101,17 +105,19 @@ class _Writer:
         defaults = {f.attname: f.get_default() for f in fields if f.attname not in rows[0]}
         if defaults:
             rows = [{**defaults, **row} for row in rows]
+        # Only JSON columns need converting (the rest go as they are): per column, not per value (profiled).
+        json_at = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
         with self.connection.cursor() as cursor:
             if self.connection.vendor == "postgresql":
                 quoted = ", ".join(self.connection.ops.quote_name(c) for c in columns)
                 with cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
                     for row in rows:
-                        copy.write_row([_plain(row[n]) for n in names])
+                        copy.write_row(_values_of(row, names, json_at))
             else:
                 marks = ", ".join(["%s"] * len(columns))
                 quoted = ", ".join(self.connection.ops.quote_name(c) for c in columns)
                 cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({marks})",  # noqa: S608
-                                   [[_plain(row[n]) for n in names] for row in rows])
+                                   [_values_of(row, names, json_at) for row in rows])
 
     def reset_sequences(self, models: list) -> None:
         from django.core.management.color import no_style
@@ -121,12 +127,12 @@ class _Writer:
                 cursor.execute(sql)
 
 
-def _plain(value):
-    import json
-
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return value
+def _values_of(row: dict, names: list[str], json_at: list[int]) -> list:
+    values = [row[n] for n in names]
+    for i in json_at:
+        value = values[i]
+        values[i] = "{}" if value == {} else json.dumps(value)
+    return values
 
 
 class _Chain:
@@ -146,20 +152,27 @@ class _Chain:
         self.at_json = to_jsonable(self.now)
         self.pending: list[dict] = []
 
-    def created(self, model, rows: list[dict], repr_field: str | None) -> None:
+    def created(self, model, rows: list[dict], repr_field: str | None, *, action: str = "created",
+                actor=None) -> None:
         label = model._meta.label_lower
         for row in rows:
-            self.sequence += 1
-            values = {
-                "sequence": self.sequence, "at": self.at_json, "user_id": self.actor.pk,
-                "username": self.actor.username, "action": "created", "object_type": label,
-                "object_id": str(row["id"]), "object_repr": str(row[repr_field] if repr_field else row["id"])[:200],
-                "changes": {}, "reason": "benchmark dataset", "request_id": "",
-            }
-            digest = hmac.new(self.key, (self.prev + self.canonical(values)).encode(), hashlib.sha256).hexdigest()
-            values.update(at=self.now, prev_hash=self.prev, hash=digest)
-            self.prev = digest
-            self.pending.append(values)
+            self.entry(label, row["id"], row[repr_field] if repr_field else row["id"], action=action, actor=actor)
+
+    def entry(self, label: str, object_id: int, object_repr: object, *, action: str = "created",
+              changes: dict | None = None, actor=None) -> None:
+        """One entry of ``actor`` (default: the build's) on ``label``:``object_id``, chained after the last."""
+        actor = actor or self.actor
+        self.sequence += 1
+        values = {
+            "sequence": self.sequence, "at": self.at_json, "user_id": actor.pk,
+            "username": actor.username, "action": action, "object_type": label,
+            "object_id": str(object_id), "object_repr": str(object_repr)[:200],
+            "changes": changes or {}, "reason": "benchmark dataset", "request_id": "",
+        }
+        digest = hmac.new(self.key, (self.prev + self.canonical(values)).encode(), hashlib.sha256).hexdigest()
+        values.update(at=self.now, prev_hash=self.prev, hash=digest)
+        self.prev = digest
+        self.pending.append(values)
 
     def flush(self) -> None:
         from cmlims.models import AuditEntry
@@ -178,14 +191,28 @@ def _values(model, **lookup) -> list[dict]:
 
 def _shift(row: dict, delta: dt.timedelta) -> dict:
     """Move every time of a template row by ``delta`` (a clone happened that much earlier)."""
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, dt.datetime):
-            value = value + delta
-        elif isinstance(value, dt.date):
-            value = value + dt.timedelta(days=delta.days)
-        out[key] = value
+    out = dict(row)
+    datetimes, dates = _time_keys(row)
+    for key in datetimes:
+        out[key] = row[key] + delta
+    if dates:
+        days = dt.timedelta(days=delta.days)
+        for key in dates:
+            out[key] = row[key] + days
     return out
+
+
+_TIME_KEYS: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _time_keys(row: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(datetime keys, date keys) of a template row, worked out once per row (the clones shift them)."""
+    keys = _TIME_KEYS.get(id(row))
+    if keys is None:
+        keys = (tuple(k for k, v in row.items() if isinstance(v, dt.datetime)),
+                tuple(k for k, v in row.items() if isinstance(v, dt.date) and not isinstance(v, dt.datetime)))
+        _TIME_KEYS[id(row)] = keys
+    return keys
 
 
 def build(scale: Scale) -> None:
@@ -213,6 +240,7 @@ def build(scale: Scale) -> None:
         raise SystemExit("the configured database already holds lots but no benchmark dataset of this scale: "
                          "point DATABASE_URL at an empty database (it is migrated and seeded here)")
     started = time.perf_counter()
+    _TIME_KEYS.clear()  # keyed by the template rows' ids: only this build's rows, alive until it ends
     seed_all(log=lambda _msg: None)
     log("demo seed loaded")
     template = CMLot.objects.get(status=TEMPLATE_STATUS)
@@ -322,10 +350,46 @@ def build(scale: Scale) -> None:
             cursor.execute(f"CREATE TABLE {MARKER} (scale varchar(20) NOT NULL, built_at varchar(40) NOT NULL)")
             cursor.execute(f"INSERT INTO {MARKER} VALUES (%s, %s)",  # noqa: S608
                            [scale.name, timezone.now().isoformat()])
+        _shipments(scale, writer, chain, started)
+    _analyze()
+    log(f"built {scale.name} in {time.perf_counter() - started:.0f}s")
+
+
+def _analyze() -> None:
+    from django.db import connection
+
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:  # what autovacuum would do after a load this size
             cursor.execute("ANALYZE")
-    log(f"built {scale.name} in {time.perf_counter() - started:.0f}s")
+
+
+def _shipments(scale: Scale, writer: _Writer, chain: _Chain, started: float) -> None:
+    """The shipments stage (``benchmarks.dataset_shipping``) in the caller's transaction, then its marker."""
+    from django.apps import apps
+    from django.db import connection
+
+    from benchmarks import dataset_shipping
+    from cmlims.esign.models import Signature
+    from cmlims.models import AuditEntry
+
+    written = dataset_shipping.add_shipments(scale, writer, chain)
+    writer.reset_sequences([*apps.get_app_config("shipping").get_models(), Signature, AuditEntry])
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {dataset_shipping.MARKER} (shipments integer NOT NULL)")
+        cursor.execute(f"INSERT INTO {dataset_shipping.MARKER} VALUES (%s)", [written])  # noqa: S608
+    log(f"{written:,} shipments (audit head #{chain.sequence:,}; {time.perf_counter() - started:.0f}s)")
+
+
+def add_shipments_to_built(scale: Scale) -> None:
+    """A dataset built before it had shipments gets them now, chained after its trail."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    started = time.perf_counter()
+    with transaction.atomic():
+        writer = _Writer()
+        _shipments(scale, writer, _Chain(writer, get_user_model().objects.get(username="lab1")), started)
+    _analyze()
 
 
 def ensure(name: str) -> Scale:
@@ -336,6 +400,11 @@ def ensure(name: str) -> Scale:
     scale = SCALES[name]
     found = built_scale()
     if found == name:
+        from benchmarks import dataset_shipping
+
+        if not dataset_shipping.marker_present():
+            log(f"the {name} dataset has no shipments yet: adding {scale.shipments:,}")
+            add_shipments_to_built(scale)
         log(f"reusing the {name} dataset")
         return scale
     if found:

@@ -15,6 +15,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 WARMUP = 1
+# The long cases (those that set ``Case.rounds``, B9) at a large scale: this many rounds and no warm-up, the
+# query counts taken in the first timed round (``--long-rounds``; None: the case's own rounds after a warm-up).
+LONG_ROUNDS: int | None = int(os.environ["BENCH_LONG_ROUNDS"]) if os.environ.get("BENCH_LONG_ROUNDS") else None
 
 
 @dataclass
@@ -47,17 +50,24 @@ class Result:
     scale: str
     note: str = ""
     extra: dict = field(default_factory=dict)
+    rounds: int = 0
+    warmup: int = WARMUP
 
 
-def _queries(fn: Callable[[], object]) -> int | None:
+def _counted(fn: Callable[[], object]) -> tuple[float, int | None]:
+    """(seconds, queries) of one call; the count costs a list append per query."""
     try:
         from django.db import connection
     except ImportError:
-        return None
+        return _timed(fn), None
     seen: list[str] = []
     with connection.execute_wrapper(lambda execute, sql, *args: seen.append(sql) or execute(sql, *args)):
-        fn()
-    return len(seen)
+        seconds = _timed(fn)
+    return seconds, len(seen)
+
+
+def _queries(fn: Callable[[], object]) -> int | None:
+    return _counted(fn)[1]
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -67,15 +77,24 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 def run_case(case: Case, scale: str, *, count_queries: bool = True) -> Result:
-    for _ in range(WARMUP):
+    long = bool(case.rounds) and LONG_ROUNDS is not None
+    warmup, rounds = (0, LONG_ROUNDS) if long else (WARMUP, case.rounds or ROUNDS)
+    for _ in range(warmup):
         case.measured()
         case.floor()
     measured, floor = [], []
-    for round_no in range(case.rounds or ROUNDS):
+    counts: dict[str, int | None] = {}
+    for round_no in range(rounds):
         # Alternate which side goes first so neither always runs on a warmer cache.
-        pair = ((case.measured, measured), (case.floor, floor))
-        for fn, times in (pair if round_no % 2 == 0 else pair[::-1]):
-            times.append(_timed(fn))
+        pair = (("measured", case.measured, measured), ("floor", case.floor, floor))
+        for side, fn, times in (pair if round_no % 2 == 0 else pair[::-1]):
+            if long and count_queries and round_no == 0:  # another call only to count would double a long run
+                seconds, counts[side] = _counted(fn)
+            else:
+                seconds = _timed(fn)
+            times.append(seconds)
+    if count_queries and not long:
+        counts = {"measured": _queries(case.measured), "floor": _queries(case.floor)}
     ratios = [m / f for m, f in zip(measured, floor, strict=True)]
     median_m, median_f = statistics.median(measured), statistics.median(floor)
     ratio = median_m / median_f
@@ -83,13 +102,18 @@ def run_case(case: Case, scale: str, *, count_queries: bool = True) -> Result:
         id=case.id, title=case.title, median_ratio=round(ratio, 3),
         spread=[round(min(ratios), 3), round(max(ratios), 3)],
         measured_ms=round(median_m * 1000, 2), floor_ms=round(median_f * 1000, 2),
-        queries_measured=_queries(case.measured) if count_queries else None,
-        queries_floor=_queries(case.floor) if count_queries else None,
+        queries_measured=counts.get("measured"), queries_floor=counts.get("floor"),
         target=case.target, target_text=case.target_text or f"≤ {case.target}×",
         within_target=ratio <= case.target,
         per_second=round(case.items / median_m, 1) if case.items else None,
-        scale=scale, note=case.note,
+        scale=scale, note=_rounds_note(case.note, rounds, warmup) if long else case.note,
+        rounds=rounds, warmup=warmup,
     )
+
+
+def _rounds_note(note: str, rounds: int, warmup: int) -> str:
+    said = f"{rounds} round{'s' if rounds != 1 else ''}, {warmup or 'no'} warm-up"
+    return f"{note}; {said}" if note else said
 
 
 def machine() -> dict:
@@ -114,6 +138,8 @@ def markdown(results: list[Result], facts: dict, growth: list[dict] | None = Non
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
         rate = f"; {r.per_second:,.0f}/s" if r.per_second else ""
+        if r.rounds and (r.rounds, r.warmup) != (ROUNDS, WARMUP):
+            rate += f" ({_rounds_note('', r.rounds, r.warmup)})"
         lines.append(f"| {r.id} | {r.title}{rate} | {r.median_ratio:.2f}× ({r.spread[0]:.2f}–{r.spread[1]:.2f}) | "
                      f"{r.measured_ms:,.1f} | {r.floor_ms:,.1f} | {r.queries_measured}/{r.queries_floor} | "
                      f"{r.target_text} | {'yes' if r.within_target else 'NO'} |")

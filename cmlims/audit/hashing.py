@@ -58,9 +58,14 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
+# One encoder for every call: json.dumps with these options builds a new one each time, a measurable share of
+# hashing an entry (verify_audit and bulk writes hash millions). Same output as json.dumps with them.
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def canonical_json(data: Any) -> str:
     """Sorted keys, no whitespace: the form signatures and the chain hash."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL_ENCODER.encode(data)
 
 
 def hmac_key() -> bytes:
