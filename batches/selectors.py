@@ -531,6 +531,7 @@ def donor_trace(code: str, *, rows: int = DONOR_TRACE_ROWS) -> dict:
     if source is None:
         raise NotFound(f"donor {code} does not exist")
     shown_ids = contributions.order_by("lot_id").values("lot_id").distinct()[:rows]
+    statuses = VialStatus.values  # the enum builds this list anew on every access
     lots: dict[int, dict] = {}
     for c in (contributions.filter(lot_id__in=shown_ids).order_by("lot_id", "harvest_id")
               .values("lot_id", "lot__lot_number", "lot__product__name", "lot__status", "lot__on_hold",
@@ -538,7 +539,7 @@ def donor_trace(code: str, *, rows: int = DONOR_TRACE_ROWS) -> dict:
         entry = lots.setdefault(c["lot_id"], {
             "lot_number": c["lot__lot_number"], "product": c["lot__product__name"], "status": c["lot__status"],
             "on_hold": c["lot__on_hold"], "expiry": c["lot__expiry"], "volume_from_donor_ml": Decimal("0"),
-            "cultures": set(), "vials": dict.fromkeys(VialStatus.values, 0),
+            "cultures": set(), "vials": dict.fromkeys(statuses, 0),
         })
         entry["volume_from_donor_ml"] += c["volume_ml"]
         entry["cultures"].add(c["harvest__culture__code"])
