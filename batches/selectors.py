@@ -12,11 +12,13 @@ Contracts other apps rely on:
 - ``lots_genealogy_records(lot_ids) -> {lot pk: GenealogyRecords}``: every upstream record of many lots in a
   fixed number of queries (what qc's lot sign-off covers, field list v2).
 - ``register_vial_destinations(fn)``: ``fn(vial_ids) -> {vial_id: [destination dict]}``; shipping registers
-  where vials went so the donor trace reaches every consignee.
+  where vials went for the traces; ``register_lot_consignees(fn)``: ``fn(lot_ids) -> {consignee name}``, so
+  the donor trace reaches every consignee.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,12 +28,26 @@ from decimal import Decimal
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    CharField,
+    Count,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce
 
 from cmlims.exceptions import NotFound
 
 from .models import (
+    CellBank,
     CellSource,
     CMLot,
     Culture,
@@ -62,6 +78,20 @@ def vial_destinations(vial_ids: list[int]) -> dict[int, list[dict]]:
     return merged
 
 
+_consignees: list[Callable[[Iterable[int] | QuerySet], set[str]]] = []
+
+
+def register_lot_consignees(fn: Callable[[Iterable[int] | QuerySet], set[str]]) -> None:
+    """``fn(lot ids, or a queryset of them) -> {consignee name}`` the live vials of those lots went to: the donor
+    trace's every consignee in one query, without reading the destinations of each of a donor's vials."""
+    if fn not in _consignees:
+        _consignees.append(fn)
+
+
+def lot_consignees(lot_ids: Iterable[int] | QuerySet) -> list[str]:
+    return sorted(set().union(*(fn(lot_ids) for fn in _consignees)))
+
+
 # --- lots ------------------------------------------------------------------------------------------------
 
 
@@ -89,10 +119,31 @@ LOT_LIST_VALUES = ("id", "lot_number", "product__name", "product__gtin", "status
                    *(f"vials_{status}" for status in VialStatus.values))
 
 
+def _has_signoff() -> Exists:
+    # Whether a row has a sign-off, in the page's own query (served by the signatures' subject index): the
+    # sign-off read and its content check then cover only the signed rows, and a page without one costs no query.
+    from cmlims.esign.models import Meaning, Signature
+
+    # The content type by its natural key (an uncorrelated subquery, run once), not its id: the queryset is
+    # built once per process (below) and must stay right if the content types are ever re-created.
+    lot_type = ContentType.objects.filter(app_label=CMLot._meta.app_label, model=CMLot._meta.model_name)
+    return Exists(Signature.objects.filter(
+        content_type=Subquery(lot_type.values("pk")[:1]),
+        meaning__in=[Meaning.RELEASED, Meaning.REJECTED, Meaning.RECALLED],
+        object_id=Cast(OuterRef("pk"), CharField())))
+
+
+@functools.cache
+def _lot_list_values_built() -> QuerySet:
+    return lot_list_queryset().annotate(has_signoff=_has_signoff()).values(*LOT_LIST_VALUES, "has_signoff")
+
+
 def lot_list_values() -> QuerySet:
-    """``lot_list_queryset`` as dicts of ``LOT_LIST_VALUES`` (filters and cursor pagination work on it as on
-    the model queryset)."""
-    return lot_list_queryset().values(*LOT_LIST_VALUES)
+    """``lot_list_queryset`` as dicts of ``LOT_LIST_VALUES`` and ``has_signoff`` (filters and cursor pagination
+    work on it as on the model queryset)."""
+    # Composing the five count subqueries and the EXISTS took longer than cloning the result (B1): built once
+    # per process, never evaluated itself, cloned for each request.
+    return _lot_list_values_built().all()
 
 
 def lot_detail_queryset() -> QuerySet[CMLot]:
@@ -146,7 +197,8 @@ def lot_signoffs(lots: Iterable[CMLot | dict]) -> dict[int, list]:
     model instances or ``lot_list_values`` rows (then the signed ones are read as instances in one query)."""
     from cmlims.esign.models import Meaning, Signature
 
-    lots = list(lots)
+    # Rows of lot_list_values say whether they have a sign-off: only those are looked up (none: no query).
+    lots = [lot for lot in lots if not isinstance(lot, dict) or lot.get("has_signoff", True)]
     ids = [str(lot["id"] if isinstance(lot, dict) else lot.pk) for lot in lots]
     if not ids:
         return {}
@@ -454,49 +506,62 @@ def vial_trace(serial: str) -> dict:
 DONOR_TRACE_ROWS = 100
 
 
+def _count(expression: str, *, distinct: bool = False) -> Func:
+    # COUNT as a plain function (not an aggregate), so a correlated subquery needs no GROUP BY.
+    return Func(F(expression), function="COUNT",
+                template="%(function)s(DISTINCT %(expressions)s)" if distinct else "%(function)s(%(expressions)s)",
+                output_field=IntegerField())
+
+
 def donor_trace(code: str, *, rows: int = DONOR_TRACE_ROWS) -> dict:
     """donor → banks → cultures → lots (volume from this donor, vials by status) → vials and their destinations;
-    the first ``rows`` lots and vials (oldest lot first) plus the totals, and every consignee, in a fixed number of
-    queries whatever the donor's size."""
-    try:
-        source = CellSource.objects.get(code=code)
-    except CellSource.DoesNotExist as exc:
-        raise NotFound(f"donor {code} does not exist") from exc
-    contributions = HarvestContribution.objects.filter(harvest__culture__bank__source=source,
+    the first ``rows`` lots and vials (oldest lot first) plus the totals, and every consignee, in seven queries
+    whatever the donor's size: the donor with both totals, its banks, the contributions of the lots shown, their
+    vial counts, the vials shown, their destinations, and the consignees."""
+    contributions = HarvestContribution.objects.filter(harvest__culture__bank__source__code=code,
                                                        lot__voided_at__isnull=True)
     lot_ids = contributions.values("lot_id")
-    shown = list(contributions.values_list("lot_id", flat=True).order_by("lot_id").distinct()[:rows])
+    live = Vial.objects.filter(lot_id__in=lot_ids, voided_at__isnull=True)
+    # The totals as uncorrelated subqueries (the donor's code is a constant): each runs once, and the vials'
+    # lot_id IN (...) is hashed; correlated on the donor row, PostgreSQL re-ran the lot subquery per vial.
+    source = (CellSource.objects.filter(code=code).annotate(
+        lot_total=Subquery(contributions.order_by().annotate(n=_count("lot_id", distinct=True)).values("n")[:1]),
+        vial_total=Subquery(live.order_by().annotate(n=_count("pk")).values("n")[:1]),
+    ).values("code", "tissue", "eligibility_status", "consent_status", "lot_total", "vial_total").first())
+    if source is None:
+        raise NotFound(f"donor {code} does not exist")
+    shown_ids = contributions.order_by("lot_id").values("lot_id").distinct()[:rows]
+    statuses = VialStatus.values  # the enum builds this list anew on every access
     lots: dict[int, dict] = {}
-    for c in (contributions.filter(lot_id__in=shown).order_by("lot_id", "harvest_id")
+    for c in (contributions.filter(lot_id__in=shown_ids).order_by("lot_id", "harvest_id")
               .values("lot_id", "lot__lot_number", "lot__product__name", "lot__status", "lot__on_hold",
                       "lot__expiry", "volume_ml", "harvest__culture__code")):
         entry = lots.setdefault(c["lot_id"], {
             "lot_number": c["lot__lot_number"], "product": c["lot__product__name"], "status": c["lot__status"],
             "on_hold": c["lot__on_hold"], "expiry": c["lot__expiry"], "volume_from_donor_ml": Decimal("0"),
-            "cultures": set(), "vials": dict.fromkeys(VialStatus.values, 0),
+            "cultures": set(), "vials": dict.fromkeys(statuses, 0),
         })
         entry["volume_from_donor_ml"] += c["volume_ml"]
         entry["cultures"].add(c["harvest__culture__code"])
-    live = Vial.objects.filter(lot_id__in=lot_ids, voided_at__isnull=True)
-    for lot_id, status, n in (live.filter(lot_id__in=shown).order_by().values_list("lot_id", "status")
+    for lot_id, status, n in (live.filter(lot_id__in=list(lots)).order_by().values_list("lot_id", "status")
                               .annotate(n=Count("pk"))):
         lots[lot_id]["vials"][status] = n
     first = list(live.order_by("lot_id", "sequence").values("pk", "serial", "status", "lot__lot_number")[:rows])
     destinations = vial_destinations([v["pk"] for v in first])
-    # Consignees of every vial of the donor (not only the rows shown), by one subquery.
-    every = vial_destinations(live.values("pk"))
-    banks = list(source.banks.order_by("code").values("code", "kind", "passage_at_freeze"))
+    banks = list(CellBank.objects.filter(source__code=code).order_by("code").values("code", "kind",
+                                                                                     "passage_at_freeze"))
     return {
-        "donor": {"code": source.code, "tissue": source.tissue, "eligibility": source.eligibility_status,
-                  "consent": source.consent_status},
+        "donor": {"code": source["code"], "tissue": source["tissue"], "eligibility": source["eligibility_status"],
+                  "consent": source["consent_status"]},
         "banks": banks,
         "lots": [{**entry, "cultures": sorted(entry["cultures"])} for entry in lots.values()],
-        "lot_count": len(shown) if len(shown) < rows else contributions.values("lot_id").distinct().count(),
+        "lot_count": source["lot_total"] or 0,
         "vials": [{"serial": v["serial"], "lot_number": v["lot__lot_number"], "status": v["status"],
                    "destinations": destinations.get(v["pk"], [])} for v in first],
-        "vial_count": live.count(),
+        "vial_count": source["vial_total"] or 0,
         "rows_shown": rows,
-        "consignees": sorted({d["consignee"] for found in every.values() for d in found if d.get("consignee")}),
+        # Consignees of every vial of the donor (not only the rows shown), by one query.
+        "consignees": lot_consignees(lot_ids),
     }
 
 

@@ -217,3 +217,12 @@ def vial_destinations(vial_ids: list[int]) -> dict[int, list[dict]]:
             "country": s.consignee.country, "shipped_at": s.shipped_at, "received_at": s.received_at,
         })
     return found
+
+
+def lot_consignees(lot_ids) -> set[str]:
+    """The consignees the live vials of ``lot_ids`` went to (live allocations) by one query, from the allocations
+    to their vials' lots: the donor trace's every consignee (``batches.selectors.register_lot_consignees``)."""
+    return set(ShipmentVial.objects.filter(vial__lot_id__in=lot_ids, vial__voided_at__isnull=True,
+                                           released_at__isnull=True)
+               .exclude(shipment__consignee__name="").order_by()
+               .values_list("shipment__consignee__name", flat=True).distinct())

@@ -155,7 +155,9 @@ else:
     SILENCED_SYSTEM_CHECKS = ["axes.W001"]
 AUTHENTICATION_BACKENDS = [
     "cmlims.logins.LockoutBackend",  # axes: refuses a locked-out user name or address before the password
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading the session's user with its roles in one query (sessions saved under
+    # ModelBackend's path log in again once).
+    "cmlims.api.authentication.RoleLoadingBackend",
 ]
 # django-axes: after AXES_FAILURE_LIMIT failed logins a user name, and separately a client address, is locked
 # for AXES_COOLOFF_TIME (admin login and POST /api/v1/auth/token/). Counts live in the cache, not in rows of
@@ -222,7 +224,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "cmlims.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["cmlims.api.renderers.OrjsonRenderer"],  # DRF's bytes, by orjson (B1)
     # Scopes used by cmlims.api.throttling: the token endpoint per client address, signatures and uploads
     # per user (every signing or upload operation reads its body through request_parse, which applies them).
     "DEFAULT_THROTTLE_RATES": {

@@ -330,11 +330,13 @@ def test_donor_trace_shows_first_rows_and_totals_in_constant_queries(chain, djan
     from batches import selectors
 
     first = lot_at(chain, LotStatus.PACKAGED, vials=5)  # packages 3 (2 rejected)
-    with django_assert_num_queries(9):
+    # the donor with both totals, its banks, the lots shown, their vial counts, the vials shown, their
+    # destinations, every consignee
+    with django_assert_num_queries(7):
         one = selectors.donor_trace(chain.source.code, rows=2)
     lot_at(chain, LotStatus.PACKAGED, vials=6)
     lot_at(chain, LotStatus.PACKAGED, vials=7)
-    with django_assert_num_queries(10):  # + the lot total, counted only once the rows shown are full
+    with django_assert_num_queries(7):
         three = selectors.donor_trace(chain.source.code, rows=2)
     assert (one["lot_count"], one["vial_count"], len(one["vials"])) == (1, 3, 2)
     assert (three["lot_count"], three["vial_count"], len(three["vials"])) == (3, 12, 2)
@@ -357,3 +359,28 @@ def test_search_by_vial_serial_finds_its_lot_in_the_api_and_the_admin(chain, aut
     assert second.lot_number in page and first.lot_number not in page
     part = auth_client(chain.qc).get(f"/api/v1/lots/?search={first.lot_number[-4:]}").json()  # not a serial
     assert first.lot_number in [item["lot_number"] for item in part["results"]]
+
+
+@pytest.mark.req("FEAT-PERF-API")
+def test_lot_list_page_without_signed_lots_is_two_queries(chain, auth_client, django_assert_num_queries):
+    """Issue 14 B1: the token with its user and roles, then the page (which says which rows are signed): no
+    signature read when none is; a signed lot on the page adds its sign-off read and content check."""
+    from cmlims.esign.services import signature_sign
+
+    client = auth_client(chain.qc)
+    lot_at(chain, LotStatus.PACKAGED)
+    signed = lot_at(chain, LotStatus.PACKAGED)
+    client.get("/api/v1/lots/")  # warms the process-wide ContentType cache
+    with django_assert_num_queries(2):
+        assert len(client.get("/api/v1/lots/?page_size=500").json()["results"]) == 2
+    signature_sign(subject=signed, signer=chain.qc, username=chain.qc.username, password="correct-horse-battery",
+                   meaning="released", reason="", content={"lot_number": signed.lot_number},
+                   field_list_version="test-1")
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get("/api/v1/lots/?page_size=500").json()
+    assert len(ctx.captured_queries) > 2
+    assert {item["lot_number"]: item["release"] is not None for item in body["results"]}[signed.lot_number]
+    first_page = client.get("/api/v1/lots/?page_size=1").json()
+    assert first_page["results"][0]["lot_number"] == signed.lot_number
+    with django_assert_num_queries(2):  # the unsigned page after it still reads no signature
+        assert client.get(first_page["next"]).json()["results"][0]["release"] is None

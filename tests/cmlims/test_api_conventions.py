@@ -238,7 +238,7 @@ def test_me_returns_printed_name_and_roles(make_user, auth_client, django_assert
     user = make_user("qc1", roles.QC_OFFICER, first_name="Priya", last_name="Raman")
     client = auth_client(user)
 
-    with django_assert_num_queries(2):  # token + user, then the roles
+    with django_assert_num_queries(1):  # the token with its user and the user's roles, in one query
         response = client.get("/api/v1/me/")
 
     assert response.status_code == 200

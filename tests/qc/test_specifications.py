@@ -71,8 +71,8 @@ def test_api_lists_and_approves(chain, qc2, auth_client, django_assert_num_queri
     body = response.json()
     assert body["status"] == "in_force" and body["approval"]["meaning"] == Meaning.SPECIFICATION_APPROVED
     specification_create(product=chain.product, title="v2 draft", actor=qc2, items=SMALL_PANEL)
-    # token with user; the reader's roles; specifications with product, approval, signer; items
-    with django_assert_num_queries(4):
+    # token with its user and roles; specifications with product, approval, signer; items
+    with django_assert_num_queries(3):
         listing = client.get("/api/v1/qc/specifications/")
     assert [s["version"] for s in listing.json()["results"]] == [2, 1]
     assert auth_client(chain.lab1).post(f"/api/v1/qc/specifications/{spec.pk}/approve/",

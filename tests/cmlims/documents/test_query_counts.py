@@ -25,8 +25,8 @@ def test_job_status_query_count(make_user, auth_client, django_assert_num_querie
     user = make_user("ship1", roles.SHIPPING_COORDINATOR)
     (job_id,) = make_jobs(user, 1)
     client = auth_client(user)
-    # token + user, roles of the user, the job with its requester
-    with django_assert_num_queries(3):
+    # token + user with its roles, the job with its requester
+    with django_assert_num_queries(2):
         assert client.get(f"/api/v1/jobs/{job_id}/").status_code == 200
 
 
@@ -44,10 +44,10 @@ def test_admin_lists_query_counts(chain, packaged_lot, rows, django_assert_num_q
     client = Client()
     client.login(username=user.username, password=PASSWORD)
     client.get("/admin/documents/documentjob/")  # warm the session and content types
-    # session, user, the user's roles (the admin refuses integration accounts), permissions, then the page's own
-    with django_assert_num_queries(9):
+    # session, user with its roles (the admin refuses integration accounts), permissions, then the page's own
+    with django_assert_num_queries(8):
         assert client.get("/admin/documents/documentjob/").status_code == 200
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         assert client.get("/admin/documents/labelprint/").status_code == 200
 
 

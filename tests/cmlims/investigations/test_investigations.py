@@ -109,8 +109,8 @@ def test_api_close(people, auth_client, django_assert_num_queries):
                                  format="json").status_code == 403
     for _ in range(3):
         open_on(lab, lab)
-    # the token with its user; the reader's roles; the page (users, signatures joined; types cached)
-    with django_assert_num_queries(3):
+    # the token with its user and roles; the page (users, signatures joined; types cached)
+    with django_assert_num_queries(2):
         listing = client.get("/api/v1/investigations/")
     assert listing.status_code == 200 and len(listing.json()["results"]) == 4
     assert Investigation.objects.get(pk=inv.pk).conclusion == "analyst error"
