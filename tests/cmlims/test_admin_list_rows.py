@@ -1,0 +1,53 @@
+"""The list pages' per-row shortcuts give exactly what Django's own machinery gives (B2 of issue 14)."""
+
+import copy
+
+import pytest
+from django import forms
+from django.contrib.admin import helpers
+from django.contrib.admin.sites import site
+from django.urls import reverse
+from django.utils.html import format_html
+
+from batches.models import CMLot, LotStatus
+from cmlims.admin import url_for_each
+from cmlims.audit import audited_bulk_create
+from tests.support.builders import lot_at
+
+pytestmark = pytest.mark.django_db
+
+
+def test_action_checkbox_is_the_stock_widget_markup(chain):
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    lot.lot_number = 'CM<"&\'>-1'  # text that must be escaped in the attribute
+    stock = forms.CheckboxInput({"class": "action-select", "aria-label": format_html(
+        "Select this object for an action - {}", str(lot))}, lambda value: False)
+    assert site._registry[CMLot].action_checkbox(lot) == stock.render(helpers.ACTION_CHECKBOX_NAME, str(lot.pk))
+
+
+@pytest.mark.parametrize(("viewname", "fixed", "values"), [
+    ("admin:batches_cmlot_genealogy", [], [1, 42, 1234567]),
+    ("admin:batches_cmlot_change", [], [7, "a b/c?d#e%f_g", "ü-ß"]),
+    ("admin:qc_lot_signoff", [], ["CM26-0001", "CM 26-0002 ü"]),
+    ("admin:cmlims_timeline", ["batches.cmlot"], [3, 81518315]),
+])
+def test_url_for_each_is_reverse(viewname, fixed, values):
+    url_of = url_for_each(viewname, *fixed)
+    for value in values:
+        assert url_of(value) == reverse(viewname, args=[*fixed, value])
+
+
+def test_lot_list_first_and_last_page_run_the_same_queries(chain, client, django_assert_num_queries):
+    client.force_login(chain.lab1)
+    lots = [lot_at(chain, LotStatus.PACKAGED) for _ in range(3)]
+    url = "/admin/batches/cmlot/?status__exact=packaged"
+    client.get(url)  # warms the process-wide ContentType cache
+    with django_assert_num_queries(9) as first:
+        client.get(url)
+    clones = [copy.copy(lots[0]) for _ in range(120)]  # 120 more packaged lots: three pages of 50
+    for n, clone in enumerate(clones):
+        clone.pk, clone.lot_number = None, f"CM99-{n:04d}"
+    audited_bulk_create(CMLot, clones, actor=chain.lab1, clean=False)
+    with django_assert_num_queries(len(first.captured_queries)):
+        page = client.get(url + "&p=3").content.decode()
+    assert page.count('class="action-select"') == 23 and page.count("genealogy</a>") == 23
