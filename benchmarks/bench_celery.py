@@ -50,6 +50,8 @@ class Worker:
              "-n", self.hostname, "--without-gossip", "--without-mingle", "-l", "warning"],
             cwd=ROOT, env=env, start_new_session=True)
         atexit.register(self.stop)
+        # A run stopped by SIGTERM (timeout, Ctrl-C of make) still stops its worker: exit runs atexit.
+        signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
