@@ -9,10 +9,12 @@ from stdnum import ean
 
 from cmlims.audit import VoidableModel
 from cmlims.documents.zpl import label_text_validator
+from cmlims.patterns import states_pattern
 
 from .common import NON_NEGATIVE, PERCENT, POSITIVE, order_errors
 
 
+@states_pattern(r"^(?:\d{8}|\d{12,14})$")  # the check digit no pattern can state
 def validate_gtin(value: str) -> None:
     """GTIN-8/12/13/14 with a correct check digit (GS1 general specifications §7.9)."""
     if not value.isdigit() or len(value) not in (8, 12, 13, 14):

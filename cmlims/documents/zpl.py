@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from django.core.exceptions import ValidationError
 
 from cmlims.exceptions import InvalidInput
+from cmlims.patterns import states_pattern
 
 DOTS_PER_MM = 8  # 203 dpi printers, the common Zebra default
 
 
+@states_pattern(r"^[^\^~\u0000-\u001f\u007f-\u009f]*$")  # what it refuses: ^, ~, C0 and C1 controls
 def label_text_validator(value: str) -> None:
     """Model-field validator for free text that is printed on a label (product and consignee names, addresses).
 

@@ -12,7 +12,12 @@ from cmlims.api.parsing import request_parse
 from cmlims.api.permissions import WorkingRoleReaders
 from cmlims.audit import to_jsonable
 from cmlims.esign.services import signature_current_status, signature_manifest
-from cmlims.investigations.deviations import deviation_close, deviation_raise, deviation_subject_get
+from cmlims.investigations.deviations import (
+    deviation_close,
+    deviation_raise,
+    deviation_subject_get,
+    deviation_subject_types,
+)
 from cmlims.investigations.models import Investigation, Kind, Phase
 from cmlims.investigations.selectors import deviations_open, investigation_get, investigation_list
 from cmlims.investigations.services import investigation_close, investigation_update
@@ -122,10 +127,18 @@ class DeviationListView(ListAPIView):
     permission_classes = [IsAuthenticated, WorkingRoleReaders]
 
     class DeviationRaiseInput(serializers.Serializer):
-        subject_type = serializers.CharField(help_text="lot, harvest, drying_run, packaging_run or shipment")
+        subject_type = serializers.ChoiceField(choices=[], help_text="the kind of record the deviation is about")
         subject_id = serializers.CharField()
         title = serializers.CharField(allow_blank=True)
         details = serializers.CharField(allow_blank=True)
+
+        def __init__(self, *args, **kwargs):
+            # the subjects the apps registered, read when the input (or the schema) is built, not at import
+            super().__init__(*args, **kwargs)
+            subject_types = sorted(deviation_subject_types())
+            field = self.fields["subject_type"]
+            field.choices = subject_types
+            field.error_messages["invalid_choice"] = f"must be one of: {', '.join(subject_types)}"
 
     @extend_schema(parameters=[InvestigationListQuery])
     def get(self, request, *args, **kwargs):

@@ -222,7 +222,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "cmlims.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "cmlims.api.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "cmlims.api.schema.CmlimsAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["cmlims.api.renderers.OrjsonRenderer"],  # DRF's bytes, by orjson (B1)
     # Scopes used by cmlims.api.throttling: the token endpoint per client address, signatures and uploads
@@ -248,6 +248,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Request bodies as components of their own: a file is binary there (a URL only in responses), and what
+    # the request side states (patterns, lengths) is not mixed into response bodies.
+    "COMPONENT_SPLIT_REQUEST": True,
     # The lot pipeline's status targets: one enum for the transition input and the allowed transitions.
     "ENUM_NAME_OVERRIDES": {"LotStatusTargetEnum": "batches.lifecycle.LOT_STATUS_TARGETS",
                             "LotLabelKindEnum": [("quarantine", "quarantine"), ("final", "final")]},

@@ -3,7 +3,9 @@
 Each of lab staff, QC officer and shipping coordinator fuzzes every operation with a token of its own (the
 revoke operation never gets that token's id), a fixed seed and a bounded number of examples per operation.
 Requests go through Django's WSGI application in this process, each in a savepoint of its own, so one
-example's database error cannot poison the next. The run's figures go to ``reports/fuzz.json``.
+example's database error cannot poison the next. The schema-valid examples name real records (a released lot,
+its donor, bank, culture and harvest, a consignee, a draft shipment: ``tests/support/fuzz_data.py``), since no
+schema can say which ids exist. The run's figures go to ``reports/fuzz.json``.
 """
 
 import contextlib
@@ -24,6 +26,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from cmlims import roles
+from tests.support.fuzz_data import fuzz_records, real_data_hooks
 
 pytestmark = pytest.mark.django_db
 
@@ -52,14 +55,16 @@ def _operations(schema):
     return [result.ok() for result in schema.get_all_operations()]
 
 
+@pytest.mark.timeout(900)  # a role takes 2–5 min alone on the CI machine, much longer beside other runs
 @pytest.mark.req("README-FUZZ", "README-API-ERRORS", via="api")
 @pytest.mark.parametrize("role", list(ROLES))
 def test_fuzz_every_operation_no_5xx_and_responses_match_the_schema(role, make_user, auth_client):
     client = auth_client(make_user(f"fuzz-{role.split()[0].lower()}", ROLES[role]))
     token = client._credentials["HTTP_AUTHORIZATION"]
     own_token_id = client.get("/api/v1/auth/tokens/").json()["results"][0]["id"]
+    hooks = real_data_hooks(fuzz_records(coordinator=make_user("fuzz-world-coordinator", roles.SHIPPING_COORDINATOR)))
     with wsgi_app() as app:
-        figures, failures = _fuzz(app, token, own_token_id)
+        figures, failures = _fuzz(app, token, own_token_id, hooks)
     report = Path("reports/fuzz.json")
     report.parent.mkdir(exist_ok=True)
     previous = json.loads(report.read_text()) if report.exists() else {}
@@ -68,14 +73,16 @@ def test_fuzz_every_operation_no_5xx_and_responses_match_the_schema(role, make_u
     assert not failures, "\n".join(failures[:40])
 
 
-def _fuzz(app, token: str, own_token_id: int):
+def _fuzz(app, token: str, own_token_id: int, hooks):
     schema = schemathesis.openapi.from_wsgi("/api/schema/", app, headers={"Authorization": token})
     figures = {"operations": 0, "examples": 0, "server_errors": 0, "statuses": Counter(), "mostly_rejected": []}
     failures = []
     for operation in _operations(schema):
         statuses, valid, why = Counter(), Counter(), Counter()  # valid: what the schema-valid examples got
         for mode, examples in ((GenerationMode.POSITIVE, EXAMPLES), (GenerationMode.NEGATIVE, EXAMPLES // 2)):
-            _fuzz_operation(app, token, own_token_id, operation, mode, examples, statuses, (valid, why), failures)
+            _fuzz_operation(app, token, own_token_id, operation, (mode, hooks if mode == GenerationMode.POSITIVE
+                                                                  else None), examples, statuses, (valid, why),
+                            failures)
         figures["operations"] += 1
         figures["examples"] += sum(statuses.values())
         figures["server_errors"] += sum(n for status, n in statuses.items() if status >= 500)
@@ -87,12 +94,13 @@ def _fuzz(app, token: str, own_token_id: int):
     return figures, failures
 
 
-def _fuzz_operation(app, token, own_token_id, operation, mode, examples, statuses, valid_tally, failures) -> None:
-    valid, why = valid_tally
+def _fuzz_operation(app, token, own_token_id, operation, generation, examples, statuses, valid_tally,
+                    failures) -> None:
+    (mode, hooks), (valid, why) = generation, valid_tally
     @seed(SEED)
     @settings(max_examples=examples, phases=[Phase.generate], database=None, deadline=None,
               suppress_health_check=list(HealthCheck))
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=operation.as_strategy(generation_mode=mode, hooks=hooks))
     def fuzz(case):
         if (case.method.upper(), case.operation.path) == REVOKE:  # the fuzzer keeps its own token
             assume(str(case.path_parameters.get("id")) != str(own_token_id))

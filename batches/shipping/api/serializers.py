@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import MaxLengthValidator
 from rest_framework import serializers
 
 from batches.shipping.lifecycle import SHIPMENT_PIPELINE
@@ -14,14 +15,24 @@ from cmlims.api.parsing import SignatureInput
 from cmlims.audit import to_jsonable
 
 
+def _model_checks(name: str) -> list:
+    """The consignee field's own validators (ISO code, label text) but its length, which the input states:
+    the schema then says them, and a refusal names the field as the model's would."""
+    return [check for check in Consignee._meta.get_field(name).validators
+            if not isinstance(check, MaxLengthValidator)]
+
+
 class ConsigneeInput(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, validators=_model_checks("name"))
     kind = serializers.ChoiceField(choices=Consignee.Kind.choices, required=False)
-    address_line1 = serializers.CharField(max_length=200)
-    address_line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    city = serializers.CharField(max_length=100)
-    country = serializers.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, e.g. DE")
+    address_line1 = serializers.CharField(max_length=200, validators=_model_checks("address_line1"))
+    address_line2 = serializers.CharField(max_length=200, required=False, allow_blank=True,
+                                          validators=_model_checks("address_line2"))
+    postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True,
+                                        validators=_model_checks("postal_code"))
+    city = serializers.CharField(max_length=100, validators=_model_checks("city"))
+    country = serializers.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, e.g. DE",
+                                    validators=_model_checks("country"))
     contact_name = serializers.CharField(max_length=200)
     contact_phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
     contact_email = serializers.EmailField(required=False, allow_blank=True)
