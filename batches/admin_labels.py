@@ -8,7 +8,6 @@ import re
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -17,6 +16,7 @@ from django.utils.html import format_html
 from batches import documents
 from batches.models import CMLot, LotStatus
 from cmlims import roles
+from cmlims.admin import page_role_required
 from cmlims.audit import object_type_of
 from cmlims.documents import labels
 from cmlims.documents.models import DocumentJob, LabelKind
@@ -119,8 +119,7 @@ def lot_labels_view(modeladmin, request, pk: int):
     """GET: the reconciliation, the print forms and the destroyed/returned records. POST: one of the forms."""
     # Who prints labels (lab staff: quarantine; shipping: final); refused before the lookup. QC reads the
     # reconciliation on the sign-off checklist and in the batch record.
-    if request.user.is_superuser or not roles.has_role(request.user, roles.LAB_STAFF, roles.SHIPPING_COORDINATOR):
-        raise PermissionDenied
+    page_role_required(request, roles.LAB_STAFF, roles.SHIPPING_COORDINATOR)
     lot = CMLot.objects.select_related("product").filter(pk=pk).first()
     if lot is None:
         raise Http404(f"No lot {pk}")

@@ -446,11 +446,16 @@ def form_error_show(form: forms.Form, exc: ApplicationError) -> None:
         form.add_error(None, exc.message)
 
 
-def signing_page_check(request) -> None:
-    """Signing pages belong to QC officers (the superuser signs nothing): anyone else gets 403, before the
-    record is even looked up (a refusal says nothing about which records exist)."""
-    if request.user.is_superuser or not roles.has_role(request.user, roles.QC_OFFICER):
+def page_role_required(request, *needed: str) -> None:
+    """A custom admin page belongs to the roles ``needed`` (the superuser takes no GMP action): anyone else gets
+    403 first, before the page looks its record up (a refusal says nothing about which records exist)."""
+    if request.user.is_superuser or not roles.has_role(request.user, *needed):
         raise PermissionDenied
+
+
+def signing_page_check(request) -> None:
+    """Signing pages belong to QC officers (the superuser signs nothing)."""
+    page_role_required(request, roles.QC_OFFICER)
 
 
 def signing_page(model_admin, request, *, subject, title: str, meaning: str, sign: Callable[..., object],
