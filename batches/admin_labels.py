@@ -21,7 +21,7 @@ from cmlims.audit import object_type_of
 from cmlims.documents import labels
 from cmlims.documents.models import DocumentJob, LabelKind
 from cmlims.documents.selectors import label_dispositions_for_subject
-from cmlims.exceptions import ApplicationError, field_error
+from cmlims.exceptions import ApplicationError
 from cmlims.printing.models import PrinterKind
 from cmlims.printing.selectors import printer_list, printers_for_stock
 from cmlims.printing.services import A4_MM
@@ -84,22 +84,9 @@ def _job_link(job: DocumentJob):
 
 def _print(request, lot: CMLot, form: PrintForm) -> DocumentJob:
     d = form.cleaned_data
-    serials = _keys(d["vials"])
-    if d["template"] == "vial" and not serials and not d["reason"].strip():
-        serials = documents.lot_unlabelled_serials(lot, kind=d["kind"])
-        if not serials:
-            raise field_error("vials", "every vial already has this label: name the vials to reprint, and a reason")
-    choice, printer = d["printer"], None
-    if not choice.startswith("download:"):
-        printer = int(choice)
-    layout = "page"
-    if printer is not None and choice in {c for c, label in printer_choices(d["template"]) if "A4 sheet" in label}:
-        layout = "a4"
-    return documents.lot_labels_request(
-        lot=lot, actor=request.user, template=d["template"], kind=d["kind"],
-        output_format=choice.split(":")[1] if printer is None else None, vials=serials or None,
-        reason=d["reason"], copies=d["copies"], carton_size=CARTON_SIZE if d["template"] == "carton" else None,
-        layout=layout, printer=printer)
+    return documents.lot_labels_page_request(
+        lot=lot, actor=request.user, template=d["template"], kind=d["kind"], destination=d["printer"],
+        vials=_keys(d["vials"]), reason=d["reason"], copies=d["copies"], carton_size=CARTON_SIZE)
 
 
 def _show_error(form: forms.Form, exc: ApplicationError) -> None:
