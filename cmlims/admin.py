@@ -453,6 +453,16 @@ def page_role_required(request, *needed: str) -> None:
         raise PermissionDenied
 
 
+def page_object(model_admin, request, object_id: str, what: str):
+    """A custom page's record, after its role check: 404 for an unknown id, 403 if the reader may not view it."""
+    obj = model_admin.model.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+    if obj is None:
+        raise Http404(f"No {what} with id {object_id}")
+    if not model_admin.has_view_permission(request, obj):
+        raise PermissionDenied
+    return obj
+
+
 def signing_page_check(request) -> None:
     """Signing pages belong to QC officers (the superuser signs nothing)."""
     page_role_required(request, roles.QC_OFFICER)
