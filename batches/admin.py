@@ -24,6 +24,7 @@ from cmlims.admin import (
     SignatureForm,
     adopt,
     badge,
+    page_object,
     quantity,
     readable_error,
     signing_page,
@@ -161,11 +162,7 @@ class ProductAdmin(ServiceAdmin):
 
     def limits_approve_view(self, request, object_id: str):
         signing_page_check(request)  # a QC officer's signing page: refused before any lookup
-        product = m.Product.objects.filter(pk=object_id).first() if object_id.isdigit() else None
-        if product is None:
-            raise Http404(f"No product with id {object_id}")
-        if not self.has_view_permission(request, product):
-            raise PermissionDenied
+        product = page_object(self, request, object_id, "product")
         return signing_page(
             self, request, template="admin/batches/product/limits_approve.html", subject=product,
             title=f"Approve process limits: {product}", meaning="product limits approved",
@@ -230,11 +227,7 @@ class CellSourceAdmin(ServiceAdmin):
 
     def eligibility_view(self, request, object_id: str):
         signing_page_check(request)  # a QC officer's signing page: refused before any lookup
-        source = m.CellSource.objects.filter(pk=object_id).first() if object_id.isdigit() else None
-        if source is None:
-            raise Http404(f"No donor with id {object_id}")
-        if not self.has_view_permission(request, source):
-            raise PermissionDenied
+        source = page_object(self, request, object_id, "donor")
         return signing_page(
             self, request, template="admin/batches/cellsource/eligibility.html", subject=source,
             title=f"Determine eligibility: {source}", meaning="eligibility determined", form_class=EligibilityForm,

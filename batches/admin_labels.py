@@ -8,7 +8,6 @@ import re
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -17,11 +16,12 @@ from django.utils.html import format_html
 from batches import documents
 from batches.models import CMLot, LotStatus
 from cmlims import roles
+from cmlims.admin import page_role_required
 from cmlims.audit import object_type_of
 from cmlims.documents import labels
 from cmlims.documents.models import DocumentJob, LabelKind
 from cmlims.documents.selectors import label_dispositions_for_subject
-from cmlims.exceptions import ApplicationError, field_error
+from cmlims.exceptions import ApplicationError
 from cmlims.printing.models import PrinterKind
 from cmlims.printing.selectors import printer_list, printers_for_stock
 from cmlims.printing.services import A4_MM
@@ -84,22 +84,9 @@ def _job_link(job: DocumentJob):
 
 def _print(request, lot: CMLot, form: PrintForm) -> DocumentJob:
     d = form.cleaned_data
-    serials = _keys(d["vials"])
-    if d["template"] == "vial" and not serials and not d["reason"].strip():
-        serials = documents.lot_unlabelled_serials(lot, kind=d["kind"])
-        if not serials:
-            raise field_error("vials", "every vial already has this label: name the vials to reprint, and a reason")
-    choice, printer = d["printer"], None
-    if not choice.startswith("download:"):
-        printer = int(choice)
-    layout = "page"
-    if printer is not None and choice in {c for c, label in printer_choices(d["template"]) if "A4 sheet" in label}:
-        layout = "a4"
-    return documents.lot_labels_request(
-        lot=lot, actor=request.user, template=d["template"], kind=d["kind"],
-        output_format=choice.split(":")[1] if printer is None else None, vials=serials or None,
-        reason=d["reason"], copies=d["copies"], carton_size=CARTON_SIZE if d["template"] == "carton" else None,
-        layout=layout, printer=printer)
+    return documents.lot_labels_page_request(
+        lot=lot, actor=request.user, template=d["template"], kind=d["kind"], destination=d["printer"],
+        vials=_keys(d["vials"]), reason=d["reason"], copies=d["copies"], carton_size=CARTON_SIZE)
 
 
 def _show_error(form: forms.Form, exc: ApplicationError) -> None:
@@ -119,8 +106,7 @@ def lot_labels_view(modeladmin, request, pk: int):
     """GET: the reconciliation, the print forms and the destroyed/returned records. POST: one of the forms."""
     # Who prints labels (lab staff: quarantine; shipping: final); refused before the lookup. QC reads the
     # reconciliation on the sign-off checklist and in the batch record.
-    if request.user.is_superuser or not roles.has_role(request.user, roles.LAB_STAFF, roles.SHIPPING_COORDINATOR):
-        raise PermissionDenied
+    page_role_required(request, roles.LAB_STAFF, roles.SHIPPING_COORDINATOR)
     lot = CMLot.objects.select_related("product").filter(pk=pk).first()
     if lot is None:
         raise Http404(f"No lot {pk}")

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.text import capfirst
 
 from cmlims import roles
+from cmlims.admin import page_role_required
 from cmlims.exceptions import ApplicationError
 
 from . import models as m
@@ -194,22 +195,23 @@ def _show_refusal(page: RunPage, exc: ApplicationError) -> None:
             page.reason.add_error(None, condition.get("detail", condition.get("code")))
 
 
+RECORDING_ROLES = (roles.LAB_STAFF,)  # recording is lab work: QC, shipping and the superuser read the run's page
+
+
 def may_record_run(user) -> bool:
-    """Recording is lab work: QC, shipping and the superuser read the run's page."""
-    return not user.is_superuser and roles.has_role(user, roles.LAB_STAFF)
+    return not user.is_superuser and roles.has_role(user, *RECORDING_ROLES)
 
 
 def drying_run_record_view(model_admin, request, pk: int | None = None):
     """GET: the page; POST: everything filled in, through one service call (all or nothing)."""
-    if not may_record_run(request.user):
-        raise PermissionDenied  # before the lookup: a refusal says nothing about which runs exist
+    page_role_required(request, *RECORDING_ROLES)
     run = None
     if pk is not None:
         run = m.LyophilisationRun.objects.select_related("lot", "performed_by", "completed_by").filter(pk=pk).first()
         if run is None:
             raise Http404(f"No freeze-drying run {pk}")
     allowed = model_admin.has_change_permission(request, run) if run else model_admin.has_add_permission(request)
-    if not allowed or not may_record_run(request.user):
+    if not allowed:
         raise PermissionDenied
     page = _page(run, request.POST if request.method == "POST" else None)
     if request.method == "POST" and all(form.is_valid() for form in page.forms()):

@@ -470,11 +470,26 @@ def form_error_show(form: forms.Form, exc: ApplicationError) -> None:
         form.add_error(None, exc.message)
 
 
-def signing_page_check(request) -> None:
-    """Signing pages belong to QC officers (the superuser signs nothing): anyone else gets 403, before the
-    record is even looked up (a refusal says nothing about which records exist)."""
-    if request.user.is_superuser or not roles.has_role(request.user, roles.QC_OFFICER):
+def page_role_required(request, *needed: str) -> None:
+    """A custom admin page belongs to the roles ``needed`` (the superuser takes no GMP action): anyone else gets
+    403 first, before the page looks its record up (a refusal says nothing about which records exist)."""
+    if request.user.is_superuser or not roles.has_role(request.user, *needed):
         raise PermissionDenied
+
+
+def page_object(model_admin, request, object_id: str, what: str):
+    """A custom page's record, after its role check: 404 for an unknown id, 403 if the reader may not view it."""
+    obj = model_admin.model.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+    if obj is None:
+        raise Http404(f"No {what} with id {object_id}")
+    if not model_admin.has_view_permission(request, obj):
+        raise PermissionDenied
+    return obj
+
+
+def signing_page_check(request) -> None:
+    """Signing pages belong to QC officers (the superuser signs nothing)."""
+    page_role_required(request, roles.QC_OFFICER)
 
 
 def signing_page(model_admin, request, *, subject, title: str, meaning: str, sign: Callable[..., object],

@@ -15,9 +15,13 @@ from openpyxl import Workbook
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def cell_safe(value: object) -> str:
-    text = "" if value is None else str(value)
+def formula_neutralised(text: str) -> str:
+    """THE neutraliser of every export: a cell a spreadsheet would run as a formula starts with a quote instead."""
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def cell_safe(value: object) -> str:
+    return formula_neutralised("" if value is None else str(value))
 
 
 def rows_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:

@@ -260,8 +260,7 @@ class QCResultAdmin(AuditedModelAdmin):
     def invalidate_view(self, request, pk: int):
         """A QC officer invalidates a result: reason and signature ("result invalidated"); the page says
         beforehand what stops it (own result, already invalidated, lot closed)."""
-        if not roles.has_role(request.user, roles.QC_OFFICER):
-            raise PermissionDenied
+        signing_page_check(request)
         result = get_object_or_404(QCResult.objects.select_related("lot", "spec_item", "analyst"), pk=pk)
         return signing_page(
             self, request, template=SIGN_TEMPLATE,

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from cmlims.audit import Action, chain_head
 from cmlims.audit_display import ReadableEntry, readable_entries
+from cmlims.exports import formula_neutralised
 from cmlims.models import AuditEntry
 from cmlims.pipeline import pipeline_routine_fields
 
@@ -164,17 +165,12 @@ def trail_lines(entries: Iterable[AuditEntry]) -> list[list[str]]:
     return lines
 
 
-def neutralised(cell: str) -> str:
-    """A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR) starts with a quote instead."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
-
-
 def trail_csv(entries: Iterable[AuditEntry]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(TRAIL_HEADER)
     for line in trail_lines(entries):
-        writer.writerow([neutralised(cell) for cell in line])
+        writer.writerow([formula_neutralised(cell) for cell in line])
     return out.getvalue()
 
 

@@ -33,8 +33,9 @@ from cmlims.documents.selectors import label_print_exists, label_reconciliation
 from cmlims.documents.services import document_job_request, label_disposition_record
 from cmlims.documents.symbols import gs1_date
 from cmlims.exceptions import Conflict, InvalidInput, field_error
-from cmlims.printing.selectors import printer_get
-from cmlims.printing.services import printer_for_labels
+from cmlims.printing.models import PrinterKind
+from cmlims.printing.selectors import printer_get, printers_for_stock
+from cmlims.printing.services import A4_MM, printer_for_labels
 
 LOT_LABELS = "lot_labels"
 LABEL_TEMPLATES = ("vial", "carton")
@@ -353,6 +354,33 @@ def lot_unlabelled_serials(lot: CMLot, *, kind: str) -> list[str]:
     done = label_print_exists(subject_type=object_type_of(CMLot), subject_id=str(lot.pk), template="vial",
                               kind=kind, item_keys=serials)
     return [s for s in serials if s not in done]
+
+
+def label_layout_for(printer, template: str) -> str:
+    """``a4`` for an office printer holding A4 sheets but not the label's own stock (the labels laid out on the
+    sheet), otherwise ``page`` (one label a page)."""
+    tpl = labels.template_get(template)
+    if printer.pk in {p.pk for p in printers_for_stock(width_mm=tpl.width_mm, height_mm=tpl.height_mm)}:
+        return "page"
+    sheets = printers_for_stock(width_mm=float(A4_MM[0]), height_mm=float(A4_MM[1]))
+    return "a4" if printer.kind == PrinterKind.IPP and printer.pk in {p.pk for p in sheets} else "page"
+
+
+def lot_labels_page_request(*, lot: CMLot, actor, template: str, kind: str, destination: str, vials: list[str],
+                            reason: str, copies: int, carton_size: int) -> DocumentJob:
+    """The lot labels page's print. ``destination`` is a printer's id or ``download:pdf`` / ``download:zpl``;
+    vial labels without serials and without a reprint reason are every vial without this label yet."""
+    serials = vials
+    if template == "vial" and not serials and not reason.strip():
+        serials = lot_unlabelled_serials(lot, kind=kind)
+        if not serials:
+            raise field_error("vials", "every vial already has this label: name the vials to reprint, and a reason")
+    printer = None if destination.startswith("download:") else printer_get(int(destination))
+    return lot_labels_request(
+        lot=lot, actor=actor, template=template, kind=kind,
+        output_format=destination.split(":")[1] if printer is None else None, vials=serials or None,
+        reason=reason, copies=copies, carton_size=carton_size if template == "carton" else None,
+        layout=label_layout_for(printer, template) if printer else "page", printer=printer.pk if printer else None)
 
 
 def lot_unlabelled_vial_labels_request(*, lot: CMLot, kind: str, actor, output_format: str = "pdf") -> DocumentJob:

@@ -2,7 +2,8 @@
 
 A cell starting with ``=``, ``+``, ``-`` or ``@`` (or tab / carriage return) is run as a formula by
 Excel and LibreOffice ("CSV injection"): a consignee named ``=HYPERLINK(...)`` could exfiltrate data
-from the recall sheet. Such text cells get a leading apostrophe, which spreadsheets show as text.
+from the recall sheet. Such text cells get a leading apostrophe, which spreadsheets show as text
+(``cmlims.exports.formula_neutralised``, the one neutraliser of every export).
 Numbers are written as they are (``-2.5`` stays a number).
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+from cmlims.exports import formula_neutralised
 
 
 def csv_cell(value: Any) -> str:
@@ -24,8 +25,7 @@ def csv_cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, int | float | Decimal):
         return str(value)
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+    return formula_neutralised(str(value))
 
 
 def csv_render(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
