@@ -76,6 +76,7 @@ def add_shipments(scale, writer, chain) -> int:
 
     from batches.models import CMLot, PackagingRun, Vial
     from batches.shipping.models import Consignee
+    from benchmarks.dataset import log
 
     if not scale.shipments:
         return 0
@@ -118,6 +119,8 @@ def add_shipments(scale, writer, chain) -> int:
                 number += 1
         round_.write()
         chain.flush()
+        if (first // LOTS_PER_ROUND) % 5 == 4 or first + LOTS_PER_ROUND >= len(chosen):
+            log(f"{number:,}/{scale.shipments:,} shipments (audit head #{chain.sequence:,})")
     return number
 
 
