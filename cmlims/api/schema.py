@@ -91,8 +91,10 @@ class CmlimsAutoSchema(AutoSchema):
         """A body with a file field is multipart only; any other is JSON only: form encodings cannot carry
         nested lists, nulls or numbers as the serializers read them (the parsers still accept them)."""
         body = super()._get_request_body(direction)
+        if not body:
+            return body
         serializer = self.get_request_serializer()
-        if not body or not is_serializer(serializer):
+        if not is_serializer(serializer):
             return body
         content, instance = body["content"], force_instance(serializer)
         files = file_fields(instance)
