@@ -515,22 +515,23 @@ def _count(expression: str, *, distinct: bool = False) -> Func:
 
 def donor_trace(code: str, *, rows: int = DONOR_TRACE_ROWS) -> dict:
     """donor → banks → cultures → lots (volume from this donor, vials by status) → vials and their destinations;
-    the first ``rows`` lots and vials (oldest lot first) plus the totals, and every consignee, in seven queries
-    whatever the donor's size: the donor with both totals, its banks, the contributions of the lots shown, their
-    vial counts, the vials shown, their destinations, and the consignees."""
+    the first ``rows`` lots and vials (oldest lot first) plus the totals, and every consignee, in eight queries
+    whatever the donor's size: the donor's lot ids, the donor with its vial total, its banks, the contributions
+    of the lots shown, their vial counts, the vials shown, their destinations, and the consignees."""
     contributions = HarvestContribution.objects.filter(harvest__culture__bank__source__code=code,
                                                        lot__voided_at__isnull=True)
-    lot_ids = contributions.values("lot_id")
+    # The donor's lots read once and written into the later queries as a list: PostgreSQL then knows how many
+    # there are. As a subquery through cultures and harvests it guessed 200 for the busiest donor's 13,861 at
+    # the default scale, and hash-joined every vial of the site for the consignees and the vial total (2.1 s
+    # and 1.3 s of the trace's 3.6 s).
+    lot_ids = list(contributions.order_by("lot_id").values_list("lot_id", flat=True).distinct())
     live = Vial.objects.filter(lot_id__in=lot_ids, voided_at__isnull=True)
-    # The totals as uncorrelated subqueries (the donor's code is a constant): each runs once, and the vials'
-    # lot_id IN (...) is hashed; correlated on the donor row, PostgreSQL re-ran the lot subquery per vial.
     source = (CellSource.objects.filter(code=code).annotate(
-        lot_total=Subquery(contributions.order_by().annotate(n=_count("lot_id", distinct=True)).values("n")[:1]),
         vial_total=Subquery(live.order_by().annotate(n=_count("pk")).values("n")[:1]),
-    ).values("code", "tissue", "eligibility_status", "consent_status", "lot_total", "vial_total").first())
+    ).values("code", "tissue", "eligibility_status", "consent_status", "vial_total").first())
     if source is None:
         raise NotFound(f"donor {code} does not exist")
-    shown_ids = contributions.order_by("lot_id").values("lot_id").distinct()[:rows]
+    shown_ids = lot_ids[:rows]
     statuses = VialStatus.values  # the enum builds this list anew on every access
     lots: dict[int, dict] = {}
     for c in (contributions.filter(lot_id__in=shown_ids).order_by("lot_id", "harvest_id")
@@ -543,7 +544,9 @@ def donor_trace(code: str, *, rows: int = DONOR_TRACE_ROWS) -> dict:
         })
         entry["volume_from_donor_ml"] += c["volume_ml"]
         entry["cultures"].add(c["harvest__culture__code"])
-    for lot_id, status, n in (live.filter(lot_id__in=list(lots)).order_by().values_list("lot_id", "status")
+    # The shown lots alone (not also the donor's every lot: the two lists made the planner scan far more).
+    for lot_id, status, n in (Vial.objects.filter(lot_id__in=list(lots), voided_at__isnull=True).order_by()
+                              .values_list("lot_id", "status")
                               .annotate(n=Count("pk"))):
         lots[lot_id]["vials"][status] = n
     first = list(live.order_by("lot_id", "sequence").values("pk", "serial", "status", "lot__lot_number")[:rows])
@@ -555,13 +558,13 @@ def donor_trace(code: str, *, rows: int = DONOR_TRACE_ROWS) -> dict:
                   "consent": source["consent_status"]},
         "banks": banks,
         "lots": [{**entry, "cultures": sorted(entry["cultures"])} for entry in lots.values()],
-        "lot_count": source["lot_total"] or 0,
+        "lot_count": len(lot_ids),
         "vials": [{"serial": v["serial"], "lot_number": v["lot__lot_number"], "status": v["status"],
                    "destinations": destinations.get(v["pk"], [])} for v in first],
         "vial_count": source["vial_total"] or 0,
         "rows_shown": rows,
         # Consignees of every vial of the donor (not only the rows shown), by one query.
-        "consignees": lot_consignees(lot_ids),
+        "consignees": lot_consignees(lot_ids) if lot_ids else [],
     }
 
 
