@@ -17,6 +17,7 @@ from cmlims.documents.registry import BuildContext, BuiltDocument, register_buil
 from cmlims.documents.reports import Report, Section, render_report
 from cmlims.documents.services import document_job_request
 from cmlims.exceptions import Conflict
+from qc.models import ResultStatus
 
 COA = "certificate_of_analysis"
 # A CoA certifies a released lot; after a recall it may still be fetched for the record.
@@ -61,7 +62,7 @@ def build_coa(ctx: BuildContext) -> BuiltDocument:
 def coa_report(ctx: BuildContext) -> tuple[Report, CMLot]:
     """The certificate's content read from the record (the benchmark's floor renders it without the ORM, B5)."""
     from cmlims.esign.services import signature_current_statuses, signed_content_note
-    from qc.selectors import counting_results, lot_signoff_signatures, lot_specification, spec_items
+    from qc.selectors import counting_results, lot_results_read, lot_signoff_signatures, lot_specification, spec_items
     from qc.units import display
 
     lot = CMLot.objects.select_related("product").get(pk=ctx.subject_id)
@@ -70,7 +71,8 @@ def coa_report(ctx: BuildContext) -> tuple[Report, CMLot]:
         raise Conflict("; ".join(c["detail"] for c in conditions), code="coa_refused", conditions=conditions)
     spec = lot_specification(lot)
     items = spec_items(spec)
-    results = counting_results(lot)
+    everything = lot_results_read(lot)  # one read for the table, the set-aside results and the content check
+    results = counting_results(lot, everything)
     rows, failing = [], []
     for item in items:
         result = results.get(item.pk)
@@ -88,8 +90,7 @@ def coa_report(ctx: BuildContext) -> tuple[Report, CMLot]:
     invalidated = [f"{r.spec_item.test} = {r.value_entered} {r.unit_entered}".strip()
                    + f" (tested {r.tested_at:%Y-%m-%d}): invalidated by {r.invalidation.printed_name} on "
                    f"{_utc(r.invalidated_at)}: {r.invalidation_reason}"
-                   for r in lot.qc_results.filter(status="invalidated").select_related("spec_item", "invalidation")
-                   .order_by("pk")]
+                   for r in sorted(everything, key=lambda r: r.pk) if r.status == ResultStatus.INVALIDATED]
     signatures = list(lot_signoff_signatures(lot))
     release = [s for s in signatures if s.meaning == "released"]
     # The printout shows "changed after signing" like the API and the admin do (a signed field edited since).

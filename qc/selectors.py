@@ -102,6 +102,9 @@ def lot_specification(lot: CMLot) -> Specification | None:
 def preload_lot_specifications(lots: list[CMLot]) -> None:
     """``lot_specification`` for a page of lots in one query (kept on each lot, as ``lot_specification``
     keeps it): the newest approved version of the lot's product effective by its pooling."""
+    lots = [lot for lot in lots if getattr(lot, "_qc_specification", False) is False]  # not read yet
+    if not lots:
+        return
     versions = list(Specification.objects.filter(product_id__in={lot.product_id for lot in lots},
                                                   status__in=_APPROVED).order_by(*_IN_FORCE_ORDER))
     for lot in lots:
@@ -137,6 +140,22 @@ def _results():
 def lot_results(lot: CMLot):
     """Every result of the lot, superseded ones included (nothing is hidden), oldest first."""
     return _results().filter(lot=lot)
+
+
+def lot_results_read(lot: CMLot) -> list[QCResult]:
+    """``lot_results`` as a list, read once per lot instance: a certificate's table and the content check of
+    its signatures (``results_by_lot_instances``) share one read."""
+    cached = getattr(lot, "_qc_results", None)
+    if cached is None:
+        cached = lot._qc_results = list(lot_results(lot))
+    return cached
+
+
+def results_by_lot_instances(lots: list[CMLot]) -> dict[int, list[QCResult]]:
+    """``results_by_lot`` for lot instances, reusing what ``lot_results_read`` already read on them."""
+    out = results_by_lot([lot.pk for lot in lots if getattr(lot, "_qc_results", None) is None])
+    out.update({lot.pk: lot._qc_results for lot in lots if lot.pk not in out})
+    return out
 
 
 def results_by_lot(lot_ids: list[int]) -> dict[int, list[QCResult]]:

@@ -200,11 +200,11 @@ def lot_signature_statuses(pairs: list[tuple[Any, Signature]]) -> list[Signature
     whole page."""
     from batches.selectors import lots_genealogy_records
     from qc.models import LotAuditReview
-    from qc.selectors import investigations_by_lot, preload_lot_specifications, results_by_lot
+    from qc.selectors import investigations_by_lot, preload_lot_specifications, results_by_lot_instances
 
     lots = list({lot.pk: lot for lot, _ in pairs}.values())
     preload_lot_specifications(lots)
-    results = results_by_lot([lot.pk for lot in lots])
+    results = results_by_lot_instances(lots)
     investigations = investigations_by_lot(results)
     review_ids = [(sig.content.get("audit_review") or {}).get("id") for _, sig in pairs]
     reviews = LotAuditReview.objects.in_bulk([i for i in review_ids if i])

@@ -209,3 +209,26 @@ def test_admin_refuses_quarantine_labels_for_a_released_lot(chain, released_lot)
     assert response.status_code == 200
     assert f"Quarantine labels cannot be printed for lot {released_lot.lot_number}" in response.content.decode()
     assert not DocumentJob.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FEAT-CERTIFICATES")
+def test_coa_reads_each_kind_of_record_once(chain, released_lot, shipper, django_assert_num_queries):
+    # B5: the lot, its specification and items, its results (the table, the set-aside ones and the signatures'
+    # content check share one read), the signatures, and the content check's investigations, audit review and
+    # genealogy (contributions, passages, freeze-drying run and phases, packaging run, vial counts).
+    from cmlims.audit import chain_head
+    from cmlims.documents.registry import BuildContext
+    from qc.documents import COA, coa_report
+    from qc.selectors import lot_specification, spec_items
+
+    ctx = BuildContext(job_id=0, kind=COA, params={"lot_number": released_lot.lot_number}, requested_by=shipper,
+                       subject_type="batches.cmlot", subject_id=str(released_lot.pk), chain_head=chain_head(),
+                       progress=lambda _percent: None)
+    with django_assert_num_queries(13):
+        report, lot = coa_report(ctx)
+    results, release = report.sections[1], report.sections[2]
+    items = spec_items(lot_specification(lot))
+    assert lot.pk == released_lot.pk and [row[0] for row in results.table_rows] == [i.test for i in items]
+    assert all(row[4] == "pass" for row in results.table_rows)
+    assert [row[1] for row in release.table_rows] == ["released"] and release.table_rows[0][4] == "unchanged"
