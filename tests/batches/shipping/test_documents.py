@@ -147,7 +147,8 @@ def test_no_rule_is_drawn_through_the_shipment_line(world):
 
 
 @pytest.mark.req("FEAT-PRINT-6", "LBL-SHIPPING", via="browser")
-def test_the_shipment_label_step_prints_on_a_chosen_zebra_with_shipping_stock(world, client, zebra):
+def test_the_shipment_label_step_prints_on_a_chosen_zebra_with_shipping_stock(world, client, zebra,
+                                                                                celery_worker_process):
     from django.urls import reverse
 
     from tests.support.builders import make_printer
@@ -165,6 +166,9 @@ def test_the_shipment_label_step_prints_on_a_chosen_zebra_with_shipping_stock(wo
     job = DocumentJob.objects.get(kind=SHIPPING_LABEL)
     assert sent.status_code == 302 and sent.url == reverse("admin:documents_documentjob_change", args=[job.pk])
     assert job.params["printer"] == dock.pk and job.params["format"] == "zpl"  # the printer's format, not the file's
-    assert document_job_run(job_id=job.pk) == JobStatus.DONE
+    # The session's worker runs it (the label counted on the printer below): running it here as well raced
+    # that worker, and two executions of one job at once print twice (noted as a defect to fix: a running
+    # job's lease is not held against a second execution).
+    assert wait_done(job.pk).status == JobStatus.DONE
     assert "<strong>printed</strong> on Zebra dispatch dock" in client.get(sent.url).content.decode()
     assert len(zebra.printed) == 1 and shipment.reference.encode() in zebra.printed[0]
