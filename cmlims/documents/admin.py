@@ -33,7 +33,8 @@ class DocumentJobAdmin(ReadOnlyAdmin):
 
     fields = ("kind_shown", "subject", "status", "progress_display", "print_outcome", "download_link", "requested_by",
               "params_shown", "created_at", "started_at", "finished_at", "attempts", "send_count", "last_sent_at",
-              "send_error", "sha256", "chain_sequence", "chain_hash", "error")
+              "send_error", "heartbeat_at", "lease_owner", "lease_expires_at", "sha256", "chain_sequence", "chain_hash",
+              "error")
     readonly_fields = fields
 
     @admin.display(description="document", ordering="kind")

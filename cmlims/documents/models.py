@@ -37,6 +37,12 @@ class DocumentJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="last sign of life of a running execution")
+    lease_owner = models.CharField(
+        max_length=300, blank=True,
+        help_text="the execution that holds the job (host, process, task delivery): it alone prints and completes it",
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True,
+                                            help_text="the holder's lease ends here unless it renews it")
     finished_at = models.DateTimeField(null=True, blank=True)
     output = models.FileField(upload_to="documents/%Y/%m/", blank=True)
     output_name = models.CharField(max_length=200, blank=True)

@@ -5,9 +5,12 @@ Guarantees:
   worker never sees a job that was rolled back, and a broker that is down only delays the job:
   the row stays ``queued`` and ``document_jobs_sweep`` sends it once the broker answers.
 - A finished job (done/failed) is never redone: every execution first locks the row and checks.
-- Completion is one transaction: output file reference, SHA-256, LabelPrint rows and ``done``.
-  Two executions of one job (a redelivered message, a sweep re-send after a worker was killed)
-  may both render, but only the first to commit counts; the other finds ``done`` and discards.
+- One execution at a time: an execution takes the job's lease before it starts (``cmlims.documents.lease``),
+  renews it while it works, and prints and completes only while it holds it. A second delivery of the job (a
+  redelivered message, a sweep re-send, a message published twice) stands down (``leased``) while the owner
+  lives; it takes over when the owner's lease expired or its process is gone (a worker killed mid-job).
+- Completion is one transaction: output file reference, SHA-256, LabelPrint rows and ``done``, by the lease
+  holder only; an execution that lost its lease discards its output.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cmlims.audit import Action, audit_record, audited_bulk_create, chain_head, object_type_of
+from cmlims.documents.lease import Executor, LeaseKeeper, lease_duration, take_over_reason
 from cmlims.documents.models import Disposition, DocumentJob, JobStatus, LabelDisposition, LabelPrint
 from cmlims.documents.registry import BuildContext, BuiltDocument, builder_get
 from cmlims.documents.selectors import label_item_counts, label_on_item, label_used
@@ -109,19 +113,25 @@ def document_jobs_sweep(*, now=None) -> list[int]:
 
     - queued, never sent, older than the send grace (the broker was down at request time);
     - queued, sent long ago, still not started (message lost);
-    - running without a heartbeat for longer than the lease (worker killed mid-job).
+    - running with its lease run out (worker killed mid-job on another host, or stalled), or held by a process of
+      this host that no longer exists (killed: no need to wait out its lease).
     """
     now = now or timezone.now()
     grace = _setting("CMLIMS_DOCUMENT_SEND_GRACE", timedelta(seconds=30))
     resend = _setting("CMLIMS_DOCUMENT_RESEND_AFTER", timedelta(minutes=10))
-    lease = _setting("CMLIMS_DOCUMENT_LEASE", timedelta(minutes=2))
+    lease = lease_duration()
     stale = DocumentJob.objects.filter(
         Q(status=JobStatus.QUEUED, last_sent_at__isnull=True, created_at__lt=now - grace)
         | Q(status=JobStatus.QUEUED, last_sent_at__lt=now - resend)
-        | Q(status=JobStatus.RUNNING, heartbeat_at__lt=now - lease)
+        # running, but its lease ran out or was given back (a retry that never came) and no beat since
+        | Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
+        | Q(status=JobStatus.RUNNING, lease_expires_at__isnull=True, heartbeat_at__lt=now - lease)
     ).order_by("id").values_list("id", "attempts")
+    held = DocumentJob.objects.filter(status=JobStatus.RUNNING, lease_expires_at__gte=now).exclude(lease_owner="")
+    orphaned = [(job_id, attempts) for job_id, attempts, owner in held.values_list("id", "attempts", "lease_owner")
+                if (holder := Executor.parse(owner)) is not None and holder.gone()]
     sent = []
-    for job_id, attempts in stale:
+    for job_id, attempts in sorted([*stale, *orphaned]):
         if attempts >= MAX_ATTEMPTS:
             document_job_fail(job_id=job_id, error=f"gave up after {attempts} attempts (worker lost each time)")
             continue
@@ -137,7 +147,7 @@ def document_jobs_sweep(*, now=None) -> list[int]:
 # --- run -------------------------------------------------------------------------------------------
 
 
-def _progress_updater(job_id: int):
+def _progress_updater(job_id: int, executor: Executor):
     state = {"last": -1}
 
     def update(percent: int) -> None:
@@ -145,11 +155,28 @@ def _progress_updater(job_id: int):
         if percent == state["last"]:
             return
         state["last"] = percent
-        DocumentJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-            progress=percent, heartbeat_at=timezone.now()
-        )
+        now = timezone.now()
+        _held(job_id, executor).update(progress=percent, heartbeat_at=now, lease_expires_at=now + lease_duration())
 
     return update
+
+
+def _held(job_id: int, executor: Executor) -> models.QuerySet:
+    """The job, while ``executor`` holds its lease (an empty queryset once another took it over)."""
+    return DocumentJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, lease_owner=executor.owner)
+
+
+def document_job_lease_renew(job_id: int, executor: Executor, *, now) -> bool:
+    """Extend the lease ``executor`` holds; False when it holds it no more."""
+    return bool(_held(job_id, executor).update(heartbeat_at=now, lease_expires_at=now + lease_duration()))
+
+
+def _lease_release(job_id: int, executor: Executor) -> None:
+    """Give the lease back (a retryable failure: the next try, or the sweep, takes it at once)."""
+    try:
+        _held(job_id, executor).update(lease_owner="", lease_expires_at=None)
+    except (OperationalError, InterfaceError) as exc:  # the database is what failed: the lease expires instead
+        logger.warning("document job %s: lease not released: %s", job_id, exc)
 
 
 def _job_lock(job_id: int) -> DocumentJob:
@@ -157,67 +184,122 @@ def _job_lock(job_id: int) -> DocumentJob:
     return document_job_lock(job_id)
 
 
-def _job_start(job_id: int) -> DocumentJob | None:
+LEASED = "leased"  # another execution holds the job: this one stood down
+SKIPPED = "skipped"  # the job was finished already, or finished by another execution first
+
+
+def _job_start(job_id: int, executor: Executor) -> DocumentJob | str:
+    """The job, now running under ``executor``'s lease; or SKIPPED (finished) or LEASED (held by a live owner)."""
     with transaction.atomic():
         job = _job_lock(job_id)
         if job.finished:
-            return None
+            return SKIPPED
         now = timezone.now()
+        reason = take_over_reason(holder_owner=job.lease_owner, expires_at=job.lease_expires_at,
+                                  claimant=executor, now=now)
+        if reason is None:
+            logger.info("document job %s is held by %s: %s stands down", job_id, job.lease_owner, executor.owner)
+            return LEASED
+        if reason not in ("free", "own"):
+            logger.warning("document job %s taken over from %s (%s) by %s", job_id, job.lease_owner, reason,
+                           executor.owner)
         job.status = JobStatus.RUNNING
         job.attempts += 1
         job.started_at = now
         job.heartbeat_at = now
+        job.lease_owner = executor.owner
+        job.lease_expires_at = now + lease_duration()
         job.progress = 0
-        job.save(update_fields=["status", "attempts", "started_at", "heartbeat_at", "progress"])
+        job.save(update_fields=["status", "attempts", "started_at", "heartbeat_at", "lease_owner",
+                                "lease_expires_at", "progress"])
         return job
 
 
-def document_job_run(*, job_id: int) -> str:
-    """Execute one job; returns its final status, or "skipped" when it was already finished.
+def document_job_run(*, job_id: int, executor: Executor | None = None, keep_lease: bool = False) -> str:
+    """Execute one job under a lease; returns its final status, SKIPPED when it was already finished (or
+    another execution finished it first) or LEASED when another execution holds it.
 
-    Raises ``TransientJobError`` for failures worth a retry; anything else fails the job.
+    ``executor`` names this execution (the worker passes its task id and try); ``keep_lease`` renews the lease
+    from a heartbeat thread while the job runs (the worker; an in-process call needs none: it is short and its
+    transaction may be invisible to another connection). Raises ``TransientJobError`` for failures worth a
+    retry, with the lease given back; anything else fails the job.
     """
+    executor = executor or Executor.current()
     try:
-        job = _job_start(job_id)
+        started = _job_start(job_id, executor)
     except (OperationalError, InterfaceError) as exc:
         raise TransientJobError(str(exc)) from exc
-    if job is None:
-        return "skipped"
+    if isinstance(started, str):
+        return started
+    keeper = LeaseKeeper(job_id, executor, document_job_lease_renew) if keep_lease else None
+    try:
+        if keeper is None:
+            return _job_execute(started, executor, None)
+        with keeper:
+            return _job_execute(started, executor, keeper)
+    except TransientJobError:
+        _lease_release(job_id, executor)
+        raise
+
+
+def _job_execute(job: DocumentJob, executor: Executor, keeper: LeaseKeeper | None) -> str:
     try:
         builder = builder_get(job.kind)
     except ApplicationError as exc:  # the app that registered this kind is gone: fail, do not loop
-        document_job_fail(job_id=job.pk, error=exc.message)
-        return JobStatus.FAILED
+        return _job_fail_held(job.pk, executor, exc.message)
     head = chain_head()
     ctx = BuildContext(
         job_id=job.pk, kind=job.kind, params=job.params, requested_by=job.requested_by,
         subject_type=job.subject_type, subject_id=job.subject_id, chain_head=head,
-        progress=_progress_updater(job.pk),
+        progress=_progress_updater(job.pk, executor),
     )
     try:
         built = builder.build(ctx)
     except (OperationalError, InterfaceError, TransientJobError) as exc:
         raise TransientJobError(str(exc)) from exc
     except ApplicationError as exc:  # the record changed since the request (e.g. lot put on hold)
-        document_job_fail(job_id=job.pk, error=exc.message)
-        return JobStatus.FAILED
+        return _job_fail_held(job.pk, executor, exc.message)
     except Exception as exc:  # a rendering bug or the soft time limit: fail visibly, never loop
         logger.exception("document job %s failed", job.pk)
-        document_job_fail(job_id=job.pk, error=f"{type(exc).__name__}: {exc}")
-        return JobStatus.FAILED
+        return _job_fail_held(job.pk, executor, f"{type(exc).__name__}: {exc}")
+    # The one step that cannot be undone: only the lease holder prints.
+    try:
+        if (keeper is not None and keeper.lost.is_set()) or not _held(job.pk, executor).exists():
+            return _stood_down(job.pk, executor)
+    except (OperationalError, InterfaceError) as exc:
+        raise TransientJobError(str(exc)) from exc
     try:
         _deliver(job, built)
     except PrinterError as exc:  # the printer's reason is the job's error; labels it took are counted
         confirmed = int(exc.extra.get("confirmed") or 0)
-        return _job_complete(job.pk, built, head, attempt=job.attempts, printed=confirmed, error=exc.message)
+        return _job_complete(job.pk, built, head, executor, attempt=job.attempts, printed=confirmed,
+                             error=exc.message)
     try:
-        return _job_complete(job.pk, built, head, attempt=job.attempts)
+        return _job_complete(job.pk, built, head, executor, attempt=job.attempts)
     except (OperationalError, InterfaceError) as exc:
         raise TransientJobError(str(exc)) from exc
     except OSError as exc:  # the document folder: full, read-only, permissions; the job waits for a retry
         message = _storage_error(exc)
-        DocumentJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(error=message[:4000])
+        _held(job.pk, executor).update(error=message[:4000])
         raise TransientJobError(message) from exc
+
+
+def _stood_down(job_id: int, executor: Executor) -> str:
+    logger.warning("document job %s: %s lost its lease before delivery; its output is discarded", job_id,
+                   executor.owner)
+    return LEASED
+
+
+def _job_fail_held(job_id: int, executor: Executor, error: str) -> str:
+    """Fail the job, if ``executor`` still holds it (else the holder's outcome stands)."""
+    with transaction.atomic():
+        job = _job_lock(job_id)
+        if job.finished:
+            return SKIPPED
+        if job.lease_owner != executor.owner:
+            return _stood_down(job_id, executor)
+        _job_failed(job, error)
+    return JobStatus.FAILED
 
 
 def _storage_error(exc: OSError) -> str:
@@ -232,17 +314,20 @@ def _deliver(job: DocumentJob, built: BuiltDocument) -> None:
 
 
 def _job_complete(
-    job_id: int, built: BuiltDocument, head, *, attempt: int, printed: int | None = None, error: str = ""
+    job_id: int, built: BuiltDocument, head, executor: Executor, *, attempt: int, printed: int | None = None,
+    error: str = "",
 ) -> str:
     """Done with the output and its LabelPrint rows; or, with ``error``, failed with the first ``printed``
-    labels (those a printer took before it failed) counted as issued."""
+    labels (those a printer took before it failed) counted as issued. Only while ``executor`` holds the lease."""
     digest = hashlib.sha256(built.content).hexdigest()
     with transaction.atomic():
         job = _job_lock(job_id)
         if job.finished:
             # Another execution finished first: its output and LabelPrint rows are the record.
             logger.info("document job %s already %s; discarding duplicate output", job_id, job.status)
-            return "skipped"
+            return SKIPPED
+        if job.lease_owner != executor.owner:  # taken over while this one ran: the new holder completes it
+            return _stood_down(job_id, executor)
         now = timezone.now()
         specs = built.label_prints if printed is None else built.label_prints[:printed]
         prints = [
@@ -269,6 +354,7 @@ def _job_complete(
         job.progress = 100
         job.finished_at = now
         job.error = ""
+        job.lease_expires_at = None  # the owner stays named: who made the record
         job.save()
         audit_record(
             actor=job.requested_by, action=Action.PRINTED if prints else Action.GENERATED, obj=job,

@@ -7,6 +7,7 @@ from django.conf import settings
 
 from cmlims import periodic
 from cmlims.documents import services
+from cmlims.documents.lease import Executor
 
 
 @shared_task(
@@ -20,8 +21,11 @@ from cmlims.documents import services
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
 )
 def document_job_run_task(self, job_id: int) -> str:
+    # The lease names this delivery (task id and try), so a retry takes over from its own earlier try at once
+    # while a duplicate delivery of the same try stands down; the lease is renewed while the job runs.
+    executor = Executor.current(task=self.request.id or "", attempt=self.request.retries or 0)
     try:
-        return services.document_job_run(job_id=job_id)
+        return services.document_job_run(job_id=job_id, executor=executor, keep_lease=True)
     except services.TransientJobError as exc:
         if self.request.retries >= self.max_retries:
             services.document_job_fail(job_id=job_id, error=f"gave up after {self.request.retries + 1} tries: {exc}")

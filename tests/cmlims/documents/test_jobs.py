@@ -2,7 +2,6 @@
 
 import hashlib
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -12,13 +11,10 @@ from cmlims import roles
 from cmlims.documents import services
 from cmlims.documents.models import DocumentJob, JobStatus
 from cmlims.models import AuditEntry
-from config.celery import app
+from tests.support.broker import CLOSED_PORT_BROKER, broker_at
 from tests.support.documents import read_pdf_symbols
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CLOSED_PORT_BROKER = "redis://127.0.0.1:1/4"  # nothing listens on port 1: connection refused at once
-
 
 def wait_for(job_id: int, predicate, timeout: float = 90.0) -> DocumentJob:
     deadline = time.monotonic() + timeout
@@ -32,19 +28,6 @@ def wait_for(job_id: int, predicate, timeout: float = 90.0) -> DocumentJob:
 
 def finished(job: DocumentJob) -> bool:
     return job.status in (JobStatus.DONE, JobStatus.FAILED)
-
-
-@contextmanager
-def broker_at(url: str):
-    """Point this process's Celery app at another broker URL (drops pooled connections both ways)."""
-    old = app.conf.broker_url
-    app._after_fork()
-    app.conf.broker_url = url
-    try:
-        yield
-    finally:
-        app._after_fork()
-        app.conf.broker_url = old
 
 
 def request_test_labels(user, count: int = 4, output_format: str = "pdf") -> DocumentJob:
