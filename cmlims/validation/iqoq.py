@@ -11,6 +11,7 @@ import platform
 import secrets
 import subprocess  # noqa: S404 - runs Django's own check command with fixed arguments
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import django
@@ -24,6 +25,7 @@ from cmlims.documents.reports import Report, Section, render_report
 from cmlims.validation.facts import git_commit
 from cmlims.validation.lock import LOCK, lock_packages
 from cmlims.validation.matrix import Matrix
+from cmlims.validation.reliability import Figure
 
 # Settings a reviewer checks in an IQ: security, time, sessions and the GMP-relevant limits.
 SETTINGS_SHOWN = (
@@ -143,12 +145,26 @@ def _matrix_summary(matrix: Matrix) -> Section:
     )
 
 
-def iqoq_render(*, matrix: Matrix, deploy_settings: str | None, lock: Path = LOCK) -> bytes:
-    """The IQ/OQ PDF of this installation and the given test run."""
+def _reliability(figures: Sequence[Figure]) -> Section:
+    rows = [(f.what, f.value, f.source) for f in figures]
+    return Section(
+        "8. Operational qualification: reliability and security figures of the run",
+        paragraphs=["Read from the run's JUnit report, fuzz report and load-run summary; a shaded row has a "
+                    "failing test or check, a missed target, or was not in this run."],
+        table_header=("what", "figure", "from"), table_rows=rows,
+        highlighted_rows=[i for i, f in enumerate(figures) if not f.ok], column_widths=(0.4, 0.3, 0.3),
+    )
+
+
+def iqoq_render(*, matrix: Matrix, deploy_settings: str | None, lock: Path = LOCK,
+                figures: Sequence[Figure] = ()) -> bytes:
+    """The IQ/OQ PDF of this installation and the given test run (with its reliability figures, if given)."""
     head = chain_head()
     sections = [_environment(matrix), _dependencies(lock), _migrations(), _roles(), _settings(deploy_settings),
                 _matrix_summary(matrix),
                 Section("7. Audit trail", pairs=[("chain head at this run", f"sequence {head.sequence}, {head.hash}")])]
+    if figures:
+        sections.append(_reliability(figures))
     now = dt.datetime.now(dt.UTC)
     return render_report(Report(
         title="cmlims installation / operational qualification", subtitle=f"generated {now:%Y-%m-%d %H:%M} UTC",

@@ -26,6 +26,7 @@ HTTP_VIAS = ("api", "browser")
 # The run facts the plugin records; other plugins add testsuite properties of their own (hypothesis statistics).
 RUN_FACTS = ("commit", "run_started", "python", "django", "database_vendor", "database_version")
 HIGH_RISK_MIN_PASSING = 2
+FIGURE_PREFIX = "figure."
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class TestResult:
     outcome: str  # passed | failed | skipped
     via: str  # api | browser | service
     requirement_ids: tuple[str, ...]
+    # what the test measured while it passed (``record_property("figure.<name>", value)``), e.g. cells checked
+    figures: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ def junit_read(*, path: Path) -> TestRun:
                 outcome=_outcome(case),
                 via=props.get("via", "service"),
                 requirement_ids=tuple(props.get("req", "").split()),
+                figures={name.removeprefix(FIGURE_PREFIX): value for name, value in props.items()
+                         if name and name.startswith(FIGURE_PREFIX)},
             ))
     return TestRun(properties=properties, results=results, totals=totals)
 

@@ -17,6 +17,7 @@ from cmlims import roles
 from cmlims.admin_site import API_ONLY
 from tests.support.admin_urls import admin_urls
 from tests.support.builders import PASSWORD
+from tests.support.figures import figure_record
 
 pytestmark = pytest.mark.django_db
 
@@ -160,7 +161,7 @@ def test_every_admin_page_has_a_rule_per_role():
 
 
 @pytest.mark.req("SEC-PERM-MATRIX", "P11-11.10d", "P11-11.10g", via="browser")
-def test_every_admin_page_cell_gives_the_access_of_the_role_table(admin_clients):
+def test_every_admin_page_cell_gives_the_access_of_the_role_table(admin_clients, request):
     cells: list[tuple[str, str, frozenset]] = []
     for label, (viewers, adders) in MODEL_PAGES.items():
         cells += [(f"{label} list", _model_url(label), viewers), (f"{label} add", _model_url(label) + "add/", adders)]
@@ -178,15 +179,19 @@ def test_every_admin_page_cell_gives_the_access_of_the_role_table(admin_clients)
                 wrong.append(f"{what} {url} as {role}: {response.status_code}")
     assert wrong == [], '\n'.join(wrong)
     assert len(cells) * len(ADMIN_ROLES) > 500  # really walked (reported in the README)
+    figure_record(request, "admin_pages", len(cells))
+    figure_record(request, "admin_page_cells", len(cells) * len(ADMIN_ROLES))
+    figure_record(request, "admin_roles", len(ADMIN_ROLES))
 
 
 @pytest.mark.req("SEC-PERM-MATRIX", "P11-11.10g", via="browser")
-def test_each_list_offers_each_role_exactly_its_actions(admin_clients):
-    wrong = []
+def test_each_list_offers_each_role_exactly_its_actions(admin_clients, request):
+    wrong, lists = [], 0
     for label, (viewers, _) in MODEL_PAGES.items():
         for role in viewers:
             response = admin_clients[role].get(_model_url(label))
             assert response.status_code == 200, (label, role)
+            lists += 1
             form = response.context.get("action_form")
             offered = {value for value, _ in form.fields["action"].choices if value} if form else set()
             expected = {name for name, who in ACTIONS.get(label, {}).items() if role in who}
@@ -195,6 +200,7 @@ def test_each_list_offers_each_role_exactly_its_actions(admin_clients):
                 wrong.append(f"{label} as {role}: offered {sorted(offered - expected)}, "
                              f"missing {sorted(expected - offered)}")
     assert wrong == []
+    figure_record(request, "admin_action_lists", lists)
 
 
 @pytest.mark.req("SEC-PERM-MATRIX", "P11-11.10d")

@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 
 from cmlims import roles
 from tests.support.admin_urls import admin_urls
+from tests.support.figures import figure_record
 
 pytestmark = pytest.mark.django_db
 
@@ -123,7 +124,7 @@ def test_every_api_operation_and_admin_page_has_a_rule():
 
 
 @pytest.mark.req("SEC-PERM-MATRIX", via="api")
-def test_every_api_cell_gives_the_access_of_its_rule(clients):
+def test_every_api_cell_gives_the_access_of_its_rule(clients, request):
     wrong, checked = [], 0
     for method, path in api_operations():
         allowed = api_rule(method, path)
@@ -135,10 +136,13 @@ def test_every_api_cell_gives_the_access_of_its_rule(clients):
             checked += 1
     assert wrong == []
     assert checked == len(api_operations()) * len(ROLES)
+    figure_record(request, "api_permission_cells", checked)  # the validation pack's reliability figures
+    figure_record(request, "api_operations", len(api_operations()))
+    figure_record(request, "api_roles", len(ROLES))
 
 
 @pytest.mark.req("SEC-PERM-MATRIX", via="browser")
-def test_every_admin_page_sends_an_anonymous_browser_to_the_login():
+def test_every_admin_page_sends_an_anonymous_browser_to_the_login(request):
     client, wrong = Client(), []
     urls = [(name, url) for name, url in admin_urls(admin.site.get_urls()) if name not in {"login", "logout"}]
     assert len(urls) > 100
@@ -147,6 +151,7 @@ def test_every_admin_page_sends_an_anonymous_browser_to_the_login():
         if response.status_code != 302 or "/admin/login/" not in response["Location"]:
             wrong.append(f"{name} {url}: {response.status_code}")
     assert wrong == []
+    figure_record(request, "admin_anonymous_urls", len(urls))
 
 
 # Custom admin views (not model pages or actions): each named with the roles that may open it. The view itself

@@ -44,5 +44,5 @@ def test_validation_pack_command_writes_the_pack_and_fails_on_mandatory_gaps(sam
     out = tmp_path / "pack"
     with pytest.raises(Exception, match=r"3 mandatory requirement\(s\) without passing tests"):
         call_command("validation_pack", junit=sample_run, out=out, register=FIXTURE_REGISTER)
-    assert {p.name for p in out.iterdir()} == {"traceability.html", "traceability.csv", "iq-oq.pdf"}
+    assert {p.name for p in out.iterdir()} == {"traceability.html", "traceability.csv", "reliability.md", "iq-oq.pdf"}
     assert "check --deploy not run" in _text((out / "iq-oq.pdf").read_bytes())
