@@ -151,3 +151,29 @@ def test_a_duplicate_message_to_a_real_worker_stands_down_while_the_first_prints
     assert done.send_count == 2 and done.attempts == 1  # two deliveries, one execution
     assert len(split_labels(b"".join(zebra.printed).decode())) == 600
     assert PrintDispatch.objects.get(job=done).attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_vial_labels_asked_for_over_the_api_print_once_when_the_worker_gets_the_job_twice(
+        celery_worker_process, chain, packaged_lot, auth_client, zebra):
+    """The shipping desk's path end to end: the API queues the labels job for the Zebra, the broker delivers its
+    message twice (the sweep re-sent it while the first delivery was printing), and the API reports one print."""
+    printer = make_printer(chain.lab1, address=zebra.address)
+    client = auth_client(chain.lab1)
+    wanted = list(packaged_lot.vials.order_by("sequence").values_list("serial", flat=True))
+    response = client.post(f"/api/v1/lots/{packaged_lot.lot_number}/labels/",
+                           {"template": "vial", "kind": "quarantine", "vials": wanted, "printer": printer.pk},
+                           format="json")
+    assert response.status_code == 202, response.json()
+    job_id = response.json()["job"]
+    assert services.document_job_send(job_id=job_id)  # the duplicate message
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and client.get(f"/api/v1/jobs/{job_id}/").json()["status"] not in (
+            "done", "failed"):
+        time.sleep(0.2)
+    status = client.get(f"/api/v1/jobs/{job_id}/").json()
+    assert status["status"] == "done", status
+    assert status["print"]["status"] == "sent" and status["print"]["labels_confirmed"] == len(wanted)
+    assert len(split_labels(b"".join(zebra.printed).decode())) == len(wanted)  # once, not twice
+    job = DocumentJob.objects.get(pk=job_id)
+    assert job.send_count >= 2 and job.attempts == 1
