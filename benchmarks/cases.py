@@ -85,20 +85,23 @@ def lot_cases() -> list[Case]:
     template = engines["django"].from_string(
         "<table>{% for r in rows %}<tr>{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</table>")
 
-    # The changelist's own columns (no vial counts: it shows none) with each lot's sign-offs, as it lists them.
+    # The changelist's own columns (no vial counts: it shows none) with each lot's sign-offs, as it lists them;
+    # the page's ids first, so a deep page skips ids, not rows with their sign-offs looked up.
     from django.contrib.contenttypes.models import ContentType
 
     lot_type = ContentType.objects.get_for_model(CMLot).pk
     changelist_sql = (
+        "WITH page AS (SELECT l.id FROM batches_cmlot l WHERE l.voided_at IS NULL {where} "
+        "ORDER BY l.id DESC LIMIT %s OFFSET %s) "
         "SELECT l.lot_number, p.name, l.status, l.on_hold, l.volume_in_ml, l.volume_out_ml, l.yield_percent, "
         "l.expiry, (SELECT string_agg(s.printed_name || ' · ' || s.meaning, ', ' ORDER BY s.signed_at, s.id) "
         "FROM esign_signature s WHERE s.content_type_id = %s AND s.object_id = l.id::text "
         "AND s.meaning IN ('released', 'rejected', 'recalled')) "
-        "FROM batches_cmlot l JOIN batches_product p ON p.id = l.product_id "
-        "WHERE l.voided_at IS NULL {where} ORDER BY l.id DESC LIMIT %s OFFSET %s")
+        "FROM page JOIN batches_cmlot l ON l.id = page.id JOIN batches_product p ON p.id = l.product_id "
+        "ORDER BY l.id DESC")
 
     def admin_floor(where: str, params: list, offset: int) -> None:
-        template.render({"rows": _sql(changelist_sql.format(where=where), [lot_type, *params, per_page, offset])})
+        template.render({"rows": _sql(changelist_sql.format(where=where), [*params, per_page, offset, lot_type])})
 
     by_status = "AND l.status = %s"
     by_serial = "AND l.id IN (SELECT lot_id FROM batches_vial WHERE serial = %s)"
