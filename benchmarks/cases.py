@@ -77,8 +77,10 @@ def lot_cases() -> list[Case]:
                  for r in _sql(lot_sql.format(where=""), [PAGE, 0])]
         return orjson.dumps({"next": None, "previous": None, "results": items}, option=orjson.OPT_UTC_Z)
 
+    from django.contrib import admin
+
     status = "packaged"
-    per_page = 100
+    per_page = admin.site._registry[CMLot].list_per_page  # the rows the changelist shows, page for page
     total = CMLot.objects.filter(status=status, voided_at__isnull=True).count()
     last = max(1, -(-total // per_page))
     serial = Vial.objects.order_by("-id").values_list("serial", flat=True).first()

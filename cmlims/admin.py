@@ -37,6 +37,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext
 
 from cmlims import exports, roles
+from cmlims.admin_paging import IdsFirstPaginator
 from cmlims.audit import audited_save, audited_void, object_type_of
 from cmlims.context import current_request
 from cmlims.exceptions import ApplicationError
@@ -332,6 +333,7 @@ class AuditedModelAdmin(ExportMixin, AuditHistoryMixin, admin.ModelAdmin):
     the "Void" page calls (default: ``audited_void``)."""
 
     form = ReasonForm
+    paginator = IdsFirstPaginator
     change_form_template = "admin/cmlims/audited_change_form.html"
     Media = BadgeMedia
     # The superuser manages users and takes no GMP action: on GMP records it reads, and is offered no add,
@@ -523,6 +525,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     changed, deleted or acted on from the admin."""
 
     Media = BadgeMedia
+    paginator = IdsFirstPaginator
 
     def has_add_permission(self, request) -> bool:
         return False

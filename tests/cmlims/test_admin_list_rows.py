@@ -6,11 +6,13 @@ import pytest
 from django import forms
 from django.contrib.admin import helpers
 from django.contrib.admin.sites import site
+from django.core.paginator import Paginator
 from django.urls import reverse
 from django.utils.html import format_html
 
 from batches.models import CMLot, LotStatus
 from cmlims.admin import url_for_each
+from cmlims.admin_paging import IdsFirstPaginator
 from cmlims.audit import audited_bulk_create
 from tests.support.builders import lot_at
 
@@ -52,3 +54,32 @@ def test_lot_list_first_and_last_page_run_the_same_queries(chain, client, django
     with django_assert_num_queries(len(first.captured_queries)):
         page = client.get(url + "&p=3").content.decode()
     assert page.count('class="action-select"') == 23 and page.count("genealogy</a>") == 23
+
+
+class EveryPageDeep(IdsFirstPaginator):
+    deep_rows = 0  # every page by ids first, so a handful of rows shows what a deep page does
+
+
+@pytest.mark.req("FEAT-PERF-PAGING")
+def test_a_deep_page_read_by_its_ids_shows_the_plain_pages_rows_in_order(chain, django_assert_num_queries):
+    lots = [lot_at(chain, status) for status in (LotStatus.PACKAGED, LotStatus.POOLED, LotStatus.PACKAGED,
+                                                 LotStatus.PACKAGED, LotStatus.POOLED, LotStatus.PACKAGED)]
+    listed = CMLot.objects.filter(status=LotStatus.PACKAGED).select_related("product").order_by("-created_at", "-id")
+    plain, deep = Paginator(listed, 3, orphans=0), EveryPageDeep(listed, 3, orphans=0)
+    assert deep.num_pages == plain.num_pages == 2
+    for number in (1, 2):
+        with django_assert_num_queries(1):
+            expected = [(lot.pk, lot.product.name) for lot in plain.page(number)]
+        with django_assert_num_queries(2):  # the page's ids, then its rows (the product joined as before)
+            shown = [(lot.pk, lot.product.name) for lot in deep.page(number)]
+        assert shown == expected
+    assert {pk for pk, _ in expected} <= {lot.pk for lot in lots}
+    assert list(IdsFirstPaginator(listed, 3).page(2).object_list) == list(plain.page(2).object_list)  # shallow
+
+
+@pytest.mark.req("FEAT-PERF-PAGING")
+def test_the_admin_lists_page_deep_tables_by_ids_first():
+    from cmlims.models import AuditEntry
+
+    for model in (CMLot, AuditEntry):
+        assert site._registry[model].paginator is IdsFirstPaginator
