@@ -118,6 +118,10 @@ class CMLot(VoidableModel):
         indexes = [
             models.Index(fields=["product", "status"], name="batches_lot_product_status"),
             models.Index(fields=["status", "-id"], name="batches_lot_status_id"),
+            # The QC start page's oldest lots in QC, read first by this order (B10a).
+            models.Index(fields=["status_changed_at", "id"], name="batches_lot_in_qc",
+                         condition=models.Q(status__in=[LotStatus.PACKAGED, LotStatus.QC_COMPLETE],
+                                                  voided_at__isnull=True)),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(volume_in_ml__gte=0), name="batches_lot_volume_in_nonneg"),

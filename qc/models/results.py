@@ -88,7 +88,13 @@ class QCResult(AuditedModel):
     class Meta:
         verbose_name = "QC result"
         ordering = ["-id"]
-        indexes = [models.Index(fields=["lot", "spec_item", "status", "tested_at"], name="qc_result_lot_item")]
+        indexes = [
+            models.Index(fields=["lot", "spec_item", "status", "tested_at"], name="qc_result_lot_item"),
+            # The QC start page's "waiting for approval" (per lot, and not by me): a site's few open results,
+            # not its ten years of approved ones (B10a).
+            models.Index(fields=["lot", "entered_by", "analyst"], name="qc_result_pending",
+                         condition=models.Q(status=ResultStatus.VALID, approved_at__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         unit = f" {self.unit_entered}" if self.unit_entered else ""
