@@ -99,10 +99,10 @@ def vial_consignee_counts(lot_ids: Iterable[int]) -> tuple[int, list[str]]:
 # --- lots ------------------------------------------------------------------------------------------------
 
 
-def _vial_count(status: str, lot: str = "pk") -> Coalesce:
+def _vial_count(status: str) -> Coalesce:
     # Correlated subqueries: evaluated only for the rows of the page, served by the (lot, status) index.
     counted = (
-        Vial.objects.filter(lot=OuterRef(lot), status=status, voided_at__isnull=True)
+        Vial.objects.filter(lot=OuterRef("pk"), status=status, voided_at__isnull=True)
         .order_by().values("lot").annotate(n=Count("pk")).values("n")
     )
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
@@ -484,18 +484,27 @@ def run_timeline_children(run) -> list:
 
 def vial_trace(serial: str) -> dict:
     """vial → lot → harvests → cultures → bank → donor (and where the vial went, if shipping registered)."""
-    # Three queries whatever the genealogy: the vial with its lot, the lot's contributions with everything
-    # upstream, and where the vial went (B8); not the lot detail's counts, runs and phases, which it does not show.
-    try:
-        vial = Vial.objects.select_related("lot", "lot__product", "storage_location").get(serial=serial)
-    except Vial.DoesNotExist as exc:
-        raise NotFound(f"vial {serial} does not exist") from exc
-    lot = vial.lot
-    genealogy = _upstream(_contributions_upstream().filter(lot_id=lot.pk))
+    # Two queries whatever the genealogy (B8): the lot's contributions with everything upstream, the lot and the
+    # vial's own fields joined to them (one row per contribution), then where the vial went. A lot with no
+    # contribution (none is pooled without one) falls back to reading the vial alone.
+    rows = list(_contributions_upstream().filter(lot__vials__serial=serial).select_related("lot", "lot__product")
+                .annotate(vial_pk=F("lot__vials__pk"), vial_status=F("lot__vials__status"),
+                          vial_location=F("lot__vials__storage_location__code")))
+    if rows:
+        lot, first = rows[0].lot, rows[0]
+        vial = {"pk": first.vial_pk, "status": first.vial_status, "location": first.vial_location}
+    else:
+        try:
+            found = Vial.objects.select_related("lot", "lot__product", "storage_location").get(serial=serial)
+        except Vial.DoesNotExist as exc:
+            raise NotFound(f"vial {serial} does not exist") from exc
+        lot = found.lot
+        vial = {"pk": found.pk, "status": found.status,
+                "location": found.storage_location.code if found.storage_location else None}
+    genealogy = _upstream(rows)
     return {
-        "vial": {"serial": vial.serial, "status": vial.status,
-                 "storage_location": vial.storage_location.code if vial.storage_location else None,
-                 "destinations": vial_destinations([vial.pk]).get(vial.pk, [])},
+        "vial": {"serial": serial, "status": vial["status"], "storage_location": vial["location"],
+                 "destinations": vial_destinations([vial["pk"]]).get(vial["pk"], [])},
         "lot": {"lot_number": lot.lot_number, "product": lot.product.name, "gtin": lot.product.gtin,
                 "status": lot.status, "expiry": lot.expiry},
         "harvests": genealogy["harvests"],
@@ -524,9 +533,9 @@ def count_subquery(queryset: QuerySet) -> Subquery:
 
 def donor_trace(code: str, *, rows: int = DONOR_TRACE_ROWS) -> dict:
     """donor → banks → cultures → lots (volume from this donor, vials by status) → vials and their destinations;
-    the first ``rows`` lots and vials (oldest lot first) plus the totals, and every consignee, in six queries
+    the first ``rows`` lots and vials (oldest lot first) plus the totals, and every consignee, in seven queries
     whatever the donor's size: the donor's lot ids, the donor with its banks, the contributions of the lots
-    shown with their vial counts, the vials shown, their destinations, and the vial total with the consignees."""
+    shown, their vial counts, the vials shown, their destinations, and the vial total with the consignees."""
     contributions = HarvestContribution.objects.filter(harvest__culture__bank__source__code=code,
                                                        lot__voided_at__isnull=True)
     # The donor's lots read once and written into the later queries as a list: PostgreSQL then knows how many
@@ -546,19 +555,23 @@ def donor_trace(code: str, *, rows: int = DONOR_TRACE_ROWS) -> dict:
     shown_ids = lot_ids[:rows]
     statuses = VialStatus.values  # the enum builds this list anew on every access
     lots: dict[int, dict] = {}
-    # The lots shown with their vial counts by status in the same query (per lot, the (lot, status) index).
     for c in (contributions.filter(lot_id__in=shown_ids).order_by("lot_id", "harvest_id")
-              .annotate(**{f"vials_{status}": _vial_count(status, lot="lot_id") for status in statuses})
               .values("lot_id", "lot__lot_number", "lot__product__name", "lot__status", "lot__on_hold",
-                      "lot__expiry", "volume_ml", "harvest__culture__code",
-                      *(f"vials_{status}" for status in statuses))):
+                      "lot__expiry", "volume_ml", "harvest__culture__code")):
         entry = lots.setdefault(c["lot_id"], {
             "lot_number": c["lot__lot_number"], "product": c["lot__product__name"], "status": c["lot__status"],
             "on_hold": c["lot__on_hold"], "expiry": c["lot__expiry"], "volume_from_donor_ml": Decimal("0"),
-            "cultures": set(), "vials": {status: c[f"vials_{status}"] for status in statuses},
+            "cultures": set(), "vials": dict.fromkeys(statuses, 0),
         })
         entry["volume_from_donor_ml"] += c["volume_ml"]
         entry["cultures"].add(c["harvest__culture__code"])
+    # The shown lots' vials counted by one GROUP BY (the lots alone, not also the donor's every lot: the two lists
+    # made the planner scan far more). As five correlated counts per row of the query above it was one query
+    # less but 60 % slower (16 against 10 ms for the top donor of `small`).
+    for lot_id, status, n in (Vial.objects.filter(lot_id__in=list(lots), voided_at__isnull=True).order_by()
+                              .values_list("lot_id", "status")
+                              .annotate(n=Count("pk"))):
+        lots[lot_id]["vials"][status] = n
     live = Vial.objects.filter(lot_id__in=lot_ids, voided_at__isnull=True)
     first = list(live.order_by("lot_id", "sequence").values("pk", "serial", "status", "lot__lot_number")[:rows])
     destinations = vial_destinations([v["pk"] for v in first])

@@ -171,3 +171,16 @@ def test_a_section_is_one_registry_entry(client, lab1):
         assert len(home_sections()) == before + 1
     finally:
         home_section_remove("test-extra")
+
+
+@pytest.mark.req("FEAT-PERF-ADMIN")
+def test_the_app_list_is_built_only_where_it_is_shown(client, lab1):
+    from django.utils.functional import empty
+
+    client.force_login(lab1)
+    listing = client.get("/admin/batches/cmlot/")
+    assert listing.status_code == 200
+    assert listing.context["available_apps"]._wrapped is empty  # the side menu is off: nothing built it
+    start = client.get(INDEX)
+    assert start.context["app_list"] is start.context["available_apps"]  # built once for the start page
+    assert reverse("admin:batches_cmlot_changelist") in start.content.decode()

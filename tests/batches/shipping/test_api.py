@@ -327,9 +327,9 @@ def test_donor_trace_counts_every_vial_and_names_every_consignee_in_one_pass(cli
     withdrawn = services.shipment_create(consignee=gone, product=world.product, actor=world.coordinator)
     services.shipment_allocate_scans(shipment=withdrawn, scans=[serial(lot_a, 3)], actor=world.coordinator)
     services.shipment_cancel(shipment=withdrawn, actor=world.coordinator, reason="withdrawn")
-    # the donor's lot ids, the donor with its banks, the lots shown with their vial counts, the vials shown,
-    # their destinations, the vial total with the consignees
-    with django_assert_num_queries(6):
+    # the donor's lot ids, the donor with its banks, the lots shown, their vial counts, the vials shown, their
+    # destinations, the vial total with the consignees
+    with django_assert_num_queries(7):
         trace = selectors.donor_trace("DN-0100", rows=2)
     assert (trace["lot_count"], trace["vial_count"]) == (2, 7)
     assert trace["consignees"] == sorted(["Klinik Nord", other.name])
