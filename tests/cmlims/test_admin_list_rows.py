@@ -60,3 +60,25 @@ def test_lot_list_first_and_last_page_run_the_same_queries(chain, client, django
     with django_assert_num_queries(len(first.captured_queries)):  # the last page: COUNT(*), then its rows
         page = client.get(url + "&p=3").content.decode()
     assert page.count('class="action-select"') == 23 and page.count("genealogy</a>") == 23
+
+
+@pytest.mark.req("FEAT-PERF-ADMIN")
+def test_lot_search_by_vial_serial_is_counted_by_nobody_whatever_the_data(chain, client, django_assert_num_queries):
+    """B2c: the serial's lot by its unique index, then its one row read without a COUNT(*), at two data sizes."""
+    client.force_login(chain.lab1)
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    serial = lot.vials.order_by("sequence").values_list("serial", flat=True).first()
+    url = f"/admin/batches/cmlot/?q={serial}"
+    client.get(url)  # warms the process-wide ContentType cache
+    # The fixed reads, then: the serial's lot id, the products of the filter, the page (one row), its sign-offs.
+    with django_assert_num_queries(admin_request_reads() + 4) as one:
+        page = client.get(url).content.decode()
+    assert lot.lot_number in page and page.count('class="action-select"') == 1
+    assert not [q for q in one.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
+    clones = [copy.copy(lot) for _ in range(120)]  # 120 more lots: the list spans three pages
+    for n, clone in enumerate(clones):
+        clone.pk, clone.lot_number = None, f"CM98-{n:04d}"
+    audited_bulk_create(CMLot, clones, actor=chain.lab1, clean=False)
+    with django_assert_num_queries(len(one.captured_queries)):
+        page = client.get(url).content.decode()
+    assert lot.lot_number in page and page.count('class="action-select"') == 1
