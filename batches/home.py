@@ -5,13 +5,14 @@ Selectors only (reads); a fixed number of queries whatever the number of lots or
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Subquery, Value
 
 from cmlims import roles
 from cmlims.home import HomeRow, home_section_add
 
 from .lifecycle import RULES
 from .models import CellBank, CMLot, Culture, Harvest, LotStatus, LyophilisationRun, PackagingRun, Passage
+from .selectors import count_subquery
 
 IN_PROGRESS = (LotStatus.POOLED, LotStatus.FREEZE_DRYING)
 LOTS_SHOWN = 8
@@ -49,8 +50,11 @@ def lot_blockers(lot: CMLot) -> list[str]:
 def lab_lot_rows(user) -> list[HomeRow]:
     """One row per stage (count of lots, next step, how many are blocked), then the newest lots in progress."""
     live = CMLot.objects.filter(status__in=IN_PROGRESS, voided_at__isnull=True)
-    counts = dict(live.values_list("status").annotate(n=Count("id")).order_by())
-    held = dict(live.filter(on_hold=True).values_list("status").annotate(n=Count("id")).order_by())
+    # Lots and lots on hold per stage by one aggregate query.
+    counts, held = {}, {}
+    for status, n, on_hold in (live.order_by().values_list("status")
+                               .annotate(n=Count("id"), held=Count("id", filter=Q(on_hold=True)))):
+        counts[status], held[status] = n, on_hold
     rows = []
     for status in IN_PROGRESS:
         detail = next_step(status)
@@ -83,22 +87,27 @@ LOT_STEPS = (  # lot steps: (label, performer, verifier)
 
 
 def verification_rows(user) -> list[HomeRow]:
-    """Performed, unverified, live steps that ``user`` did not perform: one count per kind of step."""
+    """Performed, unverified, live steps that ``user`` did not perform: one count per kind of step, all by ONE
+    query (the lot steps as filtered counts over the lots, each other kind of step a scalar subquery beside them)."""
+    def waiting(model, extra) -> Subquery:
+        return count_subquery(model.objects.filter(performed_by__isnull=False, verified_by__isnull=True,
+                                                   voided_at__isnull=True, **extra).exclude(performed_by=user))
+
+    steps = {f"step{i}": waiting(model, extra) for i, (model, _label, _changelist, extra) in enumerate(STEP_MODELS)}
+    # Grouped by a constant (no GROUP BY at all): one row of aggregates, whatever the number of lots.
+    counts = (CMLot.objects.filter(voided_at__isnull=True).order_by().annotate(one=Value(1)).values("one")
+              .annotate(**{step: Count("id", filter=Q(**{f"{performer}__isnull": False, f"{verifier}__isnull": True})
+                                   & ~Q(**{performer: user}))
+                           for step, performer, verifier in LOT_STEPS}, **steps)
+              .values(*(step for step, _performer, _verifier in LOT_STEPS), *steps).get())
     rows = []
-    for model, label, changelist, extra in STEP_MODELS:
-        count = (model.objects.filter(performed_by__isnull=False, verified_by__isnull=True,
-                                      voided_at__isnull=True, **extra)
-                 .exclude(performed_by=user).count())
-        if count:
+    for i, (model, label, changelist, extra) in enumerate(STEP_MODELS):
+        if count := counts[f"step{i}"]:
             query = {} if model is Passage else {"verified_by__isnull": "True", **{k: str(v) for k, v in extra.items()}}
             rows.append(HomeRow(label=label, count=count, changelist=changelist, query=query))
-    lots = CMLot.objects.filter(voided_at__isnull=True).aggregate(**{
-        step: Count("id", filter=Q(**{f"{performer}__isnull": False, f"{verifier}__isnull": True})
-                    & ~Q(**{performer: user}))
-        for step, performer, verifier in LOT_STEPS})
     for step, performer, verifier in LOT_STEPS:
-        if lots[step]:
-            rows.append(HomeRow(label=f"lot {step} steps", count=lots[step], changelist=LOT,
+        if counts[step]:
+            rows.append(HomeRow(label=f"lot {step} steps", count=counts[step], changelist=LOT,
                                 query={f"{performer}__isnull": "False", f"{verifier}__isnull": "True"}))
     return rows
 

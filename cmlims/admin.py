@@ -20,6 +20,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import display_for_field, label_for_field, lookup_field
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import UserChangeForm
@@ -327,6 +328,30 @@ class ExportMixin:
         return actions
 
 
+class CountLastChangeList(ChangeList):
+    """The admin's list, whose first page reads one row more than it shows before anything is counted: when the
+    rows fit on one page (a search by vial serial finds one lot; a short filtered list) that read is the
+    whole answer and no ``COUNT(*)`` runs; when they do not, the count follows and the page is not read again
+    (the same two queries as Django's list). Other pages, "show all" and editable lists are Django's."""
+
+    def get_results(self, request):
+        if self.page_num != 1 or self.show_all or self.list_editable:
+            return super().get_results(request)
+        per_page = self.list_per_page
+        paginator = self.model_admin.get_paginator(request, self.queryset, per_page)
+        rows = list(self.queryset[: per_page + 1])
+        if len(rows) <= per_page:
+            paginator.count = len(rows)  # the paginator's cached count: nothing left to count
+        self.result_count = result_count = paginator.count
+        self.show_full_result_count = self.model_admin.show_full_result_count
+        self.full_result_count = self.root_queryset.count() if self.show_full_result_count else None
+        self.show_admin_actions = not self.show_full_result_count or bool(self.full_result_count)
+        self.result_list = rows[:per_page]
+        self.can_show_all = result_count <= self.list_max_show_all
+        self.multi_page = result_count > per_page
+        self.paginator = paginator
+
+
 class AuditedModelAdmin(ExportMixin, AuditHistoryMixin, admin.ModelAdmin):
     """Use for every AuditedModel. Subclasses with real workflows override ``save_model`` to call
     their service (which audits); this default is the plain audited save. ``void_object`` is the hook
@@ -342,6 +367,9 @@ class AuditedModelAdmin(ExportMixin, AuditHistoryMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # GMP records are voided, never deleted
+
+    def get_changelist(self, request, **kwargs):
+        return CountLastChangeList
 
     def action_checkbox(self, obj):
         # The stock column renders a CheckboxInput through the form renderer's template for every row (a

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.utils.functional import SimpleLazyObject
 
 # This module is imported while the app registry loads (CmlimsAdminConfig): auth forms and roles are imported
 # where they are used.
@@ -45,6 +46,16 @@ class CmlimsAdminSite(admin.AdminSite):
     def has_permission(self, request) -> bool:
         # The role table gives integration accounts the API only; a staff flag set by mistake opens nothing.
         return super().has_permission(request) and admin_refusal(request.user) is None
+
+    def get_app_list(self, request, app_label=None):
+        # Every admin page's context carries the whole app list (``available_apps``, for the side menu, which is
+        # off here): built only when a template reads it (the start page's "All lists"), once per request.
+        if app_label is not None:
+            return super().get_app_list(request, app_label)
+        if not hasattr(request, "_cmlims_app_list"):
+            build = super().get_app_list
+            request._cmlims_app_list = SimpleLazyObject(lambda: build(request))
+        return request._cmlims_app_list
 
     def index(self, request, extra_context=None):
         from cmlims.home import home_sections_for

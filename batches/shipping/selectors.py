@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, FilteredRelation, Prefetch, Q, QuerySet
 
 from batches.models import CellSource, CMLot, Vial
 from batches.shipping.exports import csv_render
@@ -219,10 +219,16 @@ def vial_destinations(vial_ids: list[int]) -> dict[int, list[dict]]:
     return found
 
 
-def lot_consignees(lot_ids) -> set[str]:
-    """The consignees the live vials of ``lot_ids`` went to (live allocations) by one query, from the allocations
-    to their vials' lots: the donor trace's every consignee (``batches.selectors.register_lot_consignees``)."""
-    return set(ShipmentVial.objects.filter(vial__lot_id__in=lot_ids, vial__voided_at__isnull=True,
-                                           released_at__isnull=True)
-               .exclude(shipment__consignee__name="").order_by()
-               .values_list("shipment__consignee__name", flat=True).distinct())
+def vial_consignee_counts(lot_ids) -> tuple[int, set[str]]:
+    """The live vials of ``lot_ids`` counted, and the consignees their live allocations went to, by ONE pass over
+    those vials (each joined to its live allocation, at most one: a database constraint), grouped by consignee:
+    the donor trace's vial total and every consignee (``batches.selectors.register_vial_consignee_counts``)."""
+    total, names = 0, set()
+    for name, n in (Vial.objects.filter(lot_id__in=lot_ids, voided_at__isnull=True)
+                    .annotate(live=FilteredRelation("shipment_allocations",
+                                                    condition=Q(shipment_allocations__released_at__isnull=True)))
+                    .order_by().values_list("live__shipment__consignee__name").annotate(n=Count("pk"))):
+        total += n
+        if name:
+            names.add(name)
+    return total, names

@@ -148,6 +148,10 @@ LOGIN_URL = "admin:login"
 if os.environ.get("REDIS_URL"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": os.environ["REDIS_URL"], "KEY_PREFIX": "cmlims"}}
+    # Sessions read from Redis, written to both: an admin request then reads no session row (issue 14), and a
+    # Redis flush or restart loses no session (the next request reads the row back into the cache). Only with
+    # a cache every web process shares: a per-process cache would keep a session another process ended.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cmlims"}}
     # axes warns that local memory is per process: true, and fine for one process (the demo, tests on SQLite).

@@ -17,11 +17,13 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/batches/cmlot/"
 
 
-def _count(client, url) -> int:
+def _count(client, url, *, counting: bool = True) -> int:
+    """Queries of one GET of ``url``; ``counting=False`` leaves out the list's ``COUNT(*)``, which a list runs only
+    once its rows outgrow the first page (``cmlims.admin.CountLastChangeList``)."""
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url)
     assert response.status_code == 200
-    return len(ctx.captured_queries)
+    return len([q for q in ctx.captured_queries if counting or not q["sql"].startswith("SELECT COUNT(*)")])
 
 
 def _messages(response) -> list[str]:
@@ -47,9 +49,9 @@ def test_lot_changelist_has_no_per_row_queries(chain, client, django_assert_num_
 def test_other_changelists_are_constant(chain, client, url):
     client.force_login(chain.lab1)
     lot_at(chain, LotStatus.PACKAGED)
-    one = _count(client, url)
-    lot_at(chain, LotStatus.PACKAGED)
-    assert _count(client, url) == one
+    one = _count(client, url, counting=False)
+    lot_at(chain, LotStatus.PACKAGED)  # the vial list now outgrows its first page: its COUNT(*) is added
+    assert _count(client, url, counting=False) == one
 
 
 @pytest.mark.req("FEAT-LOT-RECORD")

@@ -12,7 +12,8 @@ from django.urls import reverse
 from batches.models import LotStatus
 from cmlims import roles
 from cmlims.home import home_section_add, home_section_remove, home_sections
-from tests.support.builders import lot_at, make_world
+from tests.support.builders import lot_at, make_harvest, make_world
+from tests.support.queries import admin_request_reads
 
 pytestmark = pytest.mark.django_db
 
@@ -125,6 +126,39 @@ def test_start_page_queries_do_not_grow_with_the_data(client, chain, spec, make_
     assert len(counts(page.content.decode())) >= 10
 
 
+@pytest.mark.req("FEAT-ADMINHOME-START", "FEAT-PERF-ADMIN")
+def test_lab_start_page_is_four_queries_of_its_own_whatever_the_data(client, chain, spec, make_user,
+                                                                    django_assert_num_queries):
+    from batches.models import CellBank, Culture, Harvest, LyophilisationRun, PackagingRun, Passage
+
+    lab3 = make_user("lab3", roles.LAB_STAFF, is_staff=True)
+    lot_at(chain, LotStatus.POOLED)
+    client.force_login(lab3)
+    client.get(INDEX)
+    # The fixed reads (session, user with its roles, permissions: 1 or 2 queries), then the page's own four: the
+    # lots in progress per stage with those on hold (one aggregate), the newest lots shown (with product and
+    # drying run), every kind of step waiting for a verification (ONE query: the lot steps as filtered counts
+    # over the lots, the six other kinds as scalar subqueries beside them), the open deviations. 15 before.
+    with django_assert_num_queries(admin_request_reads() + 4):
+        client.get(INDEX)
+    for status in (LotStatus.POOLED, LotStatus.FREEZE_DRYING, LotStatus.PACKAGED):
+        lot_at(chain, status)
+    make_harvest(chain.lab1, chain.culture, days_ago=1)  # performed by lab1, not verified
+    with django_assert_num_queries(admin_request_reads() + 4):
+        found = counts(client.get(INDEX).content.decode())
+    waiting = {model: model.objects.filter(performed_by__isnull=False, verified_by__isnull=True,
+                                           voided_at__isnull=True).exclude(performed_by=lab3).count()
+               for model in (CellBank, Culture, Passage, Harvest, LyophilisationRun, PackagingRun)}
+    assert waiting[Harvest] >= 1 and found["harvests"][0] == waiting[Harvest]
+    assert found["lots pooled"][0] == 2 and found["lots freeze-drying"][0] == 1
+    assert found["lot pooling steps"][0] == CountOf.unverified_pools()
+    for model, label in ((CellBank, "cell banks"), (Culture, "cultures"), (PackagingRun, "packaging runs")):
+        assert found.get(label, (0,))[0] == waiting[model]
+    client.force_login(chain.lab1)  # performed that harvest: it is not theirs to verify
+    own = counts(client.get(INDEX).content.decode())
+    assert own.get("harvests", (0,))[0] == waiting[Harvest] - 1
+
+
 def test_a_section_is_one_registry_entry(client, lab1):
     from cmlims.home import HomeRow
 
@@ -137,3 +171,16 @@ def test_a_section_is_one_registry_entry(client, lab1):
         assert len(home_sections()) == before + 1
     finally:
         home_section_remove("test-extra")
+
+
+@pytest.mark.req("FEAT-PERF-ADMIN")
+def test_the_app_list_is_built_only_where_it_is_shown(client, lab1):
+    from django.utils.functional import empty
+
+    client.force_login(lab1)
+    listing = client.get("/admin/batches/cmlot/")
+    assert listing.status_code == 200
+    assert listing.context["available_apps"]._wrapped is empty  # the side menu is off: nothing built it
+    start = client.get(INDEX)
+    assert start.context["app_list"] is start.context["available_apps"]  # built once for the start page
+    assert reverse("admin:batches_cmlot_changelist") in start.content.decode()

@@ -15,6 +15,7 @@ from cmlims.admin import url_for_each
 from cmlims.admin_paging import IdsFirstPaginator
 from cmlims.audit import audited_bulk_create
 from tests.support.builders import lot_at
+from tests.support.queries import admin_request_reads
 
 pytestmark = pytest.mark.django_db
 
@@ -39,19 +40,26 @@ def test_url_for_each_is_reverse(viewname, fixed, values):
         assert url_of(value) == reverse(viewname, args=[*fixed, value])
 
 
+@pytest.mark.req("FEAT-PERF-ADMIN")
 def test_lot_list_first_and_last_page_run_the_same_queries(chain, client, django_assert_num_queries):
     client.force_login(chain.lab1)
     lots = [lot_at(chain, LotStatus.PACKAGED) for _ in range(3)]
     url = "/admin/batches/cmlot/?status__exact=packaged"
     client.get(url)  # warms the process-wide ContentType cache
-    # Session, user with its roles (one query: roles.first_with_roles), then the list's own.
-    with django_assert_num_queries(8) as first:
-        client.get(url)
+    # The fixed reads (session, user with its roles, permissions), then the list's own: the products of the
+    # filter, the page read one row long (3 lots fit on one page: nothing is counted), its sign-offs.
+    with django_assert_num_queries(admin_request_reads() + 3):
+        page = client.get(url).content.decode()
+    assert page.count('class="action-select"') == 3 and "3 CM lots" in page
     clones = [copy.copy(lots[0]) for _ in range(120)]  # 120 more packaged lots: three pages of 50
     for n, clone in enumerate(clones):
         clone.pk, clone.lot_number = None, f"CM99-{n:04d}"
     audited_bulk_create(CMLot, clones, actor=chain.lab1, clean=False)
-    with django_assert_num_queries(len(first.captured_queries)):
+    # More than a page: the first page's read finds the 51st row, so the COUNT(*) follows (4 of the list's own).
+    with django_assert_num_queries(admin_request_reads() + 4) as first:
+        page = client.get(url).content.decode()
+    assert page.count('class="action-select"') == 50 and "123 CM lots" in page
+    with django_assert_num_queries(len(first.captured_queries)):  # the last page: COUNT(*), then its rows
         page = client.get(url + "&p=3").content.decode()
     assert page.count('class="action-select"') == 23 and page.count("genealogy</a>") == 23
 
@@ -83,3 +91,25 @@ def test_the_admin_lists_page_deep_tables_by_ids_first():
 
     for model in (CMLot, AuditEntry):
         assert site._registry[model].paginator is IdsFirstPaginator
+
+
+@pytest.mark.req("FEAT-PERF-ADMIN")
+def test_lot_search_by_vial_serial_is_counted_by_nobody_whatever_the_data(chain, client, django_assert_num_queries):
+    """B2c: the serial's lot by its unique index, then its one row read without a COUNT(*), at two data sizes."""
+    client.force_login(chain.lab1)
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    serial = lot.vials.order_by("sequence").values_list("serial", flat=True).first()
+    url = f"/admin/batches/cmlot/?q={serial}"
+    client.get(url)  # warms the process-wide ContentType cache
+    # The fixed reads, then: the serial's lot id, the products of the filter, the page (one row), its sign-offs.
+    with django_assert_num_queries(admin_request_reads() + 4) as one:
+        page = client.get(url).content.decode()
+    assert lot.lot_number in page and page.count('class="action-select"') == 1
+    assert not [q for q in one.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
+    clones = [copy.copy(lot) for _ in range(120)]  # 120 more lots: the list spans three pages
+    for n, clone in enumerate(clones):
+        clone.pk, clone.lot_number = None, f"CM98-{n:04d}"
+    audited_bulk_create(CMLot, clones, actor=chain.lab1, clean=False)
+    with django_assert_num_queries(len(one.captured_queries)):
+        page = client.get(url).content.decode()
+    assert lot.lot_number in page and page.count('class="action-select"') == 1

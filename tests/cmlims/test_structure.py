@@ -201,7 +201,8 @@ def _writes_status(node: ast.AST) -> bool:
         writes = {kw.arg for kw in node.keywords} & {"status", "on_hold"}
         name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
         # Writes: the audit write API, a model constructor (Vial(...)), a queryset update.
-        constructor = name[:1].isupper() and not name.endswith("Response")  # Response(status=...) is HTTP
+        # Response(status=...) is HTTP; Q(on_hold=True) is a lookup (a filtered count), not a row.
+        constructor = name[:1].isupper() and not name.endswith("Response") and name != "Q"
         return bool(writes) and (name.startswith("audited_") or constructor or name == "update")
     return False
 

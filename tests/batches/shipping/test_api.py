@@ -314,6 +314,31 @@ def test_recall_from_a_lot_is_complete(client, world):
     assert client.get("/api/v1/lots/CM99-9999/recall/").status_code == 404
 
 
+@pytest.mark.req("RULE-9", "FEAT-PERF-ADMIN")
+def test_donor_trace_counts_every_vial_and_names_every_consignee_in_one_pass(client, world,
+                                                                             django_assert_num_queries):
+    """The donor trace's vial total and consignees come from one pass over the donor's vials joined to their live
+    allocations (shipping's ``vial_consignee_counts``): a released allocation names nobody."""
+    from batches import selectors
+
+    lot_a, lot_b, lot_c, first, second, cancelled, draft_c, other = recall_world(world)
+    gone = services.consignee_create(actor=world.coordinator, name="Withdrawn Clinic", kind="clinic",
+                                     address_line1="2 Side St", city="Linz", country="AT", contact_name="x")
+    withdrawn = services.shipment_create(consignee=gone, product=world.product, actor=world.coordinator)
+    services.shipment_allocate_scans(shipment=withdrawn, scans=[serial(lot_a, 3)], actor=world.coordinator)
+    services.shipment_cancel(shipment=withdrawn, actor=world.coordinator, reason="withdrawn")
+    # the donor's lot ids, the donor with its banks, the lots shown, their vial counts, the vials shown, their
+    # destinations, the vial total with the consignees
+    with django_assert_num_queries(7):
+        trace = selectors.donor_trace("DN-0100", rows=2)
+    assert (trace["lot_count"], trace["vial_count"]) == (2, 7)
+    assert trace["consignees"] == sorted(["Klinik Nord", other.name])
+    assert [v["serial"] for v in trace["vials"]] == [serial(lot_a, 1), serial(lot_a, 2)]
+    assert [d["shipment"] for d in trace["vials"][0]["destinations"]] == [first.reference]
+    body = client.get("/api/v1/donors/DN-0200/trace/").json()
+    assert body["vial_count"] == 6 and body["consignees"] == sorted(["Klinik Nord", other.name])
+
+
 @pytest.mark.req("RULE-9", "FEAT-RECALL", "1271-290")
 def test_recall_from_a_donor_reaches_every_lot_vial_and_consignee(client, world):
     lot_a, lot_b, lot_c, first, second, cancelled, draft_c, other = recall_world(world)
