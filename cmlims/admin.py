@@ -352,7 +352,20 @@ class CountLastChangeList(ChangeList):
         self.paginator = paginator
 
 
-class AuditedModelAdmin(ExportMixin, AuditHistoryMixin, admin.ModelAdmin):
+class PlannedRowsMixin:
+    """The list page's rows by ``cmlims.admin_rows`` (Django's cells, planned once per page): unless the admin
+    names its own template, Django's per-model and per-app ones are still looked up first, then ours, which
+    extends the stock page (a model's own template extends ours)."""
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        if self.change_list_template is None:
+            opts = model._meta
+            self.change_list_template = [f"admin/{opts.app_label}/{opts.model_name}/change_list.html",
+                                         f"admin/{opts.app_label}/change_list.html", "admin/cmlims/change_list.html"]
+
+
+class AuditedModelAdmin(PlannedRowsMixin, ExportMixin, AuditHistoryMixin, admin.ModelAdmin):
     """Use for every AuditedModel. Subclasses with real workflows override ``save_model`` to call
     their service (which audits); this default is the plain audited save. ``void_object`` is the hook
     the "Void" page calls (default: ``audited_void``)."""
@@ -548,7 +561,7 @@ def signing_page(model_admin, request, *, subject, title: str, meaning: str, sig
 # --- the audit trail ---------------------------------------------------------------------------------
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(PlannedRowsMixin, admin.ModelAdmin):
     """Records written by services only (the trail, signatures, document jobs): viewed, never added,
     changed, deleted or acted on from the admin."""
 
@@ -688,7 +701,7 @@ class GmpUserChangeForm(UserChangeForm):
         return cleaned
 
 
-class AuditedUserAdmin(AuditHistoryMixin, UserAdmin):
+class AuditedUserAdmin(PlannedRowsMixin, AuditHistoryMixin, UserAdmin):
     form = GmpUserChangeForm
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -700,7 +713,7 @@ class AuditedUserAdmin(AuditHistoryMixin, UserAdmin):
         return actions
 
 
-class AuditedGroupAdmin(AuditHistoryMixin, GroupAdmin):
+class AuditedGroupAdmin(PlannedRowsMixin, AuditHistoryMixin, GroupAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the role groups carry the permission model; a group is changed, never deleted
 
