@@ -22,7 +22,7 @@ def rows_of(rows) -> list[list[str]]:
     return [[str(cell) for cell in row] for row in rows]
 
 
-@pytest.mark.req("FEAT-PERF-PAGING")
+@pytest.mark.req("FEAT-PERF-ROWS")
 def test_every_list_page_rows_are_djangos_own():
     call_command("seed_demo", verbosity=0)
     users = get_user_model().objects.in_bulk(USERS, field_name="username")
