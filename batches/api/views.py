@@ -219,13 +219,14 @@ class CreateUpdateView(APIView):
 
     model: type = None
     input: type = None
+    schema_input: type | None = None  # what the schema says the body takes, where ``input`` parses more
     lookup: str = "pk"
     create = None  # service(actor=, reason=, **fields)
     update = None  # service(<record kwarg>=obj, actor=, reason=, **fields)
     record_kwarg = ""
 
     def get_serializer_class(self):  # for the OpenAPI schema
-        return self.input
+        return self.schema_input or self.input
 
     def post(self, request, **kwargs):
         data = request_parse(self.input, request)
@@ -263,6 +264,7 @@ class StorageLocationView(CreateUpdateView):
 class DonorView(CreateUpdateView):
     model, input, lookup, create, update, record_kwarg = (
         m.CellSource, s.CellSourceInput, "code", sources.cell_source_create, sources.cell_source_update, "source")
+    schema_input = s.CellSourceRequest
 
 
 class DonorEligibilityView(APIView):

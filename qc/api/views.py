@@ -13,6 +13,7 @@ from batches.models import CMLot
 from batches.selectors import lot_get
 from cmlims.api.parsing import SignatureInput, csv_upload_check, request_parse
 from cmlims.api.permissions import WorkingRoleReaders
+from cmlims.api.schema import signing_request
 from cmlims.audit import to_jsonable
 from cmlims.esign.services import signature_manifest
 from cmlims.exceptions import field_error
@@ -32,7 +33,7 @@ from qc.models import QCResult, Specification
 from qc.services.hold import lot_hold, lot_unhold
 from qc.services.imports import results_import
 from qc.services.results import result_approve, result_enter, result_get, result_invalidate
-from qc.services.signoff import lot_audit_review_confirm, lot_for_signoff, lot_sign_off
+from qc.services.signoff import MEANINGS, lot_audit_review_confirm, lot_for_signoff, lot_sign_off
 from qc.services.specs import specification_approve
 from qc.signed_content import lot_signature_status, result_signature_status
 
@@ -211,7 +212,10 @@ class LotSignOffView(APIView):
 
     to: str = ""
 
-    @extend_schema(request=SignOffInput, responses={200: OpenApiTypes.OBJECT})
+    def get_serializer_class(self):  # for the OpenAPI schema: this step's meaning and reason rule
+        return signing_request(SignOffInput, MEANINGS[self.to])
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):
         d = request_parse(SignOffInput, request)
         signature = lot_sign_off(

@@ -126,7 +126,7 @@ class AllocateView(ShippingView):
     """``{"vials": [serial or scan, ...]}`` or ``{"count": n}`` / ``{"lot": "...", "count": n}`` (FEFO).
     A refusal is 409 with ``vials: [{serial, reason}]`` (or ``conditions``) and nothing allocated."""
 
-    @extend_schema(request=s.AllocateInput, responses={200: dict})
+    @extend_schema(request=s.ALLOCATE_REQUEST, responses={200: dict})
     def post(self, request, pk: int):
         d = request_parse(s.AllocateInput, request)
         if "vials" in d:
@@ -243,7 +243,7 @@ class LabelsView(ShippingView):
     def get(self, request, pk: int):
         return Response(_label_reconciliation_body(selectors.shipment_find(pk)))
 
-    @extend_schema(request=s.LabelInput, responses={202: dict})
+    @extend_schema(request=s.SHIPPING_LABEL_REQUEST, responses={202: dict})
     def post(self, request, pk: int):
         d = request_parse(s.LabelInput, request)
         return _job(shipment_document_request(shipment=selectors.shipment_find(pk),
