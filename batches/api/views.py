@@ -17,6 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cmlims.api.parsing import ReasonInput, request_parse, request_reason
+from cmlims.api.schema import signing_request
+from cmlims.esign.models import Meaning
 
 from .. import models as m
 from .. import selectors
@@ -247,7 +249,8 @@ class ProductView(CreateUpdateView):
 class ProductLimitsApproveView(APIView):
     """POST: a QC officer who did not change them puts a product's process limits in force, signed."""
 
-    @extend_schema(request=s.ProductLimitsApproveInput, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=signing_request(s.ProductLimitsApproveInput, Meaning.PRODUCT_LIMITS_APPROVED),
+                   responses={200: OpenApiTypes.OBJECT})
     def post(self, request, key: int):
         product = selectors.record_get(m.Product, pk=key)
         product = products.product_limits_approve(product=product, actor=request.user,
@@ -270,7 +273,8 @@ class DonorView(CreateUpdateView):
 class DonorEligibilityView(APIView):
     """POST: a QC officer determines the donor eligible or ineligible, signed "eligibility determined"."""
 
-    @extend_schema(request=s.DonorEligibilityInput, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=signing_request(s.DonorEligibilityInput, Meaning.ELIGIBILITY_DETERMINED),
+                   responses={200: OpenApiTypes.OBJECT})
     def post(self, request, key: str):
         source = selectors.record_get(m.CellSource, code=key)
         source = sources.donor_eligibility_determine(source=source, actor=request.user,

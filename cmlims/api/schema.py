@@ -94,11 +94,14 @@ def signing_request(base: type[serializers.Serializer], meaning: str) -> type[se
     meaning if one is sent, and a reason where the meaning needs one (``cmlims.esign`` checks both)."""
     from cmlims.esign.services import REASON_REQUIRED
 
-    fields: dict[str, serializers.Field] = {"meaning": serializers.ChoiceField(choices=[meaning], required=False)}
+    meaning = str(meaning)  # the value, also of a Meaning member (the YAML writer takes no enum members)
+    sent = base._declared_fields["meaning"]
+    fields: dict[str, serializers.Field] = {"meaning": serializers.ChoiceField(choices=[meaning],
+                                                                               required=sent.required)}
     if meaning in REASON_REQUIRED:
         fields["reason"] = serializers.CharField(help_text=f"required to sign '{meaning}'")
-    return alternative(base, f"{base.__name__.removesuffix('Input')}{meaning.title().replace(' ', '')}Input",
-                       **fields)
+    # named by the meaning: each meaning is signed through one body (a second would be a name clash)
+    return alternative(base, f"{meaning.title().replace(' ', '')}SignatureInput", **fields)
 
 
 def file_fields(serializer: Any) -> list[str]:

@@ -121,6 +121,17 @@ def test_what_the_server_sets_or_signs_is_not_offered_and_each_sign_off_states_i
         enum = body["properties"]["meaning"].get("$ref") or body["properties"]["meaning"]["allOf"][0]["$ref"]
         assert components[enum.split("/")[-1]]["enum"] == [meaning]
         assert ("reason" in body["required"]) is reason_required, step
+    signing = {}  # every body that signs (a password) states the one meaning its step signs with
+    for path, operations in paths.items():
+        content = operations.get("post", {}).get("requestBody", {}).get("content", {})
+        ref = (content.get("application/json") or content.get("multipart/form-data") or {}).get("schema", {})
+        body = components.get(ref.get("$ref", "").split("/")[-1], {})
+        if "password" in body.get("properties", {}) and path != "/api/v1/auth/token/":  # that one logs in
+            meaning = body["properties"]["meaning"]
+            enum = (meaning.get("$ref") or meaning["allOf"][0]["$ref"]).split("/")[-1]
+            signing[path] = components[enum]["enum"]
+    assert len(signing) >= 12 and all(len(meanings) == 1 for meanings in signing.values()), signing
+    assert signing["/api/v1/shipments/{id}/ship/"] == ["shipped"]
 
 
 @pytest.mark.req("README-FUZZ")
