@@ -14,6 +14,7 @@ from batches.documents import (
 )
 from batches.selectors import lot_get
 from cmlims.api.parsing import request_parse
+from cmlims.api.schema import alternative, request_alternatives
 from cmlims.audit import object_type_of
 from cmlims.documents.api.views import JobAcceptedSerializer, job_accepted
 from cmlims.documents.selectors import label_dispositions_for_subject
@@ -49,6 +50,14 @@ class LotLabelRequest(serializers.Serializer):
         return value
 
 
+# Labels go to a printer (in its format) or come back as a file of the format asked for: the two shapes.
+LOT_LABEL_REQUEST = request_alternatives("LotLabelRequest", [
+    alternative(LotLabelRequest, "LotLabelToPrinter", without=("format",),
+                printer=serializers.IntegerField(min_value=1, help_text="printer id: the job sends the labels there")),
+    alternative(LotLabelRequest, "LotLabelAsFile", required=("format",), without=("printer",)),
+])
+
+
 ReconciliationSerializer = inline_serializer(
     "LotLabelReconciliation",
     {
@@ -79,7 +88,7 @@ class LotLabelsView(APIView):
         rec = lot_label_reconciliation(lot)
         return Response(reconciliation_body(lot, rec))
 
-    @extend_schema(request=LotLabelRequest, responses={202: JobAcceptedSerializer})
+    @extend_schema(request=LOT_LABEL_REQUEST, responses={202: JobAcceptedSerializer})
     def post(self, request, lot_number: str):
         d = request_parse(LotLabelRequest, request)  # the body first (400), then the lot (404)
         job = lot_labels_request(

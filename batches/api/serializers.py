@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from .. import models as m
 from ..lifecycle import LOT_PIPELINE, LOT_STATUS_TARGETS
+from ..models.common import POSITIVE
 from ..selectors import lot_genealogy, vial_counts
 from ..services import cultures, drying, products, sources
 
@@ -36,6 +37,9 @@ def _input(model, fields, name: str) -> type[serializers.ModelSerializer]:
 ProductInput = _input(m.Product, products.PRODUCT_FIELDS, "ProductInput")
 StorageLocationInput = _input(m.StorageLocation, products.LOCATION_FIELDS, "StorageLocationInput")
 CellSourceInput = _input(m.CellSource, sources.CELL_SOURCE_INPUT_FIELDS, "CellSourceInput")
+# What the schema says a donor record takes: the eligibility fields are parsed only to be refused by name
+# (a QC officer's signed determination sets them), so a client is not offered them.
+CellSourceRequest = _input(m.CellSource, sources.CELL_SOURCE_FIELDS, "CellSourceInput")
 
 
 class DonorEligibilityInput(serializers.Serializer):
@@ -97,7 +101,8 @@ class VialMoveInput(serializers.Serializer):
 
 class ContributionInput(serializers.Serializer):
     harvest = serializers.IntegerField(min_value=1)
-    volume_ml = serializers.DecimalField(max_digits=10, decimal_places=2)
+    volume_ml = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=POSITIVE.limit_value,
+                                         error_messages={"min_value": POSITIVE.message})
 
 
 class PoolInput(serializers.Serializer):
@@ -204,10 +209,11 @@ class LotSerializer(serializers.Serializer):
     status = serializers.CharField()
     on_hold = serializers.BooleanField()
     hold_reason = serializers.CharField()
-    expiry = serializers.DateField()
+    # null until the step that sets them: expiry at packaging, volume out at concentration, yield after it
+    expiry = serializers.DateField(allow_null=True)
     volume_in_ml = serializers.DecimalField(max_digits=10, decimal_places=2)
-    volume_out_ml = serializers.DecimalField(max_digits=10, decimal_places=2)
-    yield_percent = serializers.DecimalField(max_digits=6, decimal_places=2)
+    volume_out_ml = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
+    yield_percent = serializers.DecimalField(max_digits=6, decimal_places=2, allow_null=True)
     created_at = serializers.DateTimeField()
     vials = serializers.SerializerMethodField()
     release = serializers.SerializerMethodField()

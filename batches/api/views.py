@@ -17,6 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cmlims.api.parsing import ReasonInput, request_parse, request_reason
+from cmlims.api.schema import signing_request
+from cmlims.esign.models import Meaning
 
 from .. import models as m
 from .. import selectors
@@ -219,13 +221,14 @@ class CreateUpdateView(APIView):
 
     model: type = None
     input: type = None
+    schema_input: type | None = None  # what the schema says the body takes, where ``input`` parses more
     lookup: str = "pk"
     create = None  # service(actor=, reason=, **fields)
     update = None  # service(<record kwarg>=obj, actor=, reason=, **fields)
     record_kwarg = ""
 
     def get_serializer_class(self):  # for the OpenAPI schema
-        return self.input
+        return self.schema_input or self.input
 
     def post(self, request, **kwargs):
         data = request_parse(self.input, request)
@@ -246,7 +249,8 @@ class ProductView(CreateUpdateView):
 class ProductLimitsApproveView(APIView):
     """POST: a QC officer who did not change them puts a product's process limits in force, signed."""
 
-    @extend_schema(request=s.ProductLimitsApproveInput, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=signing_request(s.ProductLimitsApproveInput, Meaning.PRODUCT_LIMITS_APPROVED),
+                   responses={200: OpenApiTypes.OBJECT})
     def post(self, request, key: int):
         product = selectors.record_get(m.Product, pk=key)
         product = products.product_limits_approve(product=product, actor=request.user,
@@ -263,12 +267,14 @@ class StorageLocationView(CreateUpdateView):
 class DonorView(CreateUpdateView):
     model, input, lookup, create, update, record_kwarg = (
         m.CellSource, s.CellSourceInput, "code", sources.cell_source_create, sources.cell_source_update, "source")
+    schema_input = s.CellSourceRequest
 
 
 class DonorEligibilityView(APIView):
     """POST: a QC officer determines the donor eligible or ineligible, signed "eligibility determined"."""
 
-    @extend_schema(request=s.DonorEligibilityInput, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=signing_request(s.DonorEligibilityInput, Meaning.ELIGIBILITY_DETERMINED),
+                   responses={200: OpenApiTypes.OBJECT})
     def post(self, request, key: str):
         source = selectors.record_get(m.CellSource, code=key)
         source = sources.donor_eligibility_determine(source=source, actor=request.user,

@@ -4,11 +4,14 @@ and which body format can carry what (a file only in multipart, a JSON body only
 
 from __future__ import annotations
 
+import copy
+import functools
 from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import force_instance, is_serializer
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
 from cmlims.patterns import validator_pattern
@@ -33,11 +36,17 @@ def decimal_pattern(field: serializers.DecimalField) -> str:
         else fr"\d{{1,{max(whole_digits, 1)}}}"
     if whole_digits == 0:
         whole = "0" if low is None or Decimal(low) < 1 else None
+    positive = ""
+    if low is not None and 0 < Decimal(low) < 1:
+        if field.decimal_places and Decimal(low) <= Decimal(1).scaleb(-field.decimal_places):
+            positive = r"(?!0*(?:\.0*)?$)"  # any value of its places above zero: not all zeros
+        elif whole_digits:
+            whole = fr"[1-9]\d{{0,{max(whole_digits - 1, 0)}}}"  # from 1 up: stricter than the field
     alternatives = [whole + places] if whole else []
     if high is not None and Decimal(high) >= 1 and Decimal(high) == int(high):
         zeros = fr"(?:\.0{{1,{field.decimal_places}}})?" if field.decimal_places else ""
         alternatives.append(f"{int(high)}{zeros}")
-    return f"^{sign}(?:{'|'.join(alternatives)})$"
+    return f"^{positive}{sign}(?:{'|'.join(alternatives)})$"
 
 
 def _string_patterns(field: serializers.Field, schema: dict) -> list[str]:
@@ -55,6 +64,44 @@ def _string_patterns(field: serializers.Field, schema: dict) -> list[str]:
         elif not field.allow_blank and field.trim_whitespace:
             patterns.append(NOT_BLANK_PATTERN)
     return list(dict.fromkeys(patterns))
+
+
+def request_alternatives(name: str, alternatives: list[type[serializers.Serializer]] | dict[str, type],
+                         *, by: str | None = None) -> PolymorphicProxySerializer:
+    """The body of an operation that takes one of several shapes (``oneOf``): the serializer the view
+    validates with accepts exactly their union. ``by`` names the field that tells them apart (then
+    ``alternatives`` maps its values to the shapes)."""
+    return PolymorphicProxySerializer(component_name=name, serializers=alternatives, resource_type_field_name=by)
+
+
+def alternative(base: type[serializers.Serializer], name: str, *, required: tuple[str, ...] = (),
+                without: tuple[str, ...] = (), **fields: serializers.Field) -> type[serializers.Serializer]:
+    """One shape of ``base``'s body for ``request_alternatives``: the fields ``required`` required (and not
+    null), those ``without`` left out, others replaced by ``fields``. For the schema only."""
+    attrs: dict[str, Any] = dict.fromkeys(without)
+    for field_name in required:
+        declared = base._declared_fields[field_name]
+        kwargs = {key: value if key == "validators" else copy.deepcopy(value)
+                  for key, value in declared._kwargs.items() if key != "default"}
+        attrs[field_name] = type(declared)(*copy.deepcopy(declared._args), **{**kwargs, "required": True,
+                                                                              "allow_null": False})
+    return type(name, (base,), {**attrs, **fields, "__doc__": base.__doc__})
+
+
+@functools.cache  # one class per step: the schema's component registry tells classes apart by identity
+def signing_request(base: type[serializers.Serializer], meaning: str) -> type[serializers.Serializer]:
+    """What the schema says ``base`` (a ``SignatureInput``) takes when the step signs with ``meaning``: that
+    meaning if one is sent, and a reason where the meaning needs one (``cmlims.esign`` checks both)."""
+    from cmlims.esign.services import REASON_REQUIRED
+
+    meaning = str(meaning)  # the value, also of a Meaning member (the YAML writer takes no enum members)
+    sent = base._declared_fields["meaning"]
+    fields: dict[str, serializers.Field] = {"meaning": serializers.ChoiceField(choices=[meaning],
+                                                                               required=sent.required)}
+    if meaning in REASON_REQUIRED:
+        fields["reason"] = serializers.CharField(help_text=f"required to sign '{meaning}'")
+    # named by the meaning: each meaning is signed through one body (a second would be a name clash)
+    return alternative(base, f"{meaning.title().replace(' ', '')}SignatureInput", **fields)
 
 
 def file_fields(serializer: Any) -> list[str]:

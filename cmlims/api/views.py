@@ -1,6 +1,6 @@
 """Core API: tokens (issue, list, revoke), "who am I" and the audit-chain verification."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from cmlims import roles
 from cmlims.api.parsing import request_parse
+from cmlims.api.schema import alternative, request_alternatives
 from cmlims.api.throttling import LoginThrottle
 from cmlims.logins import login_lock_clear
 from cmlims.models import ApiToken
@@ -83,10 +84,23 @@ class LoginLockClearSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
+@extend_schema_field({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})
+class _IPAddress(serializers.IPAddressField):
+    """An IPv4 or IPv6 address, as the schema says it (``IPAddressField`` says only ``ip``)."""
+
+
+# One of the two, or both: the service needs a user name or a client address to clear.
+LOGIN_LOCK_CLEAR_REQUEST = request_alternatives("LoginLockClear", [
+    alternative(LoginLockClearSerializer, "LoginLockClearUsername", without=("ip_address",),
+                username=serializers.CharField(max_length=150)),
+    alternative(LoginLockClearSerializer, "LoginLockClearAddress", without=("username",), ip_address=_IPAddress()),
+])
+
+
 class LoginLockClearView(APIView):
     """Clear the login lock of a user name and/or a client address (administrator or QC officer; audited)."""
 
-    @extend_schema(request=LoginLockClearSerializer,
+    @extend_schema(request=LOGIN_LOCK_CLEAR_REQUEST,
                    responses={200: inline_serializer("LoginLockCleared", {"cleared": serializers.IntegerField()})})
     def post(self, request):
         return Response({"cleared": login_lock_clear(actor=request.user, **request_parse(LoginLockClearSerializer,

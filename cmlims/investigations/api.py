@@ -10,7 +10,9 @@ from rest_framework.views import APIView
 
 from cmlims.api.parsing import request_parse
 from cmlims.api.permissions import WorkingRoleReaders
+from cmlims.api.schema import signing_request
 from cmlims.audit import to_jsonable
+from cmlims.esign.models import Meaning
 from cmlims.esign.services import signature_current_status, signature_manifest
 from cmlims.investigations.deviations import (
     deviation_close,
@@ -113,7 +115,7 @@ class InvestigationCloseView(APIView):
         password = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
         meaning = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=signing_request(Input, Meaning.INVESTIGATION_CLOSED), responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         inv = investigation_close(investigation=investigation_get(pk), actor=request.user,
                                   **request_parse(self.Input, request))
@@ -168,7 +170,8 @@ class DeviationCloseView(APIView):
         password = serializers.CharField(allow_blank=True, trim_whitespace=False)
         meaning = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(request=DeviationCloseInput, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=signing_request(DeviationCloseInput, Meaning.DEVIATION_CLOSED),
+                   responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         inv = deviation_close(investigation=investigation_get(pk), actor=request.user,
                               **request_parse(self.DeviationCloseInput, request))

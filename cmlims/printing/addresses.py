@@ -9,6 +9,14 @@ from urllib.parse import urlsplit
 _HOST = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$")
 
 
+# What the API schema says each kind's address is (a part of what the parsers take: host names and IPv4, a
+# port from 1 to 9999, an IPP path of URL-safe characters); the property test holds every match parseable.
+_SCHEMA_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,61}[A-Za-z0-9])?"
+_SCHEMA_PORT = r"[1-9][0-9]{0,3}"
+ZPL_ADDRESS_PATTERN = fr"^{_SCHEMA_HOST}:{_SCHEMA_PORT}$"
+IPP_ADDRESS_PATTERN = fr"^ipps?://{_SCHEMA_HOST}(?::{_SCHEMA_PORT})?(?:/[A-Za-z0-9._~-]*)*$"
+
+
 @dataclass(frozen=True)
 class Endpoint:
     host: str

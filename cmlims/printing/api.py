@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -12,7 +13,9 @@ from rest_framework.views import APIView
 from cmlims import roles
 from cmlims.api.pagination import CursorPagination
 from cmlims.api.parsing import request_parse
+from cmlims.api.schema import alternative, request_alternatives
 from cmlims.printing import selectors, services
+from cmlims.printing.addresses import IPP_ADDRESS_PATTERN, ZPL_ADDRESS_PATTERN
 from cmlims.printing.models import PrinterKind
 
 
@@ -35,6 +38,21 @@ class PrinterInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", write_only=True)
 
 
+def _printer_of_kind(kind: PrinterKind, pattern: str, help_text: str) -> type[serializers.Serializer]:
+    return alternative(PrinterInput, f"{kind.value.capitalize()}PrinterInput",
+                       kind=serializers.ChoiceField(choices=[(kind.value, kind.label)]),
+                       address=serializers.CharField(max_length=300, validators=[RegexValidator(pattern)],
+                                                     help_text=help_text))
+
+
+# The address's form depends on the kind (``addresses.address_parse``): one shape per kind.
+PRINTER_REQUEST = request_alternatives("PrinterInput", {
+    PrinterKind.ZPL.value: _printer_of_kind(PrinterKind.ZPL, ZPL_ADDRESS_PATTERN, "host:port, e.g. 10.0.4.21:9100"),
+    PrinterKind.IPP.value: _printer_of_kind(PrinterKind.IPP, IPP_ADDRESS_PATTERN,
+                                      "ipp://host[:port]/path or ipps://…, e.g. ipp://printhost:631/printers/office"),
+}, by="kind")
+
+
 class ByName(CursorPagination):
     ordering = ("name", "id")
 
@@ -55,7 +73,7 @@ class PrinterListView(generics.GenericAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([selectors.printer_body(p) for p in page])
 
-    @extend_schema(request=PrinterInput, responses={201: dict})
+    @extend_schema(request=PRINTER_REQUEST, responses={201: dict})
     def post(self, request):
         values = request_parse(PrinterInput, request)
         values.pop("reason", None)

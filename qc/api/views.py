@@ -13,7 +13,9 @@ from batches.models import CMLot
 from batches.selectors import lot_get
 from cmlims.api.parsing import SignatureInput, csv_upload_check, request_parse
 from cmlims.api.permissions import WorkingRoleReaders
+from cmlims.api.schema import signing_request
 from cmlims.audit import to_jsonable
+from cmlims.esign.models import Meaning
 from cmlims.esign.services import signature_manifest
 from cmlims.exceptions import field_error
 from cmlims.investigations.api import investigation_body
@@ -32,7 +34,7 @@ from qc.models import QCResult, Specification
 from qc.services.hold import lot_hold, lot_unhold
 from qc.services.imports import results_import
 from qc.services.results import result_approve, result_enter, result_get, result_invalidate
-from qc.services.signoff import lot_audit_review_confirm, lot_for_signoff, lot_sign_off
+from qc.services.signoff import MEANINGS, lot_audit_review_confirm, lot_for_signoff, lot_sign_off
 from qc.services.specs import specification_approve
 from qc.signed_content import lot_signature_status, result_signature_status
 
@@ -89,8 +91,12 @@ class ApprovalView(APIView):
     approve = None  # service(<record_kwarg>=record, actor=, username=, password=, reason=, meaning=)
     record_kwarg = ""
     body = None  # pk -> the record's API body
+    meaning = ""  # what the service signs with (the schema states it)
 
-    @extend_schema(request=SignatureInput, responses={200: OpenApiTypes.OBJECT})
+    def get_serializer_class(self):  # for the OpenAPI schema
+        return signing_request(SignatureInput, self.meaning)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         view = type(self)
         record = view.record_get(pk)
@@ -104,6 +110,7 @@ class ResultApproveView(ApprovalView):
     """Approve a result with an electronic signature ("result approved")."""
 
     record_get, approve, record_kwarg, body = result_get, result_approve, "result", result_detail_body
+    meaning = Meaning.RESULT_APPROVED
 
 
 class ResultInvalidateView(ApprovalView):
@@ -111,6 +118,7 @@ class ResultInvalidateView(ApprovalView):
     marked invalidated, and no longer counts for the lot."""
 
     record_get, approve, record_kwarg, body = result_get, result_invalidate, "result", result_detail_body
+    meaning = Meaning.RESULT_INVALIDATED
 
 
 class ResultImportView(APIView):
@@ -211,7 +219,10 @@ class LotSignOffView(APIView):
 
     to: str = ""
 
-    @extend_schema(request=SignOffInput, responses={200: OpenApiTypes.OBJECT})
+    def get_serializer_class(self):  # for the OpenAPI schema: this step's meaning and reason rule
+        return signing_request(SignOffInput, MEANINGS[self.to])
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):
         d = request_parse(SignOffInput, request)
         signature = lot_sign_off(
@@ -262,6 +273,7 @@ class SpecificationApproveView(ApprovalView):
     """Sign a draft into force ("specification approved")."""
 
     record_get, approve, record_kwarg = selectors.specification_get, specification_approve, "specification"
+    meaning = Meaning.SPECIFICATION_APPROVED
 
     @staticmethod
     def body(pk: int) -> dict:

@@ -51,13 +51,14 @@ def lot_audit_review_confirm(*, lot: CMLot, actor, reviewed_through: int) -> Lot
     """The officer confirms having read the lot's audit trail up to ``reviewed_through`` (Annex 11 §9)."""
     roles.require_role(actor, roles.QC_OFFICER, "Reviewing a lot's audit trail")
     lot = lot_lock(lot)
-    _check_through(lot, reviewed_through)
+    _check_through(lot, reviewed_through, field="reviewed_through")
     return _record_review(lot, actor, reviewed_through)
 
 
-def _check_through(lot: CMLot, through: int) -> None:
+def _check_through(lot: CMLot, through: int, *, field: str) -> None:
+    """``field`` names the input that said ``through`` (the sign-off's and the review's differ)."""
     if through > chain_head().sequence:
-        raise field_error("audit_reviewed_through", f"#{through} is beyond the newest audit entry")
+        raise field_error(field, f"#{through} is beyond the newest audit entry")
     latest = lot_review_latest_sequence(lot)
     if through < latest:
         raise Conflict(

@@ -167,6 +167,10 @@ def test_audit_review_must_cover_the_newest_entries(releasable, chain, auth_clie
     assert response.status_code == 409 and codes(response) == {"audit_review_stale"}
     # Confirming the review separately also works, and the release then signs that review.
     newest = checklist(client, releasable)["audit_review"]["confirm_through"]
+    beyond = client.post(f"/api/v1/lots/{releasable.lot_number}/audit-review/", {"reviewed_through": 10**9},
+                         format="json")
+    assert beyond.status_code == 400, beyond.content  # the field this operation takes is named
+    assert beyond.json()["fields"] == {"reviewed_through": [f"#{10**9} is beyond the newest audit entry"]}
     review = client.post(f"/api/v1/lots/{releasable.lot_number}/audit-review/", {"reviewed_through": newest},
                          format="json")
     assert review.status_code == 201 and review.json()["entries_reviewed"] > 0

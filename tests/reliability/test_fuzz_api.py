@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, Phase, assume, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from cmlims import roles
@@ -59,10 +60,12 @@ def _operations(schema):
 @pytest.mark.req("README-FUZZ", "README-API-ERRORS", via="api")
 @pytest.mark.parametrize("role", list(ROLES))
 def test_fuzz_every_operation_no_5xx_and_responses_match_the_schema(role, make_user, auth_client):
-    client = auth_client(make_user(f"fuzz-{role.split()[0].lower()}", ROLES[role]))
+    user = make_user(f"fuzz-{role.split()[0].lower()}", ROLES[role])
+    client = auth_client(user)
     token = client._credentials["HTTP_AUTHORIZATION"]
     own_token_id = client.get("/api/v1/auth/tokens/").json()["results"][0]["id"]
-    hooks = real_data_hooks(fuzz_records(coordinator=make_user("fuzz-world-coordinator", roles.SHIPPING_COORDINATOR)))
+    hooks = real_data_hooks(fuzz_records(coordinator=make_user("fuzz-world-coordinator", roles.SHIPPING_COORDINATOR)),
+                            signer=user.get_username())
     with wsgi_app() as app:
         figures, failures = _fuzz(app, token, own_token_id, hooks)
     report = Path("reports/fuzz.json")
@@ -117,9 +120,11 @@ def _fuzz_operation(app, token, own_token_id, operation, generation, examples, s
         try:
             case.validate_response(response, checks=[not_a_server_error, response_schema_conformance,
                                                      content_type_conformance])
-        except Exception as exc:  # noqa: BLE001 - every failure is collected and reported together
-            failures.append(f"{case.method.upper()} {case.formatted_path} ({mode.value}) -> "
-                            f"{response.status_code}: {str(exc)[:600]}")
+        except (Exception, FailureGroup) as exc:  # noqa: BLE001 - every failure is collected and reported together
+            # several checks failing on one response come as one group (a BaseExceptionGroup): each is reported
+            for failure in exc.exceptions if isinstance(exc, BaseExceptionGroup) else [exc]:
+                failures.append(f"{case.method.upper()} {case.formatted_path} ({mode.value}) -> "
+                                f"{response.status_code}: {str(failure)[:600]}")
 
     try:
         fuzz()

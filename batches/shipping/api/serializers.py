@@ -10,8 +10,10 @@ from rest_framework import serializers
 from batches.shipping.lifecycle import SHIPMENT_PIPELINE
 from batches.shipping.models import Consignee, Shipment, TemperatureLog
 from batches.shipping.selectors import Recall
+from batches.shipping.services.allocation import MAX_VIALS_PER_REQUEST
 from batches.shipping.signed import shipment_signature_manifests
 from cmlims.api.parsing import SignatureInput
+from cmlims.api.schema import alternative, request_alternatives
 from cmlims.audit import to_jsonable
 
 
@@ -57,11 +59,21 @@ class ShipmentListQuery(serializers.Serializer):
                                    help_text="only shipments in these statuses (repeat the parameter)")
 
 
+_COUNT_RANGE = f"must be a whole number from 1 to {MAX_VIALS_PER_REQUEST}"
+
+
 class AllocateInput(serializers.Serializer):
+    """Either ``vials`` or ``count`` (with ``lot`` optionally): the schema gives the two shapes
+    (``ALLOCATE_REQUEST``)."""
+
     vials = serializers.ListField(child=serializers.CharField(trim_whitespace=False), required=False,
+                                  max_length=MAX_VIALS_PER_REQUEST,
+                                  error_messages={"max_length": f"at most {MAX_VIALS_PER_REQUEST} per request"},
                                   help_text="serials or scanner input (GS1 element strings, ]d2 prefix and GS ok)")
     lot = serializers.CharField(required=False, help_text="with count: take from this lot")
-    count = serializers.IntegerField(required=False, help_text="first-expiry-first-out")
+    count = serializers.IntegerField(required=False, min_value=1, max_value=MAX_VIALS_PER_REQUEST,
+                                     error_messages={"min_value": _COUNT_RANGE, "max_value": _COUNT_RANGE},
+                                     help_text="first-expiry-first-out")
 
     def validate(self, attrs):
         if ("vials" in attrs) == ("count" in attrs):
@@ -69,6 +81,12 @@ class AllocateInput(serializers.Serializer):
         if "lot" in attrs and "count" not in attrs:
             raise serializers.ValidationError({"count": ["required with lot"]})
         return attrs
+
+
+ALLOCATE_REQUEST = request_alternatives("AllocateInput", [
+    alternative(AllocateInput, "AllocateVialsInput", required=("vials",), without=("lot", "count")),
+    alternative(AllocateInput, "AllocateCountInput", required=("count",), without=("vials",)),
+])
 
 
 class ReleaseInput(serializers.Serializer):
@@ -136,6 +154,14 @@ class LabelInput(serializers.Serializer):
                                        help_text="printer id: the job sends the label there")
     copies = serializers.IntegerField(min_value=1, max_value=10, default=1)
     reprint_reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+# The label goes to a printer (in its format) or comes back as a file (PDF unless ZPL is asked for).
+SHIPPING_LABEL_REQUEST = request_alternatives("LabelInput", [
+    alternative(LabelInput, "ShippingLabelToPrinterInput", without=("format",),
+                printer=serializers.IntegerField(min_value=1, help_text="printer id: the job sends the label there")),
+    alternative(LabelInput, "ShippingLabelAsFileInput", without=("printer",)),
+])
 
 
 class LabelDispositionInput(serializers.Serializer):

@@ -23,6 +23,8 @@ from batches.shipping.documents import (
 )
 from cmlims.api.pagination import CursorPagination
 from cmlims.api.parsing import csv_upload_check, request_parse
+from cmlims.api.schema import signing_request
+from cmlims.esign.models import Meaning
 from cmlims.exceptions import NotFound
 
 
@@ -126,7 +128,7 @@ class AllocateView(ShippingView):
     """``{"vials": [serial or scan, ...]}`` or ``{"count": n}`` / ``{"lot": "...", "count": n}`` (FEFO).
     A refusal is 409 with ``vials: [{serial, reason}]`` (or ``conditions``) and nothing allocated."""
 
-    @extend_schema(request=s.AllocateInput, responses={200: dict})
+    @extend_schema(request=s.ALLOCATE_REQUEST, responses={200: dict})
     def post(self, request, pk: int):
         d = request_parse(s.AllocateInput, request)
         if "vials" in d:
@@ -158,7 +160,7 @@ class PackView(ShippingView):
 class ShipView(ShippingView):
     """Hand to the courier, signed with meaning "shipped" (username, password, meaning, reason)."""
 
-    @extend_schema(request=s.ShipInput, responses={200: dict})
+    @extend_schema(request=signing_request(s.ShipInput, Meaning.SHIPPED), responses={200: dict})
     def post(self, request, pk: int):
         services.shipment_ship(shipment=selectors.shipment_find(pk), actor=request.user,
                                **request_parse(s.ShipInput, request))
@@ -176,7 +178,7 @@ class DeliverView(ShippingView):
 class ReceiveView(ShippingView):
     """Confirm receipt, signed with meaning "received"; refused while an excursion investigation is open."""
 
-    @extend_schema(request=s.ReceiveInput, responses={200: dict})
+    @extend_schema(request=signing_request(s.ReceiveInput, Meaning.RECEIVED), responses={200: dict})
     def post(self, request, pk: int):
         services.shipment_receive(shipment=selectors.shipment_find(pk),
                                   actor=request.user, **request_parse(s.ReceiveInput, request))
@@ -243,7 +245,7 @@ class LabelsView(ShippingView):
     def get(self, request, pk: int):
         return Response(_label_reconciliation_body(selectors.shipment_find(pk)))
 
-    @extend_schema(request=s.LabelInput, responses={202: dict})
+    @extend_schema(request=s.SHIPPING_LABEL_REQUEST, responses={202: dict})
     def post(self, request, pk: int):
         d = request_parse(s.LabelInput, request)
         return _job(shipment_document_request(shipment=selectors.shipment_find(pk),

@@ -1,9 +1,18 @@
 """Printers through the API: lab staff add and change them (audited), addresses checked per kind."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cmlims import roles
 from cmlims.models import AuditEntry
+from cmlims.printing.addresses import (
+    IPP_ADDRESS_PATTERN,
+    ZPL_ADDRESS_PATTERN,
+    address_parse,
+    ipp_address_parse,
+    zpl_address_parse,
+)
 from cmlims.printing.models import Printer
 
 ZEBRA = {"name": "Zebra bench 2", "location": "Packaging room, bench 2", "kind": "zpl", "address": "10.0.4.21:9100",
@@ -54,3 +63,15 @@ def test_only_lab_staff_manage_printers(make_user, lab1, auth_client):
     assert client.get("/api/v1/printers/").status_code == 200
     assert client.patch(f"/api/v1/printers/{printer['id']}/", {"enabled": False}, format="json").status_code == 403
     assert Printer.objects.get().enabled
+
+
+@pytest.mark.req("README-FUZZ")
+@settings(max_examples=200, database=None)
+@given(zpl=st.from_regex(ZPL_ADDRESS_PATTERN, fullmatch=True), ipp=st.from_regex(IPP_ADDRESS_PATTERN, fullmatch=True))
+def test_every_address_the_schema_offers_for_a_kind_is_one_that_kind_parses(zpl, ipp):
+    # the schema's printer shapes (POST /api/v1/printers/ is a oneOf by kind) state these patterns
+    assert zpl_address_parse(zpl).port >= 1
+    assert ipp_address_parse(ipp).port >= 1
+    for kind, wrong in (("zpl", ipp), ("ipp", zpl)):
+        with pytest.raises(ValueError):
+            address_parse(kind, wrong)
