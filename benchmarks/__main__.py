@@ -37,7 +37,8 @@ def run(scale: str, groups: list[str], out: Path | None = None, results_name: st
             print(f"{result.id}: {result.median_ratio:.2f}× ({result.measured_ms:,.1f} ms vs "
                   f"{result.floor_ms:,.1f} ms; queries {result.queries_measured}/{result.queries_floor}) "
                   f"target {result.target_text}: "
-                  f"{'ok' if result.within_target else 'OVER'}", flush=True)
+                  f"{'ok' if result.within_target else 'OVER'}; CPU of this process {result.extra['cpu_ratio']}×",
+                  flush=True)
             results.append(result)
             if out is None:  # after every case: a run stopped in a long one (B9 at default) keeps the rest
                 harness.write(results, harness.machine(), out=target)
