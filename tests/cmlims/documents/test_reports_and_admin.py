@@ -214,9 +214,9 @@ def test_admin_refuses_quarantine_labels_for_a_released_lot(chain, released_lot)
 @pytest.mark.django_db
 @pytest.mark.req("FEAT-CERTIFICATES")
 def test_coa_reads_each_kind_of_record_once(chain, released_lot, shipper, django_assert_num_queries):
-    # B5: the lot, its specification and items, its results (the table, the set-aside ones and the signatures'
-    # content check share one read), the signatures, and the content check's investigations, audit review and
-    # genealogy (contributions, passages, freeze-drying run and phases, packaging run, vial counts).
+    # B5: the lot, its specification with its items (one query), its results (the table, the set-aside ones and
+    # the signatures' content check share one read), the signatures, and the content check's investigations, audit
+    # review and genealogy (contributions, passages, freeze-drying run and phases, packaging run, vial counts).
     from cmlims.audit import chain_head
     from cmlims.documents.registry import BuildContext
     from qc.documents import COA, coa_report
@@ -225,7 +225,7 @@ def test_coa_reads_each_kind_of_record_once(chain, released_lot, shipper, django
     ctx = BuildContext(job_id=0, kind=COA, params={"lot_number": released_lot.lot_number}, requested_by=shipper,
                        subject_type="batches.cmlot", subject_id=str(released_lot.pk), chain_head=chain_head(),
                        progress=lambda _percent: None)
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(12):
         report, lot = coa_report(ctx)
     results, release = report.sections[1], report.sections[2]
     items = spec_items(lot_specification(lot))
