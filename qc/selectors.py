@@ -149,11 +149,14 @@ def lot_specification_items(lot: CMLot) -> tuple[Specification | None, list[Spec
     return specification, items
 
 
+_RESULTS_ORDER = ("spec_item__order", "spec_item_id", "tested_at", "id")
+
+
 def _results():
     return (
         QCResult.objects.select_related("spec_item", "analyst", "entered_by", "approved_by", "approval__signer", "lot",
                                         "invalidated_by", "invalidation__signer")
-        .order_by("spec_item__order", "spec_item_id", "tested_at", "id")
+        .order_by(*_RESULTS_ORDER)
     )
 
 
@@ -164,16 +167,23 @@ def lot_results(lot: CMLot):
 
 def lot_results_read(lot: CMLot) -> list[QCResult]:
     """``lot_results`` as a list, read once per lot instance: a certificate's table and the content check of
-    its signatures (``results_by_lot_instances``) share one read."""
+    its signatures (``results_by_lot_instances``) share one read. It joins only what those two read (the item
+    and the invalidation's signature, B5): the people are not printed, their ids are in the rows, and the lot is
+    this one (any other relation loads on first use)."""
     cached = getattr(lot, "_qc_results", None)
     if cached is None:
-        cached = lot._qc_results = list(lot_results(lot))
+        cached = list(QCResult.objects.filter(lot=lot).select_related("spec_item", "invalidation")
+                      .order_by(*_RESULTS_ORDER))
+        for result in cached:
+            result.lot = lot
+        lot._qc_results = cached
     return cached
 
 
 def results_by_lot_instances(lots: list[CMLot]) -> dict[int, list[QCResult]]:
     """``results_by_lot`` for lot instances, reusing what ``lot_results_read`` already read on them."""
-    out = results_by_lot([lot.pk for lot in lots if getattr(lot, "_qc_results", None) is None])
+    unread = [lot.pk for lot in lots if getattr(lot, "_qc_results", None) is None]
+    out = results_by_lot(unread) if unread else {}  # all read (a certificate): no empty query is even compiled
     out.update({lot.pk: lot._qc_results for lot in lots if lot.pk not in out})
     return out
 
