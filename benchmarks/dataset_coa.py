@@ -76,12 +76,7 @@ def _build():
     lab1, lab2, qc1, qc2 = users["lab1"], users["lab2"], users["qc1"], users["qc2"]
     product = products.product_create(
         actor=lab1, name="MSC-CM lyophilisate 1 mL (B5 30-test panel)", gtin=COA_GTIN,
-        description="benchmark B5: a product whose release specification has 30 tests",
-        shelf_life_days=730, storage_temperature_min_c=D("-25"), storage_temperature_max_c=D("-15"),
-        transport_temperature_min_c=D("-25"), transport_temperature_max_c=D("8"),
-        transport_excursion_allowed_minutes=30, max_passage=5, max_population_doublings=D("15"),
-        min_viability_percent=D("80"), conditioning_min_hours=D("48"), conditioning_max_hours=D("72"),
-        nominal_fill_volume_ml=D("1.0"), requires_second_person_verification=True,
+        description="benchmark B5: a product whose release specification has 30 tests", **demo.PRODUCT_PROCESS,
     )
     product = products.product_limits_approve(product=product, actor=qc1, username=qc1.username, password=DEMO_PASSWORD,
                                               reason="benchmark B5: process limits")
