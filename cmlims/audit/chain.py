@@ -218,8 +218,10 @@ def _append(groups: list[_Group]) -> list:
 
 
 # Bulk changes append thousands of entries: PostgreSQL's COPY takes them several times faster than a
-# multi-row INSERT (whose parameters psycopg adapts one by one in Python).
-COPY_THRESHOLD = 200
+# multi-row INSERT (whose parameters psycopg adapts one by one in Python). From 20 entries on (a label job's
+# completion appends about 100): measured 2026-12-03 on PostgreSQL 15, median of 15 appends rolled back, at
+# load ~3.5: 20 entries 7.1 ms by INSERT / 5.7 ms by COPY, 50: 7.6 / 4.1 ms, 100: 18.9 / 5.5 ms (was 200).
+COPY_THRESHOLD = 20
 _COPY_COLUMNS = ("sequence", "at", "user_id", "username", "action", "object_type", "object_id", "object_repr",
                  "changes", "reason", "request_id", "late_entry", "occurred_at", "prev_hash", "hash")
 
