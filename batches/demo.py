@@ -159,6 +159,17 @@ def _freeze_dry(lot, n: int, performer, verifier, pooled: datetime, *, complete:
     return records.step_verify(record=run, actor=verifier)
 
 
+# The demo product's shelf life, storage and transport, and process limits (the benchmarks' B5 product has the
+# same: ``benchmarks/dataset_coa.py``).
+PRODUCT_PROCESS = {
+    "shelf_life_days": 730, "storage_temperature_min_c": D("-25"), "storage_temperature_max_c": D("-15"),
+    "transport_temperature_min_c": D("-25"), "transport_temperature_max_c": D("8"),
+    "transport_excursion_allowed_minutes": 30, "max_passage": 5, "max_population_doublings": D("15"),
+    "min_viability_percent": D("80"), "conditioning_min_hours": D("48"), "conditioning_max_hours": D("72"),
+    "nominal_fill_volume_ml": D("1.0"), "requires_second_person_verification": True,
+}
+
+
 def seed_product(users) -> None:
     """The demo product and its storage, first: QC signs the product's specification into force before any demo
     lot is pooled (a specification is never backdated), then ``seed`` records the lots."""
@@ -168,11 +179,7 @@ def seed_product(users) -> None:
     product = products.product_create(
         actor=lab1, name="SecretoMed MSC-CM lyophilisate 1 mL", gtin=DEMO_GTIN,
         description="Freeze-dried, 10× concentrated conditioned medium of umbilical-cord MSC (serum-free)",
-        shelf_life_days=730, storage_temperature_min_c=D("-25"), storage_temperature_max_c=D("-15"),
-        transport_temperature_min_c=D("-25"), transport_temperature_max_c=D("8"),
-        transport_excursion_allowed_minutes=30, max_passage=5, max_population_doublings=D("15"),
-        min_viability_percent=D("80"), conditioning_min_hours=D("48"), conditioning_max_hours=D("72"),
-        nominal_fill_volume_ml=D("1.0"), requires_second_person_verification=True,
+        **PRODUCT_PROCESS,
     )
     # The process limits take effect once a QC officer (not lab1, who set them) approves them, signed.
     qc1 = users["qc1"]

@@ -29,7 +29,7 @@ def run(scale: str, groups: list[str], out: Path | None = None, results_name: st
     from benchmarks import cases, dataset, harness
 
     dataset.ensure(scale)
-    target = HERE / (f"results-{results_name}.json" if results_name else "results.json")
+    target = results_path(results_name)
     results = []
     for group in groups:
         for case in cases.GROUPS[group]():
@@ -37,7 +37,8 @@ def run(scale: str, groups: list[str], out: Path | None = None, results_name: st
             print(f"{result.id}: {result.median_ratio:.2f}× ({result.measured_ms:,.1f} ms vs "
                   f"{result.floor_ms:,.1f} ms; queries {result.queries_measured}/{result.queries_floor}) "
                   f"target {result.target_text}: "
-                  f"{'ok' if result.within_target else 'OVER'}", flush=True)
+                  f"{'ok' if result.within_target else 'OVER'}; CPU of this process {result.extra['cpu_ratio']}×",
+                  flush=True)
             results.append(result)
             if out is None:  # after every case: a run stopped in a long one (B9 at default) keeps the rest
                 harness.write(results, harness.machine(), out=target)
@@ -50,6 +51,11 @@ def run(scale: str, groups: list[str], out: Path | None = None, results_name: st
         harness.write(results, facts, growth_run(), out=target)
     print(target.with_suffix(".md").read_text())
     return 0 if all(r.within_target for r in results) else 1
+
+
+def results_path(results_name: str | None) -> Path:
+    """``results.json``, or ``results-NAME.json`` for ``--results-name NAME`` (the ``.md`` beside it)."""
+    return HERE / (f"results-{results_name}.json" if results_name else "results.json")
 
 
 def growth_run() -> list[dict]:
@@ -86,20 +92,27 @@ def _create_database(db: dict, name: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+def build_parser(groups: list[str], scales: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--scale", default=os.environ.get("SCALE") or "default", choices=sorted(scales))
+    parser.add_argument("--growth", action="store_true", help="also B1, B2, B8, B10 at ×1, ×4, ×16 of a small base")
+    parser.add_argument("--growth-step", type=Path, help=argparse.SUPPRESS)
+    # No string default: argparse runs a string default through ``type``, and "" is not a valid name, so every
+    # run without --results-name (``make bench``) stopped at the parser.
+    parser.add_argument("--results-name", default=None, type=_results_name,
+                        help="write results-NAME.json/.md instead of results.json/.md")
+    parser.add_argument("--long-rounds", type=int, default=None,
+                        help="rounds of the long cases (B9), with no warm-up (default scale: 1)")
+    parser.add_argument("groups", nargs="*", help=f"any of: {', '.join(groups)}, audit")
+    return parser
+
+
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(HERE.parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     from benchmarks import cases, dataset, harness
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("--scale", default=os.environ.get("SCALE") or "default", choices=sorted(dataset.SCALES))
-    parser.add_argument("--growth", action="store_true", help="also B1, B2, B8, B10 at ×1, ×4, ×16 of a small base")
-    parser.add_argument("--growth-step", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--results-name", default="", type=_results_name,
-                        help="write results-NAME.json/.md instead of results.json/.md")
-    parser.add_argument("--long-rounds", type=int, default=None,
-                        help="rounds of the long cases (B9), with no warm-up (default scale: 1)")
-    parser.add_argument("groups", nargs="*", help=f"any of: {', '.join(cases.GROUPS)}, audit")
+    parser = build_parser(list(cases.GROUPS), list(dataset.SCALES))
     args = parser.parse_args(argv)
     if args.groups == ["audit"]:
         return importlib.import_module("benchmarks.bench_audit").main()
@@ -113,7 +126,7 @@ def main(argv: list[str]) -> int:
         if long_rounds < 1:
             parser.error("--long-rounds: at least 1")
         harness.LONG_ROUNDS = long_rounds
-    return run(args.scale, args.groups or list(cases.GROUPS), args.growth_step, args.results_name)
+    return run(args.scale, args.groups or list(cases.GROUPS), args.growth_step, args.results_name or "")
 
 
 def _results_name(text: str) -> str:

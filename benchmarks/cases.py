@@ -169,40 +169,65 @@ def label_cases() -> list[Case]:
     """B3 (PDF) and B4 (ZPL) for 1,000 vial labels."""
     from reportlab.lib.units import mm
     from reportlab.pdfgen.canvas import Canvas
+    from reportlab.pdfgen.pathobject import PDFPathObject
 
     from batches.documents.labels import VialLabel
     from cmlims.documents import labels, zpl
-    from cmlims.documents.symbols import gs1_datamatrix
+    from cmlims.documents.symbols import gs1_datamatrix, human_readable
 
     data = [VialLabel(product_name="MSC-CM lyophilisate 1 mL", gtin="09506000134352", lot="CM26-0042",
                       expiry=dt.date(2027, 6, 30), serial=f"CM260042{n:06d}", storage="Store at -25 to -15 °C",
                       content="1 mL fill, freeze-dried", manufacturer="cmlims demo site", status="QUARANTINE")
             for n in range(LABELS)]
     template = labels.TEMPLATES["vial"]
-    symbols = [gs1_datamatrix(d.ais()) for d in data]  # pre-encoded: the floor pays no encoding
 
-    def lines(d) -> tuple:
-        return ((d.product_name, 21), (d.lot, 17.6), (d.serial, 14.6), (str(d.expiry), 11.6),
-                (d.storage, 8.8), (d.content, 6.4), (d.manufacturer, 4.0))
+    def one_path(symbol) -> PDFPathObject:
+        # Pre-encoded by zint, and each symbol made ONE path object of all its module rectangles, in module
+        # units (y up): the floor pays neither the encoding nor building the path, only drawing it.
+        path = PDFPathObject()
+        for r in symbol.rectangles:
+            path.rect(r.x, symbol.height - r.y - r.height, r.width, r.height)
+        return path
+
+    symbols = [gs1_datamatrix(d.ais()) for d in data]
+    paths = [(one_path(symbol), 17 * mm / symbol.width, symbol.height) for symbol in symbols]
+    hri = [human_readable(d.ais()) for d in data]
 
     def pdf_floor() -> bytes:
+        # Bare ReportLab: the vial layout's text lines (the same strings, fonts and the sizes the layout fits them
+        # to: the name and the HRI line are shrunk), the status box and each symbol drawn as its one path, placed
+        # by one transform.
         buffer = io.BytesIO()
         canvas = Canvas(buffer, pagesize=template.size, pageCompression=1)
-        for index, (d, symbol) in enumerate(zip(data, symbols, strict=True)):
+        for index, (d, (path, module, height), line) in enumerate(zip(data, paths, hri, strict=True)):
             if index:
                 canvas.showPage()
-            canvas.setFont("Helvetica", 6.5)
-            for line, y in lines(d):
-                canvas.drawString(21 * mm, y * mm, line)
-            # Bare ReportLab: the symbol's rectangles as one path object, filled once.
-            module, top = 18 * mm / symbol.width, 4 * mm + 18 * mm
-            path = canvas.beginPath()
-            for r in symbol.rectangles:
-                path.rect(2 * mm + r.x * module, top - (r.y + r.height) * module, r.width * module,
-                          r.height * module)
+            canvas.saveState()
+            canvas.translate(2 * mm, 23.5 * mm - height * module)
+            canvas.scale(module, module)
             canvas.drawPath(path, stroke=0, fill=1)
+            canvas.restoreState()
+            canvas.setFont("Helvetica-Bold", 6)
+            canvas.drawString(21 * mm, 21 * mm, d.product_name)
+            canvas.setFont("Helvetica", 6.5)
+            canvas.drawString(21 * mm, 17.6 * mm, f"LOT {d.lot}")
+            canvas.drawString(21 * mm, 14.6 * mm, f"SN {d.serial}")
+            canvas.drawString(21 * mm, 11.6 * mm, f"EXP {d.expiry:%Y-%m-%d}")
+            canvas.setFont("Helvetica", 5)
+            canvas.drawString(21 * mm, 8.8 * mm, d.storage)
+            canvas.drawString(21 * mm, 6.4 * mm, d.content)
+            canvas.setFont("Helvetica", 4.5)
+            canvas.drawString(21 * mm, 4 * mm, d.manufacturer)
+            canvas.setFont("Helvetica", 3.95)
+            canvas.drawString(2 * mm, 1.2 * mm, line)
+            canvas.setLineWidth(0.6 * labels.PT * mm)
+            canvas.rect(2 * mm, 3.2 * mm, 17 * mm, 2.8 * mm, stroke=1, fill=0)
+            canvas.setFont("Helvetica-Bold", 6)
+            canvas.drawCentredString(10.5 * mm, 3.9 * mm, d.status)
         canvas.save()
         return buffer.getvalue()
+
+    _same_pages(labels.render_pdf(template, data), pdf_floor(), (0, LABELS - 1))
 
     def zpl_floor() -> str:
         # The same bytes as render_zpl (asserted below) by one f-string per label: the layout's positions, fonts
@@ -229,6 +254,43 @@ def label_cases() -> list[Case]:
     ]
 
 
+def _same_pages(measured: bytes, floor: bytes, pages: tuple[int, ...]) -> None:
+    """B3's floor draws what the measured side draws: every page's text objects (font, size, position, string)
+    the same, and on ``pages`` the same DataMatrix read back (pdfium renders, zxing-cpp decodes)."""
+    import re
+    import zlib
+
+    import pypdfium2 as pdfium
+    import zxingcpp
+    from reportlab.lib.rl_accel import asciiBase85Decode
+
+    def texts(pdf: bytes) -> list[list[tuple[bytes, bytes]]]:
+        found = []
+        for head, data in re.findall(rb"<<([^>]*)>>\nstream\r?\n(.*?)\r?\n?endstream", pdf, re.S):
+            if b"/FlateDecode" not in head:
+                continue
+            ops = zlib.decompress(asciiBase85Decode(data) if b"/ASCII85Decode" in head else data)
+            font, page = b"", []
+            for text in re.findall(rb"BT .*? ET", ops, re.S):
+                if b" Tf " in text:
+                    font = text
+                else:
+                    page.append((font, text))
+            found.append(sorted(page))
+        return found
+
+    def symbols(pdf: bytes) -> list[list[str]]:
+        doc = pdfium.PdfDocument(pdf)
+        try:
+            return [[r.text for r in zxingcpp.read_barcodes(doc[i].render(scale=600 / 72).to_pil())] for i in pages]
+        finally:
+            doc.close()
+
+    assert texts(floor) == texts(measured), "the B3 floor must draw the measured side's text"
+    read = symbols(measured)
+    assert symbols(floor) == read and all(read), ("the B3 floor must draw the measured side's symbols", read)
+
+
 def audit_cases() -> list[Case]:
     """B9: verify_audit over the whole trail against a SHA-256 pass over the same stored bytes."""
     from cmlims.models import AuditEntry
@@ -251,17 +313,18 @@ def audit_cases() -> list[Case]:
 
 
 def coa_cases() -> list[Case]:
-    """B5: the certificate of analysis of the released demo lot against the same Report rendered from memory."""
+    """B5: the certificate of analysis of a released lot with 30 results (``dataset_coa``, built once per dataset
+    through the services) against the same Report rendered from memory."""
     from django.contrib.auth import get_user_model
 
-    from batches.models import CMLot, LotStatus
+    from benchmarks.dataset_coa import coa_lot
     from cmlims.audit import chain_head
     from cmlims.documents.registry import BuildContext
     from cmlims.documents.reports import render_report
     from qc.documents import COA, build_coa, coa_report
     from qc.models import QCResult
 
-    lot = CMLot.objects.filter(status=LotStatus.RELEASED).order_by("id").first()
+    lot = coa_lot()
     results = QCResult.objects.filter(lot=lot).count()
     ctx = BuildContext(job_id=0, kind=COA, params={"lot_number": lot.lot_number},
                        requested_by=get_user_model().objects.get(username="qc1"), subject_type="batches.cmlot",
@@ -270,7 +333,7 @@ def coa_cases() -> list[Case]:
     return [Case("B5", f"certificate of analysis, lot {lot.lot_number} ({results} results)",
                  lambda: build_coa(ctx), lambda: render_report(report), 1.3,
                  target_text="≤ 1.3×; ms per certificate", items=1,
-                 note=f"the demo's released lot has {results} results (its specification's items), not 30")]
+                 note="floor: the same certificate content, read once, rendered with no ORM")]
 
 
 def home_cases() -> list[Case]:

@@ -62,15 +62,14 @@ def build_coa(ctx: BuildContext) -> BuiltDocument:
 def coa_report(ctx: BuildContext) -> tuple[Report, CMLot]:
     """The certificate's content read from the record (the benchmark's floor renders it without the ORM, B5)."""
     from cmlims.esign.services import signature_current_statuses, signed_content_note
-    from qc.selectors import counting_results, lot_results_read, lot_signoff_signatures, lot_specification, spec_items
+    from qc.selectors import counting_results, lot_results_read, lot_signoff_signatures, lot_specification_items
     from qc.units import display
 
     lot = CMLot.objects.select_related("product").get(pk=ctx.subject_id)
     conditions = _coa_conditions(lot)
     if conditions:
         raise Conflict("; ".join(c["detail"] for c in conditions), code="coa_refused", conditions=conditions)
-    spec = lot_specification(lot)
-    items = spec_items(spec)
+    spec, items = lot_specification_items(lot)  # one query for both
     everything = lot_results_read(lot)  # one read for the table, the set-aside results and the content check
     results = counting_results(lot, everything)
     rows, failing = [], []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from batches.models import CMLot, HarvestContribution
@@ -129,11 +129,34 @@ def spec_items(specification: Specification | None) -> list[SpecItem]:
     return list(specification.items.order_by("order", "id")) if specification else []
 
 
+def lot_specification_items(lot: CMLot) -> tuple[Specification | None, list[SpecItem]]:
+    """``lot_specification`` and its ``spec_items`` in one query (a certificate, B5): the items of the version in
+    force at the lot's pooling (chosen as ``specification_in_force`` chooses, as a subquery) with their version
+    joined. A version without items, or none in force, takes a second query to tell which; the version is kept
+    on the lot as ``lot_specification`` keeps it."""
+    cached = getattr(lot, "_qc_specification", False)
+    if cached is not False:
+        return cached, spec_items(cached)
+    in_force = (Specification.objects.filter(product_id=lot.product_id, status__in=_APPROVED,
+                                             effective_from__lte=lot.created_at)
+                .order_by(*_IN_FORCE_ORDER).values("pk")[:1])
+    items = list(SpecItem.objects.filter(specification_id=Subquery(in_force)).select_related("specification")
+                 .order_by("order", "id"))
+    specification = items[0].specification if items else lot_specification(lot)
+    for item in items:
+        item.specification = specification  # one instance for all, as ``specification.items`` would give
+    lot._qc_specification = specification
+    return specification, items
+
+
+_RESULTS_ORDER = ("spec_item__order", "spec_item_id", "tested_at", "id")
+
+
 def _results():
     return (
         QCResult.objects.select_related("spec_item", "analyst", "entered_by", "approved_by", "approval__signer", "lot",
                                         "invalidated_by", "invalidation__signer")
-        .order_by("spec_item__order", "spec_item_id", "tested_at", "id")
+        .order_by(*_RESULTS_ORDER)
     )
 
 
@@ -144,16 +167,23 @@ def lot_results(lot: CMLot):
 
 def lot_results_read(lot: CMLot) -> list[QCResult]:
     """``lot_results`` as a list, read once per lot instance: a certificate's table and the content check of
-    its signatures (``results_by_lot_instances``) share one read."""
+    its signatures (``results_by_lot_instances``) share one read. It joins only what those two read (the item
+    and the invalidation's signature, B5): the people are not printed, their ids are in the rows, and the lot is
+    this one (any other relation loads on first use)."""
     cached = getattr(lot, "_qc_results", None)
     if cached is None:
-        cached = lot._qc_results = list(lot_results(lot))
+        cached = list(QCResult.objects.filter(lot=lot).select_related("spec_item", "invalidation")
+                      .order_by(*_RESULTS_ORDER))
+        for result in cached:
+            result.lot = lot
+        lot._qc_results = cached
     return cached
 
 
 def results_by_lot_instances(lots: list[CMLot]) -> dict[int, list[QCResult]]:
     """``results_by_lot`` for lot instances, reusing what ``lot_results_read`` already read on them."""
-    out = results_by_lot([lot.pk for lot in lots if getattr(lot, "_qc_results", None) is None])
+    unread = [lot.pk for lot in lots if getattr(lot, "_qc_results", None) is None]
+    out = results_by_lot(unread) if unread else {}  # all read (a certificate): no empty query is even compiled
     out.update({lot.pk: lot._qc_results for lot in lots if lot.pk not in out})
     return out
 

@@ -20,6 +20,7 @@ from cmlims.audit.chain import (
     append_entries,
     audit_record,
     chain_head,
+    entries_deferred,
     late_entry,
     object_type_of,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "audited_save",
     "audited_update",
     "audited_void",
+    "entries_deferred",
     "audited_write",
     "canonical_json",
     "chain_head",

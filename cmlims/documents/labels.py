@@ -175,6 +175,30 @@ def _copies(items: Sequence[LabelData]):
 # --- PDF -----------------------------------------------------------------------------------------------
 
 
+# What a job has drawn already (text lines and boxes, by everything that decides their operators): a lot's
+# labels repeat most of their lines at the same place, so each is fitted and formatted by ReportLab once and its
+# operators written again as they are (B3; the output is byte-identical, pinned by tests/.../test_label_bytes.py).
+Drawn = dict[tuple, str]
+_DRAWN_KEPT = 20_000
+
+
+def _once(canvas: Canvas, drawn: Drawn, key: tuple, draw: Callable[[], None]) -> None:
+    """Run ``draw`` the first time ``key`` is seen in this job, and write the operators it wrote the next times.
+
+    Its operators depend only on ``key`` and on the font state, which every text draw sets first (``_fit``), so
+    they can be repeated; the font state they leave behind is not restored, and nothing reads it before the next
+    draw sets it again or the label's ``restoreState``. ReportLab keeps a page's operators in ``Canvas._code``
+    (one string each, joined by newlines into the page stream): the new ones are read from there."""
+    ops = drawn.get(key)
+    if ops is not None:
+        canvas.addLiteral(ops)
+        return
+    start = len(canvas._code)
+    draw()
+    if len(drawn) < _DRAWN_KEPT:
+        drawn[key] = "\n".join(canvas._code[start:])
+
+
 def _fit(canvas: Canvas, text: str, x: float, y: float, *, size: float, max_width: float, font: str,
          center: bool = False) -> None:
     """Draw ``text`` shrinking the font (down to 60 %) so it fits ``max_width``; beyond that it is cut."""
@@ -191,25 +215,25 @@ def _fit(canvas: Canvas, text: str, x: float, y: float, *, size: float, max_widt
         canvas.drawString(x, y, text)
 
 
-def _draw(template: LabelTemplate, c: Canvas, data: LabelData, ox: float, oy: float, row_paths: RowPaths) -> None:
+def _draw(template: LabelTemplate, c: Canvas, data: LabelData, ox: float, oy: float, row_paths: RowPaths,
+          drawn: Drawn) -> None:
     top = oy + template.height_mm * mm  # layouts measure y downwards from the top edge
     ais = data.ais()
     values = _Values(data, human_readable(ais))
-    for e in template.layout:
+    for i, e in enumerate(template.layout):  # drawn: keyed by the element's place in the layout (one per job)
         if isinstance(e, Text):
             if _shown(e, data):
-                _fit(c, e.value.format_map(values), ox + e.x * mm, top - e.y * mm, size=e.size,
-                     max_width=e.width * mm, font=FONTS[e.bold], center=e.center)
+                text = e.value.format_map(values)
+                _once(c, drawn, (i, text, ox, oy), lambda e=e, text=text: _fit(
+                    c, text, ox + e.x * mm, top - e.y * mm, size=e.size, max_width=e.width * mm, font=FONTS[e.bold],
+                    center=e.center))
         elif isinstance(e, Lines):
             for y, line in _lines(e, data):
-                _fit(c, line, ox + e.x * mm, top - y * mm, size=e.size, max_width=e.width * mm, font=FONTS[0])
+                _once(c, drawn, (i, y, line, ox, oy), lambda e=e, y=y, line=line: _fit(
+                    c, line, ox + e.x * mm, top - y * mm, size=e.size, max_width=e.width * mm, font=FONTS[0]))
         elif isinstance(e, Box):
             if _shown(e, data):
-                c.setLineWidth(e.line * mm)
-                if e.height:
-                    c.rect(ox + e.x * mm, top - (e.y + e.height) * mm, e.width * mm, e.height * mm, stroke=1, fill=0)
-                else:
-                    c.line(ox + e.x * mm, top - e.y * mm, ox + (e.x + e.width) * mm, top - e.y * mm)
+                _once(c, drawn, (i, ox, oy), lambda e=e: _box(c, e, ox, top))
         elif e.kind == "datamatrix":
             symbol = gs1_datamatrix(ais, row_paths=row_paths)
             module = e.width * mm / symbol.width  # the symbol fills the width, whatever its module count
@@ -219,6 +243,14 @@ def _draw(template: LabelTemplate, c: Canvas, data: LabelData, ox: float, oy: fl
             # zint draws the bars at its own height: stretch them to the layout's.
             draw_symbol(c, symbol, x=ox + e.x * mm, y=top - (e.y + e.height) * mm, module=e.width * mm / symbol.width,
                         height=e.height * mm)
+
+
+def _box(c: Canvas, e: Box, ox: float, top: float) -> None:
+    c.setLineWidth(e.line * mm)
+    if e.height:
+        c.rect(ox + e.x * mm, top - (e.y + e.height) * mm, e.width * mm, e.height * mm, stroke=1, fill=0)
+    else:
+        c.line(ox + e.x * mm, top - e.y * mm, ox + (e.x + e.width) * mm, top - e.y * mm)
 
 
 def render_pdf(
@@ -244,6 +276,7 @@ def render_pdf(
     rows = max(1, int((A4[1] - 2 * margin + gap) // (label_h + gap)))
     expanded = list(_copies(items))
     row_paths: RowPaths = {}  # symbol rows already written in this job (symbols._encode)
+    drawn: Drawn = {}  # text lines and boxes already drawn in this job (_once)
     total = len(expanded)
     for index, item in enumerate(expanded):
         if layout == "page":
@@ -261,7 +294,7 @@ def render_pdf(
             canvas.rect(ox, oy, label_w, label_h, stroke=1, fill=0)  # cut guide
             canvas.setStrokeGray(0)
         canvas.saveState()
-        _draw(template, canvas, item, ox, oy, row_paths)
+        _draw(template, canvas, item, ox, oy, row_paths, drawn)
         canvas.restoreState()
         if on_progress and ((index + 1) % BATCH == 0 or index + 1 == total):
             on_progress(index + 1, total)

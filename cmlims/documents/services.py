@@ -27,7 +27,16 @@ from django.db import InterfaceError, OperationalError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from cmlims.audit import Action, audit_record, audited_bulk_create, chain_head, object_type_of
+from cmlims.audit import (
+    Action,
+    PendingEntry,
+    append_entries,
+    audit_record,
+    audited_bulk_create,
+    chain_head,
+    entries_deferred,
+    object_type_of,
+)
 from cmlims.documents.lease import Executor, LeaseKeeper, lease_duration, take_over_reason
 from cmlims.documents.models import Disposition, DocumentJob, JobStatus, LabelDisposition, LabelPrint
 from cmlims.documents.registry import BuildContext, BuiltDocument, builder_get
@@ -343,27 +352,27 @@ def _job_complete(
             _job_failed(job, error)
             return JobStatus.FAILED
         job.output.save(f"job-{job.pk}-a{attempt}-{built.filename}", ContentFile(built.content), save=False)
-        if prints:
-            _prints_record(job, prints, now=now)
-        job.output_name = built.filename
-        job.content_type = built.content_type
-        job.sha256 = digest
-        job.chain_sequence = head.sequence
-        job.chain_hash = head.hash
-        job.status = JobStatus.DONE
-        job.progress = 100
-        job.finished_at = now
-        job.error = ""
-        job.lease_expires_at = None  # the owner stays named: who made the record
-        job.save()
-        audit_record(
-            actor=job.requested_by, action=Action.PRINTED if prints else Action.GENERATED, obj=job,
-            changes={
-                "status": [JobStatus.RUNNING, JobStatus.DONE], "sha256": [None, digest],
-                "file": [None, job.output.name], "labels": [None, sum(p.copies for p in prints)],
-                "chain_head": [None, f"{head.sequence}:{head.hash}"],
-            },
-        )
+        # The labels', replaced labels' and the job's entries appended together once their rows are written: the
+        # audit chain's lock (every writer waits for it) is held for that one append and the commit only (B7).
+        with entries_deferred():
+            if prints:
+                _prints_record(job, prints, now=now)
+            job.output_name = built.filename
+            job.content_type = built.content_type
+            job.sha256 = digest
+            job.chain_sequence = head.sequence
+            job.chain_hash = head.hash
+            job.status = JobStatus.DONE
+            job.progress = 100
+            job.finished_at = now
+            job.error = ""
+            job.lease_expires_at = None  # the owner stays named: who made the record
+            job.save()
+            append_entries(actor=job.requested_by, pending=[PendingEntry(
+                Action.PRINTED if prints else Action.GENERATED, object_type_of(job), str(job.pk), str(job),
+                {"status": [JobStatus.RUNNING, JobStatus.DONE], "sha256": [None, digest],
+                 "file": [None, job.output.name], "labels": [None, sum(p.copies for p in prints)],
+                 "chain_head": [None, f"{head.sequence}:{head.hash}"]}, "")])
     return JobStatus.DONE
 
 

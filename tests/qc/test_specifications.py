@@ -106,3 +106,37 @@ def test_the_specification_is_chosen_by_the_server_time_of_pooling(chain, spec):
     assert lot.pooled_at < v2.effective_from <= lot.created_at
     assert lot_specification(lot) == v2
     assert not enter(lot, "pH (reconstituted)", "7.9", "pH", analyst=chain.lab1).passed
+
+
+@pytest.mark.req("RULE-TIME-3")
+def test_a_lots_specification_and_its_items_are_read_in_one_query(chain, spec, django_assert_num_queries):
+    # The certificate (B5) reads both at once: the same version lot_specification picks, with its items in order.
+    from batches.models import CMLot
+    from qc.selectors import lot_specification, lot_specification_items, spec_items
+    from tests.support.builders import make_harvest, pool, sign_spec, t
+
+    before = pool(chain, [(make_harvest(chain.lab1, chain.culture, days_ago=6), Decimal("300"))], pooled_at=t(5))
+    stricter = [dict(i, upper=Decimal("7.8")) if i["test"] == "pH (reconstituted)" else i for i in SMALL_PANEL]
+    v2 = sign_spec(chain.qc, chain.product, items=[*stricter, dict(stricter[-1], test="Total protein (BCA)")],
+                   effective_days_ago=0)
+    after = pool(chain, [(make_harvest(chain.lab1, chain.culture, days_ago=3), Decimal("300"))], pooled_at=t(2))
+    for lot, version in ((before, spec), (after, v2)):
+        lot = CMLot.objects.get(pk=lot.pk)
+        with django_assert_num_queries(1):
+            specification, items = lot_specification_items(lot)
+        assert specification == version
+        assert [i.pk for i in items] == [i.pk for i in spec_items(version)] and len(items) > 1
+        assert all(item.specification is specification for item in items)
+        with django_assert_num_queries(0):
+            assert lot_specification(lot) is specification  # kept on the lot
+
+
+def test_a_lot_without_a_specification_has_no_items(chain, django_assert_num_queries):
+    from batches.models import CMLot
+    from qc.selectors import lot_specification_items
+    from tests.support.builders import make_harvest, pool, t
+
+    lot = pool(chain, [(make_harvest(chain.lab1, chain.culture, days_ago=3), Decimal("300"))], pooled_at=t(2))
+    lot = CMLot.objects.get(pk=lot.pk)
+    with django_assert_num_queries(2):  # no item found, then: is there a version at all?
+        assert lot_specification_items(lot) == (None, [])

@@ -1,5 +1,6 @@
 """Certificate of analysis, batch record and the lot admin's document actions."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -213,10 +214,40 @@ def test_admin_refuses_quarantine_labels_for_a_released_lot(chain, released_lot)
 
 @pytest.mark.django_db
 @pytest.mark.req("FEAT-CERTIFICATES")
+def test_coa_says_which_result_was_set_aside_in_the_same_queries(chain, spec, qc2, shipper,
+                                                                  django_assert_num_queries):
+    # The certificate's results read joins only the item and the invalidation's signature (B5): the set-aside
+    # line (who invalidated it, when, why) still costs no query of its own.
+    from batches.models import LotStatus
+    from cmlims.audit import chain_head
+    from cmlims.documents.registry import BuildContext
+    from qc.documents import COA, coa_report
+    from qc.services.results import result_invalidate
+    from tests.support.builders import enter, lot_at, lot_qc_complete, lot_release
+
+    lot = lot_at(chain, LotStatus.PACKAGED)
+    first = enter(lot, "pH (reconstituted)", "7.3", "pH", analyst=chain.lab1)
+    first = result_invalidate(result=first, actor=qc2, username=qc2.username, password=PASSWORD,
+                              reason="pH meter calibration overdue (INV-7)")
+    lot = lot_release(lot_qc_complete(lot, analyst=chain.lab1, approver=qc2, officer=chain.qc), officer=chain.qc)
+    ctx = BuildContext(job_id=0, kind=COA, params={"lot_number": lot.lot_number}, requested_by=shipper,
+                       subject_type="batches.cmlot", subject_id=str(lot.pk), chain_head=chain_head(),
+                       progress=lambda _percent: None)
+    with django_assert_num_queries(12):
+        report, _lot = coa_report(ctx)
+    stamp = f"{first.invalidated_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+    assert report.sections[1].paragraphs == [
+        f"Invalidated results (not counted): pH (reconstituted) = 7.3 pH (tested {first.tested_at:%Y-%m-%d}): "
+        f"invalidated by Qc2 Tester on {stamp}: pH meter calibration overdue (INV-7)"]
+    assert report.sections[2].table_rows[0][4] == "unchanged"  # the release's content check read the same rows
+
+
+@pytest.mark.django_db
+@pytest.mark.req("FEAT-CERTIFICATES")
 def test_coa_reads_each_kind_of_record_once(chain, released_lot, shipper, django_assert_num_queries):
-    # B5: the lot, its specification and items, its results (the table, the set-aside ones and the signatures'
-    # content check share one read), the signatures, and the content check's investigations, audit review and
-    # genealogy (contributions, passages, freeze-drying run and phases, packaging run, vial counts).
+    # B5: the lot, its specification with its items (one query), its results (the table, the set-aside ones and
+    # the signatures' content check share one read), the signatures, and the content check's investigations, audit
+    # review and genealogy (contributions, passages, freeze-drying run and phases, packaging run, vial counts).
     from cmlims.audit import chain_head
     from cmlims.documents.registry import BuildContext
     from qc.documents import COA, coa_report
@@ -225,7 +256,7 @@ def test_coa_reads_each_kind_of_record_once(chain, released_lot, shipper, django
     ctx = BuildContext(job_id=0, kind=COA, params={"lot_number": released_lot.lot_number}, requested_by=shipper,
                        subject_type="batches.cmlot", subject_id=str(released_lot.pk), chain_head=chain_head(),
                        progress=lambda _percent: None)
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(12):
         report, lot = coa_report(ctx)
     results, release = report.sections[1], report.sections[2]
     items = spec_items(lot_specification(lot))
