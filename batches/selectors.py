@@ -572,7 +572,7 @@ def donor_trace(code: str, *, rows: int = DONOR_TRACE_ROWS) -> dict:
                               .values_list("lot_id", "status")
                               .annotate(n=Count("pk"))):
         lots[lot_id]["vials"][status] = n
-    live = Vial.objects.filter(lot_id__in=lot_ids, voided_at__isnull=True)
+    live = Vial.objects.filter(lot_id__in_ids=lot_ids, voided_at__isnull=True)
     first = list(live.order_by("lot_id", "sequence").values("pk", "serial", "status", "lot__lot_number")[:rows])
     destinations = vial_destinations([v["pk"] for v in first])
     # Every vial of the donor counted and every consignee they went to (not only the rows shown): one pass.

@@ -19,5 +19,8 @@ class CmlimsConfig(AppConfig):
 
     def ready(self) -> None:
         from cmlims import anchors, signals  # noqa: F401  (auth events into the audit trail; anchor registry)
+        from cmlims.lookups import lookups_register
+
+        lookups_register()
 
         post_migrate.connect(roles.sync_role_permissions, dispatch_uid="cmlims_sync_roles")

@@ -224,7 +224,7 @@ def vial_consignee_counts(lot_ids) -> tuple[int, set[str]]:
     those vials (each joined to its live allocation, at most one: a database constraint), grouped by consignee:
     the donor trace's vial total and every consignee (``batches.selectors.register_vial_consignee_counts``)."""
     total, names = 0, set()
-    for name, n in (Vial.objects.filter(lot_id__in=lot_ids, voided_at__isnull=True)
+    for name, n in (Vial.objects.filter(lot_id__in_ids=lot_ids, voided_at__isnull=True)
                     .annotate(live=FilteredRelation("shipment_allocations",
                                                     condition=Q(shipment_allocations__released_at__isnull=True)))
                     .order_by().values_list("live__shipment__consignee__name").annotate(n=Count("pk"))):

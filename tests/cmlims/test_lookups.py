@@ -1,0 +1,26 @@
+"""``__in_ids``: the rows of ``__in`` for a list of integer keys, sent as one array on PostgreSQL (B8b)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from batches.models import CMLot, LotStatus, Vial
+from tests.support.builders import lot_at
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.req("FEAT-PERF-TRACE")
+def test_in_ids_finds_what_in_finds_for_keys_and_foreign_keys(chain):
+    lots = [lot_at(chain, LotStatus.PACKAGED, vials=3) for _ in range(3)]
+    wanted = [lots[0].pk, lots[2].pk, 10**9]  # one id that names nothing
+    assert set(CMLot.objects.filter(pk__in_ids=wanted)) == set(CMLot.objects.filter(pk__in=wanted)) == {
+        lots[0], lots[2]}
+    with CaptureQueriesContext(connection) as queries:
+        serials = sorted(Vial.objects.filter(lot_id__in_ids=wanted).values_list("serial", flat=True))
+    assert serials == sorted(Vial.objects.filter(lot_id__in=wanted).values_list("serial", flat=True))
+    assert {s.rsplit("-", 1)[0] for s in serials} == {lots[0].lot_number, lots[2].lot_number}
+    (sql,) = [q["sql"] for q in queries.captured_queries]
+    assert ("= ANY(" in sql) if connection.vendor == "postgresql" else (" IN (" in sql)
+    assert list(Vial.objects.filter(lot_id__in_ids=[])) == []
+    assert list(CMLot.objects.filter(pk__in_ids=(str(lots[1].pk),))) == [lots[1]]  # keys as text are keys
