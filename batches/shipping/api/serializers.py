@@ -54,6 +54,19 @@ class ShipmentInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", write_only=True)
 
 
+class ShipmentUpdateInput(ShipmentInput):
+    """A draft shipment's PATCH: ``ShipmentInput`` but the product, which is fixed when the shipment is made (the
+    schema does not offer it; a body that names it is refused by name)."""
+
+    product = None
+    consignee = serializers.IntegerField(help_text="consignee id", required=False)
+
+    def validate(self, attrs):
+        if "product" in self.initial_data:
+            raise serializers.ValidationError({"product": ["cannot be changed here"]})
+        return attrs
+
+
 class ShipmentListQuery(serializers.Serializer):
     status = serializers.ListField(child=serializers.CharField(), required=False, default=list,
                                    help_text="only shipments in these statuses (repeat the parameter)")

@@ -116,9 +116,9 @@ class ShipmentDetailView(ShippingView):
     def get(self, request, pk: int):
         return _detail(pk)
 
-    @extend_schema(request=s.ShipmentInput(partial=True), responses={200: dict})
+    @extend_schema(request=s.ShipmentUpdateInput(partial=True), responses={200: dict})
     def patch(self, request, pk: int):
-        values = request_parse(s.ShipmentInput, request, partial=True)
+        values = request_parse(s.ShipmentUpdateInput, request, partial=True)
         reason = values.pop("reason", "")
         services.shipment_update(shipment=selectors.shipment_find(pk), actor=request.user, reason=reason, **values)
         return _detail(pk)

@@ -81,6 +81,8 @@ def test_full_flow_over_the_api(client, world):
     response = client.post(url(sid, "release-vials"), {"vials": [serial(lot, 3)]}, format="json")
     assert len(response.json()["vials"]) == 2
     assert client.patch(url(sid), {"tracking_number": "MX-1"}, format="json").json()["tracking_number"] == "MX-1"
+    fixed = client.patch(url(sid), {"product": world.product.pk}, format="json")  # set when the shipment was made
+    assert fixed.status_code == 400 and fixed.json()["fields"] == {"product": ["cannot be changed here"]}
     response = client.post(url(sid, "pack"), {"shipper_type": "insulated_box", "coolant": "gel_packs"},
                            format="json")
     assert response.json()["status"] == "packed"
