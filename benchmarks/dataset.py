@@ -351,11 +351,11 @@ def build(scale: Scale) -> None:
             cursor.execute(f"INSERT INTO {MARKER} VALUES (%s, %s)",  # noqa: S608
                            [scale.name, timezone.now().isoformat()])
         _shipments(scale, writer, chain, started)
-    _analyze()
+    tables_analyze()
     log(f"built {scale.name} in {time.perf_counter() - started:.0f}s")
 
 
-def _analyze(models: list | None = None) -> None:
+def tables_analyze(models: list | None = None) -> None:
     """What autovacuum would do after a load this size: every table, or those of ``models``."""
     from django.db import connection
 
@@ -398,7 +398,7 @@ def add_shipments_to_built(scale: Scale) -> None:
     with transaction.atomic():
         writer = _Writer()
         _shipments(scale, writer, _Chain(writer, get_user_model().objects.get(username="lab1")), started)
-    _analyze([*apps.get_app_config("shipping").get_models(), Signature, AuditEntry, CMLot, Vial])
+    tables_analyze([*apps.get_app_config("shipping").get_models(), Signature, AuditEntry, CMLot, Vial])
 
 
 def ensure(name: str) -> Scale:

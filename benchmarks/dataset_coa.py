@@ -59,9 +59,9 @@ def coa_lot():
         lot = _build()
     # Its records are the newest of tables the clones leave small (passages: the demo's 18): without fresh
     # statistics PostgreSQL plans their lookups for the old values (a merge join over every culture, 30 ms).
-    from benchmarks.dataset import _analyze
+    from benchmarks.dataset import tables_analyze
 
-    _analyze()
+    tables_analyze()
     return lot
 
 

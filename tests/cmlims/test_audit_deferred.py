@@ -44,6 +44,7 @@ def test_deferred_entries_are_appended_once_in_call_order_and_the_chain_verifies
     assert audit_chain_verify().ok
 
 
+@pytest.mark.req("README-AUDIT-CHAIN")
 def test_nothing_is_appended_when_the_block_fails_and_audit_record_is_refused_inside(make_user):
     alice = make_user("alice")
     before = chain_head().sequence

@@ -92,6 +92,7 @@ def test_permissions_are_one_query_and_the_same_as_djangos(make_user, django_ass
     assert len(theirs) == lab.permissions.count()
 
 
+@pytest.mark.req("FEAT-PERF-ADMIN")
 def test_the_superuser_holds_every_permission_as_in_django(make_user):
     root = make_user("root-perms", is_staff=True, is_superuser=True)
     fresh = get_user_model().objects.get(pk=root.pk)

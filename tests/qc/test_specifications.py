@@ -131,6 +131,7 @@ def test_a_lots_specification_and_its_items_are_read_in_one_query(chain, spec, d
             assert lot_specification(lot) is specification  # kept on the lot
 
 
+@pytest.mark.req("README-SPEC-VERSIONS")
 def test_a_lot_without_a_specification_has_no_items(chain, django_assert_num_queries):
     from batches.models import CMLot
     from qc.selectors import lot_specification_items
