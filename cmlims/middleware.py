@@ -89,7 +89,8 @@ logger = logging.getLogger("cmlims.api")
 class ApiJsonErrorsMiddleware:
     """Under /api/ every error is the project's JSON body, DEBUG or not. With DEBUG on (the demo) Django would
     answer an unknown route with its HTML 404 page and a bug with a 100 KB HTML traceback; a client gets
-    ``{"code": "not_found"}`` and ``{"code": "server_error"}`` instead, and the traceback goes to the log."""
+    ``{"code": "not_found"}`` and ``{"code": "server_error"}`` instead, and the traceback goes to the log.
+    A database that cannot be reached (restarting, failing over) is a 503 with Retry-After, admin pages too."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -104,6 +105,12 @@ class ApiJsonErrorsMiddleware:
         return response
 
     def process_exception(self, request, exception):
+        from cmlims.api.exceptions import database_unavailable, is_database_unavailable
+
+        if is_database_unavailable(exception):
+            logger.warning("database unavailable on %s %s (request %s): %s", request.method, request.path,
+                           getattr(request, "request_id", "-"), exception)
+            return database_unavailable(request)
         if not request.path.startswith("/api/") and isinstance(exception, NotFound):
             # A selector's "no such record" raised from an admin view is the 404 page, not a server error.
             return page_not_found(request, Http404(exception.message))

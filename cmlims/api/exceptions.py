@@ -1,8 +1,11 @@
 """The one exception handler: every API error has the body ``{"code", "message", ...}``."""
 
+import sys
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -77,7 +80,35 @@ def api_not_found(request, exception=None):
     return page_not_found(request, exception)
 
 
+DATABASE_RETRY_AFTER_S = 5
+DATABASE_UNAVAILABLE = ("The database could not be reached (it may be restarting); try again in a few seconds. "
+                        "A change this request asked for was not confirmed: check it is not recorded before "
+                        "repeating it.")
+
+
+def is_database_unavailable(exc: BaseException | None) -> bool:
+    """A lost or refused database connection (a restart, a failover): the request may be retried."""
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
+def database_unavailable(request) -> HttpResponse:
+    """503 with Retry-After, not a 500: nothing in the request was wrong, and a client or load balancer
+    retries a 503 (tests/reliability/test_database_restart.py)."""
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"code": "database_unavailable", "message": DATABASE_UNAVAILABLE,
+                                 "retry_after": DATABASE_RETRY_AFTER_S}, status=503)
+    else:
+        response = HttpResponse(f"<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
+                                f"<p>{DATABASE_UNAVAILABLE}</p>", status=503)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+    return response
+
+
 def api_server_error(request):
+    # handler500 runs inside Django's except block: a database outage raised outside a view (a middleware's
+    # session save) is answered like one raised inside.
+    if is_database_unavailable(sys.exc_info()[1]):
+        return database_unavailable(request)
     if request.path.startswith("/api/"):
         return JsonResponse({"code": "server_error", "message": "Internal error; it has been logged."}, status=500)
     from django.views.defaults import server_error

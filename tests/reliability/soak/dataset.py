@@ -42,7 +42,8 @@ def dataset_make(*, vials_per_lot: int = 130, donors_per_lot: int = 3) -> Plan:
                 consignee=world.consignee.pk,
                 tests={test: list(value) for test, value in PASSING.items() if test != "Sterility"})
     for persona, count in PERSONAS.items():
-        plan.accounts[persona] = [make_user(f"soak-{persona}-{i}", role_of[persona]).username
+        # Staff accounts, as on a site: the same people work in the admin (tests/reliability/test_database_restart.py).
+        plan.accounts[persona] = [make_user(f"soak-{persona}-{i}", role_of[persona], is_staff=True).username
                                   for i in range(1, count + 1)]
     plan.vials_available = Vial.objects.filter(status=VialStatus.AVAILABLE, lot__in=released).count()
     return plan

@@ -18,19 +18,15 @@ import argparse
 import csv
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from tests.support.app_server import BIN, ROOT, Processes, production_env, run_checked, token_obtain, wait_http
 from tests.support.redis_server import RedisServer, free_port
 
-ROOT = Path(__file__).resolve().parents[3]
-BIN = Path(sys.executable).parent
 READ_P95_TARGET_MS = 300
 KINDS = ["lot read", "result entry", "allocation", "label job", "signature"]
 
@@ -53,52 +49,6 @@ def database_fresh(soak_url: str, admin_url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-class Processes:
-    """Everything the run started, stopped in reverse order at the end (by its own handles only)."""
-
-    def __init__(self, logs: Path):
-        self.logs = logs
-        self.started: list[tuple[str, subprocess.Popen]] = []
-
-    def start(self, name: str, args: list[str], env: dict) -> subprocess.Popen:
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,  # noqa: S603
-                                start_new_session=True)
-        self.started.append((name, proc))
-        return proc
-
-    def stop_all(self) -> None:
-        for _name, proc in reversed(self.started):
-            if proc.poll() is None:
-                proc.terminate()
-        for _name, proc in reversed(self.started):
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def run_checked(args: list[str], env: dict, what: str) -> None:
-    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, check=False)  # noqa: S603
-    print(done.stdout.strip()[-2000:])
-    if done.returncode != 0:
-        raise SystemExit(f"{what} failed ({done.returncode}):\n{done.stderr[-4000:]}")
-
-
-def wait_http(url: str, timeout: float = 60.0) -> None:
-    """Until the web server answers at all (healthz says 503 until a worker answers its ping)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=15):  # noqa: S310 - loopback URL we built
-                return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"{url} did not answer within {timeout}s")
-
-
 def locust_stats(path: Path) -> dict[str, dict]:
     """Per request name: count, failures, rps, p50/p95/p99 (ms) from locust's --csv stats file."""
     stats = {}
@@ -118,15 +68,8 @@ def _ms(value: str) -> float | None:
 
 def tokens_obtain(base: str, plan: dict) -> dict[str, list[str]]:
     """One API token per account, through the token endpoint, before the load starts."""
-    tokens: dict[str, list[str]] = {}
-    for persona, names in plan["accounts"].items():
-        for name in names:
-            body = json.dumps({"username": name, "password": plan["password"]}).encode()
-            request = urllib.request.Request(f"{base}/api/v1/auth/token/", data=body,
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback URL we built
-                tokens.setdefault(persona, []).append(json.loads(response.read())["token"])
-    return tokens
+    return {persona: [token_obtain(base, name, plan["password"]) for name in names]
+            for persona, names in plan["accounts"].items()}
 
 
 def consistency_check(*, plan: dict, acks: dict[str, list[int]], wait_jobs: float) -> dict[str, dict]:
@@ -222,32 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     database_fresh(soak_url, admin_url)
     redis = RedisServer(out / "redis").start()
     port = free_port()
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.production", DATABASE_URL=soak_url, REDIS_URL=redis.url,
-        SECRET_KEY=secrets.token_urlsafe(50), CMLIMS_AUDIT_KEY=secrets.token_urlsafe(40),
-        SECURE_SSL_REDIRECT="0", ALLOWED_HOSTS="127.0.0.1,localhost", CMLIMS_DATA_DIR=str(out / "data"),
-        CMLIMS_MEDIA_DIR=str(out / "data" / "media"),
-        # Every simulated user logs in from 127.0.0.1: the per-address login throttle would count them as one.
-        CMLIMS_THROTTLE_LOGIN="10000/min",
-        SOAK_PLAN=str(out / "plan.json"), SOAK_ACKS=str(out / "acknowledged.json"), PYTHONUNBUFFERED="1",
-    )
-    env.pop("CMLIMS_TEST_CLOCK", None)
+    env = production_env(os.environ, database_url=soak_url, redis_url=redis.url, data_dir=out / "data")
+    env.update(SOAK_PLAN=str(out / "plan.json"), SOAK_ACKS=str(out / "acknowledged.json"))
     os.environ.update(env)
     procs = Processes(logs)
     started = time.monotonic()
     try:
-        run_checked([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env, "migrate")
-        run_checked([sys.executable, "-m", "tests.reliability.soak.dataset", str(out / "plan.json")], env, "dataset")
+        print(run_checked([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env, "migrate"))
+        print(run_checked([sys.executable, "-m", "tests.reliability.soak.dataset", str(out / "plan.json")], env,
+                          "dataset").strip())
         for i in (1, 2):
-            procs.start(f"worker-{i}", [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q",
-                                        "default,labels,reports", "-c", "1", "-n", f"soak-{i}@localhost",
-                                        "--without-gossip", "--without-mingle", "-l", "info"], env)
-        procs.start("gunicorn", [str(BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                                 "--workers", str(args.web_workers), "--threads", "4", "--timeout", "60",
-                                 # longer than a user's pause: gunicorn's 2 s default closes idle connections
-                                 # just as a client reuses them (answers with status 0, no response)
-                                 "--keep-alive", "30"], env)
+            procs.worker(f"soak-{i}", env)
+        procs.gunicorn(port=port, env=env, workers=args.web_workers)
         wait_http(f"http://127.0.0.1:{port}/healthz")
         plan = json.loads((out / "plan.json").read_text())
         plan["tokens"] = tokens_obtain(f"http://127.0.0.1:{port}", plan)
