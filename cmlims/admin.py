@@ -38,7 +38,8 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext
 
 from cmlims import exports, roles
-from cmlims.admin_paging import IdsFirstPaginator
+from cmlims.admin_filters import AccountFilter, IndexedValuesFilter
+from cmlims.admin_paging import AuditTrailPaginator, IdsFirstPaginator
 from cmlims.audit import audited_save, audited_void, object_type_of
 from cmlims.context import current_request
 from cmlims.exceptions import ApplicationError
@@ -585,12 +586,14 @@ class ReadOnlyAdmin(PlannedRowsMixin, admin.ModelAdmin):
 class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("sequence", "at", "username", "action", "object_type", "object_link", "changed_fields",
                     "short_reason", "request_id")
-    list_filter = ("action", ("object_type", admin.AllValuesFieldListFilter),
-                   ("username", admin.AllValuesFieldListFilter), ("at", admin.DateFieldListFilter))
+    list_filter = ("action", ("object_type", IndexedValuesFilter), ("username", AccountFilter),
+                   ("at", admin.DateFieldListFilter))
     search_fields = ("=object_id", "object_repr", "=username", "=request_id")
     ordering = ("-sequence",)
     list_per_page = 100
     show_full_result_count = False  # one COUNT less on a table that only grows
+    paginator = AuditTrailPaginator  # counts without reading the trail (cmlims/admin_paging.py)
+    show_facets = admin.ShowFacets.NEVER  # a facet is a count per choice over the whole trail
     change_list_template = "admin/cmlims/auditentry/change_list.html"  # + "Verify audit trail"
     fields = ("sequence", "at", "user", "username", "action", "object_type", "object_id", "object_repr",
               "changes", "reason", "request_id", "prev_hash", "hash")

@@ -9,6 +9,8 @@ from django.urls import reverse
 from batches.shipping.admin import STEPS
 from cmlims import roles
 from cmlims.admin import ReadOnlyAdmin, SignatureForm
+from cmlims.admin_filters import distinct_values_indexed
+from cmlims.admin_paging import AuditTrailPaginator
 from cmlims.audit import Action, audited_bulk_create, audited_create, audited_update
 from cmlims.documents.models import DocumentJob, LabelPrint
 from cmlims.esign.models import Signature, SigningFailure
@@ -45,12 +47,13 @@ def make_records(actor, count: int, prefix: str = "R"):
     return [audited_create(FixtureRecord, actor=actor, name=f"{prefix}{i}", quantity=i) for i in range(count)]
 
 
+@pytest.mark.req("FEAT-PERF-AUDIT-LIST")
 def test_the_trail_list_runs_a_fixed_number_of_queries(qc_client, qc, django_assert_num_queries):
     make_records(qc, 5, "A")
     qc_client.get("/admin/cmlims/auditentry/")  # warm caches (content types, permissions in the session)
     # The fixed reads (session, none when cached; user with its roles, as the admin site refuses integration
-    # accounts; its permissions in one query), then the page's own four: the count, the page, the object types
-    # and the user names of the filters.
+    # accounts; its permissions in one query), then the page's own four: the count (the chain's bounds), the
+    # page, the object types (an index skip scan) and the accounts' user names of the filters.
     with django_assert_num_queries(admin_request_reads() + 4) as small:
         assert qc_client.get("/admin/cmlims/auditentry/").status_code == 200
     make_records(qc, 60, "B")
@@ -227,3 +230,34 @@ def test_every_signing_page_asks_with_the_one_signature_form():
     assert all(issubclass(form, SignatureForm) for form in signing)
     form = STEPS["ship"].form({"courier": "c", "tracking_number": "t", "username": "u", "password": " pw "})
     assert form.is_valid() and form.cleaned_data["password"] == " pw "  # a password is taken as typed
+
+
+@pytest.mark.req("FEAT-PERF-AUDIT-LIST")
+def test_the_trail_list_counts_and_offers_filters_without_reading_the_trail(qc_client, qc, make_user):
+    """The whole trail's count from its bounds is the real count; the object types are the real distinct ones;
+    the user filter offers the accounts (a name typed at a failed login is found by searching for it)."""
+    make_user("lab1", roles.LAB_STAFF)
+    make_records(qc, 3)
+    page = qc_client.get("/admin/cmlims/auditentry/").content.decode()
+    assert f"{AuditEntry.objects.count()} audit entries" in page and "+ audit entries" not in page
+    assert distinct_values_indexed(AuditEntry, "object_type") == list(
+        AuditEntry.objects.order_by("object_type").values_list("object_type", flat=True).distinct())
+    assert 'href="?username=lab1"' in page and 'href="?username=qc1"' in page
+    assert "_facets" not in page
+
+
+class CappedAt(AuditTrailPaginator):
+    count_cap = 4
+
+
+@pytest.mark.req("FEAT-PERF-AUDIT-LIST")
+def test_a_filtered_trail_is_counted_up_to_the_cap(qc):
+    make_records(qc, 6)
+    records = AuditEntry.objects.filter(object_type="auditfixture.fixturerecord").order_by("-sequence")
+    capped = CappedAt(records, 2)
+    assert (capped.count, capped.capped, capped.num_pages) == (4, True, 2)
+    assert [e.sequence for e in capped.page(2)] == list(records.values_list("sequence", flat=True)[2:4])
+    exact = CappedAt(records.filter(object_id=records.first().object_id), 2)
+    assert (exact.count, exact.capped) == (1, False)
+    whole = AuditTrailPaginator(AuditEntry.objects.order_by("-sequence"), 100)
+    assert whole.count == AuditEntry.objects.count() and not whole.capped
