@@ -120,6 +120,30 @@ def lot_cases() -> list[Case]:
         Case("B2c", "lot changelist, search by vial serial",
              lambda: _get(staff, f"/admin/batches/cmlot/?q={serial}"),
              lambda: admin_floor(by_serial, [serial], 0), 2.0),
+        *audit_list_cases(template),
+    ]
+
+
+def audit_list_cases(template) -> list[Case]:
+    """B2d/B2e: the audit trail's list (QC officers and inspectors review it, Annex 11 §9), first page whole and
+    filtered by object type, against its 100 rows by one query in the minimal template (not in the issue's
+    table; the same target as the lot list)."""
+    from cmlims.admin import AuditEntryAdmin
+
+    qc = _client("qc1")
+    per_page = AuditEntryAdmin.list_per_page
+    rows_sql = ("SELECT sequence, at, username, action, object_type, object_repr, reason, request_id "
+                "FROM cmlims_auditentry {where} ORDER BY sequence DESC LIMIT %s")
+
+    def floor(where: str, params: list) -> None:
+        template.render({"rows": _sql(rows_sql.format(where=where), [*params, per_page])})
+
+    return [
+        Case("B2d", "audit trail list, first page (QC officer)", lambda: _get(qc, "/admin/cmlims/auditentry/"),
+             lambda: floor("", []), 2.0),
+        Case("B2e", "audit trail list, filtered by object type (lots)",
+             lambda: _get(qc, "/admin/cmlims/auditentry/?object_type=batches.cmlot"),
+             lambda: floor("WHERE object_type = %s", ["batches.cmlot"]), 2.0),
     ]
 
 
