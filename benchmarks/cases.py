@@ -1,6 +1,7 @@
 """B1–B5, B8–B10 (issue 14) against the dataset on the configured database: each a measured path and its floor.
 
-Nothing here writes to the dataset. B6 (CSV import) is in ``bench_import``, B7 (Celery fan-out) in
+Nothing here writes to the dataset but the released 30-result lots of B5 and B1s/B2f (``dataset_coa``, built
+once through the services). B6 (CSV import) is in ``bench_import``, B7 (Celery fan-out) in
 ``bench_celery``: see their docstrings for what each writes and undoes.
 """
 
@@ -10,6 +11,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 
 import orjson
 
@@ -68,13 +70,13 @@ def lot_cases() -> list[Case]:
     def cents(value):
         return None if value is None else f"{value:.2f}"
 
-    def api_floor() -> bytes:
+    def api_floor(where: str = "", params: tuple = (), size: int = PAGE) -> bytes:
         # The API's payload (keys, decimals as text, ISO dates, UTC times with Z), page envelope included.
         items = [{"lot_number": r[0], "product": {"name": r[1], "gtin": r[2]}, "status": r[3], "on_hold": r[4],
                   "hold_reason": r[5], "expiry": r[6], "volume_in_ml": cents(r[7]), "volume_out_ml": cents(r[8]),
                   "yield_percent": cents(r[9]), "created_at": r[10], "vials": dict(zip(statuses, r[11:], strict=True)),
                   "release": None, "signoffs": [], "allowed_transitions": list(moves[r[3]])}
-                 for r in _sql(lot_sql.format(where=""), [PAGE, 0])]
+                 for r in _sql(lot_sql.format(where=where), [*params, size, 0])]
         return orjson.dumps({"next": None, "previous": None, "results": items}, option=orjson.OPT_UTC_Z)
 
     from django.contrib import admin
@@ -120,7 +122,30 @@ def lot_cases() -> list[Case]:
         Case("B2c", "lot changelist, search by vial serial",
              lambda: _get(staff, f"/admin/batches/cmlot/?q={serial}"),
              lambda: admin_floor(by_serial, [serial], 0), 2.0),
+        *signed_page_cases(api, staff, api_floor, admin_floor),
         *audit_list_cases(template),
+    ]
+
+
+def signed_page_cases(api, staff, api_floor, admin_floor) -> list[Case]:
+    """B1s/B2f: a page of released lots, each with its sign-off signature checked against its record now
+    (results, investigations, genealogy, review: "changed after signing"), as a real site's lists are mostly
+    released lots; the clones carry no signatures. The lots are B5's kind (``dataset_coa.coa_lots``, built once
+    through the services: 30 approved results each), ``BENCH_SIGNED_LOTS`` of them (default 20). Floors: B1's
+    and B2's, which read no signature."""
+    from benchmarks.dataset_coa import coa_lots
+
+    count = int(os.environ.get("BENCH_SIGNED_LOTS", "20"))
+    product = coa_lots(count)[0].product_id
+    by_product = "AND l.product_id = %s"
+    return [
+        Case("B1s", f"GET /api/v1/lots/?product=…&page_size=50 ({count} released lots, each signature checked)",
+             lambda: _get(api, f"/api/v1/lots/?product={product}&page_size=50"),
+             lambda: api_floor(by_product, (product,), 50), 1.5,
+             note="floor: B1's query for the same lots, no signature read"),
+        Case("B2f", f"lot changelist, the same {count} released lots (each signature checked)",
+             lambda: _get(staff, f"/admin/batches/cmlot/?product__id__exact={product}"),
+             lambda: admin_floor(by_product, [product], 0), 2.0),
     ]
 
 

@@ -172,28 +172,29 @@ def lot_results_read(lot: CMLot) -> list[QCResult]:
     this one (any other relation loads on first use)."""
     cached = getattr(lot, "_qc_results", None)
     if cached is None:
-        cached = list(QCResult.objects.filter(lot=lot).select_related("spec_item", "invalidation")
-                      .order_by(*_RESULTS_ORDER))
-        for result in cached:
-            result.lot = lot
-        lot._qc_results = cached
+        results_by_lot_instances([lot])
+        cached = lot._qc_results
     return cached
 
 
+def _results_lean():
+    return QCResult.objects.select_related("spec_item", "invalidation").order_by(*_RESULTS_ORDER)
+
+
 def results_by_lot_instances(lots: list[CMLot]) -> dict[int, list[QCResult]]:
-    """``results_by_lot`` for lot instances, reusing what ``lot_results_read`` already read on them."""
-    unread = [lot.pk for lot in lots if getattr(lot, "_qc_results", None) is None]
-    out = results_by_lot(unread) if unread else {}  # all read (a certificate): no empty query is even compiled
-    out.update({lot.pk: lot._qc_results for lot in lots if lot.pk not in out})
-    return out
-
-
-def results_by_lot(lot_ids: list[int]) -> dict[int, list[QCResult]]:
-    """``lot_results`` for a page of lots in one query, in the same order."""
-    out: dict[int, list[QCResult]] = {pk: [] for pk in lot_ids}
-    for result in _results().filter(lot_id__in=lot_ids):
-        out[result.lot_id].append(result)
-    return out
+    """``lot_results_read`` for many lot instances in one query (a list page's sign-off content checks), reusing
+    what was already read on them. Lean like it: a page of 20 released lots read 600 results with eight joined
+    relations each (the lot, the people, the approval's signature and signer: 5,500 model instances, 170 ms of
+    the page's 200 ms of CPU) where the content check reads the item and the ids only."""
+    by_pk = {lot.pk: lot for lot in lots if getattr(lot, "_qc_results", None) is None}
+    if by_pk:  # all read (a certificate): no empty query is even compiled
+        for lot in by_pk.values():
+            lot._qc_results = []
+        for result in _results_lean().filter(lot_id__in=list(by_pk)):
+            lot = by_pk[result.lot_id]
+            result.lot = lot
+            lot._qc_results.append(result)
+    return {lot.pk: lot._qc_results for lot in lots}
 
 
 def counting_results(lot: CMLot, results: list[QCResult] | None = None) -> dict[int, QCResult]:
@@ -283,7 +284,7 @@ def lot_investigations(lot: CMLot, *, open_only: bool = False):
 
 
 def investigations_by_lot(results: dict[int, list[QCResult]]) -> dict[int, list]:
-    """``lot_investigations`` for a page of lots in one query, given their results (``results_by_lot``)."""
+    """``lot_investigations`` for a page of lots in one query, given their results (``results_by_lot_instances``)."""
     from django.contrib.contenttypes.models import ContentType
 
     lot_of_result = {str(r.pk): lot_pk for lot_pk, rows in results.items() for r in rows}
