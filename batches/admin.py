@@ -34,6 +34,7 @@ from cmlims.admin import (
     timeline_url,
     url_for_each,
 )
+from cmlims.admin_paging import CappedCountPaginator
 from cmlims.audit import object_type_of
 from cmlims.documents.models import LabelKind
 from cmlims.exceptions import ApplicationError, field_error
@@ -883,6 +884,7 @@ class PackagingRunAdmin(VerifyActionMixin, ServiceAdmin):
 
 @admin.register(m.Vial)
 class VialAdmin(ServiceAdmin):
+    paginator = CappedCountPaginator  # 5 million vials at ten years: counted up to 10,000
     list_display = ("serial", "lot", "status_shown", "location")
     list_select_related = ("lot", "storage_location", "packaging_run")
     search_fields = ("=serial", "lot__lot_number")

@@ -27,6 +27,7 @@ from cmlims.admin import (
     signing_page_check,
     status_column,
 )
+from cmlims.admin_paging import CappedCountPaginator
 from cmlims.exceptions import ApplicationError
 from qc import selectors
 from qc.documents import lot_coa_request
@@ -147,6 +148,8 @@ class ImportForm(forms.Form):
 @admin.register(QCResult)
 class QCResultAdmin(AuditedModelAdmin):
     form = ResultForm
+    paginator = CappedCountPaginator  # 1.5 million results at ten years: counted up to 10,000, once
+    show_full_result_count = False
     # Fits 1280 px: source, unit column and approval time are on the result's page.
     list_display = ("lot", "test", "value_shown", "verdict", "status_shown", "analyst_name", "tested_at",
                     "approver_name")

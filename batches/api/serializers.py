@@ -9,6 +9,8 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cmlims.api.fields import AwareDateTimeField, InputModelSerializer
+
 from .. import models as m
 from ..lifecycle import LOT_PIPELINE, LOT_STATUS_TARGETS
 from ..models.common import POSITIVE
@@ -29,9 +31,9 @@ def decimals_as_text(value):
 
 def _input(model, fields, name: str) -> type[serializers.ModelSerializer]:
     """A ModelSerializer that only parses ``fields`` of ``model`` (model validators run; no unique checks,
-    which the database and the services own)."""
+    which the database and the services own; times need their offset)."""
     meta = type("Meta", (), {"model": model, "fields": sorted(fields), "validators": []})
-    return type(name, (serializers.ModelSerializer,), {"Meta": meta})
+    return type(name, (InputModelSerializer,), {"Meta": meta})
 
 
 ProductInput = _input(m.Product, products.PRODUCT_FIELDS, "ProductInput")
@@ -107,7 +109,7 @@ class ContributionInput(serializers.Serializer):
 
 class PoolInput(serializers.Serializer):
     product = serializers.PrimaryKeyRelatedField(queryset=m.Product.objects.filter(voided_at__isnull=True))
-    pooled_at = serializers.DateTimeField(required=False)
+    pooled_at = AwareDateTimeField(required=False)
     contributions = ContributionInput(many=True, allow_empty=False)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -119,14 +121,14 @@ class FiltrationInput(serializers.Serializer):
     integrity_test_limit_bar = serializers.DecimalField(max_digits=6, decimal_places=3, min_value=0)
     integrity_test_measured_bar = serializers.DecimalField(max_digits=6, decimal_places=3, min_value=0)
     volume_filtered_ml = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
-    filtered_at = serializers.DateTimeField(required=False)
+    filtered_at = AwareDateTimeField(required=False)
 
 
 class ConcentrationInput(serializers.Serializer):
     concentration_cutoff_kda = serializers.DecimalField(max_digits=6, decimal_places=1, min_value=0)
     concentration_factor = serializers.DecimalField(max_digits=6, decimal_places=2)
     volume_out_ml = serializers.DecimalField(max_digits=10, decimal_places=2)
-    concentrated_at = serializers.DateTimeField(required=False)
+    concentrated_at = AwareDateTimeField(required=False)
 
 
 class LotStepVerifyInput(serializers.Serializer):
@@ -135,22 +137,22 @@ class LotStepVerifyInput(serializers.Serializer):
 
 
 class RunCompleteInput(serializers.Serializer):
-    ended_at = serializers.DateTimeField()
+    ended_at = AwareDateTimeField()
     end_of_primary_drying_method = serializers.ChoiceField(choices=m.LyophilisationRun.EndOfPrimaryDrying.choices)
-    end_of_primary_drying_at = serializers.DateTimeField()
+    end_of_primary_drying_at = AwareDateTimeField()
     end_of_primary_drying_evidence = serializers.CharField()
     stoppering_method = serializers.ChoiceField(choices=m.LyophilisationRun.Stoppering.choices)
     stoppering_pressure_mbar = serializers.DecimalField(max_digits=8, decimal_places=4, min_value=0, required=False,
                                                         allow_null=True)
-    stoppered_at = serializers.DateTimeField()
+    stoppered_at = AwareDateTimeField()
     alarms = serializers.CharField(required=False, allow_blank=True, default="")
     alarm_count = serializers.IntegerField(min_value=0, required=False, default=0)
 
 
 class PackagingInput(serializers.Serializer):
     run_number = serializers.CharField(max_length=30)
-    started_at = serializers.DateTimeField()
-    ended_at = serializers.DateTimeField()
+    started_at = AwareDateTimeField()
+    ended_at = AwareDateTimeField()
     vials_packaged = serializers.IntegerField(min_value=1)
     vials_rejected = serializers.IntegerField(min_value=0, required=False, default=0)
     storage_location = serializers.SlugRelatedField(slug_field="code", queryset=m.StorageLocation.objects.all())
@@ -158,7 +160,7 @@ class PackagingInput(serializers.Serializer):
 
 class ConditioningInput(serializers.Serializer):
     confluence_percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100)
-    started_at = serializers.DateTimeField(required=False)
+    started_at = AwareDateTimeField(required=False)
 
 
 class TransitionInput(serializers.Serializer):
@@ -214,7 +216,7 @@ class LotSerializer(serializers.Serializer):
     volume_in_ml = serializers.DecimalField(max_digits=10, decimal_places=2)
     volume_out_ml = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
     yield_percent = serializers.DecimalField(max_digits=6, decimal_places=2, allow_null=True)
-    created_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField(read_only=True)
     vials = serializers.SerializerMethodField()
     release = serializers.SerializerMethodField()
     signoffs = serializers.SerializerMethodField()

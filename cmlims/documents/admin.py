@@ -7,6 +7,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from cmlims.admin import ReadOnlyAdmin
+from cmlims.admin_paging import CappedCountPaginator
 from cmlims.documents.models import DocumentJob, JobStatus, LabelDisposition, LabelPrint
 from cmlims.documents.selectors import document_job_get_for_user
 from cmlims.documents.services import document_job_download
@@ -104,6 +105,7 @@ class DocumentJobAdmin(ReadOnlyAdmin):
 
 @admin.register(LabelPrint)
 class LabelPrintAdmin(ReadOnlyAdmin):
+    paginator = CappedCountPaginator  # a row per label printed, for years
     list_display = ("printed_at", "template", "template_version", "kind", "output_format", "subject_id", "item_key",
                     "copies", "printed_by", "reprint_reason", "job")
     list_filter = ("template", "kind", "output_format")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from cmlims.api.fields import AwareDateTimeField
 from cmlims.api.parsing import SignatureInput
 from cmlims.audit import to_jsonable
 from cmlims.esign.services import signature_manifest
@@ -32,7 +33,7 @@ class ResultInput(serializers.Serializer):
     unit = serializers.CharField(required=False, allow_blank=True, default="")
     analyst = serializers.CharField(required=False, allow_blank=True, default="",
                                     help_text="user name of who performed the test (default: you)")
-    tested_at = serializers.DateTimeField(help_text="ISO 8601 with a UTC offset")
+    tested_at = AwareDateTimeField(help_text="ISO 8601 with a UTC offset")
     instrument = serializers.CharField(required=False, allow_blank=True, default="")
     attachment = serializers.FileField(required=False, allow_null=True)
     retest_of = serializers.IntegerField(required=False, allow_null=True)

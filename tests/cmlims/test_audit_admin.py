@@ -261,3 +261,14 @@ def test_a_filtered_trail_is_counted_up_to_the_cap(qc):
     assert (exact.count, exact.capped) == (1, False)
     whole = AuditTrailPaginator(AuditEntry.objects.order_by("-sequence"), 100)
     assert whole.count == AuditEntry.objects.count() and not whole.capped
+
+
+@pytest.mark.req("FEAT-PERF-AUDIT-LIST")
+def test_a_list_past_the_cap_says_so_and_pages_the_first_entries(qc_client, qc):
+    audited_bulk_create(FixtureRecord, [FixtureRecord(name=f"C{i}", quantity=i)
+                                        for i in range(AuditTrailPaginator.count_cap + 1)], actor=qc)
+    page = qc_client.get("/admin/cmlims/auditentry/?object_type=auditfixture.fixturerecord").content.decode()
+    assert "10000+ audit entries" in page and "narrow the list" in page
+    assert ">100</a>" in page and ">101</a>" not in page  # 100 entries a page: the first 10,000 are paged
+    whole = qc_client.get("/admin/cmlims/auditentry/").content.decode()
+    assert f"{AuditEntry.objects.count()} audit entries" in whole and "narrow the list" not in whole

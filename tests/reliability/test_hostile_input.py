@@ -18,6 +18,7 @@ from batches.shipping.exports import csv_render
 from batches.shipping.models import Consignee, TemperatureLog, TemperatureReading
 from batches.shipping.temperature import logger_csv_parse
 from cmlims import roles
+from cmlims.api.fields import NO_OFFSET, AwareDateTimeField
 from cmlims.exceptions import InvalidInput
 from cmlims.exports import formula_neutralised, rows_csv, rows_xlsx
 from cmlims.models import AuditEntry
@@ -285,3 +286,65 @@ def test_deeply_nested_json_is_400_and_writes_nothing(coordinator, depth):
     shallow = '{"name": ' + "[" * 31 + "]" * 31 + "}"
     _refused(coordinator.generic("POST", "/api/v1/consignees/", shallow, content_type="application/json"),
              400, "invalid", "name")
+
+
+@pytest.mark.req("README-HOSTILE-INPUT")
+def test_a_body_time_without_a_zone_is_400_naming_the_field(lab, make_user, auth_client):
+    """A JSON body's time without an offset is refused by name, not read in the server's zone (DRF's default)."""
+    before = _written()
+    result = {"lot_number": "CM26-0001", "test": "pH", "value": "7.1", "unit": "pH", "tested_at": "2026-01-01T08:00"}
+    body = _refused(lab.post("/api/v1/qc/results/", result, format="json"), 400, "invalid", "tested_at")
+    assert body["fields"]["tested_at"] == [NO_OFFSET]
+    # A model's own fields too (the culture's serializer is built from the model).
+    body = _refused(lab.post("/api/v1/cultures/", {"started_at": "2026-01-01 08:00:00"}, format="json"),
+                    400, "invalid", "started_at")
+    assert body["fields"]["started_at"] == [NO_OFFSET]
+    assert _written() == before
+
+
+def _serializer_classes() -> list[type]:
+    """Every serializer class the API modules define (built ones like ``HarvestInput`` too)."""
+    import importlib
+    import pkgutil
+
+    from rest_framework import serializers
+
+    found: dict[str, type] = {}
+    for package in ("batches", "qc", "cmlims"):
+        for info in pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}."):
+            if ".api" not in info.name or ".migrations" in info.name:
+                continue
+            module = importlib.import_module(info.name)
+            for value in vars(module).values():
+                if (isinstance(value, type) and issubclass(value, serializers.BaseSerializer)
+                        and value.__module__.split(".")[0] in ("batches", "qc", "cmlims")):
+                    found[f"{value.__module__}.{value.__qualname__}"] = value
+    return list(found.values())
+
+
+def _writable_times(fields, path: str = ""):
+    from rest_framework import serializers
+
+    for name, field in fields.items():
+        if isinstance(field, serializers.ListSerializer):
+            field = field.child
+        if isinstance(field, serializers.Serializer):
+            yield from _writable_times(field.fields, f"{path}{name}.")
+        elif isinstance(field, serializers.DateTimeField) and not field.read_only:
+            yield f"{path}{name}", field
+
+
+@pytest.mark.req("README-HOSTILE-INPUT")
+def test_every_api_input_time_needs_an_offset():
+    """A new serializer with a plain DRF DateTimeField for input fails here (use AwareDateTimeField)."""
+    classes = _serializer_classes()
+    assert len(classes) > 30
+    plain = []
+    for cls in classes:
+        try:
+            fields = cls().fields
+        except (AssertionError, TypeError):  # a serializer that needs its instance or context: no input fields
+            continue
+        plain += [f"{cls.__module__}.{cls.__qualname__}.{name}" for name, field in _writable_times(fields)
+                  if not isinstance(field, AwareDateTimeField)]
+    assert not plain, plain

@@ -12,6 +12,7 @@ from batches.shipping.models import Consignee, Shipment, TemperatureLog
 from batches.shipping.selectors import Recall
 from batches.shipping.services.allocation import MAX_VIALS_PER_REQUEST
 from batches.shipping.signed import shipment_signature_manifests
+from cmlims.api.fields import AwareDateTimeField
 from cmlims.api.parsing import SignatureInput
 from cmlims.api.schema import alternative, request_alternatives
 from cmlims.audit import to_jsonable
@@ -112,7 +113,7 @@ class PackInput(serializers.Serializer):
     shipper_type = serializers.ChoiceField(choices=Shipment.ShipperType.choices, required=False)
     coolant = serializers.ChoiceField(choices=Shipment.Coolant.choices, required=False)
     logger_serial = serializers.CharField(max_length=60, required=False, allow_blank=True)
-    occurred_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with offset; default now")
+    occurred_at = AwareDateTimeField(required=False, help_text="ISO 8601 with offset; default now")
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -120,7 +121,7 @@ class ShipmentSignatureInput(SignatureInput):
     """The signature components as for lot release; shipping asks for the meaning to be stated."""
 
     meaning = serializers.CharField()
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = AwareDateTimeField(required=False)
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -136,7 +137,7 @@ class ReceiveInput(ShipmentSignatureInput):
 
 
 class DeliverInput(serializers.Serializer):
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = AwareDateTimeField(required=False)
     party = serializers.CharField(max_length=200, required=False, allow_blank=True, default="",
                                   help_text="who signed for it at the consignee (proof of delivery)")
     notes = serializers.CharField(required=False, allow_blank=True, default="")
