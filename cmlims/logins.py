@@ -229,14 +229,14 @@ def login_lockout_record(*, request, username: str | None, ip_address: str | Non
         )
 
 
-def _may_clear_locks(actor) -> bool:
+def may_clear_locks(actor) -> bool:
     return actor.is_active and (actor.is_superuser or roles.has_role(actor, roles.QC_OFFICER))
 
 
 def login_lock_clear(*, actor, username: str = "", ip_address: str = "", reason: str) -> int:
     """Clear the login lock of a user name and/or a client address before its time runs out; the
     administrator or a QC officer may, with a reason. Returns how many counters were cleared."""
-    if not _may_clear_locks(actor):
+    if not may_clear_locks(actor):
         raise PermissionDenied("Only the administrator or a QC officer may clear a login lock.")
     username, ip_address = username.strip(), ip_address.strip()
     if not username and not ip_address:

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from batches.models import LotStatus
 from batches.shipping.api.views import LotRecallView
+from cmlims import roles
 from cmlims.views import favicon, healthz
 from qc.api.views import LotSignOffView
 
@@ -15,6 +16,7 @@ class LotRecallEndpoint(LotRecallView, LotSignOffView):
     rule 9); POST is QC's signed recall of the lot. Django routes by path only, so they meet here."""
 
     to = LotStatus.RECALLED
+    write_roles = (roles.QC_OFFICER,)  # GET: the shipping readers; POST: the officer's signed recall
 
 api_v1 = [
     path("lots/<str:lot_number>/recall/", LotRecallEndpoint.as_view(), name="lot-recall"),

@@ -3,6 +3,7 @@
 from django.urls import path
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,7 +14,9 @@ from batches.documents import (
     lot_labels_request,
 )
 from batches.selectors import lot_get
+from cmlims import roles
 from cmlims.api.parsing import request_parse
+from cmlims.api.permissions import RoleWriters, WorkingRoleReaders
 from cmlims.api.schema import alternative, request_alternatives
 from cmlims.audit import object_type_of
 from cmlims.documents.api.views import JobAcceptedSerializer, job_accepted
@@ -82,6 +85,10 @@ class LotLabelsView(APIView):
     """GET: the lot's label reconciliation (vial and carton labels issued, used, destroyed, returned).
     POST: print vial or carton labels — quarantine (lab staff) or final (shipping coordinator, rule 4)."""
 
+    # Label accounting is neither a lot nor a result: read by the three working roles, not integration.
+    permission_classes = [IsAuthenticated, WorkingRoleReaders, RoleWriters]
+    write_roles = (roles.LAB_STAFF, roles.SHIPPING_COORDINATOR)  # quarantine labels or final ones
+
     @extend_schema(responses={200: ReconciliationSerializer})
     def get(self, request, lot_number: str):
         lot = lot_get(lot_number)
@@ -134,6 +141,9 @@ class LotLabelDispositionsView(APIView):
     quarantine labels lab staff, final labels the shipping coordinator; 201 with the records and the
     reconciliation after them."""
 
+    permission_classes = [IsAuthenticated, WorkingRoleReaders, RoleWriters]
+    write_roles = (roles.LAB_STAFF, roles.SHIPPING_COORDINATOR)  # quarantine labels or final ones
+
     @extend_schema(responses={200: inline_serializer("LabelDisposition", _DISPOSITION_FIELDS, many=True)})
     def get(self, request, lot_number: str):
         lot = lot_get(lot_number)
@@ -154,6 +164,9 @@ class LotLabelDispositionsView(APIView):
 
 class LotBatchRecordView(APIView):
     """Generate the batch record of a lot (QC officer)."""
+
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.QC_OFFICER,)
 
     @extend_schema(request=None, responses={202: JobAcceptedSerializer})
     def post(self, request, lot_number: str):

@@ -1,16 +1,14 @@
 """Who may read the manufacturing record over the API (DESIGN roles: everyone with a role reads lots; the
 integration account reads lots and results only). Writes are checked by the services."""
 
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import BasePermission
 
 from cmlims import roles
+from cmlims.api.permissions import RoleReaders
 
 
-class LotReaders(BasePermission):
+class LotReaders(RoleReaders):
     message = "Reading lots needs one of the roles Lab staff, QC officer, Shipping coordinator or Integration."
-
-    def has_permission(self, request, view) -> bool:
-        return request.method not in SAFE_METHODS or roles.has_role(request.user, *roles.ROLES)
 
 
 class TraceReaders(BasePermission):

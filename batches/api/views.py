@@ -16,7 +16,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cmlims import roles
 from cmlims.api.parsing import ReasonInput, request_parse, request_reason
+from cmlims.api.permissions import RoleWriters
 from cmlims.api.schema import signing_request
 from cmlims.esign.models import Meaning
 
@@ -99,8 +101,8 @@ class LotListView(generics.ListAPIView):
 
     POST pools harvests into a new lot (lab staff)."""
 
-    permission_classes = [IsAuthenticated, LotReaders]
-
+    permission_classes = [IsAuthenticated, LotReaders, RoleWriters]
+    write_roles = (roles.LAB_STAFF,)
     serializer_class = s.LotSerializer
     filterset_class = LotFilter
 
@@ -145,6 +147,9 @@ class LotDetailView(APIView):
 class LotTransitionView(APIView):
     """Move a lot along the rule table: 409 with ``code`` and ``conditions`` when the move is not allowed."""
 
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.LAB_STAFF, roles.QC_OFFICER)  # each target's rule narrows it
+
     @extend_schema(request=s.TransitionInput, responses=s.LotDetailSerializer)
     def post(self, request, lot_number: str):
         data = request_parse(s.TransitionInput, request)
@@ -155,6 +160,9 @@ class LotTransitionView(APIView):
 class LotStepView(APIView):
     """POST a processing step of a lot: ``contributions``, ``filtration``, ``concentration``, ``verifications``,
     ``freeze-drying`` (load the dryer), ``packaging`` or ``void``."""
+
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.LAB_STAFF,)
 
     step = ""
     inputs = {
@@ -219,6 +227,9 @@ class DonorTraceView(APIView):
 class CreateUpdateView(APIView):
     """POST creates (``create``), PATCH corrects (``update``) — both the same services the admin calls."""
 
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.LAB_STAFF,)  # master data and manufacturing steps
+
     model: type = None
     input: type = None
     schema_input: type | None = None  # what the schema says the body takes, where ``input`` parses more
@@ -249,6 +260,9 @@ class ProductView(CreateUpdateView):
 class ProductLimitsApproveView(APIView):
     """POST: a QC officer who did not change them puts a product's process limits in force, signed."""
 
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.QC_OFFICER,)
+
     @extend_schema(request=signing_request(s.ProductLimitsApproveInput, Meaning.PRODUCT_LIMITS_APPROVED),
                    responses={200: OpenApiTypes.OBJECT})
     def post(self, request, key: int):
@@ -272,6 +286,9 @@ class DonorView(CreateUpdateView):
 
 class DonorEligibilityView(APIView):
     """POST: a QC officer determines the donor eligible or ineligible, signed "eligibility determined"."""
+
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.QC_OFFICER,)
 
     @extend_schema(request=signing_request(s.DonorEligibilityInput, Meaning.ELIGIBILITY_DETERMINED),
                    responses={200: OpenApiTypes.OBJECT})
@@ -319,6 +336,9 @@ class HarvestView(CreateUpdateView):
 class CultureStepView(APIView):
     """``conditioning`` (active → conditioning) or ``close`` (with a reason)."""
 
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.LAB_STAFF,)
+
     step = ""
 
     def get_serializer_class(self):  # for the OpenAPI schema
@@ -343,6 +363,9 @@ class RunView(CreateUpdateView):
 
 class RunStepView(APIView):
     """``phases`` (record one phase) or ``complete`` (close the run)."""
+
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.LAB_STAFF,)
 
     step = ""
 
@@ -377,6 +400,9 @@ VIALS = {"vials": (m.Vial, "serial")}
 class RecordActionView(APIView):
     """POST one action on one record: the record found by its key (404 for none, whatever the key's form), then
     the body parsed by ``input`` and handed to ``service`` with the caller."""
+
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.LAB_STAFF,)  # verify, void, destroy and move a vial
 
     kind = ""  # which record type: a key of ``kinds``, set per route
     kinds: dict[str, tuple[type, str]] = {}  # kind -> (model, lookup field of the key in the URL)

@@ -6,7 +6,7 @@ from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cmlims import roles
+from cmlims import logins, roles
 from cmlims.api.parsing import request_parse
 from cmlims.api.schema import alternative, request_alternatives
 from cmlims.api.throttling import LoginThrottle
@@ -97,8 +97,17 @@ LOGIN_LOCK_CLEAR_REQUEST = request_alternatives("LoginLockClear", [
 ])
 
 
+class LockClearers(BasePermission):
+    message = "Clearing a login lock needs the administrator or the role QC officer."
+
+    def has_permission(self, request, view) -> bool:
+        return logins.may_clear_locks(request.user)
+
+
 class LoginLockClearView(APIView):
     """Clear the login lock of a user name and/or a client address (administrator or QC officer; audited)."""
+
+    permission_classes = [IsAuthenticated, LockClearers]  # 403 before the body is read
 
     @extend_schema(request=LOGIN_LOCK_CLEAR_REQUEST,
                    responses={200: inline_serializer("LoginLockCleared", {"cleared": serializers.IntegerField()})})

@@ -8,13 +8,15 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cmlims import roles
 from cmlims.api.parsing import request_parse
-from cmlims.api.permissions import WorkingRoleReaders
+from cmlims.api.permissions import RoleWriters, WorkingRoleReaders
 from cmlims.api.schema import signing_request
 from cmlims.audit import to_jsonable
 from cmlims.esign.models import Meaning
 from cmlims.esign.services import signature_current_status, signature_manifest
 from cmlims.investigations.deviations import (
+    RAISE_ROLES,
     deviation_close,
     deviation_raise,
     deviation_subject_get,
@@ -83,7 +85,8 @@ class InvestigationListView(ListAPIView):
 
 
 class InvestigationDetailView(APIView):
-    permission_classes = [IsAuthenticated, WorkingRoleReaders]
+    permission_classes = [IsAuthenticated, WorkingRoleReaders, RoleWriters]
+    write_roles = (roles.QC_OFFICER,)
 
     class UpdateInput(serializers.Serializer):
         phase = serializers.ChoiceField(choices=Phase.choices, required=False)
@@ -105,6 +108,9 @@ class InvestigationDetailView(APIView):
 
 
 class InvestigationCloseView(APIView):
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.QC_OFFICER,)
+
     class Input(serializers.Serializer):
         conclusion = serializers.CharField(allow_blank=True)
         root_cause = serializers.CharField(required=False, allow_blank=True)
@@ -126,7 +132,8 @@ class DeviationListView(ListAPIView):
     """GET: deviations (``?status=open`` for the open ones, oldest first). POST: raise one (lab staff, QC)."""
 
     serializer_class = InvestigationSerializer
-    permission_classes = [IsAuthenticated, WorkingRoleReaders]
+    permission_classes = [IsAuthenticated, WorkingRoleReaders, RoleWriters]
+    write_roles = RAISE_ROLES
 
     class DeviationRaiseInput(serializers.Serializer):
         subject_type = serializers.ChoiceField(choices=[], help_text="the kind of record the deviation is about")
@@ -162,6 +169,9 @@ class DeviationListView(ListAPIView):
 
 
 class DeviationCloseView(APIView):
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.QC_OFFICER,)
+
     class DeviationCloseInput(serializers.Serializer):
         root_cause = serializers.CharField(allow_blank=True)
         impact_assessment = serializers.CharField(allow_blank=True)

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from cmlims import roles
 from cmlims.api.pagination import CursorPagination
 from cmlims.api.parsing import request_parse
+from cmlims.api.permissions import RoleWriters
 from cmlims.api.schema import alternative, request_alternatives
 from cmlims.printing import selectors, services
 from cmlims.printing.addresses import IPP_ADDRESS_PATTERN, ZPL_ADDRESS_PATTERN
@@ -60,7 +61,8 @@ class ByName(CursorPagination):
 class PrinterListView(generics.GenericAPIView):
     """Printers by name (``?enabled=1`` only enabled ones). POST adds one (lab staff)."""
 
-    permission_classes = [PrinterReaders]
+    permission_classes = [PrinterReaders, RoleWriters]
+    write_roles = (roles.LAB_STAFF,)  # lab staff manage printers
     pagination_class = ByName
     serializer_class = PrinterInput
 
@@ -82,7 +84,8 @@ class PrinterListView(generics.GenericAPIView):
 
 
 class PrinterDetailView(APIView):
-    permission_classes = [PrinterReaders]
+    permission_classes = [PrinterReaders, RoleWriters]
+    write_roles = (roles.LAB_STAFF,)  # lab staff manage printers
 
     @extend_schema(responses={200: dict})
     def get(self, request, pk: int):

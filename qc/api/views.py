@@ -11,8 +11,9 @@ from rest_framework.views import APIView
 
 from batches.models import CMLot
 from batches.selectors import lot_get
+from cmlims import roles
 from cmlims.api.parsing import SignatureInput, csv_upload_check, request_parse
-from cmlims.api.permissions import WorkingRoleReaders
+from cmlims.api.permissions import RoleReaders, RoleWriters, WorkingRoleReaders
 from cmlims.api.schema import signing_request
 from cmlims.audit import to_jsonable
 from cmlims.esign.models import Meaning
@@ -33,7 +34,7 @@ from qc.api.serializers import (
 from qc.models import QCResult, Specification
 from qc.services.hold import lot_hold, lot_unhold
 from qc.services.imports import results_import
-from qc.services.results import result_approve, result_enter, result_get, result_invalidate
+from qc.services.results import ENTRY_ROLES, result_approve, result_enter, result_get, result_invalidate
 from qc.services.signoff import MEANINGS, lot_audit_review_confirm, lot_for_signoff, lot_sign_off
 from qc.services.specs import specification_approve
 from qc.signed_content import lot_signature_status, result_signature_status
@@ -50,6 +51,9 @@ def _linked_result(result_id: int | None, field: str) -> QCResult | None:
 
 class ResultCreateView(APIView):
     """Record one QC result (JSON, or multipart with a raw-data ``attachment``)."""
+
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = ENTRY_ROLES
 
     @extend_schema(request=ResultInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
@@ -78,6 +82,8 @@ def result_detail_body(pk: int) -> dict:
 
 
 class ResultDetailView(APIView):
+    permission_classes = [IsAuthenticated, RoleReaders]  # results are read as their lot is, integration included
+
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk: int):
         return Response(result_detail_body(pk))
@@ -86,6 +92,9 @@ class ResultDetailView(APIView):
 class ApprovalView(APIView):
     """Sign one record into force with the caller's electronic signature: the record found (404), the signature
     parsed (400), the service signs (the meaning, if sent, checked by cmlims.esign); answers the record."""
+
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.QC_OFFICER,)
 
     record_get = None  # pk -> record, NotFound if none
     approve = None  # service(<record_kwarg>=record, actor=, username=, password=, reason=, meaning=)
@@ -125,6 +134,9 @@ class ResultImportView(APIView):
     """All-or-nothing CSV import: 201 {"imported": n, "original": the stored file as received, with its SHA-256},
     or 400 with every problem in ``rows``."""
 
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = ENTRY_ROLES
+
     @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         upload = request_parse(ImportInput, request)["file"]
@@ -138,6 +150,8 @@ class ResultImportView(APIView):
 
 class LotResultsView(APIView):
     """The lot's specification (version in force when pooled) and every result, the counting ones marked."""
+
+    permission_classes = [IsAuthenticated, RoleReaders]  # as the lot itself: integration reads lots and results
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, lot_number: str):
@@ -159,6 +173,9 @@ class LotResultsView(APIView):
 
 
 class LotHoldView(APIView):
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.QC_OFFICER,)
+
     hold = True
 
     @extend_schema(request=HoldReasonInput, responses={200: OpenApiTypes.OBJECT})
@@ -209,6 +226,9 @@ def signoff_body(lot: CMLot, actor) -> dict:
 class LotSignOffChecklistView(APIView):
     """What the officer sees before signing: conditions, audit trail since the last review, signatures."""
 
+    # The audit trail and signatures are neither lots nor results: the three working roles (DESIGN "Roles").
+    permission_classes = [IsAuthenticated, WorkingRoleReaders]
+
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, lot_number: str):
         return Response(signoff_body(lot_for_signoff(lot_number), request.user))
@@ -216,6 +236,9 @@ class LotSignOffChecklistView(APIView):
 
 class LotSignOffView(APIView):
     """Release, reject or recall with an electronic signature."""
+
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.QC_OFFICER,)
 
     to: str = ""
 
@@ -237,6 +260,9 @@ class LotSignOffView(APIView):
 
 class LotAuditReviewView(APIView):
     """Confirm the review of the lot's audit trail up to an entry (Annex 11 §9)."""
+
+    permission_classes = [IsAuthenticated, RoleWriters]
+    write_roles = (roles.QC_OFFICER,)
 
     @extend_schema(request=AuditReviewInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, lot_number: str):

@@ -161,7 +161,7 @@ def test_a_file_just_over_the_limit_is_413_and_imports_nothing(lab, settings):
 @pytest.mark.req("README-HOSTILE-INPUT", "README-API-ERRORS")
 def test_wrong_content_types_are_415(lab):
     before = _written()
-    _refused(lab.generic("POST", "/api/v1/consignees/", "name=x", content_type="text/plain"),
+    _refused(lab.generic("POST", "/api/v1/storage-locations/", "name=x", content_type="text/plain"),
              415, "unsupported_media_type")
     pdf = SimpleUploadedFile("results.pdf", b"%PDF-1.7\n", content_type="application/pdf")
     body = _refused(lab.post("/api/v1/qc/results/import/", {"file": pdf}, format="multipart"),

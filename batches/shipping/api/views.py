@@ -21,15 +21,18 @@ from batches.shipping.documents import (
     shipment_label_disposition_record,
     shipment_label_reconciliation,
 )
+from cmlims import roles
 from cmlims.api.pagination import CursorPagination
 from cmlims.api.parsing import csv_upload_check, request_parse
+from cmlims.api.permissions import RoleWriters
 from cmlims.api.schema import signing_request
 from cmlims.esign.models import Meaning
 from cmlims.exceptions import NotFound
 
 
 class ShippingView(APIView):
-    permission_classes = [ShippingReaders]
+    permission_classes = [ShippingReaders, RoleWriters]
+    write_roles = (roles.SHIPPING_COORDINATOR,)
 
 
 def _detail(pk: int, status_code: int = 200) -> Response:
@@ -51,7 +54,8 @@ class ByName(CursorPagination):
 class ConsigneeListView(generics.GenericAPIView):
     """Clinics and distributors (cursor pagination). POST adds one (shipping coordinator)."""
 
-    permission_classes = [ShippingReaders]
+    permission_classes = [ShippingReaders, RoleWriters]
+    write_roles = (roles.SHIPPING_COORDINATOR,)
     pagination_class = ByName
     serializer_class = s.ConsigneeInput  # what POST accepts: OPTIONS describes it (it asserted without one)
 
@@ -90,7 +94,8 @@ class ConsigneeDetailView(ShippingView):
 class ShipmentListView(generics.GenericAPIView):
     """Shipments, newest first (cursor pagination; ``?status=`` filters). POST creates a draft with its SSCC."""
 
-    permission_classes = [ShippingReaders]
+    permission_classes = [ShippingReaders, RoleWriters]
+    write_roles = (roles.SHIPPING_COORDINATOR,)
     serializer_class = s.ShipmentInput  # what POST accepts: OPTIONS describes it
 
     def get_queryset(self):
@@ -270,6 +275,8 @@ class LabelDispositionsView(ShippingView):
 
 
 class PackingListView(ShippingView):
+    write_roles = (roles.SHIPPING_COORDINATOR, roles.QC_OFFICER)
+
     @extend_schema(request=None, responses={202: dict})
     def post(self, request, pk: int):
         return _job(shipment_document_request(shipment=selectors.shipment_find(pk),
