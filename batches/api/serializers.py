@@ -9,6 +9,8 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cmlims.api.responses import DecimalText, SignatureManifestBody
+
 from .. import models as m
 from ..lifecycle import LOT_PIPELINE, LOT_STATUS_TARGETS
 from ..models.common import POSITIVE
@@ -173,7 +175,8 @@ class TransitionInput(serializers.Serializer):
 _plain_cache: dict[type, type] = {}
 
 
-def _plain_serializer(model):
+def record_serializer(model) -> type[serializers.ModelSerializer]:
+    """What ``record_out`` renders ``model`` with: every field as stored; the schema's answer of its routes."""
     if model not in _plain_cache:
         meta = type("Meta", (), {"model": model, "fields": "__all__"})
         _plain_cache[model] = type(f"{model.__name__}Output", (serializers.ModelSerializer,), {"Meta": meta})
@@ -182,7 +185,7 @@ def _plain_serializer(model):
 
 def record_out(obj) -> dict:
     """Every field of a manufacturing record as stored (relations as ids)."""
-    return _plain_serializer(type(obj))(obj).data
+    return record_serializer(type(obj))(obj).data
 
 
 class ProductBriefSerializer(serializers.Serializer):
@@ -283,3 +286,102 @@ class LotDetailSerializer(LotSerializer):
 
     def get_genealogy(self, lot) -> dict:
         return decimals_as_text(lot_genealogy(lot))
+
+
+# --- response bodies built by hand (the schema's; the functions above and the selectors build them) -------
+
+
+class ProductLimitsBody(serializers.Serializer):
+    """``product_limits_body``: the approved limits in force, their signature, and what waits for approval."""
+
+    id = serializers.IntegerField()
+    limits_version = serializers.IntegerField()
+    limits_approved = serializers.DictField(help_text="limit -> value, as approved")
+    limits_pending = serializers.DictField(child=serializers.ListField(), help_text="limit -> [in force, proposed]")
+    limits_approval = SignatureManifestBody(allow_null=True)
+
+
+class DonorEligibilityBody(serializers.Serializer):
+    """``donor_eligibility_body``: the determination, by whom, why, on what evidence, and its signature."""
+
+    code = serializers.CharField()
+    eligibility_status = serializers.ChoiceField(choices=m.CellSource.Eligibility.choices)
+    eligibility_determined_on = serializers.DateField(allow_null=True)
+    eligibility_determined_by = serializers.CharField(allow_null=True)
+    eligibility_reason = serializers.CharField()
+    eligibility_evidence = serializers.CharField()
+    eligibility_signature = SignatureManifestBody(allow_null=True)
+
+
+_UPSTREAM_HELP = "as in a lot's genealogy (code, kind, status, times; decimals as text)"
+
+
+class TraceVialBody(serializers.Serializer):
+    serial = serializers.CharField()
+    status = serializers.ChoiceField(choices=m.VialStatus.choices)
+    storage_location = serializers.CharField(allow_null=True, help_text="its location's code; null once gone")
+    destinations = serializers.ListField(child=serializers.DictField(), help_text="the shipments it went in")
+
+
+class TraceLotBody(serializers.Serializer):
+    lot_number = serializers.CharField()
+    product = serializers.CharField()
+    gtin = serializers.CharField()
+    status = serializers.ChoiceField(choices=m.LotStatus.choices)
+    expiry = serializers.DateField(allow_null=True)
+
+
+class VialTraceBody(serializers.Serializer):
+    """``selectors.vial_trace``: vial → lot → harvests → cultures → bank → donor."""
+
+    vial = TraceVialBody()
+    lot = TraceLotBody()
+    harvests = serializers.ListField(child=serializers.DictField(), help_text=_UPSTREAM_HELP)
+    cultures = serializers.ListField(child=serializers.DictField(), help_text=_UPSTREAM_HELP)
+    banks = serializers.ListField(child=serializers.DictField(), help_text=_UPSTREAM_HELP)
+    donors = serializers.ListField(child=serializers.DictField(), help_text=_UPSTREAM_HELP)
+
+
+class TraceDonorBody(serializers.Serializer):
+    code = serializers.CharField()
+    tissue = serializers.ChoiceField(choices=m.CellSource.Tissue.choices)
+    eligibility = serializers.ChoiceField(choices=m.CellSource.Eligibility.choices)
+    consent = serializers.ChoiceField(choices=m.CellSource.Consent.choices)
+
+
+class TraceBankBody(serializers.Serializer):
+    code = serializers.CharField()
+    kind = serializers.ChoiceField(choices=m.CellBank.Kind.choices)
+    passage_at_freeze = serializers.IntegerField()
+
+
+class TraceDonorLotBody(serializers.Serializer):
+    lot_number = serializers.CharField()
+    product = serializers.CharField()
+    status = serializers.ChoiceField(choices=m.LotStatus.choices)
+    on_hold = serializers.BooleanField()
+    expiry = serializers.DateField(allow_null=True)
+    volume_from_donor_ml = DecimalText()
+    cultures = serializers.ListField(child=serializers.CharField())
+    vials = serializers.DictField(child=serializers.IntegerField(), help_text="vial status -> count")
+
+
+class TraceDonorVialBody(serializers.Serializer):
+    serial = serializers.CharField()
+    lot_number = serializers.CharField()
+    status = serializers.ChoiceField(choices=m.VialStatus.choices)
+    destinations = serializers.ListField(child=serializers.DictField(), help_text="the shipments it went in")
+
+
+class DonorTraceBody(serializers.Serializer):
+    """``selectors.donor_trace``: donor → banks → lots → vials and where they went; the first ``rows_shown``
+    lots and vials, the totals and every consignee."""
+
+    donor = TraceDonorBody()
+    banks = TraceBankBody(many=True)
+    lots = TraceDonorLotBody(many=True)
+    lot_count = serializers.IntegerField()
+    vials = TraceDonorVialBody(many=True)
+    vial_count = serializers.IntegerField()
+    rows_shown = serializers.IntegerField()
+    consignees = serializers.ListField(child=serializers.CharField(), help_text="every consignee's name")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
@@ -21,11 +20,20 @@ from cmlims.exceptions import field_error
 from cmlims.investigations.api import investigation_body
 from qc import selectors
 from qc.api.serializers import (
+    AuditReviewBody,
     AuditReviewInput,
     HoldReasonInput,
+    ImportBody,
     ImportInput,
+    LotHoldBody,
+    LotResultsBody,
+    ResultBody,
     ResultInput,
+    SignOffBody,
+    SignOffChecklistBody,
     SignOffInput,
+    SpecificationBody,
+    SpecificationListBody,
     SpecificationListQuery,
     result_body,
     spec_item_body,
@@ -51,7 +59,7 @@ def _linked_result(result_id: int | None, field: str) -> QCResult | None:
 class ResultCreateView(APIView):
     """Record one QC result (JSON, or multipart with a raw-data ``attachment``)."""
 
-    @extend_schema(request=ResultInput, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=ResultInput, responses={201: ResultBody})
     def post(self, request):
         d = request_parse(ResultInput, request)
         lot = selectors.lot_by_number(d["lot_number"])
@@ -78,7 +86,7 @@ def result_detail_body(pk: int) -> dict:
 
 
 class ResultDetailView(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: ResultBody})
     def get(self, request, pk: int):
         return Response(result_detail_body(pk))
 
@@ -92,11 +100,14 @@ class ApprovalView(APIView):
     record_kwarg = ""
     body = None  # pk -> the record's API body
     meaning = ""  # what the service signs with (the schema states it)
+    response_body: type = ResultBody  # what ``body`` answers, for the schema
 
     def get_serializer_class(self):  # for the OpenAPI schema
         return signing_request(SignatureInput, self.meaning)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def response_schema(self, method: str) -> dict:  # for the OpenAPI schema
+        return {200: self.response_body}
+
     def post(self, request, pk: int):
         view = type(self)
         record = view.record_get(pk)
@@ -125,7 +136,7 @@ class ResultImportView(APIView):
     """All-or-nothing CSV import: 201 {"imported": n, "original": the stored file as received, with its SHA-256},
     or 400 with every problem in ``rows``."""
 
-    @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: ImportBody})
     def post(self, request):
         upload = request_parse(ImportInput, request)["file"]
         csv_upload_check(upload, export_hint="export the results as CSV")
@@ -139,7 +150,7 @@ class ResultImportView(APIView):
 class LotResultsView(APIView):
     """The lot's specification (version in force when pooled) and every result, the counting ones marked."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: LotResultsBody})
     def get(self, request, lot_number: str):
         lot = lot_get(lot_number)
         specification = selectors.lot_specification(lot)
@@ -161,7 +172,7 @@ class LotResultsView(APIView):
 class LotHoldView(APIView):
     hold = True
 
-    @extend_schema(request=HoldReasonInput, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=HoldReasonInput, responses={200: LotHoldBody})
     def post(self, request, lot_number: str):
         reason = request_parse(HoldReasonInput, request)["reason"]
         service = lot_hold if self.hold else lot_unhold
@@ -209,7 +220,7 @@ def signoff_body(lot: CMLot, actor) -> dict:
 class LotSignOffChecklistView(APIView):
     """What the officer sees before signing: conditions, audit trail since the last review, signatures."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: SignOffChecklistBody})
     def get(self, request, lot_number: str):
         return Response(signoff_body(lot_for_signoff(lot_number), request.user))
 
@@ -222,7 +233,7 @@ class LotSignOffView(APIView):
     def get_serializer_class(self):  # for the OpenAPI schema: this step's meaning and reason rule
         return signing_request(SignOffInput, MEANINGS[self.to])
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: SignOffBody})
     def post(self, request, lot_number: str):
         d = request_parse(SignOffInput, request)
         signature = lot_sign_off(
@@ -238,7 +249,7 @@ class LotSignOffView(APIView):
 class LotAuditReviewView(APIView):
     """Confirm the review of the lot's audit trail up to an entry (Annex 11 §9)."""
 
-    @extend_schema(request=AuditReviewInput, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=AuditReviewInput, responses={201: AuditReviewBody})
     def post(self, request, lot_number: str):
         reviewed_through = request_parse(AuditReviewInput, request)["reviewed_through"]
         review = lot_audit_review_confirm(lot=lot_get(lot_number), actor=request.user,
@@ -262,7 +273,7 @@ class SpecificationListView(APIView):
 
     permission_classes = [IsAuthenticated, WorkingRoleReaders]  # integration reads lots and results only
 
-    @extend_schema(parameters=[SpecificationListQuery], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[SpecificationListQuery], responses={200: SpecificationListBody})
     def get(self, request):
         product = request_parse(SpecificationListQuery, request, query=True)["product"]
         specs = selectors.specification_list(product_id=product)
@@ -274,6 +285,7 @@ class SpecificationApproveView(ApprovalView):
 
     record_get, approve, record_kwarg = selectors.specification_get, specification_approve, "specification"
     meaning = Meaning.SPECIFICATION_APPROVED
+    response_body = SpecificationBody
 
     @staticmethod
     def body(pk: int) -> dict:

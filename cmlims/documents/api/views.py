@@ -38,6 +38,23 @@ JobStatusSerializer = inline_serializer(
 )
 
 
+
+class LabelReconciliationRowBody(serializers.Serializer):
+    """``cmlims.documents.selectors.ReconciliationRow``: labels of one template and kind (211.125/211.130)."""
+
+    template = serializers.CharField()
+    kind = serializers.CharField()
+    items_labelled = serializers.IntegerField()
+    labels_issued = serializers.IntegerField()
+    reprints = serializers.IntegerField()
+    used = serializers.IntegerField()
+    destroyed = serializers.IntegerField(help_text="recorded destroyed, labels replaced by reprints included")
+    returned = serializers.IntegerField()
+    unaccounted = serializers.IntegerField(help_text="issued − used − destroyed − returned: must be 0")
+    unexpected = serializers.ListField(child=serializers.CharField())
+    unlabelled = serializers.IntegerField(help_text="items without a label of this kind")
+
+
 def job_accepted(job: DocumentJob) -> Response:
     """202 {"job": id, "url": status URL}: the answer of every endpoint that requests a document."""
     return Response({"job": job.pk, "url": reverse("api-document-job", args=[job.pk])}, status=202)
