@@ -202,6 +202,16 @@ def release_body(signature) -> dict | None:
             "changed_fields": status.changed_fields if status else []}
 
 
+class LotSignoffBody(serializers.Serializer):
+    """``release_body``: a sign-off of the lot (release, rejection, recall) and whether it changed since."""
+
+    signed_by = serializers.CharField()
+    signed_at = serializers.DateTimeField()
+    meaning = serializers.CharField()
+    changed_after_signing = serializers.BooleanField()
+    changed_fields = serializers.ListField(child=serializers.CharField())
+
+
 class LotSerializer(serializers.Serializer):
     """The lot list item (also what the performance suite measures). ``context["releases"]`` maps lot pk to
     its release Signature, ``context["signoffs"]`` to every sign-off signature (release, rejection, recall), from
@@ -226,9 +236,11 @@ class LotSerializer(serializers.Serializer):
     def get_vials(self, lot) -> dict[str, int]:
         return vial_counts(lot)
 
+    @extend_schema_field(LotSignoffBody(allow_null=True))
     def get_release(self, lot) -> dict | None:
         return release_body(self.context.get("releases", {}).get(lot.pk))
 
+    @extend_schema_field(LotSignoffBody(many=True))
     def get_signoffs(self, lot) -> list[dict]:
         return [release_body(signature) for signature in self.context.get("signoffs", {}).get(lot.pk, [])]
 
@@ -281,11 +293,6 @@ def lot_list_items(rows: list[dict], *, signoffs: dict[int, list], releases: dic
     return items
 
 
-class LotDetailSerializer(LotSerializer):
-    genealogy = serializers.SerializerMethodField()
-
-    def get_genealogy(self, lot) -> dict:
-        return decimals_as_text(lot_genealogy(lot))
 
 
 # --- response bodies built by hand (the schema's; the functions above and the selectors build them) -------
@@ -313,14 +320,62 @@ class DonorEligibilityBody(serializers.Serializer):
     eligibility_signature = SignatureManifestBody(allow_null=True)
 
 
-_UPSTREAM_HELP = "as in a lot's genealogy (code, kind, status, times; decimals as text)"
+class TraceDestinationBody(serializers.Serializer):
+    """Where a vial went: its live shipment (what shipping registers with ``register_vial_destinations``)."""
+
+    shipment = serializers.CharField(allow_null=True, help_text="the shipment's reference")
+    sscc = serializers.CharField(allow_null=True)
+    status = serializers.CharField(help_text="the shipment's status")
+    consignee = serializers.CharField()
+    country = serializers.CharField()
+    shipped_at = serializers.DateTimeField(allow_null=True)
+    received_at = serializers.DateTimeField(allow_null=True)
 
 
 class TraceVialBody(serializers.Serializer):
     serial = serializers.CharField()
     status = serializers.ChoiceField(choices=m.VialStatus.choices)
     storage_location = serializers.CharField(allow_null=True, help_text="its location's code; null once gone")
-    destinations = serializers.ListField(child=serializers.DictField(), help_text="the shipments it went in")
+    destinations = TraceDestinationBody(many=True)
+
+
+class TraceDonorBody(serializers.Serializer):
+    code = serializers.CharField()
+    tissue = serializers.ChoiceField(choices=m.CellSource.Tissue.choices)
+    eligibility = serializers.ChoiceField(choices=m.CellSource.Eligibility.choices)
+    consent = serializers.ChoiceField(choices=m.CellSource.Consent.choices)
+
+
+class UpstreamDonorBody(TraceDonorBody):
+    eligible_with_consent = serializers.BooleanField()
+
+
+class UpstreamBankBody(serializers.Serializer):
+    code = serializers.CharField()
+    kind = serializers.ChoiceField(choices=m.CellBank.Kind.choices)
+    donor = serializers.CharField()
+    passage_at_freeze = serializers.IntegerField()
+    parent_bank = serializers.CharField(allow_null=True)
+    identity_conforms = serializers.BooleanField(allow_null=True, help_text="null while a marker is missing")
+
+
+class UpstreamCultureBody(serializers.Serializer):
+    code = serializers.CharField()
+    bank = serializers.CharField()
+    status = serializers.ChoiceField(choices=m.Culture.Status.choices)
+    started_at = serializers.DateTimeField()
+    conditioning_started_at = serializers.DateTimeField(allow_null=True)
+
+
+class UpstreamHarvestBody(serializers.Serializer):
+    harvest = serializers.CharField()
+    culture = serializers.CharField()
+    collected_at = serializers.DateTimeField()
+    harvest_volume_ml = DecimalText()
+    volume_taken_ml = DecimalText(help_text="what the lot took of it")
+    conditioning_hours = DecimalText(allow_null=True)
+    performed_by = serializers.CharField(allow_null=True)
+    verified_by = serializers.CharField(allow_null=True)
 
 
 class TraceLotBody(serializers.Serializer):
@@ -336,17 +391,10 @@ class VialTraceBody(serializers.Serializer):
 
     vial = TraceVialBody()
     lot = TraceLotBody()
-    harvests = serializers.ListField(child=serializers.DictField(), help_text=_UPSTREAM_HELP)
-    cultures = serializers.ListField(child=serializers.DictField(), help_text=_UPSTREAM_HELP)
-    banks = serializers.ListField(child=serializers.DictField(), help_text=_UPSTREAM_HELP)
-    donors = serializers.ListField(child=serializers.DictField(), help_text=_UPSTREAM_HELP)
-
-
-class TraceDonorBody(serializers.Serializer):
-    code = serializers.CharField()
-    tissue = serializers.ChoiceField(choices=m.CellSource.Tissue.choices)
-    eligibility = serializers.ChoiceField(choices=m.CellSource.Eligibility.choices)
-    consent = serializers.ChoiceField(choices=m.CellSource.Consent.choices)
+    harvests = UpstreamHarvestBody(many=True)
+    cultures = UpstreamCultureBody(many=True)
+    banks = UpstreamBankBody(many=True)
+    donors = UpstreamDonorBody(many=True)
 
 
 class TraceBankBody(serializers.Serializer):
@@ -370,7 +418,7 @@ class TraceDonorVialBody(serializers.Serializer):
     serial = serializers.CharField()
     lot_number = serializers.CharField()
     status = serializers.ChoiceField(choices=m.VialStatus.choices)
-    destinations = serializers.ListField(child=serializers.DictField(), help_text="the shipments it went in")
+    destinations = TraceDestinationBody(many=True)
 
 
 class DonorTraceBody(serializers.Serializer):
@@ -385,3 +433,91 @@ class DonorTraceBody(serializers.Serializer):
     vial_count = serializers.IntegerField()
     rows_shown = serializers.IntegerField()
     consignees = serializers.ListField(child=serializers.CharField(), help_text="every consignee's name")
+
+
+def _decimal(**kwargs) -> DecimalText:
+    return DecimalText(allow_null=True, **kwargs)
+
+
+def _person_field() -> serializers.CharField:
+    return serializers.CharField(allow_null=True, help_text="full name (or user name); null until someone did it")
+
+
+class GenealogyProcessingBody(serializers.Serializer):
+    """The lot's own steps; null until the step is recorded."""
+
+    volume_in_ml = _decimal()
+    pooled_by = _person_field()
+    pool_verified_by = _person_field()
+    filter_pore_size_um = _decimal()
+    integrity_test_method = serializers.CharField(allow_null=True)
+    integrity_test_passed = serializers.BooleanField(allow_null=True)
+    volume_filtered_ml = _decimal()
+    filtration_performed_by = _person_field()
+    filtration_verified_by = _person_field()
+    concentration_cutoff_kda = _decimal()
+    concentration_factor = _decimal()
+    volume_out_ml = _decimal()
+    yield_percent = _decimal()
+    concentration_performed_by = _person_field()
+    concentration_verified_by = _person_field()
+
+
+class GenealogyPhaseBody(serializers.Serializer):
+    phase = serializers.CharField()
+    shelf_temperature_setpoint_c = _decimal()
+    shelf_temperature_actual_c = _decimal()
+    chamber_pressure_setpoint_mbar = _decimal()
+    chamber_pressure_actual_mbar = _decimal()
+    duration_minutes = serializers.IntegerField(allow_null=True)
+
+
+class GenealogyFreezeDryingBody(serializers.Serializer):
+    run_number = serializers.CharField()
+    dryer = serializers.CharField()
+    recipe = serializers.CharField(help_text="recipe and version")
+    vials_loaded = serializers.IntegerField(allow_null=True)
+    fill_volume_ml = _decimal()
+    completed = serializers.BooleanField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    end_of_primary_drying = serializers.CharField(allow_null=True)
+    stoppering = serializers.CharField(allow_null=True)
+    alarm_count = serializers.IntegerField(allow_null=True)
+    performed_by = _person_field()
+    verified_by = _person_field()
+    phases = GenealogyPhaseBody(many=True)
+
+
+class GenealogyPackagingBody(serializers.Serializer):
+    run_number = serializers.CharField()
+    vials_loaded = serializers.IntegerField(allow_null=True, help_text="null without a freeze-drying run")
+    vials_packaged = serializers.IntegerField()
+    vials_rejected = serializers.IntegerField()
+    vials_unaccounted = serializers.IntegerField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    storage_location = serializers.CharField(allow_null=True)
+    performed_by = _person_field()
+    verified_by = _person_field()
+
+
+class GenealogyBody(serializers.Serializer):
+    """``selectors.lot_genealogy``: donor → bank → cultures → harvests → lot → runs → vials."""
+
+    donors = UpstreamDonorBody(many=True)
+    banks = UpstreamBankBody(many=True)
+    cultures = UpstreamCultureBody(many=True)
+    harvests = UpstreamHarvestBody(many=True)
+    processing = GenealogyProcessingBody()
+    freeze_drying = GenealogyFreezeDryingBody(allow_null=True)
+    packaging = GenealogyPackagingBody(allow_null=True)
+    vials = serializers.DictField(child=serializers.IntegerField(), help_text="vial status -> count")
+
+
+
+class LotDetailSerializer(LotSerializer):
+    genealogy = serializers.SerializerMethodField()
+
+    @extend_schema_field(GenealogyBody())
+    def get_genealogy(self, lot) -> dict:
+        return decimals_as_text(lot_genealogy(lot))
