@@ -19,7 +19,7 @@ from cmlims.api.parsing import request_parse
 from cmlims.api.permissions import RoleWriters, WorkingRoleReaders
 from cmlims.api.schema import alternative, request_alternatives
 from cmlims.audit import object_type_of
-from cmlims.documents.api.views import JobAcceptedSerializer, job_accepted
+from cmlims.documents.api.views import JobAcceptedSerializer, LabelReconciliationRowBody, job_accepted
 from cmlims.documents.selectors import label_dispositions_for_subject
 
 
@@ -67,16 +67,7 @@ ReconciliationSerializer = inline_serializer(
         "lot": serializers.CharField(),
         "vials": serializers.IntegerField(help_text="vials shown on the lot (destroyed ones included)"),
         "balanced": serializers.BooleanField(),
-        "labels": inline_serializer("LotLabelReconciliationRow", {
-            "template": serializers.CharField(), "kind": serializers.CharField(),
-            "items_labelled": serializers.IntegerField(), "labels_issued": serializers.IntegerField(),
-            "reprints": serializers.IntegerField(), "used": serializers.IntegerField(),
-            "destroyed": serializers.IntegerField(help_text="recorded destroyed, labels replaced by reprints included"),
-            "returned": serializers.IntegerField(),
-            "unaccounted": serializers.IntegerField(help_text="issued − used − destroyed − returned: must be 0"),
-            "unexpected": serializers.ListField(child=serializers.CharField()),
-            "unlabelled": serializers.IntegerField(help_text="vials without a label of this kind"),
-        }, many=True),
+        "labels": LabelReconciliationRowBody(many=True),
     },
 )
 

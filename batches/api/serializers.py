@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cmlims.api.fields import AwareDateTimeField, InputModelSerializer
+from cmlims.api.responses import DecimalText, SignatureManifestBody
 
 from .. import models as m
 from ..lifecycle import LOT_PIPELINE, LOT_STATUS_TARGETS
@@ -175,7 +176,8 @@ class TransitionInput(serializers.Serializer):
 _plain_cache: dict[type, type] = {}
 
 
-def _plain_serializer(model):
+def record_serializer(model) -> type[serializers.ModelSerializer]:
+    """What ``record_out`` renders ``model`` with: every field as stored; the schema's answer of its routes."""
     if model not in _plain_cache:
         meta = type("Meta", (), {"model": model, "fields": "__all__"})
         _plain_cache[model] = type(f"{model.__name__}Output", (serializers.ModelSerializer,), {"Meta": meta})
@@ -184,7 +186,7 @@ def _plain_serializer(model):
 
 def record_out(obj) -> dict:
     """Every field of a manufacturing record as stored (relations as ids)."""
-    return _plain_serializer(type(obj))(obj).data
+    return record_serializer(type(obj))(obj).data
 
 
 class ProductBriefSerializer(serializers.Serializer):
@@ -199,6 +201,16 @@ def release_body(signature) -> dict | None:
     return {"signed_by": signature.printed_name, "signed_at": signature.signed_at, "meaning": signature.meaning,
             "changed_after_signing": bool(status and status.changed_after_signing),
             "changed_fields": status.changed_fields if status else []}
+
+
+class LotSignoffBody(serializers.Serializer):
+    """``release_body``: a sign-off of the lot (release, rejection, recall) and whether it changed since."""
+
+    signed_by = serializers.CharField()
+    signed_at = serializers.DateTimeField()
+    meaning = serializers.CharField()
+    changed_after_signing = serializers.BooleanField()
+    changed_fields = serializers.ListField(child=serializers.CharField())
 
 
 class LotSerializer(serializers.Serializer):
@@ -225,9 +237,11 @@ class LotSerializer(serializers.Serializer):
     def get_vials(self, lot) -> dict[str, int]:
         return vial_counts(lot)
 
+    @extend_schema_field(LotSignoffBody(allow_null=True))
     def get_release(self, lot) -> dict | None:
         return release_body(self.context.get("releases", {}).get(lot.pk))
 
+    @extend_schema_field(LotSignoffBody(many=True))
     def get_signoffs(self, lot) -> list[dict]:
         return [release_body(signature) for signature in self.context.get("signoffs", {}).get(lot.pk, [])]
 
@@ -280,8 +294,231 @@ def lot_list_items(rows: list[dict], *, signoffs: dict[int, list], releases: dic
     return items
 
 
+
+
+# --- response bodies built by hand (the schema's; the functions above and the selectors build them) -------
+
+
+class ProductLimitsBody(serializers.Serializer):
+    """``product_limits_body``: the approved limits in force, their signature, and what waits for approval."""
+
+    id = serializers.IntegerField()
+    limits_version = serializers.IntegerField()
+    limits_approved = serializers.DictField(help_text="limit -> value, as approved")
+    limits_pending = serializers.DictField(child=serializers.ListField(), help_text="limit -> [in force, proposed]")
+    limits_approval = SignatureManifestBody(allow_null=True)
+
+
+class DonorEligibilityBody(serializers.Serializer):
+    """``donor_eligibility_body``: the determination, by whom, why, on what evidence, and its signature."""
+
+    code = serializers.CharField()
+    eligibility_status = serializers.ChoiceField(choices=m.CellSource.Eligibility.choices)
+    eligibility_determined_on = serializers.DateField(allow_null=True)
+    eligibility_determined_by = serializers.CharField(allow_null=True)
+    eligibility_reason = serializers.CharField()
+    eligibility_evidence = serializers.CharField()
+    eligibility_signature = SignatureManifestBody(allow_null=True)
+
+
+class TraceDestinationBody(serializers.Serializer):
+    """Where a vial went: its live shipment (what shipping registers with ``register_vial_destinations``)."""
+
+    shipment = serializers.CharField(allow_null=True, help_text="the shipment's reference")
+    sscc = serializers.CharField(allow_null=True)
+    status = serializers.CharField(help_text="the shipment's status")
+    consignee = serializers.CharField()
+    country = serializers.CharField()
+    shipped_at = serializers.DateTimeField(allow_null=True)
+    received_at = serializers.DateTimeField(allow_null=True)
+
+
+class TraceVialBody(serializers.Serializer):
+    serial = serializers.CharField()
+    status = serializers.ChoiceField(choices=m.VialStatus.choices)
+    storage_location = serializers.CharField(allow_null=True, help_text="its location's code; null once gone")
+    destinations = TraceDestinationBody(many=True)
+
+
+class TraceDonorBody(serializers.Serializer):
+    code = serializers.CharField()
+    tissue = serializers.ChoiceField(choices=m.CellSource.Tissue.choices)
+    eligibility = serializers.ChoiceField(choices=m.CellSource.Eligibility.choices)
+    consent = serializers.ChoiceField(choices=m.CellSource.Consent.choices)
+
+
+class UpstreamDonorBody(TraceDonorBody):
+    eligible_with_consent = serializers.BooleanField()
+
+
+class UpstreamBankBody(serializers.Serializer):
+    code = serializers.CharField()
+    kind = serializers.ChoiceField(choices=m.CellBank.Kind.choices)
+    donor = serializers.CharField()
+    passage_at_freeze = serializers.IntegerField()
+    parent_bank = serializers.CharField(allow_null=True)
+    identity_conforms = serializers.BooleanField(allow_null=True, help_text="null while a marker is missing")
+
+
+class UpstreamCultureBody(serializers.Serializer):
+    code = serializers.CharField()
+    bank = serializers.CharField()
+    status = serializers.ChoiceField(choices=m.Culture.Status.choices)
+    started_at = serializers.DateTimeField()
+    conditioning_started_at = serializers.DateTimeField(allow_null=True)
+
+
+class UpstreamHarvestBody(serializers.Serializer):
+    harvest = serializers.CharField()
+    culture = serializers.CharField()
+    collected_at = serializers.DateTimeField()
+    harvest_volume_ml = DecimalText()
+    volume_taken_ml = DecimalText(help_text="what the lot took of it")
+    conditioning_hours = DecimalText(allow_null=True)
+    performed_by = serializers.CharField(allow_null=True)
+    verified_by = serializers.CharField(allow_null=True)
+
+
+class TraceLotBody(serializers.Serializer):
+    lot_number = serializers.CharField()
+    product = serializers.CharField()
+    gtin = serializers.CharField()
+    status = serializers.ChoiceField(choices=m.LotStatus.choices)
+    expiry = serializers.DateField(allow_null=True)
+
+
+class VialTraceBody(serializers.Serializer):
+    """``selectors.vial_trace``: vial → lot → harvests → cultures → bank → donor."""
+
+    vial = TraceVialBody()
+    lot = TraceLotBody()
+    harvests = UpstreamHarvestBody(many=True)
+    cultures = UpstreamCultureBody(many=True)
+    banks = UpstreamBankBody(many=True)
+    donors = UpstreamDonorBody(many=True)
+
+
+class TraceBankBody(serializers.Serializer):
+    code = serializers.CharField()
+    kind = serializers.ChoiceField(choices=m.CellBank.Kind.choices)
+    passage_at_freeze = serializers.IntegerField()
+
+
+class TraceDonorLotBody(serializers.Serializer):
+    lot_number = serializers.CharField()
+    product = serializers.CharField()
+    status = serializers.ChoiceField(choices=m.LotStatus.choices)
+    on_hold = serializers.BooleanField()
+    expiry = serializers.DateField(allow_null=True)
+    volume_from_donor_ml = DecimalText()
+    cultures = serializers.ListField(child=serializers.CharField())
+    vials = serializers.DictField(child=serializers.IntegerField(), help_text="vial status -> count")
+
+
+class TraceDonorVialBody(serializers.Serializer):
+    serial = serializers.CharField()
+    lot_number = serializers.CharField()
+    status = serializers.ChoiceField(choices=m.VialStatus.choices)
+    destinations = TraceDestinationBody(many=True)
+
+
+class DonorTraceBody(serializers.Serializer):
+    """``selectors.donor_trace``: donor → banks → lots → vials and where they went; the first ``rows_shown``
+    lots and vials, the totals and every consignee."""
+
+    donor = TraceDonorBody()
+    banks = TraceBankBody(many=True)
+    lots = TraceDonorLotBody(many=True)
+    lot_count = serializers.IntegerField()
+    vials = TraceDonorVialBody(many=True)
+    vial_count = serializers.IntegerField()
+    rows_shown = serializers.IntegerField()
+    consignees = serializers.ListField(child=serializers.CharField(), help_text="every consignee's name")
+
+
+def _decimal(**kwargs) -> DecimalText:
+    return DecimalText(allow_null=True, **kwargs)
+
+
+def _person_field() -> serializers.CharField:
+    return serializers.CharField(allow_null=True, help_text="full name (or user name); null until someone did it")
+
+
+class GenealogyProcessingBody(serializers.Serializer):
+    """The lot's own steps; null until the step is recorded."""
+
+    volume_in_ml = _decimal()
+    pooled_by = _person_field()
+    pool_verified_by = _person_field()
+    filter_pore_size_um = _decimal()
+    integrity_test_method = serializers.CharField(allow_null=True)
+    integrity_test_passed = serializers.BooleanField(allow_null=True)
+    volume_filtered_ml = _decimal()
+    filtration_performed_by = _person_field()
+    filtration_verified_by = _person_field()
+    concentration_cutoff_kda = _decimal()
+    concentration_factor = _decimal()
+    volume_out_ml = _decimal()
+    yield_percent = _decimal()
+    concentration_performed_by = _person_field()
+    concentration_verified_by = _person_field()
+
+
+class GenealogyPhaseBody(serializers.Serializer):
+    phase = serializers.CharField()
+    shelf_temperature_setpoint_c = _decimal()
+    shelf_temperature_actual_c = _decimal()
+    chamber_pressure_setpoint_mbar = _decimal()
+    chamber_pressure_actual_mbar = _decimal()
+    duration_minutes = serializers.IntegerField(allow_null=True)
+
+
+class GenealogyFreezeDryingBody(serializers.Serializer):
+    run_number = serializers.CharField()
+    dryer = serializers.CharField()
+    recipe = serializers.CharField(help_text="recipe and version")
+    vials_loaded = serializers.IntegerField(allow_null=True)
+    fill_volume_ml = _decimal()
+    completed = serializers.BooleanField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    end_of_primary_drying = serializers.CharField(allow_null=True)
+    stoppering = serializers.CharField(allow_null=True)
+    alarm_count = serializers.IntegerField(allow_null=True)
+    performed_by = _person_field()
+    verified_by = _person_field()
+    phases = GenealogyPhaseBody(many=True)
+
+
+class GenealogyPackagingBody(serializers.Serializer):
+    run_number = serializers.CharField()
+    vials_loaded = serializers.IntegerField(allow_null=True, help_text="null without a freeze-drying run")
+    vials_packaged = serializers.IntegerField()
+    vials_rejected = serializers.IntegerField()
+    vials_unaccounted = serializers.IntegerField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    storage_location = serializers.CharField(allow_null=True)
+    performed_by = _person_field()
+    verified_by = _person_field()
+
+
+class GenealogyBody(serializers.Serializer):
+    """``selectors.lot_genealogy``: donor → bank → cultures → harvests → lot → runs → vials."""
+
+    donors = UpstreamDonorBody(many=True)
+    banks = UpstreamBankBody(many=True)
+    cultures = UpstreamCultureBody(many=True)
+    harvests = UpstreamHarvestBody(many=True)
+    processing = GenealogyProcessingBody()
+    freeze_drying = GenealogyFreezeDryingBody(allow_null=True)
+    packaging = GenealogyPackagingBody(allow_null=True)
+    vials = serializers.DictField(child=serializers.IntegerField(), help_text="vial status -> count")
+
+
+
 class LotDetailSerializer(LotSerializer):
     genealogy = serializers.SerializerMethodField()
 
+    @extend_schema_field(GenealogyBody())
     def get_genealogy(self, lot) -> dict:
         return decimals_as_text(lot_genealogy(lot))

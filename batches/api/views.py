@@ -9,7 +9,6 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from django_filters.fields import IsoDateTimeField
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.permissions import IsAuthenticated
@@ -174,6 +173,10 @@ class LotStepView(APIView):
     def get_serializer_class(self):  # for the OpenAPI schema
         return self.inputs[self.step]
 
+    def response_schema(self, method: str) -> dict:  # for the OpenAPI schema: the record a step makes, or the lot
+        made = {"freeze-drying": m.LyophilisationRun, "packaging": m.PackagingRun}.get(self.step)
+        return {201: s.record_serializer(made)} if made else {200: s.LotDetailSerializer}
+
     def post(self, request, lot_number: str):
         lot = selectors.lot_get(lot_number)
         actor, reason = request.user, request_reason(request)
@@ -206,7 +209,7 @@ class VialTraceView(APIView):
 
     permission_classes = [IsAuthenticated, TraceReaders]
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.VialTraceBody)
     def get(self, request, serial: str):
         return Response(s.decimals_as_text(selectors.vial_trace(serial)))
 
@@ -216,7 +219,7 @@ class DonorTraceView(APIView):
 
     permission_classes = [IsAuthenticated, TraceReaders]
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.DonorTraceBody)
     def get(self, request, code: str):
         return Response(s.decimals_as_text(selectors.donor_trace(code)))
 
@@ -241,6 +244,9 @@ class CreateUpdateView(APIView):
     def get_serializer_class(self):  # for the OpenAPI schema
         return self.schema_input or self.input
 
+    def response_schema(self, method: str) -> dict:  # for the OpenAPI schema: the record made or corrected
+        return {201 if method == "POST" else 200: s.record_serializer(self.model)}
+
     def post(self, request, **kwargs):
         data = request_parse(self.input, request)
         return _created(type(self).create(actor=request.user, reason=request_reason(request), **data))
@@ -264,7 +270,7 @@ class ProductLimitsApproveView(APIView):
     write_roles = (roles.QC_OFFICER,)
 
     @extend_schema(request=signing_request(s.ProductLimitsApproveInput, Meaning.PRODUCT_LIMITS_APPROVED),
-                   responses={200: OpenApiTypes.OBJECT})
+                   responses={200: s.ProductLimitsBody})
     def post(self, request, key: int):
         product = selectors.record_get(m.Product, pk=key)
         product = products.product_limits_approve(product=product, actor=request.user,
@@ -291,7 +297,7 @@ class DonorEligibilityView(APIView):
     write_roles = (roles.QC_OFFICER,)
 
     @extend_schema(request=signing_request(s.DonorEligibilityInput, Meaning.ELIGIBILITY_DETERMINED),
-                   responses={200: OpenApiTypes.OBJECT})
+                   responses={200: s.DonorEligibilityBody})
     def post(self, request, key: str):
         source = selectors.record_get(m.CellSource, code=key)
         source = sources.donor_eligibility_determine(source=source, actor=request.user,
@@ -344,6 +350,9 @@ class CultureStepView(APIView):
     def get_serializer_class(self):  # for the OpenAPI schema
         return s.ConditioningInput if self.step == "conditioning" else s.VoidInput
 
+    def response_schema(self, method: str) -> dict:  # for the OpenAPI schema
+        return {200: s.record_serializer(m.Culture)}
+
     def post(self, request, key: str):
         culture = selectors.record_get(m.Culture, code=key)
         if self.step == "conditioning":
@@ -371,6 +380,11 @@ class RunStepView(APIView):
 
     def get_serializer_class(self):  # for the OpenAPI schema
         return s.LyophilisationPhaseInput if self.step == "phases" else s.RunCompleteInput
+
+    def response_schema(self, method: str) -> dict:  # for the OpenAPI schema: the phase recorded, or the run
+        if self.step == "phases":
+            return {201: s.record_serializer(m.LyophilisationPhase)}
+        return {200: s.record_serializer(m.LyophilisationRun)}
 
     def post(self, request, key: str):
         run = selectors.record_get(m.LyophilisationRun, run_number=key)
@@ -412,6 +426,9 @@ class RecordActionView(APIView):
 
     def get_serializer_class(self):  # for the OpenAPI schema
         return self.input
+
+    def response_schema(self, method: str) -> dict:  # for the OpenAPI schema: the record acted on
+        return {200: s.record_serializer(self.kinds[self.kind][0])}
 
     def post(self, request, key: str):
         model, lookup = self.kinds[self.kind]

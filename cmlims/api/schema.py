@@ -110,9 +110,28 @@ def file_fields(serializer: Any) -> list[str]:
 
 
 class CmlimsAutoSchema(AutoSchema):
-    """Request bodies and query parameters say what their serializers accept (responses stay as they are)."""
+    """Request bodies and query parameters say what their serializers accept; a view whose answer its request
+    serializer does not describe says what it answers (``response_schema``); every 4xx is the error body."""
 
     _mapping_direction = "response"
+
+    def get_response_serializers(self):
+        """``view.response_schema(method) -> {status: serializer}`` where one view class serves several records
+        or steps (the manufacturing records, the signed approvals): one answer per route, as ``extend_schema``
+        gives it. ``extend_schema(responses=...)`` on a method still wins."""
+        describe = getattr(self.view, "response_schema", None)
+        return describe(self.method) if describe is not None else super().get_response_serializers()
+
+    def _get_response_bodies(self, direction="response"):
+        """Every operation's errors: any 4xx is the one error body (``cmlims.api.exceptions``), so a client
+        (and schemathesis' response check) knows its shape too."""
+        from cmlims.api.responses import ErrorBody
+
+        responses = super()._get_response_bodies(direction)
+        if "4XX" not in responses:
+            responses["4XX"] = self._get_response_for_code(ErrorBody, "4XX", [JSON], direction)
+            responses["4XX"]["description"] = "refused: code, message, and what it is about (fields, conditions)"
+        return responses
 
     def _map_basic_serializer(self, serializer, direction):
         outer, self._mapping_direction = self._mapping_direction, direction

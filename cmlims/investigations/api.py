@@ -1,6 +1,5 @@
 """Investigations over the API: list, detail, progress, close."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
@@ -11,6 +10,7 @@ from rest_framework.views import APIView
 from cmlims import roles
 from cmlims.api.parsing import request_parse
 from cmlims.api.permissions import RoleWriters, WorkingRoleReaders
+from cmlims.api.responses import SignatureManifestBody
 from cmlims.api.schema import signing_request
 from cmlims.audit import to_jsonable
 from cmlims.esign.models import Meaning
@@ -22,7 +22,7 @@ from cmlims.investigations.deviations import (
     deviation_subject_get,
     deviation_subject_types,
 )
-from cmlims.investigations.models import Investigation, Kind, Phase
+from cmlims.investigations.models import Disposition, Investigation, Kind, Phase, Status
 from cmlims.investigations.selectors import deviations_open, investigation_get, investigation_list
 from cmlims.investigations.services import investigation_close, investigation_update
 
@@ -59,8 +59,33 @@ def closing_signature_body(inv: Investigation) -> dict | None:
     return signature_manifest(signature, signature_current_status(signature, inv))
 
 
+class InvestigationSubjectBody(serializers.Serializer):
+    type = serializers.CharField(help_text="the record's model label, e.g. batches.cmlot")
+    id = serializers.CharField()
+    repr = serializers.CharField()
+
+
 class InvestigationSerializer(serializers.Serializer):
-    """Renders ``investigation_body`` (read-only)."""
+    """Renders ``investigation_body`` (read-only); the fields say what it holds, for the schema."""
+
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    title = serializers.CharField()
+    details = serializers.CharField()
+    subject = InvestigationSubjectBody()
+    phase = serializers.ChoiceField(choices=Phase.choices)
+    status = serializers.ChoiceField(choices=Status.choices)
+    root_cause = serializers.CharField()
+    related_lots_checked = serializers.CharField()
+    conclusion = serializers.CharField()
+    impact_assessment = serializers.CharField()
+    product_disposition = serializers.ChoiceField(choices=[("", "not decided"), *Disposition.choices])
+    opened_by = serializers.CharField(allow_null=True)
+    opened_at = serializers.DateTimeField()
+    closed_by = serializers.CharField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    closing_signature = SignatureManifestBody(allow_null=True)
 
     def to_representation(self, instance):
         return investigation_body(instance)
@@ -96,11 +121,11 @@ class InvestigationDetailView(APIView):
         product_disposition = serializers.CharField(required=False, allow_blank=True)  # checked by the service
         reason = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: InvestigationSerializer})
     def get(self, request, pk: int):
         return Response(investigation_body(investigation_get(pk)))
 
-    @extend_schema(request=UpdateInput, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=UpdateInput, responses={200: InvestigationSerializer})
     def patch(self, request, pk: int):
         inv = investigation_update(investigation=investigation_get(pk), actor=request.user,
                                    **request_parse(self.UpdateInput, request))
@@ -121,7 +146,8 @@ class InvestigationCloseView(APIView):
         password = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
         meaning = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(request=signing_request(Input, Meaning.INVESTIGATION_CLOSED), responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=signing_request(Input, Meaning.INVESTIGATION_CLOSED),
+                   responses={200: InvestigationSerializer})
     def post(self, request, pk: int):
         inv = investigation_close(investigation=investigation_get(pk), actor=request.user,
                                   **request_parse(self.Input, request))
@@ -160,7 +186,7 @@ class DeviationListView(ListAPIView):
         qs = investigation_list().filter(kind=Kind.DEVIATION)
         return qs.filter(status=wanted) if wanted else qs
 
-    @extend_schema(request=DeviationRaiseInput, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=DeviationRaiseInput, responses={201: InvestigationSerializer})
     def post(self, request):
         data = request_parse(self.DeviationRaiseInput, request)
         subject = deviation_subject_get(data["subject_type"], data["subject_id"])
@@ -181,7 +207,7 @@ class DeviationCloseView(APIView):
         meaning = serializers.CharField(required=False, allow_blank=True, default="")
 
     @extend_schema(request=signing_request(DeviationCloseInput, Meaning.DEVIATION_CLOSED),
-                   responses={200: OpenApiTypes.OBJECT})
+                   responses={200: InvestigationSerializer})
     def post(self, request, pk: int):
         inv = deviation_close(investigation=investigation_get(pk), actor=request.user,
                               **request_parse(self.DeviationCloseInput, request))

@@ -14,6 +14,7 @@ from cmlims import roles
 from cmlims.api.pagination import CursorPagination
 from cmlims.api.parsing import request_parse
 from cmlims.api.permissions import RoleWriters
+from cmlims.api.responses import DecimalText
 from cmlims.api.schema import alternative, request_alternatives
 from cmlims.printing import selectors, services
 from cmlims.printing.addresses import IPP_ADDRESS_PATTERN, ZPL_ADDRESS_PATTERN
@@ -54,6 +55,20 @@ PRINTER_REQUEST = request_alternatives("PrinterInput", {
 }, by="kind")
 
 
+class PrinterBody(serializers.Serializer):
+    """``selectors.printer_body`` (the schema's)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    location = serializers.CharField()
+    kind = serializers.ChoiceField(choices=PrinterKind.choices)
+    address = serializers.CharField()
+    stock_width_mm = DecimalText()
+    stock_height_mm = DecimalText()
+    stock_material = serializers.CharField()
+    enabled = serializers.BooleanField()
+
+
 class ByName(CursorPagination):
     ordering = ("name", "id")
 
@@ -70,12 +85,12 @@ class PrinterListView(generics.GenericAPIView):
         enabled = self.request.query_params.get("enabled")
         return selectors.printer_list(enabled=None if enabled is None else enabled in ("1", "true"))
 
-    @extend_schema(operation_id="printers_list", responses={200: dict})
+    @extend_schema(operation_id="printers_list", responses={200: PrinterBody(many=True)})
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([selectors.printer_body(p) for p in page])
 
-    @extend_schema(request=PRINTER_REQUEST, responses={201: dict})
+    @extend_schema(request=PRINTER_REQUEST, responses={201: PrinterBody})
     def post(self, request):
         values = request_parse(PrinterInput, request)
         values.pop("reason", None)
@@ -87,11 +102,11 @@ class PrinterDetailView(APIView):
     permission_classes = [PrinterReaders, RoleWriters]
     write_roles = (roles.LAB_STAFF,)  # lab staff manage printers
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: PrinterBody})
     def get(self, request, pk: int):
         return Response(selectors.printer_body(selectors.printer_get(pk)))
 
-    @extend_schema(request=PrinterInput(partial=True), responses={200: dict})
+    @extend_schema(request=PrinterInput(partial=True), responses={200: PrinterBody})
     def patch(self, request, pk: int):
         values = request_parse(PrinterInput, request, partial=True)
         reason = values.pop("reason", "")

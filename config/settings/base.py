@@ -257,7 +257,27 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # The lot pipeline's status targets: one enum for the transition input and the allowed transitions.
     "ENUM_NAME_OVERRIDES": {"LotStatusTargetEnum": "batches.lifecycle.LOT_STATUS_TARGETS",
-                            "LotLabelKindEnum": [("quarantine", "quarantine"), ("final", "final")]},
+                            "LotLabelKindEnum": [("quarantine", "quarantine"), ("final", "final")],
+                            # one enum per choice set the response bodies share (a status, a kind, a phase
+                            # of several records), named by its record rather than by a hash
+                            "ShipmentStatusEnum": "batches.shipping.models.ShipmentStatus",
+                            "LotStatusEnum": "batches.models.LotStatus",
+                            "VialStatusEnum": "batches.models.VialStatus",
+                            "CultureStatusEnum": "batches.models.Culture.Status",
+                            "DryingPhaseEnum": "batches.models.LyophilisationPhase.Phase",
+                            "CellBankKindEnum": "batches.models.CellBank.Kind",
+                            "StorageLocationKindEnum": "batches.models.StorageLocation.Kind",
+                            "DonorEligibilityEnum": "batches.models.CellSource.Eligibility",
+                            "DonorConsentEnum": "batches.models.CellSource.Consent",
+                            "ConsigneeKindEnum": "batches.shipping.models.Consignee.Kind",
+                            "CustodyKindEnum": "batches.shipping.models.CustodyKind",
+                            "InvestigationKindEnum": "cmlims.investigations.models.Kind",
+                            "InvestigationPhaseEnum": "cmlims.investigations.models.Phase",
+                            "InvestigationStatusEnum": "cmlims.investigations.models.Status",
+                            "PrinterKindEnum": "cmlims.printing.models.PrinterKind",
+                            "QcResultStatusEnum": "qc.models.ResultStatus",
+                            "SpecificationStatusEnum": "qc.models.SpecStatus",
+                            "DocumentJobStatusEnum": "cmlims.documents.models.JobStatus"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------------

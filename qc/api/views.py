@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
@@ -22,11 +21,20 @@ from cmlims.exceptions import field_error
 from cmlims.investigations.api import investigation_body
 from qc import selectors
 from qc.api.serializers import (
+    AuditReviewBody,
     AuditReviewInput,
     HoldReasonInput,
+    ImportBody,
     ImportInput,
+    LotHoldBody,
+    LotResultsBody,
+    ResultBody,
     ResultInput,
+    SignOffBody,
+    SignOffChecklistBody,
     SignOffInput,
+    SpecificationBody,
+    SpecificationListBody,
     SpecificationListQuery,
     result_body,
     spec_item_body,
@@ -55,7 +63,7 @@ class ResultCreateView(APIView):
     permission_classes = [IsAuthenticated, RoleWriters]
     write_roles = ENTRY_ROLES
 
-    @extend_schema(request=ResultInput, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=ResultInput, responses={201: ResultBody})
     def post(self, request):
         d = request_parse(ResultInput, request)
         lot = selectors.lot_by_number(d["lot_number"])
@@ -84,7 +92,7 @@ def result_detail_body(pk: int) -> dict:
 class ResultDetailView(APIView):
     permission_classes = [IsAuthenticated, RoleReaders]  # results are read as their lot is, integration included
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: ResultBody})
     def get(self, request, pk: int):
         return Response(result_detail_body(pk))
 
@@ -101,11 +109,14 @@ class ApprovalView(APIView):
     record_kwarg = ""
     body = None  # pk -> the record's API body
     meaning = ""  # what the service signs with (the schema states it)
+    response_body: type = ResultBody  # what ``body`` answers, for the schema
 
     def get_serializer_class(self):  # for the OpenAPI schema
         return signing_request(SignatureInput, self.meaning)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def response_schema(self, method: str) -> dict:  # for the OpenAPI schema
+        return {200: self.response_body}
+
     def post(self, request, pk: int):
         view = type(self)
         record = view.record_get(pk)
@@ -137,7 +148,7 @@ class ResultImportView(APIView):
     permission_classes = [IsAuthenticated, RoleWriters]
     write_roles = ENTRY_ROLES
 
-    @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: ImportBody})
     def post(self, request):
         upload = request_parse(ImportInput, request)["file"]
         csv_upload_check(upload, export_hint="export the results as CSV")
@@ -153,7 +164,7 @@ class LotResultsView(APIView):
 
     permission_classes = [IsAuthenticated, RoleReaders]  # as the lot itself: integration reads lots and results
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: LotResultsBody})
     def get(self, request, lot_number: str):
         lot = lot_get(lot_number)
         specification = selectors.lot_specification(lot)
@@ -178,7 +189,7 @@ class LotHoldView(APIView):
 
     hold = True
 
-    @extend_schema(request=HoldReasonInput, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=HoldReasonInput, responses={200: LotHoldBody})
     def post(self, request, lot_number: str):
         reason = request_parse(HoldReasonInput, request)["reason"]
         service = lot_hold if self.hold else lot_unhold
@@ -229,7 +240,7 @@ class LotSignOffChecklistView(APIView):
     # The audit trail and signatures are neither lots nor results: the three working roles (DESIGN "Roles").
     permission_classes = [IsAuthenticated, WorkingRoleReaders]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: SignOffChecklistBody})
     def get(self, request, lot_number: str):
         return Response(signoff_body(lot_for_signoff(lot_number), request.user))
 
@@ -245,7 +256,7 @@ class LotSignOffView(APIView):
     def get_serializer_class(self):  # for the OpenAPI schema: this step's meaning and reason rule
         return signing_request(SignOffInput, MEANINGS[self.to])
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: SignOffBody})
     def post(self, request, lot_number: str):
         d = request_parse(SignOffInput, request)
         signature = lot_sign_off(
@@ -264,7 +275,7 @@ class LotAuditReviewView(APIView):
     permission_classes = [IsAuthenticated, RoleWriters]
     write_roles = (roles.QC_OFFICER,)
 
-    @extend_schema(request=AuditReviewInput, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=AuditReviewInput, responses={201: AuditReviewBody})
     def post(self, request, lot_number: str):
         reviewed_through = request_parse(AuditReviewInput, request)["reviewed_through"]
         review = lot_audit_review_confirm(lot=lot_get(lot_number), actor=request.user,
@@ -288,7 +299,7 @@ class SpecificationListView(APIView):
 
     permission_classes = [IsAuthenticated, WorkingRoleReaders]  # integration reads lots and results only
 
-    @extend_schema(parameters=[SpecificationListQuery], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[SpecificationListQuery], responses={200: SpecificationListBody})
     def get(self, request):
         product = request_parse(SpecificationListQuery, request, query=True)["product"]
         specs = selectors.specification_list(product_id=product)
@@ -300,6 +311,7 @@ class SpecificationApproveView(ApprovalView):
 
     record_get, approve, record_kwarg = selectors.specification_get, specification_approve, "specification"
     meaning = Meaning.SPECIFICATION_APPROVED
+    response_body = SpecificationBody
 
     @staticmethod
     def body(pk: int) -> dict:

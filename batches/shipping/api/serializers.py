@@ -7,15 +7,19 @@ from typing import Any
 from django.core.validators import MaxLengthValidator
 from rest_framework import serializers
 
+from batches.models import LotStatus, VialStatus
 from batches.shipping.lifecycle import SHIPMENT_PIPELINE
-from batches.shipping.models import Consignee, Shipment, TemperatureLog
+from batches.shipping.models import Consignee, CustodyKind, Shipment, ShipmentStatus, TemperatureLog
 from batches.shipping.selectors import Recall
 from batches.shipping.services.allocation import MAX_VIALS_PER_REQUEST
 from batches.shipping.signed import shipment_signature_manifests
 from cmlims.api.fields import AwareDateTimeField
 from cmlims.api.parsing import SignatureInput
+from cmlims.api.responses import DecimalText, SignatureManifestBody, decimal_text
 from cmlims.api.schema import alternative, request_alternatives
 from cmlims.audit import to_jsonable
+from cmlims.documents.api.views import LabelReconciliationRowBody
+from cmlims.investigations.models import Status as InvestigationStatus
 
 
 def _model_checks(name: str) -> list:
@@ -204,7 +208,8 @@ def shipment_body(s: Shipment) -> dict[str, Any]:
         "vial_count": getattr(s, "vial_count", None),
         "courier": s.courier, "tracking_number": s.tracking_number, "shipper_type": s.shipper_type,
         "coolant": s.coolant, "logger_serial": s.logger_serial, "notes": s.notes,
-        "transport_range_c": {"min": s.transport_temperature_min_c, "max": s.transport_temperature_max_c},
+        "transport_range_c": {"min": decimal_text(s.transport_temperature_min_c),
+                              "max": decimal_text(s.transport_temperature_max_c)},
         "excursion_allowed_minutes": s.transport_excursion_allowed_minutes,
         "created_at": s.created_at, "packed_at": s.packed_at, "shipped_at": s.shipped_at,
         "delivered_at": s.delivered_at, "received_at": s.received_at, "received_by_name": s.received_by_name,
@@ -220,8 +225,9 @@ def log_body(log: TemperatureLog | None) -> dict[str, Any] | None:
         "id": log.pk, "file_name": log.file_name, "file_sha256": log.file_sha256,
         "stored_as": log.original.name or None, "uploaded_at": log.uploaded_at,
         "sample_count": log.sample_count, "first_at": log.first_at, "last_at": log.last_at,
-        "min_c": log.min_c, "max_c": log.max_c, "range_c": {"min": log.range_min_c, "max": log.range_max_c},
-        "allowed_minutes": log.allowed_minutes, "minutes_outside": log.minutes_outside,
+        "min_c": decimal_text(log.min_c), "max_c": decimal_text(log.max_c),
+        "range_c": {"min": decimal_text(log.range_min_c), "max": decimal_text(log.range_max_c)},
+        "allowed_minutes": log.allowed_minutes, "minutes_outside": decimal_text(log.minutes_outside),
         "excursion": log.excursion,
         "investigation": ({"id": log.investigation_id, "number": log.investigation.number,
                            "status": log.investigation.status} if log.investigation_id else None),
@@ -265,3 +271,192 @@ def recall_body(recall: Recall) -> dict[str, Any]:
                    "shipment": v.shipment.reference if v.shipment else None,
                    "consignee": v.shipment.consignee.name if v.shipment else None} for v in recall.vials],
     })
+
+
+# --- response bodies (the schema's; the functions above build them) -------------------------------------
+
+
+class IdNameBody(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ShipmentProductBody(IdNameBody):
+    gtin = serializers.CharField()
+
+
+class TemperatureRangeBody(serializers.Serializer):
+    min = DecimalText(help_text="°C")
+    max = DecimalText(help_text="°C")
+
+
+class ConsigneeBody(serializers.Serializer):
+    """``consignee_body``."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Consignee.Kind.choices)
+    address_line1 = serializers.CharField()
+    address_line2 = serializers.CharField()
+    postal_code = serializers.CharField()
+    city = serializers.CharField()
+    country = serializers.CharField()
+    contact_name = serializers.CharField()
+    contact_phone = serializers.CharField()
+    contact_email = serializers.CharField()
+    licence_number = serializers.CharField()
+    voided = serializers.BooleanField()
+
+
+class ShipmentBody(serializers.Serializer):
+    """``shipment_body``: a shipment in a list; the times null until the step that sets them."""
+
+    id = serializers.IntegerField()
+    reference = serializers.CharField(allow_null=True)
+    sscc = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=ShipmentStatus.choices)
+    consignee = IdNameBody()
+    product = ShipmentProductBody()
+    vial_count = serializers.IntegerField(allow_null=True, help_text="in lists; null in a shipment's detail")
+    courier = serializers.CharField()
+    tracking_number = serializers.CharField()
+    shipper_type = serializers.ChoiceField(choices=[("", "not set"), *Shipment.ShipperType.choices])
+    coolant = serializers.ChoiceField(choices=[("", "not set"), *Shipment.Coolant.choices])
+    logger_serial = serializers.CharField()
+    notes = serializers.CharField()
+    transport_range_c = TemperatureRangeBody()
+    excursion_allowed_minutes = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    packed_at = serializers.DateTimeField(allow_null=True)
+    shipped_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    received_at = serializers.DateTimeField(allow_null=True)
+    received_by_name = serializers.CharField()
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    cancel_reason = serializers.CharField()
+    allowed_transitions = serializers.ListField(child=serializers.ChoiceField(choices=ShipmentStatus.choices))
+
+
+class ShipmentVialBody(serializers.Serializer):
+    serial = serializers.CharField()
+    lot = serializers.CharField()
+    expiry = serializers.DateField(allow_null=True)
+    status = serializers.ChoiceField(choices=VialStatus.choices)
+    allocated_at = serializers.DateTimeField()
+
+
+class CustodyEventBody(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=CustodyKind.choices)
+    occurred_at = serializers.DateTimeField()
+    recorded_by = serializers.CharField()
+    recorded_at = serializers.DateTimeField()
+    party = serializers.CharField()
+    notes = serializers.CharField()
+    signature = serializers.IntegerField(allow_null=True, help_text="signature id, for the signed steps")
+
+
+class InvestigationBriefBody(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=InvestigationStatus.choices)
+
+
+class TemperatureLogBody(serializers.Serializer):
+    """``log_body``: the logger file's summary against the shipment's transport range."""
+
+    id = serializers.IntegerField()
+    file_name = serializers.CharField()
+    file_sha256 = serializers.CharField()
+    stored_as = serializers.CharField(allow_null=True)
+    uploaded_at = serializers.DateTimeField()
+    sample_count = serializers.IntegerField()
+    first_at = serializers.DateTimeField()
+    last_at = serializers.DateTimeField()
+    min_c = DecimalText()
+    max_c = DecimalText()
+    range_c = TemperatureRangeBody()
+    allowed_minutes = serializers.IntegerField()
+    minutes_outside = DecimalText()
+    excursion = serializers.BooleanField()
+    investigation = InvestigationBriefBody(allow_null=True, help_text="the excursion's investigation, if any")
+
+
+class ShipmentDetailBody(ShipmentBody):
+    """``shipment_detail_body``: the shipment with its vials, custody, current logger file and signatures."""
+
+    vials = ShipmentVialBody(many=True)
+    custody = CustodyEventBody(many=True)
+    temperature_log = TemperatureLogBody(allow_null=True)
+    signatures = SignatureManifestBody(many=True)
+
+
+class RecallSubjectBody(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["lot", "donor"])
+    id = serializers.CharField(help_text="the lot number or donor code")
+
+
+class RecallSummaryBody(serializers.Serializer):
+    lots = serializers.IntegerField()
+    vials = serializers.IntegerField()
+    vials_off_site = serializers.IntegerField(help_text="in shipments that left the site")
+    shipments = serializers.IntegerField()
+    consignees = serializers.IntegerField()
+
+
+class RecallLotBody(serializers.Serializer):
+    lot_number = serializers.CharField()
+    product = serializers.CharField()
+    status = serializers.ChoiceField(choices=LotStatus.choices)
+    on_hold = serializers.BooleanField()
+    expiry = serializers.DateField(allow_null=True)
+
+
+class RecallShipmentBody(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField(allow_null=True)
+    sscc = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=ShipmentStatus.choices)
+    consignee = serializers.CharField()
+    shipped_at = serializers.DateTimeField(allow_null=True)
+    received_at = serializers.DateTimeField(allow_null=True)
+    vials = serializers.ListField(child=serializers.CharField(), help_text="serials of the recalled vials in it")
+
+
+class RecallVialBody(serializers.Serializer):
+    serial = serializers.CharField()
+    lot = serializers.CharField()
+    expiry = serializers.DateField(allow_null=True)
+    status = serializers.ChoiceField(choices=VialStatus.choices)
+    shipment = serializers.CharField(allow_null=True, help_text="the shipment's reference; null on site")
+    consignee = serializers.CharField(allow_null=True)
+
+
+class RecallBody(serializers.Serializer):
+    """``recall_body``: every lot, vial, shipment and consignee a recall of a lot or donor reaches (rule 9)."""
+
+    recall_of = RecallSubjectBody()
+    summary = RecallSummaryBody()
+    lots = RecallLotBody(many=True)
+    shipments = RecallShipmentBody(many=True)
+    consignees = ConsigneeBody(many=True)
+    vials = RecallVialBody(many=True)
+
+
+class ShipmentLabelReconciliationBody(serializers.Serializer):
+    shipment = serializers.IntegerField()
+    sscc = serializers.CharField(allow_null=True)
+    balanced = serializers.BooleanField()
+    labels = LabelReconciliationRowBody(many=True)
+
+
+class ShipmentLabelDispositionBody(serializers.Serializer):
+    id = serializers.IntegerField()
+    item = serializers.CharField()
+    disposition = serializers.ChoiceField(choices=["destroyed", "returned"])
+    count = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
+class ShipmentLabelDispositionsBody(serializers.Serializer):
+    recorded = ShipmentLabelDispositionBody(many=True)
+    reconciliation = ShipmentLabelReconciliationBody()

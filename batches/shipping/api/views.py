@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -26,6 +25,7 @@ from cmlims.api.pagination import CursorPagination
 from cmlims.api.parsing import csv_upload_check, request_parse
 from cmlims.api.permissions import RoleWriters
 from cmlims.api.schema import signing_request
+from cmlims.documents.api.views import JobAcceptedSerializer, job_accepted
 from cmlims.esign.models import Meaning
 from cmlims.exceptions import NotFound
 
@@ -38,10 +38,6 @@ class ShippingView(APIView):
 def _detail(pk: int, status_code: int = 200) -> Response:
     shipment = selectors.shipment_get(pk)
     return Response(s.shipment_detail_body(shipment, selectors.shipment_signatures(shipment)), status=status_code)
-
-
-def _job(job) -> Response:
-    return Response({"job": job.pk, "url": reverse("api-document-job", args=[job.pk])}, status=202)
 
 
 # --- consignees -----------------------------------------------------------------------------------------
@@ -62,12 +58,12 @@ class ConsigneeListView(generics.GenericAPIView):
     def get_queryset(self):
         return selectors.consignee_list()
 
-    @extend_schema(operation_id="consignees_list", responses={200: dict})
+    @extend_schema(operation_id="consignees_list", responses={200: s.ConsigneeBody(many=True)})
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([s.consignee_body(c) for c in page])
 
-    @extend_schema(request=s.ConsigneeInput, responses={201: dict})
+    @extend_schema(request=s.ConsigneeInput, responses={201: s.ConsigneeBody})
     def post(self, request):
         values = request_parse(s.ConsigneeInput, request)
         values.pop("reason", None)
@@ -76,11 +72,11 @@ class ConsigneeListView(generics.GenericAPIView):
 
 
 class ConsigneeDetailView(ShippingView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: s.ConsigneeBody})
     def get(self, request, pk: int):
         return Response(s.consignee_body(selectors.consignee_get(pk)))
 
-    @extend_schema(request=s.ConsigneeInput(partial=True), responses={200: dict})
+    @extend_schema(request=s.ConsigneeInput(partial=True), responses={200: s.ConsigneeBody})
     def patch(self, request, pk: int):
         values = request_parse(s.ConsigneeInput, request, partial=True)
         reason = values.pop("reason", "")
@@ -103,12 +99,13 @@ class ShipmentListView(generics.GenericAPIView):
         wanted = request_parse(s.ShipmentListQuery, self.request, query=True)["status"]
         return queryset.filter(status__in=wanted) if wanted else queryset
 
-    @extend_schema(operation_id="shipments_list", parameters=[s.ShipmentListQuery], responses={200: dict})
+    @extend_schema(operation_id="shipments_list", parameters=[s.ShipmentListQuery],
+                   responses={200: s.ShipmentBody(many=True)})
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([s.shipment_body(x) for x in page])
 
-    @extend_schema(request=s.ShipmentInput, responses={201: dict})
+    @extend_schema(request=s.ShipmentInput, responses={201: s.ShipmentDetailBody})
     def post(self, request):
         values = request_parse(s.ShipmentInput, request)
         values.pop("reason", None)
@@ -117,11 +114,11 @@ class ShipmentListView(generics.GenericAPIView):
 
 
 class ShipmentDetailView(ShippingView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: s.ShipmentDetailBody})
     def get(self, request, pk: int):
         return _detail(pk)
 
-    @extend_schema(request=s.ShipmentUpdateInput(partial=True), responses={200: dict})
+    @extend_schema(request=s.ShipmentUpdateInput(partial=True), responses={200: s.ShipmentDetailBody})
     def patch(self, request, pk: int):
         values = request_parse(s.ShipmentUpdateInput, request, partial=True)
         reason = values.pop("reason", "")
@@ -133,7 +130,7 @@ class AllocateView(ShippingView):
     """``{"vials": [serial or scan, ...]}`` or ``{"count": n}`` / ``{"lot": "...", "count": n}`` (FEFO).
     A refusal is 409 with ``vials: [{serial, reason}]`` (or ``conditions``) and nothing allocated."""
 
-    @extend_schema(request=s.ALLOCATE_REQUEST, responses={200: dict})
+    @extend_schema(request=s.ALLOCATE_REQUEST, responses={200: s.ShipmentDetailBody})
     def post(self, request, pk: int):
         d = request_parse(s.AllocateInput, request)
         if "vials" in d:
@@ -146,7 +143,7 @@ class AllocateView(ShippingView):
 
 
 class ReleaseVialsView(ShippingView):
-    @extend_schema(request=s.ReleaseInput, responses={200: dict})
+    @extend_schema(request=s.ReleaseInput, responses={200: s.ShipmentDetailBody})
     def post(self, request, pk: int):
         d = request_parse(s.ReleaseInput, request)
         services.shipment_release_vials(shipment=selectors.shipment_find(pk),
@@ -155,7 +152,7 @@ class ReleaseVialsView(ShippingView):
 
 
 class PackView(ShippingView):
-    @extend_schema(request=s.PackInput, responses={200: dict})
+    @extend_schema(request=s.PackInput, responses={200: s.ShipmentDetailBody})
     def post(self, request, pk: int):
         services.shipment_pack(shipment=selectors.shipment_find(pk), actor=request.user,
                                **request_parse(s.PackInput, request))
@@ -165,7 +162,7 @@ class PackView(ShippingView):
 class ShipView(ShippingView):
     """Hand to the courier, signed with meaning "shipped" (username, password, meaning, reason)."""
 
-    @extend_schema(request=signing_request(s.ShipInput, Meaning.SHIPPED), responses={200: dict})
+    @extend_schema(request=signing_request(s.ShipInput, Meaning.SHIPPED), responses={200: s.ShipmentDetailBody})
     def post(self, request, pk: int):
         services.shipment_ship(shipment=selectors.shipment_find(pk), actor=request.user,
                                **request_parse(s.ShipInput, request))
@@ -173,7 +170,7 @@ class ShipView(ShippingView):
 
 
 class DeliverView(ShippingView):
-    @extend_schema(request=s.DeliverInput, responses={200: dict})
+    @extend_schema(request=s.DeliverInput, responses={200: s.ShipmentDetailBody})
     def post(self, request, pk: int):
         services.shipment_deliver(shipment=selectors.shipment_find(pk),
                                   actor=request.user, **request_parse(s.DeliverInput, request))
@@ -183,7 +180,7 @@ class DeliverView(ShippingView):
 class ReceiveView(ShippingView):
     """Confirm receipt, signed with meaning "received"; refused while an excursion investigation is open."""
 
-    @extend_schema(request=signing_request(s.ReceiveInput, Meaning.RECEIVED), responses={200: dict})
+    @extend_schema(request=signing_request(s.ReceiveInput, Meaning.RECEIVED), responses={200: s.ShipmentDetailBody})
     def post(self, request, pk: int):
         services.shipment_receive(shipment=selectors.shipment_find(pk),
                                   actor=request.user, **request_parse(s.ReceiveInput, request))
@@ -191,7 +188,7 @@ class ReceiveView(ShippingView):
 
 
 class CancelView(ShippingView):
-    @extend_schema(request=s.CancelInput, responses={200: dict})
+    @extend_schema(request=s.CancelInput, responses={200: s.ShipmentDetailBody})
     def post(self, request, pk: int):
         services.shipment_cancel(shipment=selectors.shipment_find(pk),
                                  actor=request.user, reason=request_parse(s.CancelInput, request)["reason"])
@@ -202,14 +199,14 @@ class TemperatureLogView(ShippingView):
     """POST multipart ``file`` (CSV ``timestamp,temperature_c``); a bad file is 400 with ``rows``, nothing stored.
     GET the current log's summary."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: s.TemperatureLogBody})
     def get(self, request, pk: int):
         log = selectors.shipment_current_log(selectors.shipment_get(pk))
         if log is None:
             raise NotFound(f"shipment {pk} has no temperature log yet")
         return Response(s.log_body(log))
 
-    @extend_schema(request={"multipart/form-data": s.LogUploadInput}, responses={201: dict})
+    @extend_schema(request={"multipart/form-data": s.LogUploadInput}, responses={201: s.TemperatureLogBody})
     def post(self, request, pk: int):
         d = request_parse(s.LogUploadInput, request)
         upload = d["file"]
@@ -246,14 +243,14 @@ class LabelsView(ShippingView):
     """GET: the shipment's shipping labels issued, used, destroyed and returned (reconciliation).
     POST: request the shipping label (GS1-128 SSCC, 4×6 in, PDF or ZPL): 202 with the job."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: s.ShipmentLabelReconciliationBody})
     def get(self, request, pk: int):
         return Response(_label_reconciliation_body(selectors.shipment_find(pk)))
 
-    @extend_schema(request=s.SHIPPING_LABEL_REQUEST, responses={202: dict})
+    @extend_schema(request=s.SHIPPING_LABEL_REQUEST, responses={202: JobAcceptedSerializer})
     def post(self, request, pk: int):
         d = request_parse(s.LabelInput, request)
-        return _job(shipment_document_request(shipment=selectors.shipment_find(pk),
+        return job_accepted(shipment_document_request(shipment=selectors.shipment_find(pk),
                                               kind=SHIPPING_LABEL, actor=request.user,
                                               output_format=d["format"], copies=d["copies"],
                                               reprint_reason=d["reprint_reason"], printer=d["printer"]))
@@ -263,7 +260,7 @@ class LabelDispositionsView(ShippingView):
     """POST: record shipping labels of the shipment destroyed or returned (who, how many, why; shipping
     coordinator): 201 with the records and the reconciliation after them."""
 
-    @extend_schema(request=s.LabelDispositionInput, responses={201: dict})
+    @extend_schema(request=s.LabelDispositionInput, responses={201: s.ShipmentLabelDispositionsBody})
     def post(self, request, pk: int):
         d = request_parse(s.LabelDispositionInput, request)
         rows = shipment_label_disposition_record(shipment=selectors.shipment_find(pk), actor=request.user,
@@ -277,9 +274,9 @@ class LabelDispositionsView(ShippingView):
 class PackingListView(ShippingView):
     write_roles = (roles.SHIPPING_COORDINATOR, roles.QC_OFFICER)
 
-    @extend_schema(request=None, responses={202: dict})
+    @extend_schema(request=None, responses={202: JobAcceptedSerializer})
     def post(self, request, pk: int):
-        return _job(shipment_document_request(shipment=selectors.shipment_find(pk),
+        return job_accepted(shipment_document_request(shipment=selectors.shipment_find(pk),
                                               kind=PACKING_LIST, actor=request.user))
 
 
@@ -295,7 +292,7 @@ def _csv_response(text: str, filename: str) -> HttpResponse:
 class LotRecallView(ShippingView):
     """Every vial of the lot, the shipments holding them and their consignees (rule 9)."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: s.RecallBody})
     def get(self, request, lot_number: str):
         return Response(s.recall_body(selectors.recall_for_lot(lot_number)))
 
@@ -303,7 +300,7 @@ class LotRecallView(ShippingView):
 class DonorRecallView(ShippingView):
     """Every lot made with the donor's cells, every vial, shipment and consignee (rule 9)."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: s.RecallBody})
     def get(self, request, code: str):
         return Response(s.recall_body(selectors.recall_for_donor(code)))
 

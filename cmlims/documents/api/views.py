@@ -8,9 +8,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cmlims.api.responses import ChainHeadBody
 from cmlims.documents.models import DocumentJob, JobStatus
 from cmlims.documents.selectors import document_job_get_for_user, document_job_payload
 from cmlims.documents.services import document_job_download
+from cmlims.printing.models import DispatchStatus
 
 JobAcceptedSerializer = inline_serializer(
     "DocumentJobAccepted", {"job": serializers.IntegerField(), "url": serializers.CharField()}
@@ -30,12 +32,33 @@ JobStatusSerializer = inline_serializer(
         "download": serializers.CharField(allow_null=True),
         "filename": serializers.CharField(allow_null=True),
         "sha256": serializers.CharField(allow_null=True),
-        "chain_head": serializers.DictField(allow_null=True),
+        "chain_head": ChainHeadBody(allow_null=True),
         "error": serializers.CharField(allow_null=True),
-        "print": serializers.DictField(allow_null=True, help_text="printer, status (queued, sent, failed), "
-                                                                   "labels_confirmed, error"),
+        "print": inline_serializer("PrintDispatchBody", {
+            "printer": serializers.IntegerField(), "printer_name": serializers.CharField(),
+            "status": serializers.ChoiceField(choices=DispatchStatus.choices),
+            "labels_confirmed": serializers.IntegerField(), "error": serializers.CharField(allow_null=True),
+            "sent_at": serializers.DateTimeField(allow_null=True),
+        }, allow_null=True, help_text="null unless the job was sent to a printer"),
     },
 )
+
+
+
+class LabelReconciliationRowBody(serializers.Serializer):
+    """``cmlims.documents.selectors.ReconciliationRow``: labels of one template and kind (211.125/211.130)."""
+
+    template = serializers.CharField()
+    kind = serializers.CharField()
+    items_labelled = serializers.IntegerField()
+    labels_issued = serializers.IntegerField()
+    reprints = serializers.IntegerField()
+    used = serializers.IntegerField()
+    destroyed = serializers.IntegerField(help_text="recorded destroyed, labels replaced by reprints included")
+    returned = serializers.IntegerField()
+    unaccounted = serializers.IntegerField(help_text="issued − used − destroyed − returned: must be 0")
+    unexpected = serializers.ListField(child=serializers.CharField())
+    unlabelled = serializers.IntegerField(help_text="items without a label of this kind")
 
 
 def job_accepted(job: DocumentJob) -> Response:
