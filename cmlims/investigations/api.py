@@ -82,10 +82,10 @@ class InvestigationSerializer(serializers.Serializer):
     impact_assessment = serializers.CharField()
     product_disposition = serializers.ChoiceField(choices=[("", "not decided"), *Disposition.choices])
     opened_by = serializers.CharField(allow_null=True)
-    opened_at = serializers.DateTimeField()
+    opened_at = serializers.DateTimeField(read_only=True)
     closed_by = serializers.CharField(allow_null=True)
-    closed_at = serializers.DateTimeField(allow_null=True)
-    closing_signature = SignatureManifestBody(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True, read_only=True)
+    closing_signature = SignatureManifestBody(allow_null=True, read_only=True)
 
     def to_representation(self, instance):
         return investigation_body(instance)

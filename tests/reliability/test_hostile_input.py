@@ -303,7 +303,8 @@ def test_a_body_time_without_a_zone_is_400_naming_the_field(lab, make_user, auth
 
 
 def _serializer_classes() -> list[type]:
-    """Every serializer class the API modules define (built ones like ``HarvestInput`` too)."""
+    """Every serializer class the API modules define that may parse input (built ones like ``HarvestInput``
+    too); ``…Body`` classes only describe answers in the schema (``cmlims.api.responses``), never parse."""
     import importlib
     import pkgutil
 
@@ -317,7 +318,8 @@ def _serializer_classes() -> list[type]:
             module = importlib.import_module(info.name)
             for value in vars(module).values():
                 if (isinstance(value, type) and issubclass(value, serializers.BaseSerializer)
-                        and value.__module__.split(".")[0] in ("batches", "qc", "cmlims")):
+                        and value.__module__.split(".")[0] in ("batches", "qc", "cmlims")
+                        and not value.__name__.endswith("Body")):
                     found[f"{value.__module__}.{value.__qualname__}"] = value
     return list(found.values())
 
@@ -326,11 +328,13 @@ def _writable_times(fields, path: str = ""):
     from rest_framework import serializers
 
     for name, field in fields.items():
+        if field.read_only:
+            continue
         if isinstance(field, serializers.ListSerializer):
             field = field.child
         if isinstance(field, serializers.Serializer):
             yield from _writable_times(field.fields, f"{path}{name}.")
-        elif isinstance(field, serializers.DateTimeField) and not field.read_only:
+        elif isinstance(field, serializers.DateTimeField):
             yield f"{path}{name}", field
 
 
