@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import django_filters
 from django import forms
 from django.db.models import QuerySet
-from django.utils.dateparse import parse_datetime
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -16,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cmlims import roles
+from cmlims.api.fields import NO_OFFSET, OUT_OF_RANGE, offset_missing, utc_out_of_range
 from cmlims.api.parsing import ReasonInput, request_parse, request_reason
 from cmlims.api.permissions import RoleWriters
 from cmlims.api.schema import signing_request
@@ -55,22 +53,14 @@ class UtcDateTimeField(IsoDateTimeField):
     a zone is refused: which zone the client meant is a guess (the server's is not necessarily the lab's)."""
 
     def to_python(self, value):
-        if isinstance(value, str) and value.strip():
-            try:
-                parsed = parse_datetime(value.strip())
-            except ValueError:
-                parsed = None  # the field's own message says it is no date-time
-            if parsed is not None and parsed.tzinfo is None:
-                raise forms.ValidationError("has no UTC offset (add Z or ±hh:mm): local times are ambiguous")
+        if offset_missing(value):
+            raise forms.ValidationError(NO_OFFSET)
         return super().to_python(value)
 
     def clean(self, value):
         parsed = super().clean(value)
-        if parsed is not None:
-            try:
-                parsed.astimezone(dt.UTC)
-            except OverflowError:
-                raise forms.ValidationError("is out of range once converted to UTC") from None
+        if parsed is not None and utc_out_of_range(parsed):
+            raise forms.ValidationError(OUT_OF_RANGE)
         return parsed
 
 
