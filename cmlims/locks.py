@@ -32,6 +32,12 @@ def queryset_lock(queryset: QuerySet[M]) -> list[M]:
     return list(queryset.select_for_update(of=("self",)).order_by("pk"))
 
 
+def queryset_lock_skip_held(queryset: QuerySet[M]) -> list[M]:
+    """The rows of ``queryset`` that no other transaction holds, under a lock, in primary-key order (a sweep
+    leaves the rows another sweep is ending)."""
+    return list(queryset.select_for_update(of=("self",), skip_locked=True).order_by("pk"))
+
+
 def api_token_lock(token) -> Any:
     from cmlims.models import ApiToken
 

@@ -12,9 +12,10 @@ without bound or queue every other write behind the chain's append lock:
   entry with ``window_failures``). Attempts refused
   because the user name or address is locked count under the address alone, so a flood of invented user
   names from one address adds one entry per window once it is locked;
-- a lockout is one entry per (user name, address) per window;
-- clearing a lock (``login_lock_clear``) is an audited change with a reason, by the administrator or a QC
-  officer.
+- a lockout opens a ``LoginLock`` row per locked user name or address and writes one entry naming them;
+- its end is an entry too: clearing it early (``login_lock_clear``) is an audited change with a reason, by
+  the administrator or a QC officer; running out is written by the sweep (``login_lock_expiries_sweep``, beat
+  every minute), dated when the lock ended.
 """
 
 from __future__ import annotations
@@ -23,17 +24,20 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from axes import helpers as axes_helpers
 from axes.backends import AxesStandaloneBackend
 from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from cmlims import roles
-from cmlims.audit import Action, audit_record
+from cmlims.audit import Action, audit_record, audited_write
 from cmlims.exceptions import InvalidInput, PermissionDenied, field_error
+from cmlims.locks import queryset_lock, queryset_lock_skip_held
+from cmlims.models import LoginLock
 
 _LOCK_OBJECT = "cmlims.login_lock"  # the audit object of a lock (an address has no row of its own)
 _WINDOW_KEY_PREFIX = "login-failures"
@@ -202,31 +206,84 @@ def login_failure_counts_sweep() -> int:
     return written
 
 
+def _locked_subjects(username: str, address: str) -> list[tuple[str, str, int]]:
+    """(subject, value, failures) of what axes has locked: each of the user name and the address is counted
+    on its own (AXES_LOCKOUT_PARAMETERS), so either or both may have reached the limit."""
+    axes_cache = axes_helpers.get_cache()
+    counted = []
+    for subject, value in ((LoginLock.Subject.USERNAME, username), (LoginLock.Subject.IP_ADDRESS, address)):
+        if value:
+            (key,) = axes_helpers.make_cache_key_list([{subject.value: value}])
+            counted.append((subject, value, int(axes_cache.get(key) or 0)))
+    locked = [c for c in counted if c[2] >= settings.AXES_FAILURE_LIMIT]
+    return locked or counted  # axes said locked: if its counts are gone already, both candidates are named
+
+
+def _lock_open(subject: str, value: str, failures: int, now: datetime) -> LoginLock | None:
+    """The new open lock row of the subject, or None when one is open already (the lock is recorded)."""
+    value = value[:150]
+    stale = LoginLock.objects.open().filter(subject=subject, value=value, locked_until__lte=now)
+    _locks_expire(stale)  # ran out before the sweep saw it: its end goes first, then the new lock
+    if LoginLock.objects.open().filter(subject=subject, value=value).exists():
+        return None
+    try:
+        with transaction.atomic(), audited_write():  # the lock's entry (login_lockout_record) names the row
+            return LoginLock.objects.create(subject=subject, value=value, failures=failures, locked_at=now,
+                                            locked_until=now + settings.AXES_COOLOFF_TIME)
+    except IntegrityError:  # a concurrent request recorded the same lock a moment ago
+        return None
+
+
 def login_lockout_record(*, request, username: str | None, ip_address: str | None) -> None:
-    """Record a lockout (called by axes' ``user_locked_out`` signal), once per user name and address per
-    window, with axes' count of failures. axes repeats the signal for each attempt refused while locked
-    (no failure counted on the request then): those are failed-login entries already, not new locks."""
+    """Record a lockout (called by axes' ``user_locked_out`` signal): an open ``LoginLock`` row per locked
+    user name or address and one entry naming them, with axes' count of failures. axes repeats the signal
+    for each attempt refused while locked (no failure counted on the request then): those are failed-login
+    entries already, not new locks, and cost no query."""
     failures = getattr(request, "axes_failures_since_start", None)  # axes' count for the locked name or address
     if failures is None:
         return
-    username = (username or "")[:150]
-    address = (ip_address or "")[:64]
-    window = _Window.now()
-    first, _ = _count(window, "locked", username, address)
-    if not first:
-        return
-    locked_until = timezone.now() + settings.AXES_COOLOFF_TIME
+    raw_username, address = username or "", (ip_address or "")[:64]
+    username = raw_username[:150]
+    now = timezone.now()
     with transaction.atomic():
+        locks = [lock for subject, value, count in _locked_subjects(raw_username, address)
+                 if (lock := _lock_open(subject, value, count, now))]
+        if not locks:
+            return
         audit_record(
             actor=None, actor_name="anonymous", action=Action.LOGIN_FAILED, object_type=_LOCK_OBJECT,
             object_id=username or address, object_repr=username or address,
             changes={"event": "locked_out", "username": username, "remote_addr": address,
                      "path": getattr(request, "path", ""), "failures": failures,
                      "failure_limit": settings.AXES_FAILURE_LIMIT,
+                     "locked": [lock.subject for lock in locks], "locks": [lock.pk for lock in locks],
                      "locked_for_seconds": int(settings.AXES_COOLOFF_TIME.total_seconds()),
-                     # The lock ends by itself then (axes' count expires); an earlier end is a clearing entry.
-                     "locked_until": locked_until.isoformat()},
+                     # The lock runs out then (axes' count expires): the sweep writes that end as its own
+                     # entry (login_lock_expiries_sweep); an earlier end is a clearing entry.
+                     "locked_until": locks[0].locked_until.isoformat()},
         )
+
+
+def _locks_expire(due) -> int:
+    """End the given open locks as run out, each with its entry (at its own time: the sweep may be late)."""
+    ended = 0
+    for lock in queryset_lock_skip_held(due):
+        with audited_write():
+            LoginLock.objects.filter(pk=lock.pk).update(ended_at=lock.locked_until, end=LoginLock.End.EXPIRED)
+        audit_record(actor=None, action=Action.CHANGED, object_type=_LOCK_OBJECT, object_id=lock.value,
+                     object_repr=lock.value,
+                     changes={"login_lock": ["locked", "expired"], "event": "lock_expired", "lock": lock.pk,
+                              lock.subject: lock.value, "locked_at": lock.locked_at.isoformat(),
+                              "ended_at": lock.locked_until.isoformat(), "failures": lock.failures})
+        ended += 1
+    return ended
+
+
+def login_lock_expiries_sweep() -> int:
+    """Write the end of every login lock that ran out (beat every minute, with the failed-login sweep): the
+    trail shows both ends of every lock. Concurrent sweeps skip each other's rows. Returns the locks ended."""
+    with transaction.atomic():
+        return _locks_expire(LoginLock.objects.open().filter(locked_until__lte=timezone.now()))
 
 
 def may_clear_locks(actor) -> bool:
@@ -249,11 +306,21 @@ def login_lock_clear(*, actor, username: str = "", ip_address: str = "", reason:
         cleared += axes_reset(username=username)
     if ip_address:
         cleared += axes_reset(ip=ip_address)
+    now = timezone.now()
+    subjects = models.Q(pk__in=[])
+    if username:
+        subjects |= models.Q(subject=LoginLock.Subject.USERNAME, value=username[:150])
+    if ip_address:
+        subjects |= models.Q(subject=LoginLock.Subject.IP_ADDRESS, value=ip_address[:64])
     with transaction.atomic():
+        _locks_expire(LoginLock.objects.open().filter(subjects, locked_until__lte=now))  # ran out before
+        ended = [lock.pk for lock in queryset_lock(LoginLock.objects.open().filter(subjects))]
+        with audited_write():  # the clearing entry below names the rows it ended
+            LoginLock.objects.filter(pk__in=ended).update(ended_at=now, end=LoginLock.End.CLEARED)
         audit_record(actor=actor, action=Action.CHANGED, object_type=_LOCK_OBJECT,
                      object_id=username or ip_address, object_repr=username or ip_address,
-                     changes={"login_lock": ["locked", "cleared"], "username": username,
-                              "remote_addr": ip_address, "counters_cleared": cleared},
+                     changes={"login_lock": ["locked", "cleared"], "event": "lock_cleared", "username": username,
+                              "remote_addr": ip_address, "counters_cleared": cleared, "locks": ended},
                      reason=reason.strip())
     return cleared
 

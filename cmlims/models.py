@@ -151,3 +151,48 @@ class ApiToken(AuditedModel):
     @property
     def is_live(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class LoginLockQuerySet(AuditedQuerySet):
+    def open(self):
+        return self.filter(ended_at__isnull=True)
+
+
+class LoginLock(AuditedModel):
+    """A login lock of one user name or one client address (django-axes keeps the count in the cache; this
+    row keeps the lock's life in the record, so that its end is written to the trail whether it is cleared
+    or runs out). Written by ``cmlims.logins`` only, each change with its audit entry."""
+
+    class Subject(models.TextChoices):
+        USERNAME = "username", "user name"
+        IP_ADDRESS = "ip_address", "client address"
+
+    class End(models.TextChoices):
+        OPEN = "", "still locked"
+        EXPIRED = "expired", "ran out"
+        CLEARED = "cleared", "cleared early"
+
+    subject = models.CharField(max_length=16, choices=Subject.choices)
+    value = models.CharField(max_length=150, help_text="the locked user name or client address")
+    failures = models.PositiveIntegerField(help_text="failed logins counted when it locked")
+    locked_at = models.DateTimeField()
+    locked_until = models.DateTimeField(help_text="when the lock runs out unless cleared before")
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end = models.CharField(max_length=8, choices=End.choices, blank=True, default=End.OPEN)
+
+    objects = LoginLockQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "login lock"
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "value"], condition=models.Q(ended_at__isnull=True),
+                                    name="login_lock_one_open_per_subject"),
+            models.CheckConstraint(condition=models.Q(ended_at__isnull=True, end="")
+                                   | (models.Q(ended_at__isnull=False) & ~models.Q(end="")),
+                                   name="login_lock_end_with_its_time"),
+        ]
+        indexes = [models.Index(fields=["locked_until"], condition=models.Q(ended_at__isnull=True),
+                                name="login_lock_open_by_end")]
+
+    def __str__(self) -> str:
+        return f"login lock of {self.get_subject_display()} {self.value}"

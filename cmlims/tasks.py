@@ -7,7 +7,7 @@ from celery import shared_task
 
 from cmlims import periodic
 from cmlims.anchors import audit_checkpoint_write
-from cmlims.logins import login_failure_counts_sweep
+from cmlims.logins import login_failure_counts_sweep, login_lock_expiries_sweep
 from cmlims.verification import audit_chain_verify
 
 logger = logging.getLogger("cmlims.audit")
@@ -31,8 +31,9 @@ def audit_verify() -> dict:
 
 @shared_task(name="cmlims.login_failures_sweep", ignore_result=True)
 def login_failures_sweep() -> int:
-    """The failed-login counts of closed windows into the trail (cmlims.logins); returns the entries written."""
-    return login_failure_counts_sweep()
+    """The failed-login counts of closed windows and the ends of login locks that ran out into the trail
+    (cmlims.logins); returns the entries written."""
+    return login_failure_counts_sweep() + login_lock_expiries_sweep()
 
 
 periodic.register("login-failures-sweep", "cmlims.login_failures_sweep", every=timedelta(minutes=1))

@@ -45,7 +45,10 @@ LABELS = [m._meta.label for m in MODELS]
 NOWHERE = 10**12  # a pk no row has
 
 # label -> {"values": {field: value or callable(n)}, "change": field name}
-OVERRIDES: dict[str, dict] = {}
+OVERRIDES: dict[str, dict] = {
+    # One open lock per user name or address (a partial unique constraint): each row its own subject.
+    "cmlims.LoginLock": {"values": {"value": lambda n: f"user{n}"}, "change": "failures"},
+}
 
 _counter = itertools.count(1)
 

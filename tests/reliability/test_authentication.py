@@ -26,8 +26,8 @@ from cmlims.audit import Action
 from cmlims.esign.models import Meaning
 from cmlims.esign.services import signing_credentials_verify
 from cmlims.exceptions import SigningLocked
-from cmlims.logins import failure_count_key
-from cmlims.models import AuditEntry
+from cmlims.logins import failure_count_key, login_failure_counts_sweep, login_lock_expiries_sweep
+from cmlims.models import AuditEntry, LoginLock
 from cmlims.periodic import beat_schedule
 from cmlims.tasks import login_failures_sweep
 from tests.support.builders import PASSWORD
@@ -162,7 +162,7 @@ def test_refused_attempts_from_a_locked_address_are_swept_as_one_count(make_user
         for n in range(LIMIT + 12):
             Client().post("/admin/login/", {"username": f"mallory{n}", "password": "x"}, REMOTE_ADDR="10.5.3.1")
     with time_machine.travel(NOON + WINDOW, tick=False):
-        assert login_failures_sweep() == 1
+        assert login_failure_counts_sweep() == 1
     (swept,) = [e for e in _failed_entries() if e.changes.get("event") == "window_closed"]
     assert swept.changes["refused"] and swept.object_repr == ""
     # The attempt that locked and the 12 after it, counted under the address alone.
@@ -201,7 +201,77 @@ def test_a_qc_officer_clears_a_lock_with_a_reason_and_lab_staff_may_not(make_use
     assert cleared.status_code == 200 and cleared.json()["cleared"] >= 1
     entry = AuditEntry.objects.filter(action=Action.CHANGED, object_type="cmlims.login_lock").get()
     assert entry.user == qc.user and entry.object_repr == "robot" and entry.reason
+    lock = LoginLock.objects.get(subject="username", value="robot")
+    assert lock.end == LoginLock.End.CLEARED and entry.changes["locks"] == [lock.pk]
     assert _token(api_client, "robot", PASSWORD, "10.6.0.9").status_code == 200
+
+
+def _lock_entries(event):
+    return [e for e in AuditEntry.objects.filter(object_type="cmlims.login_lock").order_by("sequence")
+            if e.changes.get("event") == event]
+
+
+@pytest.mark.req("SEC-AUTH-LOCK-ENDS", "SEC-AUTH-LOCKOUT")
+def test_a_lock_that_runs_out_is_ended_in_the_trail_once_dated_when_it_ended(make_user, api_client):
+    make_user("robot", roles.INTEGRATION)
+    with time_machine.travel(NOON, tick=False):
+        for n in range(LIMIT):  # from ten addresses: the user name locks, no address does
+            _token(api_client, "robot", "wrong-password", f"10.7.0.{n + 1}")
+    (locked,) = _lock_entries("locked_out")
+    (lock,) = LoginLock.objects.all()
+    assert (lock.subject, lock.value, lock.failures, lock.end) == ("username", "robot", LIMIT, "")
+    assert locked.changes["locks"] == [lock.pk] and locked.changes["locked"] == ["username"]
+    assert lock.locked_until == NOON + settings.AXES_COOLOFF_TIME
+    with time_machine.travel(lock.locked_until - dt.timedelta(seconds=1), tick=False):
+        assert login_lock_expiries_sweep() == 0, "still locked"
+    late = lock.locked_until + dt.timedelta(minutes=7)  # beat was down for a while
+    with time_machine.travel(late, tick=False):
+        assert login_failures_sweep() == 1
+        assert login_lock_expiries_sweep() == 0, "a second sweep finds nothing to end"
+    (expired,) = _lock_entries("lock_expired")
+    assert expired.changes["login_lock"] == ["locked", "expired"] and expired.changes["lock"] == lock.pk
+    assert dt.datetime.fromisoformat(expired.changes["ended_at"]) == lock.locked_until, "dated when it ended"
+    assert expired.username == "system" and expired.object_repr == "robot"
+    lock.refresh_from_db()
+    assert lock.end == LoginLock.End.EXPIRED and lock.ended_at == lock.locked_until
+
+
+@pytest.mark.req("SEC-AUTH-LOCK-ENDS", "SEC-AUTH-UNLOCK")
+@time_machine.travel(NOON, tick=True)
+def test_a_lock_set_again_after_it_was_cleared_is_a_new_lock_with_its_own_entry(make_user, api_client, auth_client):
+    make_user("robot", roles.INTEGRATION)
+    qc = auth_client(make_user("qc1", roles.QC_OFFICER))
+    for round_ in range(2):
+        for _ in range(LIMIT):  # one address, one user name: both lock
+            _token(api_client, "robot", "wrong-password", "10.7.1.1")
+        assert qc.post("/api/v1/auth/locks/clear/", {"username": "robot", "ip_address": "10.7.1.1",
+                                                      "reason": f"round {round_}"}, format="json").status_code == 200
+    locks = list(LoginLock.objects.order_by("pk"))
+    assert [(lock.subject, lock.end) for lock in locks] == [("username", "cleared"), ("ip_address", "cleared")] * 2
+    locked, cleared = _lock_entries("locked_out"), _lock_entries("lock_cleared")
+    assert [e.changes["locks"] for e in locked] == [[locks[0].pk, locks[1].pk], [locks[2].pk, locks[3].pk]]
+    assert [e.changes["locks"] for e in cleared] == [[locks[0].pk, locks[1].pk], [locks[2].pk, locks[3].pk]]
+    assert [e.reason for e in cleared] == ["round 0", "round 1"]
+    assert login_lock_expiries_sweep() == 0, "a cleared lock does not run out as well"
+
+
+@pytest.mark.req("SEC-AUTH-LOCK-ENDS")
+def test_a_lock_that_ran_out_unswept_is_ended_before_the_same_subject_locks_again(make_user, api_client):
+    with time_machine.travel(NOON, tick=False):
+        for n in range(LIMIT):
+            _token(api_client, f"guess{n}", "wrong-password", "10.7.2.1")
+    (first,) = LoginLock.objects.all()
+    assert (first.subject, first.value) == ("ip_address", "10.7.2.1")
+    cache.clear()  # axes' counts ran out with the lock (Redis keeps its own clock, not the test's)
+    with time_machine.travel(first.locked_until + dt.timedelta(minutes=1), tick=False):
+        for n in range(LIMIT):  # no sweep ran in between
+            _token(api_client, f"again{n}", "wrong-password", "10.7.2.1")
+    first.refresh_from_db()
+    second = LoginLock.objects.open().get()
+    assert first.end == LoginLock.End.EXPIRED and second.pk != first.pk
+    expired, relocked = [e for e in AuditEntry.objects.filter(object_type="cmlims.login_lock").order_by("sequence")
+                         if e.changes.get("event") in {"lock_expired", "locked_out"}][1:]
+    assert expired.changes["lock"] == first.pk and relocked.changes["locks"] == [second.pk], "the end comes first"
 
 
 @pytest.mark.req("SEC-AUTH-THROTTLE")
