@@ -43,7 +43,7 @@ from cmlims.admin_paging import AuditTrailPaginator, IdsFirstPaginator
 from cmlims.audit import audited_save, audited_void, object_type_of
 from cmlims.context import current_request
 from cmlims.exceptions import ApplicationError
-from cmlims.models import ApiToken, AuditCheckpoint, AuditEntry
+from cmlims.models import ApiToken, AuditCheckpoint, AuditEntry, LoginLock
 from cmlims.timeline import object_history, timeline_for, timeline_registered
 from cmlims.verification import audit_chain_verify
 
@@ -686,6 +686,54 @@ class ApiTokenAdmin(AuditHistoryMixin, ReadOnlyAdmin):
             tokens = [api_token_revoke(token=t, actor=request.user, reason="revoked in the admin")
                       for t in queryset.select_related("user")]
         self.message_user(request, f"{len(tokens)} token(s) revoked.", level=messages.SUCCESS)
+
+
+@admin.register(LoginLock)
+class LoginLockAdmin(ReadOnlyAdmin):
+    """Login locks (cmlims.logins) for the QC officer and the administrator: which user names and addresses
+    are locked, how each lock ended, and a reason page that clears an open one early."""
+
+    list_display = ("value", "subject", "failures", "locked_at", "locked_until", "end", "ended_at", "clear_link")
+    list_filter = (("ended_at", admin.EmptyFieldListFilter), "subject", "end")
+    search_fields = ("=value",)
+    ordering = ("-locked_at", "-pk")
+    fields = ("subject", "value", "failures", "locked_at", "locked_until", "end", "ended_at")
+
+    @admin.display(description="clear")
+    def clear_link(self, lock):
+        if lock.ended_at is not None:
+            return "—"
+        return format_html('<a href="{}">Clear…</a>', reverse("admin:cmlims_loginlock_clear", args=[lock.pk]))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.clear_view)
+        return [path("<path:object_id>/clear/", view, name="cmlims_loginlock_clear"), *super().get_urls()]
+
+    def clear_view(self, request, object_id):
+        from cmlims.logins import login_lock_clear, may_clear_locks
+
+        if not may_clear_locks(request.user):
+            raise PermissionDenied  # before the lookup: a refusal says nothing about which locks exist
+        lock = self.get_object(request, object_id)
+        if lock is None:
+            raise Http404(f"No login lock with id {object_id}")
+        if lock.ended_at is not None:
+            self.message_user(request, f"{lock} has ended already ({lock.get_end_display()}).", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:cmlims_loginlock_changelist"))
+        form = VoidForm(request.POST or None)
+        form.fields["reason"].help_text = "Why the lock is cleared before it runs out."
+        if request.method == "POST" and form.is_valid():
+            named = {"username" if lock.subject == LoginLock.Subject.USERNAME else "ip_address": lock.value}
+            try:
+                login_lock_clear(actor=request.user, reason=form.cleaned_data["reason"], **named)
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, f"{lock} was cleared.", level=messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:cmlims_loginlock_changelist"))
+        context = {**self.admin_site.each_context(request), "title": f"Clear {lock}", "opts": self.opts,
+                   "object": lock, "form": form}
+        return TemplateResponse(request, "admin/cmlims/login_lock_clear.html", context)
 
 
 # --- users and groups: history from the trail, users never deleted --------------------------------------

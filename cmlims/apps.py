@@ -12,7 +12,7 @@ class CmlimsConfig(AppConfig):
     # Which role holds which permission of this app (see cmlims/roles.py).
     role_permissions = {
         roles.LAB_STAFF: {"cmlims.view_auditentry"},
-        roles.QC_OFFICER: {"cmlims.view_auditentry"},
+        roles.QC_OFFICER: {"cmlims.view_auditentry", "cmlims.view_loginlock"},  # and clears them (cmlims.logins)
         roles.SHIPPING_COORDINATOR: {"cmlims.view_auditentry"},
         roles.INTEGRATION: set(),
     }

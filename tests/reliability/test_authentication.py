@@ -383,3 +383,33 @@ def test_the_idle_time_is_30_minutes_unless_set_in_the_demo_and_in_production(tm
                            capture_output=True, text=True, timeout=120, check=False)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split()[-1] == "1800.0"
+
+
+@pytest.mark.req("SEC-AUTH-UNLOCK", "SEC-AUTH-LOCK-ENDS")
+@time_machine.travel(NOON, tick=True)
+def test_a_qc_officer_sees_the_locks_in_the_admin_and_clears_one_there_with_a_reason(make_user, api_client):
+    make_user("robot", roles.INTEGRATION)
+    for n in range(LIMIT):
+        _token(api_client, "robot", "wrong-password", f"10.8.0.{n + 1}")
+    lock = LoginLock.objects.get()
+    lab, qc = Client(), Client()
+    lab.force_login(make_user("lab1", roles.LAB_STAFF, is_staff=True))
+    qc.force_login(make_user("qc1", roles.QC_OFFICER, is_staff=True))
+    page = f"/admin/cmlims/loginlock/{lock.pk}/clear/"
+    assert lab.get("/admin/cmlims/loginlock/").status_code == 403
+    assert lab.post(page, {"reason": "x"}).status_code == 403
+    listing = qc.get("/admin/cmlims/loginlock/")
+    assert listing.status_code == 200 and page in listing.content.decode()
+    blank = qc.post(page, {"reason": ""})
+    assert blank.status_code == 200 and blank.context["form"].errors["reason"], "a reason is required"
+    assert LoginLock.objects.open().count() == 1, "nothing cleared without a reason"
+    done = qc.post(page, {"reason": "integration's password rotated"})
+    assert done.status_code == 302
+    lock.refresh_from_db()
+    assert lock.end == LoginLock.End.CLEARED
+    (entry,) = [e for e in AuditEntry.objects.filter(object_type="cmlims.login_lock")
+                if e.changes.get("event") == "lock_cleared"]
+    assert entry.user.username == "qc1" and entry.reason == "integration's password rotated"
+    assert entry.changes["locks"] == [lock.pk] and entry.changes["username"] == "robot"
+    assert page not in qc.get("/admin/cmlims/loginlock/").content.decode(), "an ended lock offers no clearing"
+    assert _token(api_client, "robot", PASSWORD, "10.8.0.1").status_code == 200

@@ -186,7 +186,7 @@ ADMIN_ACTIONS = {
 # Admin model pages: their role rules are checked page by page in test_admin_matrix.py; here the registry is
 # pinned, so that a new admin or action is a decision someone writes down.
 ADMIN_MODELS = {
-    "cmlims.AuditEntry", "cmlims.AuditCheckpoint", "cmlims.ApiToken", "auth.User", "auth.Group",
+    "cmlims.AuditEntry", "cmlims.AuditCheckpoint", "cmlims.ApiToken", "cmlims.LoginLock", "auth.User", "auth.Group",
     "esign.Signature", "esign.SigningFailure", "investigations.Investigation", "documents.DocumentJob",
     "documents.LabelPrint", "documents.LabelDisposition", "batches.Product", "batches.StorageLocation",
     "batches.CellSource", "batches.CellBank",
