@@ -58,8 +58,8 @@ class ConditionBody(serializers.Serializer):
 
 
 class ErrorBody(serializers.Serializer):
-    """Every 4xx answer (``cmlims.api.exceptions``): a code to branch on, a message to show, and what the
-    error is about where it has one."""
+    """Every 4xx answer and the 503 of an unreachable database (``cmlims.api.exceptions``): a code to branch
+    on, a message to show, and what the error is about where it has one."""
 
     code = serializers.CharField(help_text="e.g. invalid, not_found, permission_denied, conflict, throttled")
     message = serializers.CharField()
@@ -70,5 +70,5 @@ class ErrorBody(serializers.Serializer):
                                  help_text="a refused file's problems, row by row")
     vials = serializers.ListField(child=serializers.DictField(), required=False,
                                   help_text="the vials refused and why")
-    retry_after = serializers.IntegerField(required=False, help_text="seconds (throttled)")
+    retry_after = serializers.IntegerField(required=False, help_text="seconds (throttled, database_unavailable)")
 

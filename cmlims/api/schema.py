@@ -131,6 +131,12 @@ class CmlimsAutoSchema(AutoSchema):
         if "4XX" not in responses:
             responses["4XX"] = self._get_response_for_code(ErrorBody, "4XX", [JSON], direction)
             responses["4XX"]["description"] = "refused: code, message, and what it is about (fields, conditions)"
+        if "503" not in responses:  # cmlims.api.exceptions.database_unavailable: any operation, while it lasts
+            responses["503"] = self._get_response_for_code(ErrorBody, "503", [JSON], direction)
+            responses["503"]["description"] = ("database_unavailable: the database is unreachable for a moment "
+                                               "(a restart, a failover); nothing was done, retry after Retry-After")
+            responses["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"},
+                                                           "description": "seconds to wait before retrying"}}
         return responses
 
     def _map_basic_serializer(self, serializer, direction):

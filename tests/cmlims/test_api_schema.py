@@ -203,14 +203,18 @@ def test_every_operation_says_what_its_success_answers(schema):
     assert set(FREE_FORM_RESPONSES) <= {operation for operation, _ in _success_bodies(schema)}  # none stale
 
 
-@pytest.mark.req("README-FUZZ", "README-API-ERRORS")
+@pytest.mark.req("README-FUZZ", "README-API-ERRORS", "REL-FAULT-DB-RESTART")
 def test_every_operation_states_the_error_body(schema):
     missing = []
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
-            error = operation["responses"].get("4XX", {}).get("content", {}).get("application/json", {})
-            if error.get("schema", {}).get("$ref") != "#/components/schemas/ErrorBody":
-                missing.append(f"{method.upper()} {path}")
+            for status in ("4XX", "503"):  # 503: the database unreachable for a moment (retry after Retry-After)
+                answer = operation["responses"].get(status, {})
+                error = answer.get("content", {}).get("application/json", {})
+                if error.get("schema", {}).get("$ref") != "#/components/schemas/ErrorBody":
+                    missing.append(f"{method.upper()} {path} {status}")
+                if status == "503" and "Retry-After" not in answer.get("headers", {}):
+                    missing.append(f"{method.upper()} {path} 503 Retry-After")
     assert not missing, missing
     error = schema["components"]["schemas"]["ErrorBody"]
     assert error["required"] == ["code", "message"]
@@ -231,7 +235,7 @@ def test_hand_built_bodies_say_their_nulls_enums_and_the_status_they_come_with(s
     assert set(listed["properties"]) == {"next", "previous", "results"}  # a cursor page of shipments
     # a record made by POST is answered 201 and described as the record, not as the input it was made from
     donor = paths["/api/v1/donors/"]["post"]["responses"]
-    assert list(donor) == ["201", "4XX"]
+    assert list(donor) == ["201", "4XX", "503"]
     made = _resolve(schema, donor["201"]["content"]["application/json"]["schema"])
     assert {"id", "code", "tissue", "eligibility_status", "voided_at"} <= set(made["properties"])
     assert "reason" not in made["properties"]
