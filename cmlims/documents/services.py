@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import timedelta
 from typing import Any
 
@@ -39,7 +39,7 @@ from cmlims.audit import (
 )
 from cmlims.documents.lease import Executor, LeaseKeeper, lease_duration, take_over_reason
 from cmlims.documents.models import Disposition, DocumentJob, JobStatus, LabelDisposition, LabelPrint
-from cmlims.documents.registry import BuildContext, BuiltDocument, builder_get
+from cmlims.documents.registry import BuildContext, BuiltDocument, LabelPrintSpec, builder_get
 from cmlims.documents.selectors import label_item_counts, label_on_item, label_used
 from cmlims.exceptions import ApplicationError, Conflict, InvalidInput
 from cmlims.locks import document_job_lock
@@ -339,11 +339,11 @@ def _job_complete(
             return _stood_down(job_id, executor)
         now = timezone.now()
         specs = built.label_prints if printed is None else built.label_prints[:printed]
+        # The spec's fields as they are (asdict deep-copies every payload: 4 ms of a 50-label job, B7).
+        names = [f.name for f in fields(LabelPrintSpec)]
         prints = [
-            LabelPrint(
-                job=job, printed_by=job.requested_by, printed_at=now,
-                **asdict(spec),
-            )
+            LabelPrint(job=job, printed_by=job.requested_by, printed_at=now,
+                       **{name: getattr(spec, name) for name in names})
             for spec in specs
         ]
         if error:
