@@ -70,7 +70,7 @@ def coa_report(ctx: BuildContext) -> tuple[Report, CMLot]:
     if conditions:
         raise Conflict("; ".join(c["detail"] for c in conditions), code="coa_refused", conditions=conditions)
     spec, items = lot_specification_items(lot)  # one query for both
-    everything = lot_results_read(lot)  # one read for the table, the set-aside results and the content check
+    everything = lot_results_read(lot, items=items)  # one read for the table, the set-aside results, the check
     results = counting_results(lot, everything)
     rows, failing = [], []
     for item in items:
