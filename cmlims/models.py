@@ -63,6 +63,8 @@ class AuditEntry(models.Model):
             # the admin's user filter and search by object id (any type) without a full scan
             models.Index(fields=["username", "sequence"], name="audit_username_idx"),
             models.Index(fields=["object_id"], name="audit_object_id_idx"),
+            # the trail of one record type, newest first (migration 0010 builds it CONCURRENTLY)
+            models.Index(fields=["object_type", "sequence"], name="audit_type_seq_idx"),
         ]
         verbose_name_plural = "audit entries"
 

@@ -1,5 +1,6 @@
 """The one exception handler: every API error has the body ``{"code", "message", ...}``."""
 
+import sqlite3
 import sys
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -86,9 +87,17 @@ DATABASE_UNAVAILABLE = ("The database could not be reached (it may be restarting
                         "repeating it.")
 
 
+# SQLite reports a statement it cannot run as an OperationalError too: that is a defect of ours (a 500, logged
+# with its traceback), not an outage to retry.
+_SQLITE_DEFECTS = ("syntax error", "no such table", "no such column", "no such function", "has no column")
+
+
 def is_database_unavailable(exc: BaseException | None) -> bool:
     """A lost or refused database connection (a restart, a failover): the request may be retried."""
-    return isinstance(exc, (OperationalError, InterfaceError))
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return False
+    cause = exc.__cause__
+    return not (isinstance(cause, sqlite3.Error) and any(text in str(cause) for text in _SQLITE_DEFECTS))
 
 
 def database_unavailable(request) -> HttpResponse:

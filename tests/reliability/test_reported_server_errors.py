@@ -1,8 +1,12 @@
 """The server errors an outside fuzzer found (issue 18): each input now answers the one right 2xx/4xx."""
 
+import sqlite3
+
 import pytest
+from django.db import OperationalError
 
 from cmlims import roles
+from cmlims.api.exceptions import is_database_unavailable
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +78,23 @@ def test_a_bug_under_api_answers_a_short_json_500_and_logs_the_traceback(caplog)
     assert "a bug" in caplog.text and "Traceback" in caplog.text
     # Outside /api/ Django's own handling stays (the admin shows its page).
     assert middleware.process_exception(RequestFactory().get("/admin/"), RuntimeError("x")) is None
+
+
+def _as_django(cause: sqlite3.Error) -> OperationalError:
+    error = OperationalError(str(cause))  # as django.db.utils wraps a driver's error
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.req("README-API-ERRORS", "REL-FAULT-DB-RESTART")
+def test_a_statement_sqlite_refuses_is_a_defect_not_an_outage(tmp_path):
+    """SQLite (the demo) raises OperationalError for a statement it cannot parse as for a file it cannot open:
+    only the second is "database unavailable, retry" (503); the first is our defect, a logged 500 (the audit
+    trail's type filter once answered the demo 503 for its SQL)."""
+    with pytest.raises(sqlite3.OperationalError) as bad_sql:
+        sqlite3.connect(":memory:").execute("WITH RECURSIVE skip(v) AS ((SELECT 1) UNION ALL SELECT 1) SELECT 1")
+    assert "syntax error" in str(bad_sql.value)
+    assert not is_database_unavailable(_as_django(bad_sql.value))
+    with pytest.raises(sqlite3.OperationalError) as unreachable:
+        sqlite3.connect(tmp_path / "no-such-folder" / "db.sqlite3")
+    assert is_database_unavailable(_as_django(unreachable.value))
