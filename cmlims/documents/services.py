@@ -195,12 +195,19 @@ def _job_lock(job_id: int) -> DocumentJob:
 
 LEASED = "leased"  # another execution holds the job: this one stood down
 SKIPPED = "skipped"  # the job was finished already, or finished by another execution first
+MISSING = "missing"  # no such job: a message left in the broker from another (or a restored) database
 
 
 def _job_start(job_id: int, executor: Executor) -> DocumentJob | str:
-    """The job, now running under ``executor``'s lease; or SKIPPED (finished) or LEASED (held by a live owner)."""
+    """The job, now running under ``executor``'s lease; or SKIPPED (finished), LEASED (held by a live owner) or
+    MISSING (no such job: the message is dropped with a warning rather than failing the task and its retries;
+    messages are sent once the job's row is committed, so one that names no row can never be run)."""
     with transaction.atomic():
-        job = _job_lock(job_id)
+        try:
+            job = _job_lock(job_id)
+        except DocumentJob.DoesNotExist:
+            logger.warning("document job %s does not exist on this database: message dropped", job_id)
+            return MISSING
         if job.finished:
             return SKIPPED
         now = timezone.now()
@@ -226,7 +233,8 @@ def _job_start(job_id: int, executor: Executor) -> DocumentJob | str:
 
 def document_job_run(*, job_id: int, executor: Executor | None = None, keep_lease: bool = False) -> str:
     """Execute one job under a lease; returns its final status, SKIPPED when it was already finished (or
-    another execution finished it first) or LEASED when another execution holds it.
+    another execution finished it first), LEASED when another execution holds it, MISSING when there is no
+    such job.
 
     ``executor`` names this execution (the worker passes its task id and try); ``keep_lease`` renews the lease
     from a heartbeat thread while the job runs (the worker; an in-process call needs none: it is short and its

@@ -175,3 +175,15 @@ def test_the_sweep_is_a_registered_periodic_task():
 
     entry = beat_schedule()["documents-sweep"]
     assert entry["task"] == "documents.sweep" and entry["schedule"] == 60
+
+
+@pytest.mark.req("DOC-JOB-LEASE")
+def test_a_message_naming_no_job_is_dropped_with_a_warning_and_writes_nothing(caplog):
+    """A message left in the broker by another database (or by one since restored from a backup) names a job
+    that does not exist here: the worker drops it instead of failing the task and its retries."""
+    missing = (DocumentJob.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1000
+    before = AuditEntry.objects.count()
+    with caplog.at_level("WARNING", logger="cmlims.documents"):
+        assert services.document_job_run(job_id=missing) == services.MISSING
+    assert f"document job {missing} does not exist" in caplog.text
+    assert AuditEntry.objects.count() == before and not DocumentJob.objects.filter(pk=missing).exists()
