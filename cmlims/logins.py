@@ -223,7 +223,7 @@ def _lock_open(subject: str, value: str, failures: int, now: datetime) -> LoginL
     """The new open lock row of the subject, or None when one is open already (the lock is recorded)."""
     value = value[:150]
     stale = LoginLock.objects.open().filter(subject=subject, value=value, locked_until__lte=now)
-    _locks_expire(stale)  # ran out before the sweep saw it: its end goes first, then the new lock
+    _locks_expire(stale, wait=True)  # ran out before the sweep saw it: its end goes first, then the new lock
     if LoginLock.objects.open().filter(subject=subject, value=value).exists():
         return None
     try:
@@ -264,10 +264,12 @@ def login_lockout_record(*, request, username: str | None, ip_address: str | Non
         )
 
 
-def _locks_expire(due) -> int:
-    """End the given open locks as run out, each with its entry (at its own time: the sweep may be late)."""
+def _locks_expire(due, *, wait: bool = False) -> int:
+    """End the given open locks as run out, each with its entry (at its own time: the sweep may be late).
+    The sweep skips rows another transaction holds; a new lock or a clearing of the same subject ``wait``s
+    for it, so that it sees the row ended (and records its own lock) rather than still open."""
     ended = 0
-    for lock in queryset_lock_skip_held(due):
+    for lock in (queryset_lock(due) if wait else queryset_lock_skip_held(due)):
         with audited_write():
             LoginLock.objects.filter(pk=lock.pk).update(ended_at=lock.locked_until, end=LoginLock.End.EXPIRED)
         audit_record(actor=None, action=Action.CHANGED, object_type=_LOCK_OBJECT, object_id=lock.value,
@@ -313,7 +315,7 @@ def login_lock_clear(*, actor, username: str = "", ip_address: str = "", reason:
     if ip_address:
         subjects |= models.Q(subject=LoginLock.Subject.IP_ADDRESS, value=ip_address[:64])
     with transaction.atomic():
-        _locks_expire(LoginLock.objects.open().filter(subjects, locked_until__lte=now))  # ran out before
+        _locks_expire(LoginLock.objects.open().filter(subjects, locked_until__lte=now), wait=True)  # ran out
         ended = [lock.pk for lock in queryset_lock(LoginLock.objects.open().filter(subjects))]
         with audited_write():  # the clearing entry below names the rows it ended
             LoginLock.objects.filter(pk__in=ended).update(ended_at=now, end=LoginLock.End.CLEARED)

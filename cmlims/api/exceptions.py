@@ -87,9 +87,9 @@ DATABASE_UNAVAILABLE = ("The database could not be reached (it may be restarting
                         "repeating it.")
 
 
-# SQLite reports a statement it cannot run as an OperationalError too: that is a defect of ours (a 500, logged
-# with its traceback), not an outage to retry.
-_SQLITE_DEFECTS = ("syntax error", "no such table", "no such column", "no such function", "has no column")
+# SQLite raises OperationalError for a statement it cannot run as well as for a file it cannot reach: only
+# these are an outage to retry; anything else is a defect of ours (a 500, logged with its traceback).
+_SQLITE_UNAVAILABLE = ("database is locked", "database table is locked", "unable to open", "disk i/o error")
 
 
 def is_database_unavailable(exc: BaseException | None) -> bool:
@@ -97,7 +97,9 @@ def is_database_unavailable(exc: BaseException | None) -> bool:
     if not isinstance(exc, (OperationalError, InterfaceError)):
         return False
     cause = exc.__cause__
-    return not (isinstance(cause, sqlite3.Error) and any(text in str(cause) for text in _SQLITE_DEFECTS))
+    if isinstance(cause, sqlite3.Error):
+        return any(text in str(cause).lower() for text in _SQLITE_UNAVAILABLE)
+    return True
 
 
 def database_unavailable(request) -> HttpResponse:
