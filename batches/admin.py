@@ -605,7 +605,8 @@ class CMLotAdmin(ServiceAdmin):
         flagged if a signed field changed since."""
         if not lot.pk:
             return "—"
-        signatures = lot._signoffs if hasattr(lot, "_signoffs") else selectors.lot_signoffs([lot]).get(lot.pk, [])
+        signatures = (lot._signoffs if hasattr(lot, "_signoffs")  # a list page: the stored checks
+                      else selectors.lot_signoffs([lot], live=True).get(lot.pk, []))
         if not signatures:
             return "—"
         shown = []
@@ -724,7 +725,7 @@ class CMLotAdmin(ServiceAdmin):
             "opts": self.opts,
             "lot": lot,
             "genealogy": selectors.lot_genealogy(lot),
-            "release": selectors.lot_releases([lot]).get(lot.pk),
+            "release": selectors.lot_releases([lot], selectors.lot_signoffs([lot], live=True)).get(lot.pk),
             "timeline_url": timeline_url(lot),
             "change_url": reverse("admin:batches_cmlot_change", args=[lot.pk]),
         }

@@ -194,12 +194,16 @@ def vial_counts(lot: CMLot) -> dict[str, int]:
     return {status: counts.get(status, 0) for status in VialStatus.values}
 
 
-def lot_signoffs(lots: Iterable[CMLot | dict]) -> dict[int, list]:
+def lot_signoffs(lots: Iterable[CMLot | dict], *, live: bool = False) -> dict[int, list]:
     """{lot pk: its sign-off Signatures (released, rejected, recalled), oldest first} for a page of lots in one
-    query; each carries ``current_status`` (whether a signed field changed since), checked for the whole page
-    by the signing app's bulk checker in a few more queries (none when the page has no signature). ``lots`` are
-    model instances or ``lot_list_values`` rows (then the signed ones are read as instances in one query)."""
+    query; each carries ``current_status`` (whether a signed field changed since). A list page (the default)
+    reads each signature's stored check (one query), fresh unless a write to a record the signature covers
+    came after it, and checks only the stale ones from their records; ``live`` (a lot's own page) checks
+    every one from the records now. The checks of a page run in a few queries whatever its size (none when
+    it has no signature). ``lots`` are model instances or ``lot_list_values`` rows (then the lots checked
+    from their records are read as instances in one query)."""
     from cmlims.esign.models import Meaning, Signature
+    from cmlims.esign.services import signature_checks_recorded, signature_current_statuses
 
     # Rows of lot_list_values say whether they have a sign-off: only those are looked up (none: no query).
     lots = [lot for lot in lots if not isinstance(lot, dict) or lot.get("has_signoff", True)]
@@ -215,16 +219,16 @@ def lot_signoffs(lots: Iterable[CMLot | dict]) -> dict[int, list]:
     out: dict[int, list] = {}
     for signature in signatures:
         out.setdefault(int(signature.object_id), []).append(signature)
-    if signatures:
-        from cmlims.esign.services import signature_current_statuses
-
+    statuses = {} if live or not signatures else signature_checks_recorded(signatures)
+    unchecked = [s for s in signatures if s.pk not in statuses]
+    if unchecked:
         by_pk = {lot.pk: lot for lot in lots if not isinstance(lot, dict)}
-        unread = {int(s.object_id) for s in signatures} - by_pk.keys()
+        unread = {int(s.object_id) for s in unchecked} - by_pk.keys()
         if unread:  # the content check reads the signed lot's fields: only the signed rows of a page
             by_pk.update(CMLot.objects.in_bulk(sorted(unread)))
-        statuses = signature_current_statuses([(by_pk[int(s.object_id)], s) for s in signatures])
-        for signature in signatures:
-            signature.current_status = statuses.get(signature.pk)
+        statuses.update(signature_current_statuses([(by_pk[int(s.object_id)], s) for s in unchecked]))
+    for signature in signatures:
+        signature.current_status = statuses.get(signature.pk)
     return out
 
 

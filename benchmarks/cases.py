@@ -1,7 +1,8 @@
 """B1–B5, B8–B10 (issue 14) against the dataset on the configured database: each a measured path and its floor.
 
 Nothing here writes to the dataset but the released 30-result lots of B5 and B1s/B2f (``dataset_coa``, built
-once through the services). B6 (CSV import) is in ``bench_import``, B7 (Celery fan-out) in
+once through the services) and those lots' stored signature checks (derived state: B1s/B2f refresh them, B1t/B2t
+mark them stale). B6 (CSV import) is in ``bench_import``, B7 (Celery fan-out) in
 ``bench_celery``: see their docstrings for what each writes and undoes.
 """
 
@@ -55,6 +56,7 @@ def lot_cases() -> list[Case]:
     from django.template import engines
 
     from batches.models import CMLot, LotStatus, Vial
+    from cmlims.esign.services import signature_checks_refresh
 
     api, staff = _client("qc1"), _client("lab1")
     lot_sql = (f"SELECT l.lot_number, p.name, p.gtin, l.status, l.on_hold, l.hold_reason, l.expiry, "  # noqa: S608
@@ -112,7 +114,8 @@ def lot_cases() -> list[Case]:
     return [
         Case("B1", f"GET /api/v1/lots/?page_size={PAGE}",
              lambda: _get(api, f"/api/v1/lots/?page_size={PAGE}"), api_floor, 1.5,
-             note="floor: one SQL query for the same fields, the same items, orjson"),
+             note="floor: one SQL query for the same fields, the same items, orjson",
+             before=signature_checks_refresh),  # its first page holds the signed lots: their steady state
         Case("B2a", "lot changelist, first page, status=packaged",
              lambda: _get(staff, f"/admin/batches/cmlot/?status__exact={status}"),
              lambda: admin_floor(by_status, [status], 0), 2.0),
@@ -128,24 +131,40 @@ def lot_cases() -> list[Case]:
 
 
 def signed_page_cases(api, staff, api_floor, admin_floor) -> list[Case]:
-    """B1s/B2f: a page of released lots, each with its sign-off signature checked against its record now
-    (results, investigations, genealogy, review: "changed after signing"), as a real site's lists are mostly
-    released lots; the clones carry no signatures. The lots are B5's kind (``dataset_coa.coa_lots``, built once
-    through the services: 30 approved results each), ``BENCH_SIGNED_LOTS`` of them (default 20). Floors: B1's
-    and B2's, which read no signature."""
+    """B1s/B2f: a page of released lots with their sign-offs' "changed after signing" state, as a real site's
+    lists are mostly released lots (the clones carry no signatures): read from each signature's stored check,
+    fresh as the refresh task leaves it (the steady state). B1t/B2t: the same page just after a write to each
+    lot's records (every check stale), so every signature is checked from its records now (results,
+    investigations, genealogy, review), until the refresh task stores the answers again. The lots are B5's
+    kind (``dataset_coa.coa_lots``, built once through the services: 30 approved results each),
+    ``BENCH_SIGNED_LOTS`` of them (default 20). Floors: B1's and B2's, which read no signature."""
     from benchmarks.dataset_coa import coa_lots
+    from cmlims.esign.models import SignatureCheck
+    from cmlims.esign.services import signature_checks_refresh
 
     count = int(os.environ.get("BENCH_SIGNED_LOTS", "20"))
-    product = coa_lots(count)[0].product_id
+    lots = coa_lots(count)
+    product = lots[0].product_id
+    checks = SignatureCheck.objects.filter(subject_id__in=[str(lot.pk) for lot in lots])
+
+    def stale() -> None:
+        checks.update(stale=True)
+
     by_product = "AND l.product_id = %s"
+    list_url = f"/api/v1/lots/?product={product}&page_size=50"
+    admin_url = f"/admin/batches/cmlot/?product__id__exact={product}"
     return [
-        Case("B1s", f"GET /api/v1/lots/?product=…&page_size=50 ({count} released lots, each signature checked)",
-             lambda: _get(api, f"/api/v1/lots/?product={product}&page_size=50"),
-             lambda: api_floor(by_product, (product,), 50), 1.5,
-             note="floor: B1's query for the same lots, no signature read"),
-        Case("B2f", f"lot changelist, the same {count} released lots (each signature checked)",
-             lambda: _get(staff, f"/admin/batches/cmlot/?product__id__exact={product}"),
-             lambda: admin_floor(by_product, [product], 0), 2.0),
+        Case("B1s", f"GET /api/v1/lots/?product=…&page_size=50 ({count} released lots, stored checks)",
+             lambda: _get(api, list_url), lambda: api_floor(by_product, (product,), 50), 1.5,
+             note="floor: B1's query for the same lots, no signature read", before=signature_checks_refresh),
+        Case("B2f", f"lot changelist, the same {count} released lots (stored checks)",
+             lambda: _get(staff, admin_url), lambda: admin_floor(by_product, [product], 0), 2.0,
+             before=signature_checks_refresh),
+        Case("B1t", f"B1s just after a write to each lot (every check stale: {count} signatures rebuilt)",
+             lambda: _get(api, list_url), lambda: api_floor(by_product, (product,), 50), 1.5,
+             note="floor: B1's query for the same lots, no signature read", before=stale),
+        Case("B2t", f"B2f just after a write to each lot (every check stale: {count} signatures rebuilt)",
+             lambda: _get(staff, admin_url), lambda: admin_floor(by_product, [product], 0), 2.0, before=stale),
     ]
 
 

@@ -31,6 +31,7 @@ class Case:
     items: int = 0  # things one call handles (labels, entries), for a per-second figure
     note: str = ""
     rounds: int = 0  # 0: ROUNDS; fewer for the long ones (B9)
+    before: Callable[[], object] | None = None  # puts the data in the state the case measures, not timed
 
 
 @dataclass
@@ -86,6 +87,8 @@ _CPU: list[float] = []
 def run_case(case: Case, scale: str, *, count_queries: bool = True) -> Result:
     long = bool(case.rounds) and LONG_ROUNDS is not None
     warmup, rounds = (0, LONG_ROUNDS) if long else (WARMUP, case.rounds or ROUNDS)
+    if case.before is not None:
+        case.before()
     for _ in range(warmup):
         case.measured()
         case.floor()

@@ -29,10 +29,12 @@ def register() -> None:
         RESULT_APPROVAL_V1,
         lot_signature_status,
         lot_signature_statuses,
+        lot_signoff_affected,
         result_signature_status,
     )
 
-    register_content_checker(LOT_SIGNOFF_V1.split("/")[0] + "/", lot_signature_status, many=lot_signature_statuses)
+    register_content_checker(LOT_SIGNOFF_V1.split("/")[0] + "/", lot_signature_status, many=lot_signature_statuses,
+                             affected=lot_signoff_affected)
     register_content_checker(RESULT_APPROVAL_V1.split("/")[0] + "/", result_signature_status)
     register_guard(LotStatus.QC_COMPLETE, qc_complete_guard)
     register_guard(LotStatus.RELEASED, release_guard)

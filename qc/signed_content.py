@@ -221,3 +221,116 @@ def lot_signature_statuses(pairs: list[tuple[Any, Signature]]) -> list[Signature
 
 def result_signature_status(result, signature: Signature) -> SignatureStatus:
     return signature_status(signature, result_content(result))
+
+
+# --- which lots a write may have changed the signed content of (stored checks, cmlims.esign) ------------------
+
+_ALWAYS = frozenset({"created", "voided"})
+# Per audited record type: the fields (attnames, as audit entries name them) some field list version signs.
+# An entry whose changes name none of them (a lot's status, a vial shipped) changes no signed content.
+_SIGNED_ATTNAMES = {
+    "batches.cmlot": frozenset(LOT_V2_FIELDS),
+    "qc.qcresult": frozenset(RESULT_SIGNED_FIELDS + ("approved_by_id", "approval_id")),
+    "qc.lotauditreview": frozenset({"reviewer_id", "reviewed_from", "reviewed_through", "entries_reviewed"}),
+    "investigations.investigation": frozenset(
+        INVESTIGATION_V2_FIELDS + ("content_type_id", "object_id")),
+    "batches.cellsource": frozenset(GENEALOGY_V2_FIELDS["donor"]),
+    "batches.cellbank": frozenset(GENEALOGY_V2_FIELDS["bank"]),
+    "batches.culture": frozenset(GENEALOGY_V2_FIELDS["culture"]),
+    "batches.passage": frozenset(GENEALOGY_V2_FIELDS["passage"] + ("culture_id",)),
+    "batches.harvest": frozenset(GENEALOGY_V2_FIELDS["harvest"]),
+    "batches.harvestcontribution": frozenset(GENEALOGY_V2_FIELDS["pooling"] + ("lot_id",)),
+    "batches.lyophilisationrun": frozenset(GENEALOGY_V2_FIELDS["freeze_drying"] + ("lot_id",)),
+    "batches.lyophilisationphase": frozenset(GENEALOGY_V2_FIELDS["phase"] + ("run_id",)),
+    "batches.packagingrun": frozenset(GENEALOGY_V2_FIELDS["packaging"] + ("lot_id",)),
+    "batches.vial": frozenset({"voided_at", "lot_id"}),  # only the count is signed
+    "qc.specitem": frozenset({"test", "unit", "criterion", "specification_id"}),
+    "qc.specification": frozenset({"status", "effective_from", "version", "product_id"}),
+}
+
+
+def _touched(entries: list, object_type: str) -> list[str]:
+    """Ids of the records of ``object_type`` whose entries may change signed content."""
+    signed = _SIGNED_ATTNAMES[object_type]
+    return [e.object_id for e in entries
+            if e.action in _ALWAYS or not isinstance(e.changes, dict) or not e.changes
+            or not signed.isdisjoint(e.changes)]
+
+
+def _lot_ids(queryset, field: str = "lot_id"):
+    """``queryset``'s ``field`` (a lot id) as text, the stored checks' subject id."""
+    from django.db.models import CharField
+    from django.db.models.functions import Cast
+
+    return queryset.order_by().annotate(_lot=Cast(field, CharField())).values("_lot")
+
+
+def lot_signoff_affected(entries_by_type: dict[str, list]) -> list:
+    """The lots whose sign-off content a write's audit entries may have changed (``affected`` of the lot
+    sign-off checker): the lot, its results (and their spec items), investigations, audit reviews and its
+    genealogy up to the donor, as subqueries of lot ids, so a page of lots reads their stored checks."""
+    from django.db.models import BigIntegerField, Exists, OuterRef
+    from django.db.models.functions import Cast
+
+    from batches.models import (
+        CMLot,
+        HarvestContribution,
+        LyophilisationPhase,
+        LyophilisationRun,
+        PackagingRun,
+        Passage,
+        Vial,
+    )
+    from qc.models import LotAuditReview, QCResult, Specification
+
+    ids = {t: touched for t in _SIGNED_ATTNAMES.keys() & entries_by_type.keys()
+           if (touched := _touched(entries_by_type[t], t))}
+    if not ids:
+        return []
+    out: list = []
+    by_contribution = HarvestContribution.objects.all()
+    if "batches.cmlot" in ids:
+        out.append(ids["batches.cmlot"])
+    for object_type, model in (("qc.qcresult", QCResult), ("qc.lotauditreview", LotAuditReview),
+                               ("batches.harvestcontribution", HarvestContribution),
+                               ("batches.lyophilisationrun", LyophilisationRun),
+                               ("batches.packagingrun", PackagingRun), ("batches.vial", Vial)):
+        if object_type in ids:
+            out.append(_lot_ids(model.objects.filter(pk__in=ids[object_type])))
+    if "batches.lyophilisationphase" in ids:
+        out.append(_lot_ids(LyophilisationRun.objects.filter(
+            pk__in=LyophilisationPhase.objects.filter(pk__in=ids["batches.lyophilisationphase"]).values("run_id"))))
+    if "qc.specitem" in ids:
+        out.append(_lot_ids(QCResult.objects.filter(spec_item_id__in=ids["qc.specitem"])))
+    if "investigations.investigation" in ids:
+        from django.contrib.contenttypes.models import ContentType
+
+        from cmlims.investigations.models import Investigation
+
+        on = Investigation.objects.filter(pk__in=ids["investigations.investigation"])
+        out.append(on.filter(content_type=ContentType.objects.get_for_model(CMLot)).values("object_id"))
+        out.append(_lot_ids(QCResult.objects.filter(pk__in=on.filter(
+            content_type=ContentType.objects.get_for_model(QCResult)).values(
+            _result=Cast("object_id", BigIntegerField())))))
+    if "batches.harvest" in ids:
+        out.append(_lot_ids(by_contribution.filter(harvest_id__in=ids["batches.harvest"])))
+    if "batches.culture" in ids:
+        out.append(_lot_ids(by_contribution.filter(harvest__culture_id__in=ids["batches.culture"])))
+    if "batches.passage" in ids:
+        out.append(_lot_ids(by_contribution.filter(
+            harvest__culture_id__in=Passage.objects.filter(pk__in=ids["batches.passage"]).values("culture_id"))))
+    if "batches.cellbank" in ids:  # a culture's bank, or the master bank of its working bank
+        banks = ids["batches.cellbank"]
+        out.append(_lot_ids(by_contribution.filter(harvest__culture__bank_id__in=banks)))
+        out.append(_lot_ids(by_contribution.filter(harvest__culture__bank__parent_bank_id__in=banks)))
+    if "batches.cellsource" in ids:
+        donors = ids["batches.cellsource"]
+        out.append(_lot_ids(by_contribution.filter(harvest__culture__bank__source_id__in=donors)))
+        out.append(_lot_ids(by_contribution.filter(harvest__culture__bank__parent_bank__source_id__in=donors)))
+    if "qc.specification" in ids:
+        # Which version is in force for a lot (its signed "lot.specification") changes only with an
+        # approved version of its product: every lot of that product, whatever its pooling time.
+        versions = Specification.objects.filter(pk__in=ids["qc.specification"], effective_from__isnull=False)
+        out.append(_lot_ids(CMLot.objects.filter(Exists(versions.filter(product_id=OuterRef("product_id")))),
+                            "id"))
+    return out

@@ -200,7 +200,8 @@ def release_body(signature) -> dict | None:
     status = getattr(signature, "current_status", None)
     return {"signed_by": signature.printed_name, "signed_at": signature.signed_at, "meaning": signature.meaning,
             "changed_after_signing": bool(status and status.changed_after_signing),
-            "changed_fields": status.changed_fields if status else []}
+            "changed_fields": status.changed_fields if status else [],
+            "checked_at": status.checked_at if status else None}
 
 
 class LotSignoffBody(serializers.Serializer):
@@ -211,6 +212,10 @@ class LotSignoffBody(serializers.Serializer):
     meaning = serializers.CharField()
     changed_after_signing = serializers.BooleanField()
     changed_fields = serializers.ListField(child=serializers.CharField())
+    checked_at = serializers.DateTimeField(
+        allow_null=True, help_text="when the answer above was computed: on a list, the signature's stored check (any "
+        "write to a record the signature covers makes it stale, and the list then computes it anew); null: "
+        "computed from the records for this response")
 
 
 class LotSerializer(serializers.Serializer):

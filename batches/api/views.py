@@ -117,7 +117,7 @@ class LotListView(generics.ListAPIView):
 
 def _lot_detail(lot_number: str) -> dict:
     lot = selectors.lot_get(lot_number, selectors.lot_detail_queryset())
-    signoffs = selectors.lot_signoffs([lot])
+    signoffs = selectors.lot_signoffs([lot], live=True)  # a lot's own page: checked from its records now
     return s.LotDetailSerializer(lot, context={"signoffs": signoffs,
                                                "releases": selectors.lot_releases([lot], signoffs)}).data
 

@@ -23,6 +23,7 @@ from cmlims.audit.chain import (
     entries_deferred,
     late_entry,
     object_type_of,
+    register_append_listener,
 )
 from cmlims.audit.guard import UnauditedWrite, audited_write, write_allowed
 from cmlims.audit.hashing import canonical_json, entry_canonical, hmac_key, to_jsonable
@@ -68,6 +69,7 @@ __all__ = [
     "hmac_key",
     "late_entry",
     "object_type_of",
+    "register_append_listener",
     "snapshot",
     "to_jsonable",
     "write_allowed",

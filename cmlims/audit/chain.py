@@ -123,6 +123,17 @@ class _Group(NamedTuple):
 
 _deferred: ContextVar[list[_Group] | None] = ContextVar("cmlims_audit_deferred", default=None)
 
+# Called with the entries of every append, in the transaction of the change, after they are inserted: what
+# derives state from the records (the signature checks of cmlims.esign) learns here which records changed,
+# whatever service changed them. A listener that raises rolls the change back with it.
+_append_listeners: list = []
+
+
+def register_append_listener(fn) -> None:
+    """``fn(entries)`` after every append (``entries``: the AuditEntry instances just inserted)."""
+    if fn not in _append_listeners:
+        _append_listeners.append(fn)
+
 
 @contextmanager
 def entries_deferred() -> Iterator[None]:
@@ -214,6 +225,8 @@ def _append(groups: list[_Group]) -> list:
     else:
         with audited_write():
             AuditEntry.objects.bulk_create(entries, batch_size=2000)
+    for listener in _append_listeners:
+        listener(entries)
     return entries
 
 

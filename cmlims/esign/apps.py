@@ -17,3 +17,10 @@ class EsignConfig(AppConfig):
         roles.SHIPPING_COORDINATOR: {"esign.view_signature"},
         roles.INTEGRATION: {"esign.view_signature"},
     }
+
+    def ready(self) -> None:
+        from cmlims.audit import register_append_listener
+        from cmlims.esign.services import signature_checks_mark_stale
+
+        # Every audited write tells the stored signature checks which records changed (list pages read them).
+        register_append_listener(signature_checks_mark_stale)

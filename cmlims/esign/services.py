@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from cmlims.audit import Action, audit_record, audited_save, canonical_json, chain_head, to_jsonable
-from cmlims.esign.models import Meaning, Signature
+from cmlims.esign.models import Meaning, Signature, SignatureCheck
 from cmlims.exceptions import InvalidInput, SigningLocked, field_error
 from cmlims.locks import signing_failure_lock
 
@@ -193,7 +196,14 @@ def signature_record(
         chain_sequence=head.sequence,
         chain_hash=head.hash,
     )
-    return audited_save(signature, actor=signer, action=Action.SIGNED, reason=reason or "")
+    signature = audited_save(signature, actor=signer, action=Action.SIGNED, reason=reason or "")
+    scope = _check_scope(signature)
+    if scope is not None:  # what was just signed is unchanged: list pages need not rebuild it
+        SignatureCheck.objects.create(
+            signature=signature, subject_type_id=signature.content_type_id, subject_id=signature.object_id,
+            scope=scope, stale=False, changed_after_signing=False, checked_at=signature.signed_at,
+            checked_through=head.sequence)
+    return signature
 
 
 def signature_sign(
@@ -212,6 +222,9 @@ def signature_sign(
 class SignatureStatus:
     changed_after_signing: bool
     changed_fields: list[str]
+    # When the answer was computed, if it was read from the signature's stored check (list pages); None when
+    # it was computed for this answer from the records as they are now.
+    checked_at: datetime | None = None
 
 
 def signature_status(signature: Signature, current_content: dict) -> SignatureStatus:
@@ -249,17 +262,26 @@ def signature_manifest(signature: Signature, status: SignatureStatus | None = No
 
 _CONTENT_CHECKERS: dict[str, Any] = {}
 _BULK_CHECKERS: dict[str, Any] = {}
+_AFFECTED: dict[str, Any] = {}
 
 
-def register_content_checker(field_list_prefix: str, fn, *, many=None) -> None:
+def register_content_checker(field_list_prefix: str, fn, *, many=None, affected=None) -> None:
     """``fn(subject, signature) -> SignatureStatus`` for signatures whose field list version starts with
     ``field_list_prefix`` (e.g. "lot-signoff/"). Registered from the signing app's ready(), so other apps (the
     lot API in batches) can show "changed after signing" without importing the signing app. ``many``, if
     given, checks a page at once: ``many([(subject, signature), ...]) -> [SignatureStatus, ...]`` in a
-    constant number of queries (list pages)."""
+    constant number of queries (list pages).
+
+    ``affected``, if given, makes the answers stored (``SignatureCheck``): ``affected(entries_by_type)``
+    gets the audit entries of a write grouped by object type and returns the subjects whose signed content
+    they may have changed, as a list of iterables or subqueries of subject ids (text); an empty list when none.
+    It must name every record the content is built from: a record it misses would leave a stored answer
+    "unchanged" until the nightly sweep."""
     _CONTENT_CHECKERS[field_list_prefix] = fn
     if many is not None:
         _BULK_CHECKERS[field_list_prefix] = many
+    if affected is not None:
+        _AFFECTED[field_list_prefix] = affected
 
 
 def signature_current_statuses(pairs: list[tuple[models.Model, Signature]]) -> dict[int, SignatureStatus | None]:
@@ -292,3 +314,98 @@ def signature_current_status(signature: Signature, subject: models.Model) -> Sig
         if signature.field_list_version.startswith(prefix):
             return fn(subject, signature)
     return None
+
+
+# --- stored checks: list pages read the last answer; every write to a covered record marks it stale ------------
+
+
+def _check_scope(signature: Signature) -> str | None:
+    return next((p for p in _AFFECTED if signature.field_list_version.startswith(p)), None)
+
+
+def signature_checks_mark_stale(entries: list) -> None:
+    """Audit-chain listener (``cmlims.audit.register_append_listener``): in the transaction of a write, mark
+    stale the stored checks of every signature whose subject the written records may belong to, and bump
+    their generation so a refresh that read the records before this write cannot store its answer. One
+    UPDATE per registered scope, none when no entry concerns a covered record."""
+    if not _AFFECTED or not entries:
+        return
+    by_type: dict[str, list] = defaultdict(list)
+    for entry in entries:
+        by_type[entry.object_type].append(entry)
+    for scope, affected in _AFFECTED.items():
+        subjects = affected(by_type)
+        if not subjects:
+            continue
+        match = Q()
+        for ids in subjects:
+            match |= Q(subject_id__in=ids)
+        SignatureCheck.objects.filter(match, scope=scope).update(stale=True, generation=F("generation") + 1)
+
+
+def signature_checks_recorded(signatures: list[Signature]) -> dict[int, SignatureStatus]:
+    """{signature pk: status} from the stored checks that are fresh (one query; none if no signature has a
+    stored scope). A signature missing here (stale, or never checked) is checked from its records."""
+    ids = [s.pk for s in signatures if _check_scope(s) is not None]
+    if not ids:
+        return {}
+    return {
+        pk: SignatureStatus(changed, list(fields), checked_at=at)
+        for pk, changed, fields, at in SignatureCheck.objects.filter(signature_id__in=ids, stale=False)
+        .values_list("signature_id", "changed_after_signing", "changed_fields", "checked_at")
+    }
+
+
+def _subjects(signatures: list[Signature]) -> dict[int, models.Model]:
+    """{signature pk: its subject}, one query per subject type."""
+    by_type: dict[int, list[Signature]] = defaultdict(list)
+    for signature in signatures:
+        by_type[signature.content_type_id].append(signature)
+    out: dict[int, models.Model] = {}
+    for type_id, group in by_type.items():
+        model = ContentType.objects.get_for_id(type_id).model_class()
+        found = model._base_manager.in_bulk([s.object_id for s in group])
+        for signature in group:
+            subject = found.get(model._meta.pk.to_python(signature.object_id))
+            if subject is not None:
+                out[signature.pk] = subject
+    return out
+
+
+def signature_checks_refresh(*, everything: bool = False, batch: int = 200) -> dict[str, int]:
+    """Recompute the stored checks that are stale (``everything``: every check, the nightly sweep, which also
+    catches a change made outside the services), batch by batch in signature order, each answer stored only
+    if no write marked the check again since its generation was read. Returns counts: checked, stored (the
+    rest were marked again meanwhile and wait for the next run), changed (answers now "changed after
+    signing" that were not before)."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    counts = {"checked": 0, "stored": 0, "changed": 0}
+    after = 0
+    while True:
+        rows = SignatureCheck.objects.filter(signature_id__gt=after).order_by("signature_id")
+        if not everything:
+            rows = rows.filter(stale=True)
+        rows = list(rows.values_list("signature_id", "generation", "changed_after_signing")[:batch])
+        if not rows:
+            return counts
+        after = rows[-1][0]
+        # The generations are read before the records: a write committed after this read bumps them.
+        head = chain_head().sequence
+        signatures = list(Signature.objects.filter(pk__in=[r[0] for r in rows]))
+        subjects = _subjects(signatures)
+        statuses = signature_current_statuses([(subjects[s.pk], s) for s in signatures if s.pk in subjects])
+        now = timezone.now()
+        for pk, generation, was_changed in rows:
+            status = statuses.get(pk)
+            if status is None:
+                continue
+            counts["checked"] += 1
+            stored = SignatureCheck.objects.filter(signature_id=pk, generation=generation).update(
+                stale=False, changed_after_signing=status.changed_after_signing,
+                changed_fields=status.changed_fields, checked_at=now, checked_through=head)
+            counts["stored"] += stored
+            if stored and status.changed_after_signing and not was_changed:
+                counts["changed"] += 1
+                log.warning("signature %s: changed after signing (%s)", pk, ", ".join(status.changed_fields))

@@ -338,37 +338,58 @@ def test_lot_payload_and_admin_show_changed_after_signing_for_signed_fields_only
 
 
 def test_lot_list_query_count_stays_constant_with_released_lots(chain, spec, qc2, auth_client, client):
+    """A list page reads each sign-off's stored check (fresh: no content rebuilt, the same queries for one
+    signed lot or three); a write to a signed record makes that check stale, and the page then rebuilds the
+    stale ones from their records, in the same queries for one or two; the refresh stores them again."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
+
+    from cmlims.esign.services import signature_checks_refresh
 
     api = auth_client(chain.qc)
     chain.qc.is_staff = True
     chain.qc.save()
     client.force_login(chain.qc)
     admin_url = reverse("admin:batches_cmlot_changelist")
+
+    def listed() -> tuple[list[dict], int, str, int]:
+        with CaptureQueriesContext(connection) as api_queries:
+            body = api.get("/api/v1/lots/").json()
+        with CaptureQueriesContext(connection) as admin_queries:
+            page = client.get(admin_url).content.decode()
+        return ([i["release"] for i in body["results"] if i["release"]], len(api_queries.captured_queries),
+                page, len(admin_queries.captured_queries))
+
     first = _make_releasable(chain, qc2)
     assert sign(api, first, reason="ok").status_code == 200
-    api.get("/api/v1/lots/")
-    client.get(admin_url)
-    with CaptureQueriesContext(connection) as one:
-        assert api.get("/api/v1/lots/").status_code == 200
-    with CaptureQueriesContext(connection) as admin_one:
-        assert client.get(admin_url).status_code == 200
+    listed()  # warm caches (content types, the session)
+    releases, fresh_api, _, fresh_admin = listed()
+    lots = [first]
     for _ in range(2):
         lot = _make_releasable(chain, qc2)
         assert sign(api, lot, reason="ok").status_code == 200
-    lot = CMLot.objects.get(pk=lot.pk)
-    audited_update(lot, actor=qc2, reason="correction", clean=False, expiry=lot.expiry - timedelta(days=1))
-    with CaptureQueriesContext(connection) as three:
-        body = api.get("/api/v1/lots/").json()
-    releases = [i["release"] for i in body["results"] if i["release"]]
-    assert len(releases) == 3 and sum(r["changed_after_signing"] for r in releases) == 1
-    assert len(three.captured_queries) == len(one.captured_queries)
-    with CaptureQueriesContext(connection) as admin_three:
-        page = client.get(admin_url).content.decode()
-    assert page.count("changed after signing") == 1
-    assert len(admin_three.captured_queries) == len(admin_one.captured_queries)
+        lots.append(lot)
+    releases, api_n, _, admin_n = listed()
+    assert len(releases) == 3 and not any(r["changed_after_signing"] for r in releases)
+    assert all(r["checked_at"] for r in releases), "read from the checks stored at signing"
+    assert (api_n, admin_n) == (fresh_api, fresh_admin)
+
+    stale = []
+    for lot in lots[:2]:
+        lot = CMLot.objects.get(pk=lot.pk)
+        audited_update(lot, actor=qc2, reason="correction", clean=False, expiry=lot.expiry - timedelta(days=1))
+        releases, api_n, page, admin_n = listed()
+        stale.append((api_n, admin_n))
+        assert sum(r["changed_after_signing"] for r in releases) == len(stale), "shown at once, not at the refresh"
+        assert page.count("changed after signing") == len(stale)
+    assert stale[0] == stale[1] and stale[0][0] > fresh_api
+
+    assert signature_checks_refresh() == {"checked": 2, "stored": 2, "changed": 2}
+    releases, api_n, page, admin_n = listed()
+    assert (api_n, admin_n) == (fresh_api, fresh_admin)
+    assert sum(r["changed_after_signing"] for r in releases) == 2 and page.count("changed after signing") == 2
+    assert all(r["checked_at"] for r in releases)
 
 
 def test_lot_admin_links_to_the_signoff_page(releasable, chain, client):
