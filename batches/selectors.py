@@ -200,8 +200,9 @@ def lot_signoffs(lots: Iterable[CMLot | dict], *, live: bool = False) -> dict[in
     reads each signature's stored check (one query), fresh unless a write to a record the signature covers
     came after it, and checks only the stale ones from their records; ``live`` (a lot's own page) checks
     every one from the records now. The checks of a page run in a few queries whatever its size (none when
-    it has no signature). ``lots`` are model instances or ``lot_list_values`` rows (then the lots checked
-    from their records are read as instances in one query)."""
+    it has no signature; a list page with stale checks reads their signed content in one more). ``lots`` are
+    model instances or ``lot_list_values`` rows (then the lots checked from their records are read as instances
+    in one query)."""
     from cmlims.esign.models import Meaning, Signature
     from cmlims.esign.services import signature_checks_recorded, signature_current_statuses
 
@@ -211,16 +212,19 @@ def lot_signoffs(lots: Iterable[CMLot | dict], *, live: bool = False) -> dict[in
     if not ids:
         return {}
     content_type = ContentType.objects.get_for_model(CMLot)  # cached after the first call
-    signatures = list(
-        Signature.objects.filter(content_type=content_type, object_id__in=ids,
-                                 meaning__in=[Meaning.RELEASED, Meaning.REJECTED, Meaning.RECALLED])
-        .order_by("signed_at", "id")
-    )
+    signatures = Signature.objects.filter(content_type=content_type, object_id__in=ids,
+                                          meaning__in=[Meaning.RELEASED, Meaning.REJECTED, Meaning.RECALLED])
+    if not live:  # what was signed (~500 keys of JSON a lot) is read only for the checks a write made stale
+        signatures = signatures.defer("content", "signed_fields")
+    signatures = list(signatures.order_by("signed_at", "id"))
     out: dict[int, list] = {}
     for signature in signatures:
         out.setdefault(int(signature.object_id), []).append(signature)
     statuses = {} if live or not signatures else signature_checks_recorded(signatures)
     unchecked = [s for s in signatures if s.pk not in statuses]
+    if unchecked and not live:
+        full = Signature.objects.in_bulk([s.pk for s in unchecked])
+        unchecked = [full[s.pk] for s in unchecked]
     if unchecked:
         by_pk = {lot.pk: lot for lot in lots if not isinstance(lot, dict)}
         unread = {int(s.object_id) for s in unchecked} - by_pk.keys()

@@ -356,15 +356,20 @@ def build(scale: Scale) -> None:
 
 
 def tables_analyze(models: list | None = None) -> None:
-    """What autovacuum would do after a load this size: every table, or those of ``models``."""
+    """What autovacuum does after a load this size, for every table or those of ``models``: statistics, and
+    (outside a transaction) the visibility map too, so a count or a lookup by index reads the index only, as on
+    a site whose rows are years old; a freshly loaded table has none, and the admin's count of 97,501
+    packaged lots read 28,000 heap rows (32 ms against 11 ms once vacuumed)."""
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            if models is None:
-                cursor.execute("ANALYZE")
-            for model in models or ():
-                cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+    if connection.vendor != "postgresql":
+        return
+    command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
+    with connection.cursor() as cursor:
+        if models is None:
+            cursor.execute(command)
+        for model in models or ():
+            cursor.execute(f"{command} {connection.ops.quote_name(model._meta.db_table)}")
 
 
 def _shipments(scale: Scale, writer: _Writer, chain: _Chain, started: float) -> None:
