@@ -291,6 +291,12 @@ def lot_signoff_affected(entries_by_type: dict[str, list]) -> list:
     by_contribution = HarvestContribution.objects.all()
     if "batches.cmlot" in ids:
         out.append(ids["batches.cmlot"])
+    # A record moved to another lot changed the lot it left as well (the lookups below find the new one).
+    moved_from = [str(change[0]) for entries in entries_by_type.values() for e in entries
+                  if isinstance(e.changes, dict) and isinstance(change := e.changes.get("lot_id"), list)
+                  and change and change[0] is not None]
+    if moved_from:
+        out.append(moved_from)
     for object_type, model in (("qc.qcresult", QCResult), ("qc.lotauditreview", LotAuditReview),
                                ("batches.harvestcontribution", HarvestContribution),
                                ("batches.lyophilisationrun", LyophilisationRun),

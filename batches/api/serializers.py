@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -194,14 +196,21 @@ class ProductBriefSerializer(serializers.Serializer):
     gtin = serializers.CharField()
 
 
+def _api_time(value):
+    """A time as DRF's DateTimeField gives it: in the API's zone (the renderer writes it, "Z" for UTC)."""
+    if value is None or not settings.USE_TZ:
+        return value
+    return value.astimezone(timezone.get_current_timezone())
+
+
 def release_body(signature) -> dict | None:
     if signature is None:
         return None
     status = getattr(signature, "current_status", None)
-    return {"signed_by": signature.printed_name, "signed_at": signature.signed_at, "meaning": signature.meaning,
-            "changed_after_signing": bool(status and status.changed_after_signing),
+    return {"signed_by": signature.printed_name, "signed_at": _api_time(signature.signed_at),
+            "meaning": signature.meaning, "changed_after_signing": bool(status and status.changed_after_signing),
             "changed_fields": status.changed_fields if status else [],
-            "checked_at": status.checked_at if status else None}
+            "checked_at": _api_time(status.checked_at) if status else None}
 
 
 class LotSignoffBody(serializers.Serializer):

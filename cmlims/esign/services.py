@@ -198,11 +198,12 @@ def signature_record(
     )
     signature = audited_save(signature, actor=signer, action=Action.SIGNED, reason=reason or "")
     scope = _check_scope(signature)
-    if scope is not None:  # what was just signed is unchanged: list pages need not rebuild it
-        SignatureCheck.objects.create(
-            signature=signature, subject_type_id=signature.content_type_id, subject_id=signature.object_id,
-            scope=scope, stale=False, changed_after_signing=False, checked_at=signature.signed_at,
-            checked_through=head.sequence)
+    if scope is not None:
+        # Stale, not "unchanged": the caller built the content before this row existed, and a write to a
+        # covered record that committed in between (one that does not lock the subject: a harvest, a donor)
+        # found no check to mark. The list checks it from the records until the refresh (within a minute).
+        SignatureCheck.objects.create(signature=signature, subject_type_id=signature.content_type_id,
+                                      subject_id=signature.object_id, scope=scope, stale=True)
     return signature
 
 
@@ -330,17 +331,23 @@ def signature_checks_mark_stale(entries: list) -> None:
     UPDATE per registered scope, none when no entry concerns a covered record."""
     if not _AFFECTED or not entries:
         return
-    by_type: dict[str, list] = defaultdict(list)
-    for entry in entries:
-        by_type[entry.object_type].append(entry)
-    for scope, affected in _AFFECTED.items():
-        subjects = affected(by_type)
-        if not subjects:
-            continue
-        match = Q()
-        for ids in subjects:
-            match |= Q(subject_id__in=ids)
-        SignatureCheck.objects.filter(match, scope=scope).update(stale=True, generation=F("generation") + 1)
+    # Each entry's record id becomes a parameter of the UPDATE: a 50,000-row import in one statement would
+    # pass SQLite's limit of 32,766 and roll the import back. The audit's own bulk writes chunk the same way.
+    for start in range(0, len(entries), _MARK_CHUNK):
+        by_type: dict[str, list] = defaultdict(list)
+        for entry in entries[start:start + _MARK_CHUNK]:
+            by_type[entry.object_type].append(entry)
+        for scope, affected in _AFFECTED.items():
+            subjects = affected(by_type)
+            if not subjects:
+                continue
+            match = Q()
+            for ids in subjects:
+                match |= Q(subject_id__in=ids)
+            SignatureCheck.objects.filter(match, scope=scope).update(stale=True, generation=F("generation") + 1)
+
+
+_MARK_CHUNK = 5000
 
 
 def signature_checks_recorded(signatures: list[Signature]) -> dict[int, SignatureStatus]:

@@ -363,6 +363,7 @@ def test_lot_list_query_count_stays_constant_with_released_lots(chain, spec, qc2
 
     first = _make_releasable(chain, qc2)
     assert sign(api, first, reason="ok").status_code == 200
+    assert signature_checks_refresh()["stored"] == 1
     listed()  # warm caches (content types, the session)
     releases, fresh_api, _, fresh_admin = listed()
     lots = [first]
@@ -370,9 +371,12 @@ def test_lot_list_query_count_stays_constant_with_released_lots(chain, spec, qc2
         lot = _make_releasable(chain, qc2)
         assert sign(api, lot, reason="ok").status_code == 200
         lots.append(lot)
-    releases, api_n, _, admin_n = listed()
+    releases, _, _, _ = listed()
     assert len(releases) == 3 and not any(r["changed_after_signing"] for r in releases)
-    assert all(r["checked_at"] for r in releases), "read from the checks stored at signing"
+    assert [bool(r["checked_at"]) for r in releases] == [False, False, True], "new ones: checked from records"
+    assert signature_checks_refresh()["stored"] == 2
+    releases, api_n, _, admin_n = listed()
+    assert all(r["checked_at"] for r in releases), "read from the stored checks"
     assert (api_n, admin_n) == (fresh_api, fresh_admin)
 
     stale = []

@@ -81,8 +81,11 @@ def _records(lot, chain) -> dict:
 def test_a_write_to_any_record_a_signoff_covers_marks_its_check_stale_and_the_list_shows_it_at_once(
         released, chain, auth_client):
     client = auth_client(chain.qc)
+    # Stale from signing: a write that committed while the content was built found no check to mark.
+    assert _check(released).stale and _listed(client, released)["checked_at"] is None
+    assert signature_checks_refresh() == {"checked": 1, "stored": 1, "changed": 0}
     check = _check(released)
-    assert not check.stale and not check.changed_after_signing and check.checked_at, "stored at signing"
+    assert not check.stale and not check.changed_after_signing and check.checked_at
     assert _listed(client, released)["checked_at"] is not None
 
     for kind, name in SIGNED_FIELD_OF.items():
@@ -111,11 +114,28 @@ def test_a_write_to_any_record_a_signoff_covers_marks_its_check_stale_and_the_li
     signature_checks_refresh()
     assert "vials.count" in _check(released).changed_fields
 
+    # Investigations opened after the release (a complaint), on the lot and on one of its results, and their
+    # progress: each is part of what the release signed.
+    from cmlims.investigations.models import Kind
+    from cmlims.investigations.services import investigation_open, investigation_update
+
+    result = QCResult.objects.filter(lot=released).first()
+    for subject in (CMLot.objects.get(pk=released.pk), result):
+        inv = investigation_open(subject=subject, kind=Kind.DEVIATION, title="complaint", actor=chain.qc)
+        assert _check(released).stale, type(subject).__name__
+        signature_checks_refresh()
+        assert any(f.startswith(f"investigation[{inv.number}]") for f in _check(released).changed_fields)
+        investigation_update(investigation=inv, actor=chain.qc, root_cause="label smudged", reason="triage")
+        assert _check(released).stale, type(subject).__name__
+        signature_checks_refresh()
+        assert f"investigation[{inv.number}].root_cause" in _check(released).changed_fields
+
 
 @pytest.mark.req(*REQ)
 def test_a_change_to_unsigned_fields_leaves_the_check_fresh(released, chain):
     from qc.services.hold import lot_hold
 
+    signature_checks_refresh()
     lot_hold(lot=CMLot.objects.get(pk=released.pk), actor=chain.qc, reason="customer complaint triage")
     vial = Vial.objects.filter(lot=released).first()
     audited_update(vial, actor=chain.lab1, reason="allocated to an order", clean=False, status=VialStatus.ALLOCATED)
@@ -126,6 +146,7 @@ def test_a_change_to_unsigned_fields_leaves_the_check_fresh(released, chain):
 @pytest.mark.req(*REQ)
 def test_the_nightly_sweep_finds_a_change_made_outside_the_services(released, chain, auth_client):
     client = auth_client(chain.qc)
+    signature_checks_refresh()
     with transaction.atomic():
         tamper("UPDATE batches_cmlot SET volume_in_ml = volume_in_ml + 1 WHERE id = %s", [released.pk])
     # No audit entry, so nothing was marked: the list still shows the stored answer, the lot's page checks now.
@@ -145,6 +166,7 @@ def test_refresh_and_sweep_are_periodic_tasks():
     schedule = beat_schedule()
     assert schedule["signature-checks-refresh"]["task"] == "cmlims.signature_checks_refresh"
     assert schedule["signature-checks-refresh"]["schedule"] == 60
+    assert schedule["signature-checks-sweep"]["task"] == "cmlims.signature_checks_sweep"
     assert schedule["signature-checks-sweep"]["schedule"] == 86400
 
 
