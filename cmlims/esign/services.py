@@ -16,6 +16,7 @@ test_signature_writers.py`` walks every caller to keep it so.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from cmlims.audit import Action, audit_record, audited_save, canonical_json, cha
 from cmlims.esign.models import Meaning, Signature, SignatureCheck
 from cmlims.exceptions import InvalidInput, SigningLocked, field_error
 from cmlims.locks import signing_failure_lock
+
+log = logging.getLogger(__name__)
 
 # Meanings that need a reason (a refusal or a withdrawal must say why).
 REASON_REQUIRED = {Meaning.REJECTED, Meaning.RECALLED}
@@ -385,9 +388,6 @@ def signature_checks_refresh(*, everything: bool = False, batch: int = 200) -> d
     if no write marked the check again since its generation was read. Returns counts: checked, stored (the
     rest were marked again meanwhile and wait for the next run), changed (answers now "changed after
     signing" that were not before)."""
-    import logging
-
-    log = logging.getLogger(__name__)
     counts = {"checked": 0, "stored": 0, "changed": 0}
     after = 0
     while True:
