@@ -269,6 +269,11 @@ def lot_signoff_affected(entries_by_type: dict[str, list]) -> list:
     """The lots whose sign-off content a write's audit entries may have changed (``affected`` of the lot
     sign-off checker): the lot, its results (and their spec items), investigations, audit reviews and its
     genealogy up to the donor, as subqueries of lot ids, so a page of lots reads their stored checks."""
+    # Every audited write comes here: most touch no signed record and leave before the imports below.
+    ids = {t: touched for t in _SIGNED_ATTNAMES.keys() & entries_by_type.keys()
+           if (touched := _touched(entries_by_type[t], t))}
+    if not ids:
+        return []
     from django.db.models import BigIntegerField, Exists, OuterRef
     from django.db.models.functions import Cast
 
@@ -283,10 +288,6 @@ def lot_signoff_affected(entries_by_type: dict[str, list]) -> list:
     )
     from qc.models import LotAuditReview, QCResult, Specification
 
-    ids = {t: touched for t in _SIGNED_ATTNAMES.keys() & entries_by_type.keys()
-           if (touched := _touched(entries_by_type[t], t))}
-    if not ids:
-        return []
     out: list = []
     by_contribution = HarvestContribution.objects.all()
     if "batches.cmlot" in ids:

@@ -81,9 +81,8 @@ class SignatureCheck(models.Model):
 
     signature = models.OneToOneField(Signature, on_delete=models.PROTECT, primary_key=True,
                                      related_name="content_check")
-    # The signature's subject and field list prefix, copied: write paths mark checks stale by subject id
-    # without joining the signatures.
-    subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    # The signature's subject id and field list prefix (which names the subject's kind), copied: write paths
+    # mark checks stale by subject id without joining the signatures.
     subject_id = models.CharField(max_length=64)
     scope = models.CharField(max_length=40, help_text="the field list prefix whose checker answers it")
     stale = models.BooleanField(default=True)

@@ -205,8 +205,7 @@ def signature_record(
         # Stale, not "unchanged": the caller built the content before this row existed, and a write to a
         # covered record that committed in between (one that does not lock the subject: a harvest, a donor)
         # found no check to mark. The list checks it from the records until the refresh (within a minute).
-        SignatureCheck.objects.create(signature=signature, subject_type_id=signature.content_type_id,
-                                      subject_id=signature.object_id, scope=scope, stale=True)
+        SignatureCheck.objects.create(signature=signature, subject_id=signature.object_id, scope=scope, stale=True)
     return signature
 
 
@@ -366,22 +365,6 @@ def signature_checks_recorded(signatures: list[Signature]) -> dict[int, Signatur
     }
 
 
-def _subjects(signatures: list[Signature]) -> dict[int, models.Model]:
-    """{signature pk: its subject}, one query per subject type."""
-    by_type: dict[int, list[Signature]] = defaultdict(list)
-    for signature in signatures:
-        by_type[signature.content_type_id].append(signature)
-    out: dict[int, models.Model] = {}
-    for type_id, group in by_type.items():
-        model = ContentType.objects.get_for_id(type_id).model_class()
-        found = model._base_manager.in_bulk([s.object_id for s in group])
-        for signature in group:
-            subject = found.get(model._meta.pk.to_python(signature.object_id))
-            if subject is not None:
-                out[signature.pk] = subject
-    return out
-
-
 def signature_checks_refresh(*, everything: bool = False, batch: int = 200) -> dict[str, int]:
     """Recompute the stored checks that are stale (``everything``: every check, the nightly sweep, which also
     catches a change made outside the services), batch by batch in signature order, each answer stored only
@@ -400,9 +383,8 @@ def signature_checks_refresh(*, everything: bool = False, batch: int = 200) -> d
         after = rows[-1][0]
         # The generations are read before the records: a write committed after this read bumps them.
         head = chain_head().sequence
-        signatures = list(Signature.objects.filter(pk__in=[r[0] for r in rows]))
-        subjects = _subjects(signatures)
-        statuses = signature_current_statuses([(subjects[s.pk], s) for s in signatures if s.pk in subjects])
+        signatures = Signature.objects.filter(pk__in=[r[0] for r in rows]).prefetch_related("subject")
+        statuses = signature_current_statuses([(s.subject, s) for s in signatures if s.subject is not None])
         now = timezone.now()
         for pk, generation, was_changed in rows:
             status = statuses.get(pk)

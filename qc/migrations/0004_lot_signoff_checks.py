@@ -9,10 +9,9 @@ def lot_signoff_checks_create(apps, schema_editor):
     SignatureCheck = apps.get_model("esign", "SignatureCheck")
     existing = set(SignatureCheck.objects.values_list("signature_id", flat=True))
     rows = [
-        SignatureCheck(signature_id=pk, subject_type_id=type_id, subject_id=object_id, scope="lot-signoff/",
-                       stale=True)
-        for pk, type_id, object_id in Signature.objects.filter(field_list_version__startswith="lot-signoff/")
-        .values_list("pk", "content_type_id", "object_id").iterator()
+        SignatureCheck(signature_id=pk, subject_id=object_id, scope="lot-signoff/", stale=True)
+        for pk, object_id in Signature.objects.filter(field_list_version__startswith="lot-signoff/")
+        .values_list("pk", "object_id").iterator()
         if pk not in existing
     ]
     SignatureCheck.objects.bulk_create(rows, batch_size=2000)

@@ -7,7 +7,6 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
         ('esign', '0006_product_limits_approved_meaning'),
     ]
 
@@ -24,7 +23,6 @@ class Migration(migrations.Migration):
                 ('changed_fields', models.JSONField(blank=True, default=list)),
                 ('checked_at', models.DateTimeField(blank=True, null=True)),
                 ('checked_through', models.BigIntegerField(blank=True, help_text='audit chain head when checked', null=True)),
-                ('subject_type', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='contenttypes.contenttype')),
             ],
             options={
                 'indexes': [models.Index(fields=['scope', 'subject_id'], name='esign_check_subject_idx'), models.Index(condition=models.Q(('stale', True)), fields=['signature'], name='esign_check_stale_idx')],
