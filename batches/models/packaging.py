@@ -62,7 +62,10 @@ class Vial(VoidableModel):
     class Meta:
         ordering = ["lot_id", "sequence"]
         constraints = [models.UniqueConstraint(fields=["lot", "sequence"], name="batches_vial_sequence_per_lot")]
-        indexes = [models.Index(fields=["lot", "status"], name="batches_vial_lot_status")]
+        # Live vials only: the counts per lot and status (lot lists, traces) and the donor trace's total over a
+        # donor's every lot read this index alone (an index-only scan; 35 against 65 ms for 693,000 vials, B8b).
+        indexes = [models.Index(fields=["lot", "status"], condition=models.Q(voided_at__isnull=True),
+                                name="batches_vial_live_lot_status")]
 
     def __str__(self) -> str:
         return self.serial

@@ -37,12 +37,12 @@ class ShippingConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from batches.selectors import register_vial_consignee_counts, register_vial_destinations
-        from batches.shipping.selectors import vial_consignee_counts, vial_destinations
+        from batches.selectors import register_vial_consignees, register_vial_destinations
+        from batches.shipping.selectors import vial_consignees, vial_destinations
 
         # The vial and donor traces (rule 9) reach the shipments and consignees through these.
         register_vial_destinations(vial_destinations)
-        register_vial_consignee_counts(vial_consignee_counts)
+        register_vial_consignees(vial_consignees)
 
         from batches.shipping.models import Shipment
         from cmlims.investigations.deviations import register_deviation_subject

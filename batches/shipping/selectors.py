@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, FilteredRelation, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from batches.models import CellSource, CMLot, Vial
 from batches.shipping.exports import csv_render
@@ -219,16 +219,14 @@ def vial_destinations(vial_ids: list[int]) -> dict[int, list[dict]]:
     return found
 
 
-def vial_consignee_counts(lot_ids) -> tuple[int, set[str]]:
-    """The live vials of ``lot_ids`` counted, and the consignees their live allocations went to, by ONE pass over
-    those vials (each joined to its live allocation, at most one: a database constraint), grouped by consignee:
-    the donor trace's vial total and every consignee (``batches.selectors.register_vial_consignee_counts``)."""
-    total, names = 0, set()
-    for name, n in (Vial.objects.filter(lot_id__in_ids=lot_ids, voided_at__isnull=True)
-                    .annotate(live=FilteredRelation("shipment_allocations",
-                                                    condition=Q(shipment_allocations__released_at__isnull=True)))
-                    .order_by().values_list("live__shipment__consignee__name").annotate(n=Count("pk"))):
-        total += n
-        if name:
-            names.add(name)
-    return total, names
+def vial_consignees(lot_ids: list[int]) -> set[str]:
+    """Every consignee a live vial of ``lot_ids`` went to by a live allocation (a released one names nobody): the
+    donor trace's consignees (``batches.selectors.register_vial_consignees``).
+
+    Asked per consignee (does one of its live allocations hold a vial of these lots?), not as one pass over the
+    lots' vials grouped by consignee: the busiest donor of the default scale has 693,000 vials and the site 200
+    consignees, so the question stops at each consignee's first match (8 ms) where the pass joined every vial to
+    the site's live allocations (110 ms, B8b). PostgreSQL still drives from the vials for a donor with few."""
+    went = ShipmentVial.objects.filter(shipment__consignee=OuterRef("pk"), released_at__isnull=True,
+                                       vial__voided_at__isnull=True, vial__lot_id__in_ids=lot_ids)
+    return set(Consignee.objects.filter(Exists(went)).values_list("name", flat=True))

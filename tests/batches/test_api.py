@@ -8,7 +8,18 @@ from django.test.utils import CaptureQueriesContext
 
 from batches.models import CMLot, LotStatus
 from cmlims.audit import audited_update
-from tests.support.builders import freeze_dry, lot_at, make_harvest, package, pool, process, t
+from tests.support.builders import (
+    freeze_dry,
+    lot_at,
+    make_bank,
+    make_conditioning_culture,
+    make_donor,
+    make_harvest,
+    package,
+    pool,
+    process,
+    t,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -331,14 +342,15 @@ def test_donor_trace_shows_first_rows_and_totals_in_constant_queries(chain, djan
     from batches import selectors
 
     first = lot_at(chain, LotStatus.PACKAGED, vials=5)  # packages 3 (2 rejected)
-    # Seven (eight before): the donor's lot ids, the donor with its banks (one LEFT JOIN; were two queries), the
-    # lots shown, their vial counts, the vials shown, their destinations, and the vial total with every
-    # consignee by one pass over the donor's vials (shipping's vial_consignee_counts; were two queries).
-    with django_assert_num_queries(7):
+    # Eight: the donor's lot ids, the donor with its banks (one LEFT JOIN), the lots shown, their vial counts,
+    # the vials shown, their destinations, the vial total (an index-only count) and the consignees (shipping's
+    # vial_consignees, asked per consignee: one pass over the donor's vials grouped by consignee was a query
+    # less and 110 ms slower for the busiest donor of the default scale).
+    with django_assert_num_queries(8):
         one = selectors.donor_trace(chain.source.code, rows=2)
     lot_at(chain, LotStatus.PACKAGED, vials=6)
     lot_at(chain, LotStatus.PACKAGED, vials=7)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         three = selectors.donor_trace(chain.source.code, rows=2)
     assert (one["lot_count"], one["vial_count"], len(one["vials"])) == (1, 3, 2)
     assert (three["lot_count"], three["vial_count"], len(three["vials"])) == (3, 12, 2)
@@ -346,6 +358,28 @@ def test_donor_trace_shows_first_rows_and_totals_in_constant_queries(chain, djan
     assert three["lots"][0]["vials"]["available"] == 3
     assert [v["serial"] for v in three["vials"]] == list(
         first.vials.order_by("sequence").values_list("serial", flat=True)[:2])
+
+
+@pytest.mark.req("RULE-9", "1271-290")
+def test_donor_trace_of_a_pooled_lot_counts_only_that_donors_contributions(chain):
+    """A lot pooled from two donors' harvests is in both donors' traces, each showing the volume and cultures
+    that donor gave (the shown lots' contributions are read by lot, the other donor's left out)."""
+    from batches import selectors
+
+    other = make_donor(chain.lab1, code="DN-0002")
+    culture = make_conditioning_culture(chain.lab1, chain.product, make_bank(chain.lab1, other, code="WCB-0002"),
+                                        code="CU-0002")
+    mine = make_harvest(chain.lab1, chain.culture, volume_ml=Decimal("300"), verifier=chain.lab2)
+    theirs = make_harvest(chain.lab1, culture, volume_ml=Decimal("500"), verifier=chain.lab2)
+    lot = process(chain, pool(chain, [(mine, Decimal("300")), (theirs, Decimal("450"))]))
+    freeze_dry(chain, lot, vials=4)
+    package(chain, lot, vials=4, rejected=0)
+    for code, volume, cultures in ((chain.source.code, Decimal("300"), ["CU-0001"]),
+                                   ("DN-0002", Decimal("450"), ["CU-0002"])):
+        trace = selectors.donor_trace(code)
+        assert [(entry["lot_number"], entry["volume_from_donor_ml"], entry["cultures"]) for entry in trace["lots"]] \
+            == [(lot.lot_number, volume, cultures)]
+        assert (trace["lot_count"], trace["vial_count"]) == (1, 4)
 
 
 @pytest.mark.req("FEAT-LOT-RECORD")

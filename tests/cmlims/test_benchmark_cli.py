@@ -23,3 +23,22 @@ def test_a_results_name_writes_its_own_file_and_a_bad_one_is_refused(capsys):
     with pytest.raises(SystemExit):
         build_parser(GROUPS, SCALES).parse_args(["--results-name", "Bad Name"])
     assert "--results-name: lower-case letters, digits and hyphens" in capsys.readouterr().err
+
+
+def test_a_case_is_within_target_only_when_it_meets_its_absolute_limits_too():
+    """B8's p50 < 20 ms, B6's 15 s and B4's labels per second are part of their targets: a case whose ratio is
+    within the limit but whose time (or rate) is not is reported NO, not yes."""
+    import time
+
+    from benchmarks.harness import Case, run_case
+
+    def pause() -> None:
+        time.sleep(0.004)
+
+    def case(**limits) -> Case:
+        return Case("T", "both sides the same", pause, pause, 50.0, items=10, rounds=3, **limits)
+
+    assert run_case(case(), "tiny", count_queries=False).within_target
+    assert run_case(case(max_ms=10_000, min_per_second=1), "tiny", count_queries=False).within_target
+    assert not run_case(case(max_ms=1.0), "tiny", count_queries=False).within_target
+    assert not run_case(case(min_per_second=1e9), "tiny", count_queries=False).within_target
