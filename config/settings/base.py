@@ -110,14 +110,6 @@ def database_from_url(url: str) -> dict:
                 "PRAGMA foreign_keys=ON;"
             ),
         }
-    elif config["ENGINE"] == "django.db.backends.postgresql":
-        # Parameters bound by the server and a statement run this many times on a connection prepared, so its
-        # plan is made once per connection, not at every call: the vial trace's 13-table join took 2 ms to plan
-        # and 0.2 ms to run (B8a 8.6 -> 4.4 ms). 0 turns it off (a pgbouncer in transaction mode older than
-        # 1.21 shares server connections between clients, and prepared statements with them).
-        threshold = int(os.environ.get("CMLIMS_DB_PREPARE_THRESHOLD", "5"))
-        if threshold > 0:
-            config.setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=threshold)
     return config
 
 
