@@ -16,7 +16,7 @@ def investigations_on(subjects: Iterable[tuple[type[models.Model], Iterable]], *
     for model, ids in subjects:
         ids = [str(i) for i in ids]
         if ids:
-            condition |= Q(content_type=ContentType.objects.get_for_model(model), object_id__in=ids)
+            condition |= Q(content_type=ContentType.objects.get_for_model(model), object_id__in_texts=ids)
     qs = Investigation.objects.filter(condition).select_related("content_type", "opened_by", "closed_by",
                                                                "closing_signature__signer")
     if open_only:
