@@ -206,7 +206,8 @@ def lot_signoffs(lots: Iterable[CMLot | dict], *, live: bool = False) -> dict[in
     if not ids:
         return {}
     content_type = ContentType.objects.get_for_model(CMLot)  # cached after the first call
-    signatures = Signature.objects.filter(content_type=content_type, object_id__in=ids,
+    # One array parameter for the page's ids (a page of 500 released lots: 500 placeholders otherwise).
+    signatures = Signature.objects.filter(content_type=content_type, object_id__in_texts=ids,
                                           meaning__in=[Meaning.RELEASED, Meaning.REJECTED, Meaning.RECALLED])
     if not live:  # what was signed (~500 keys of JSON a lot) is read only for the checks a write made stale
         signatures = signatures.defer("content", "signed_fields")

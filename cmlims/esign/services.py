@@ -360,7 +360,7 @@ def signature_checks_recorded(signatures: list[Signature]) -> dict[int, Signatur
         return {}
     return {
         pk: SignatureStatus(changed, list(fields), checked_at=at)
-        for pk, changed, fields, at in SignatureCheck.objects.filter(signature_id__in=ids, stale=False)
+        for pk, changed, fields, at in SignatureCheck.objects.filter(signature_id__in_ids=ids, stale=False)
         .values_list("signature_id", "changed_after_signing", "changed_fields", "checked_at")
     }
 
