@@ -112,6 +112,7 @@ def lot_cases() -> list[Case]:
     by_status = "AND l.status = %s"
     by_serial = "AND l.id IN (SELECT lot_id FROM batches_vial WHERE serial = %s)"
     return [
+        *fixed_cost_cases(api, staff, template),
         Case("B1", f"GET /api/v1/lots/?page_size={PAGE}",
              lambda: _get(api, f"/api/v1/lots/?page_size={PAGE}"), api_floor, 1.5,
              note="floor: one SQL query for the same fields, the same items, orjson",
@@ -127,6 +128,34 @@ def lot_cases() -> list[Case]:
              lambda: admin_floor(by_serial, [serial], 0), 2.0),
         *signed_page_cases(api, staff, api_floor, admin_floor),
         *audit_list_cases(template),
+    ]
+
+
+def fixed_cost_cases(api, staff, template) -> list[Case]:
+    """R1/R2, reference figures (no target): what any API answer and any admin list cost on this machine, the
+    smallest of each against the same one-query floors as B1 and B2. A floor of 1 ms cannot be met within 2× by
+    a page whose framework alone takes longer; these say how much longer."""
+    user_sql = ("SELECT u.username, u.first_name, u.last_name, u.email, u.is_superuser, g.name FROM auth_user u "
+                "LEFT JOIN auth_user_groups ug ON ug.user_id = u.id LEFT JOIN auth_group g ON g.id = ug.group_id "
+                "WHERE u.username = %s")
+    locations_sql = ("SELECT l.code, l.name, l.kind, p.code, l.temperature_min_c, l.temperature_max_c "
+                     "FROM batches_storagelocation l LEFT JOIN batches_storagelocation p ON p.id = l.parent_id "
+                     "WHERE l.voided_at IS NULL ORDER BY l.code")
+
+    def me_floor() -> bytes:
+        rows = _sql(user_sql, ["qc1"])
+        u = rows[0]
+        return orjson.dumps({"username": u[0], "first_name": u[1], "last_name": u[2],
+                             "printed_name": f"{u[1]} {u[2]}", "email": u[3], "roles": [r[5] for r in rows if r[5]],
+                             "is_superuser": u[4]})
+
+    return [
+        Case("R1", "GET /api/v1/me/ (the smallest API answer: who is asking)", lambda: _get(api, "/api/v1/me/"),
+             me_floor, None, note="reference: the API's fixed cost (session, user with roles, middleware, DRF)"),
+        Case("R2", "storage location changelist (the smallest admin list: 3 rows)",
+             lambda: _get(staff, "/admin/batches/storagelocation/"),
+             lambda: template.render({"rows": _sql(locations_sql)}), None,
+             note="reference: the admin's fixed cost (header, sidebar, filters, actions, pagination)"),
     ]
 
 

@@ -26,7 +26,7 @@ class Case:
     title: str
     measured: Callable[[], object]
     floor: Callable[[], object]
-    target: float  # the highest acceptable median ratio measured / floor
+    target: float | None  # the highest acceptable median ratio measured / floor; None: a reference figure
     target_text: str = ""
     items: int = 0  # things one call handles (labels, entries), for a per-second figure
     note: str = ""
@@ -48,9 +48,9 @@ class Result:
     floor_ms: float
     queries_measured: int | None
     queries_floor: int | None
-    target: float
+    target: float | None
     target_text: str
-    within_target: bool
+    within_target: bool | None  # None: a reference case, judged against nothing
     per_second: float | None
     scale: str
     note: str = ""
@@ -122,7 +122,8 @@ def run_case(case: Case, scale: str, *, count_queries: bool = True) -> Result:
         spread=[round(min(ratios), 3), round(max(ratios), 3)],
         measured_ms=round(median_m * 1000, 2), floor_ms=round(median_f * 1000, 2),
         queries_measured=counts.get("measured"), queries_floor=counts.get("floor"),
-        target=case.target, target_text=case.target_text or f"≤ {case.target}×",
+        target=case.target,
+        target_text=case.target_text or (f"≤ {case.target}×" if case.target is not None else "reference"),
         within_target=_within_target(case, ratio, median_m),
         per_second=round(case.items / median_m, 1) if case.items else None,
         scale=scale, note=_rounds_note(case.note, rounds, warmup) if long else case.note,
@@ -130,7 +131,9 @@ def run_case(case: Case, scale: str, *, count_queries: bool = True) -> Result:
     )
 
 
-def _within_target(case: Case, ratio: float, median_s: float) -> bool:
+def _within_target(case: Case, ratio: float, median_s: float) -> bool | None:
+    if case.target is None:
+        return None
     if ratio > case.target:
         return False
     if case.max_ms is not None and median_s * 1000 > case.max_ms:
@@ -169,7 +172,7 @@ def markdown(results: list[Result], facts: dict, growth: list[dict] | None = Non
             rate += f" ({_rounds_note('', r.rounds, r.warmup)})"
         lines.append(f"| {r.id} | {r.title}{rate} | {r.median_ratio:.2f}× ({r.spread[0]:.2f}–{r.spread[1]:.2f}) | "
                      f"{r.measured_ms:,.1f} | {r.floor_ms:,.1f} | {r.queries_measured}/{r.queries_floor} | "
-                     f"{r.target_text} | {'yes' if r.within_target else 'NO'} |")
+                     f"{r.target_text} | {_ok_text(r.within_target)} |")
     cpu = [f"{r.id} {r.extra['cpu_ratio']:.2f}× ({r.extra['cpu_measured_ms']:,.1f} / {r.extra['cpu_floor_ms']:,.1f} ms)"
            for r in results if r.extra.get("cpu_ratio")]
     if cpu:
@@ -188,6 +191,10 @@ def markdown(results: list[Result], facts: dict, growth: list[dict] | None = Non
                      for g in growth]
             lines.append(f"| {bench_id} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _ok_text(within: bool | None) -> str:
+    return "—" if within is None else "yes" if within else "NO"
 
 
 def write(results: list[Result], facts: dict, growth: list[dict] | None = None,

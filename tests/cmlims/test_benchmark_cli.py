@@ -42,3 +42,19 @@ def test_a_case_is_within_target_only_when_it_meets_its_absolute_limits_too():
     assert run_case(case(max_ms=10_000, min_per_second=1), "tiny", count_queries=False).within_target
     assert not run_case(case(max_ms=1.0), "tiny", count_queries=False).within_target
     assert not run_case(case(min_per_second=1e9), "tiny", count_queries=False).within_target
+
+
+def test_a_reference_case_is_reported_and_judged_against_nothing():
+    """R1/R2 (the API's and the admin's fixed cost) have no target: their row says "reference" and "—", and
+    they never make a run fail."""
+    import time
+
+    from benchmarks.harness import Case, markdown, run_case
+
+    def pause() -> None:
+        time.sleep(0.002)
+
+    result = run_case(Case("R9", "a reference", pause, pause, None, rounds=2), "tiny", count_queries=False)
+    assert result.within_target is None and result.target_text == "reference"
+    row = next(line for line in markdown([result], {}).splitlines() if line.startswith("| R9 "))
+    assert row.endswith("| reference | — |")
