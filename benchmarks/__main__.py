@@ -36,8 +36,7 @@ def run(scale: str, groups: list[str], out: Path | None = None, results_name: st
             result = harness.run_case(case, scale)
             print(f"{result.id}: {result.median_ratio:.2f}× ({result.measured_ms:,.1f} ms vs "
                   f"{result.floor_ms:,.1f} ms; queries {result.queries_measured}/{result.queries_floor}) "
-                  f"target {result.target_text}: "
-                  f"{_verdict(result.within_target)}; CPU of this process {result.extra['cpu_ratio']}×",
+                  f"{_verdict(result)}; CPU of this process {result.extra['cpu_ratio']}×",
                   flush=True)
             results.append(result)
             if out is None:  # after every case: a run stopped in a long one (B9 at default) keeps the rest
@@ -53,8 +52,10 @@ def run(scale: str, groups: list[str], out: Path | None = None, results_name: st
     return 0 if all(r.within_target is not False for r in results) else 1
 
 
-def _verdict(within: bool | None) -> str:
-    return "reference" if within is None else "ok" if within else "OVER"
+def _verdict(result) -> str:
+    if result.within_target is None:
+        return "reference"
+    return f"target {result.target_text}: {'ok' if result.within_target else 'OVER'}"
 
 
 def results_path(results_name: str | None) -> Path:
