@@ -20,14 +20,16 @@ from django.db.models import Lookup
 class InIds(Lookup):
     lookup_name = "in_ids"
     prepare_rhs = False
+    convert = int  # each value as the column holds it
+    array_type = "bigint[]"
 
-    def get_prep_lookup(self) -> list[int]:
-        return [int(value) for value in self.rhs]
+    def get_prep_lookup(self) -> list:
+        return [self.convert(value) for value in self.rhs]
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, self.rhs]
+            return f"{lhs} = ANY(%s::{self.array_type})", [*lhs_params, self.rhs]
         if not self.rhs:
             raise EmptyResultSet
         return f"{lhs} IN ({', '.join(['%s'] * len(self.rhs))})", [*lhs_params, *self.rhs]
@@ -35,15 +37,8 @@ class InIds(Lookup):
 
 class InTexts(InIds):
     lookup_name = "in_texts"
-
-    def get_prep_lookup(self) -> list[str]:
-        return [str(value) for value in self.rhs]
-
-    def as_sql(self, compiler, connection):
-        if connection.vendor != "postgresql":
-            return super().as_sql(compiler, connection)
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s::text[])", [*lhs_params, self.rhs]
+    convert = str
+    array_type = "text[]"
 
 
 def lookups_register() -> None:

@@ -25,6 +25,7 @@ def test_a_results_name_writes_its_own_file_and_a_bad_one_is_refused(capsys):
     assert "--results-name: lower-case letters, digits and hyphens" in capsys.readouterr().err
 
 
+@pytest.mark.req("FEAT-PERF-BENCH-REPORT")
 def test_a_case_is_within_target_only_when_it_meets_its_absolute_limits_too():
     """B8's p50 < 20 ms, B6's 15 s and B4's labels per second are part of their targets: a case whose ratio is
     within the limit but whose time (or rate) is not is reported NO, not yes."""
@@ -44,6 +45,7 @@ def test_a_case_is_within_target_only_when_it_meets_its_absolute_limits_too():
     assert not run_case(case(min_per_second=1e9), "tiny", count_queries=False).within_target
 
 
+@pytest.mark.req("FEAT-PERF-BENCH-REPORT")
 def test_a_reference_case_is_reported_and_judged_against_nothing():
     """R1/R2 (the API's and the admin's fixed cost) have no target: their row says "reference" and "—", and
     they never make a run fail."""

@@ -1,4 +1,5 @@
-"""``__in_ids``: the rows of ``__in`` for a list of integer keys, sent as one array on PostgreSQL (B8b)."""
+"""``__in_ids`` / ``__in_texts``: the rows of ``__in`` for a list of integer or text keys, sent as one array on
+PostgreSQL (B8b, B1t)."""
 
 import pytest
 from django.db import connection
@@ -10,7 +11,7 @@ from tests.support.builders import lot_at
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.req("FEAT-PERF-TRACE")
+@pytest.mark.req("FEAT-PERF-TRACE", "FEAT-PERF-KEYLISTS")
 def test_in_ids_finds_what_in_finds_for_keys_and_foreign_keys(chain):
     lots = [lot_at(chain, LotStatus.PACKAGED, vials=3) for _ in range(3)]
     wanted = [lots[0].pk, lots[2].pk, 10**9]  # one id that names nothing
@@ -26,7 +27,7 @@ def test_in_ids_finds_what_in_finds_for_keys_and_foreign_keys(chain):
     assert list(CMLot.objects.filter(pk__in_ids=(str(lots[1].pk),))) == [lots[1]]  # keys as text are keys
 
 
-@pytest.mark.req("FEAT-PERF-API")
+@pytest.mark.req("FEAT-PERF-KEYLISTS")
 def test_in_texts_finds_what_in_finds_for_text_keys(chain):
     """``__in_texts``: a generic relation's text ``object_id`` matched against a long list as ONE array on
     PostgreSQL (the investigations of a page of signed lots' results)."""
